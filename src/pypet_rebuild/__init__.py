@@ -1,0 +1,1 @@
+"""pypet_rebuild."""

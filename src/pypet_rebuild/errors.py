@@ -1,0 +1,215 @@
+"""Every error pypet_rebuild raises on purpose.
+
+All errors derive from :class:`PypetRebuildError`, and each one is also the builtin exception a
+Python programmer would expect (a missing node is a ``KeyError``, a bad name a ``ValueError``, a
+storage problem an ``OSError``), so ``except KeyError`` keeps working in user code.
+
+The tree::
+
+    PypetRebuildError
+    ├── TreeError
+    │   ├── InvalidNameError (ValueError)
+    │   │   └── ReservedNameError
+    │   ├── DuplicateNodeError (ValueError)
+    │   ├── NodeNotFoundError (KeyError, AttributeError)
+    │   ├── AmbiguousNameError (LookupError, AttributeError)
+    │   └── ParameterLockedError (RuntimeError)
+    ├── ParameterTypeError (TypeError)
+    ├── ExplorationError (ValueError)
+    │   ├── UnknownParameterError (KeyError)
+    │   ├── RaggedExplorationError
+    │   └── EmptyExplorationError
+    ├── ExecutionError
+    │   ├── InvalidSimulateFunctionError (TypeError)
+    │   ├── InvalidResultError (ValueError)
+    │   │   └── DuplicateResultError
+    │   ├── RunFailedError (RuntimeError)
+    │   ├── SweepFailedError (ExceptionGroup of RunFailedError)
+    │   └── ResumeMismatchError (ValueError)
+    ├── StorageError (OSError)
+    │   ├── FileFormatError
+    │   ├── TrajectoryNotFoundError (KeyError)
+    │   └── FileLockedError
+    └── UnsupportedTypeError (TypeError)
+
+Every message names the offending thing and says how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+__all__ = [
+    "AmbiguousNameError",
+    "DuplicateNodeError",
+    "DuplicateResultError",
+    "EmptyExplorationError",
+    "ExecutionError",
+    "ExplorationError",
+    "FileFormatError",
+    "FileLockedError",
+    "InvalidNameError",
+    "InvalidResultError",
+    "InvalidSimulateFunctionError",
+    "NodeNotFoundError",
+    "ParameterLockedError",
+    "ParameterTypeError",
+    "PypetRebuildError",
+    "RaggedExplorationError",
+    "ResumeMismatchError",
+    "RunFailedError",
+    "StorageError",
+    "SweepFailedError",
+    "TrajectoryNotFoundError",
+    "TreeError",
+    "UnknownParameterError",
+    "UnsupportedTypeError",
+]
+
+
+class PypetRebuildError(Exception):
+    """Base class of every error raised by pypet_rebuild."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its message; every error here is a sentence, so print it plainly.
+        return str(self.args[0]) if self.args else ""
+
+
+class TreeError(PypetRebuildError):
+    """A problem with the structure of a trajectory's tree of parameters and results."""
+
+
+class InvalidNameError(TreeError, ValueError):
+    """A node name is not a valid identifier path (empty, leading digit, bad characters)."""
+
+
+class ReservedNameError(InvalidNameError):
+    """A node name would shadow part of the API (``add_parameter``, ``results``, ...)."""
+
+
+class DuplicateNodeError(TreeError, ValueError):
+    """A parameter or group with this path already exists."""
+
+
+class NodeNotFoundError(TreeError, KeyError, AttributeError):
+    """No node has this path or name."""
+
+
+class AmbiguousNameError(TreeError, LookupError, AttributeError):
+    """A short name matches several nodes; the message lists the full paths to choose from."""
+
+    def __init__(self, name: str, candidates: Sequence[str]) -> None:
+        self.name = name
+        self.candidates = tuple(sorted(candidates))
+        listed = ", ".join(repr(c) for c in self.candidates)
+        super().__init__(
+            f"the name {name!r} is ambiguous: it matches {listed}; use the full path instead"
+        )
+
+
+class ParameterLockedError(TreeError, RuntimeError):
+    """A parameter was changed after a run had started."""
+
+
+class ParameterTypeError(PypetRebuildError, TypeError):
+    """A value does not fit the declared type of its parameter and cannot be converted losslessly."""
+
+
+class ExplorationError(PypetRebuildError, ValueError):
+    """An exploration (the set of points to run) is malformed."""
+
+
+class UnknownParameterError(ExplorationError, KeyError):
+    """An exploration or query names a parameter that the trajectory does not have."""
+
+
+class RaggedExplorationError(ExplorationError):
+    """Sequences that must vary together (zipped or linked) have different lengths."""
+
+
+class EmptyExplorationError(ExplorationError):
+    """An exploration has no points or no parameters."""
+
+
+class ExecutionError(PypetRebuildError):
+    """A problem while running a sweep."""
+
+
+class InvalidSimulateFunctionError(ExecutionError, TypeError):
+    """The simulate function is not callable or cannot be called with a single ``Run``."""
+
+
+class InvalidResultError(ExecutionError, ValueError):
+    """A simulate function produced a result with an invalid name or form."""
+
+
+class DuplicateResultError(InvalidResultError):
+    """A result name was set twice in the same run."""
+
+
+class RunFailedError(ExecutionError, RuntimeError):
+    """A run raised an exception; ``__cause__`` is the user's exception.
+
+    Parameters
+    ----------
+    index
+        The run index.
+    point
+        The explored values of the run, by parameter path.
+    message
+        The description of the failure.
+    traceback_text
+        The formatted traceback of the original exception (kept when the exception itself
+        cannot cross a process boundary).
+    """
+
+    def __init__(
+        self,
+        index: int,
+        point: Mapping[str, object],
+        message: str,
+        traceback_text: str = "",
+    ) -> None:
+        self.index = index
+        self.point = dict(point)
+        self.traceback_text = traceback_text
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.point.items())
+        super().__init__(f"run {index} ({shown}) failed: {message}")
+
+
+class SweepFailedError(ExecutionError, ExceptionGroup[RunFailedError]):
+    """Several runs failed; raised by :meth:`RunReport.raise_for_failures`."""
+
+    def __new__(cls, message: str, errors: Sequence[RunFailedError]) -> SweepFailedError:
+        return super().__new__(cls, message, errors)
+
+    def __str__(self) -> str:
+        return ExceptionGroup.__str__(self)
+
+    def derive(self, excs: Sequence[RunFailedError]) -> SweepFailedError:
+        """Build a group of the same kind from a subset of the failures."""
+        return SweepFailedError(self.message, excs)
+
+
+class ResumeMismatchError(ExecutionError, ValueError):
+    """``resume=True`` was asked for a sweep that differs from the stored one."""
+
+
+class StorageError(PypetRebuildError, OSError):
+    """A storage backend could not read or write."""
+
+
+class FileFormatError(StorageError):
+    """A file is missing, not HDF5, corrupted, or was not written by pypet_rebuild."""
+
+
+class TrajectoryNotFoundError(StorageError, KeyError):
+    """The requested trajectory is not in the storage; the message lists those that are."""
+
+
+class FileLockedError(StorageError):
+    """The file is already open for writing by another process."""
+
+
+class UnsupportedTypeError(PypetRebuildError, TypeError):
+    """A value has a type no codec can store; the message names the type and the path."""
