@@ -112,7 +112,7 @@ class ParameterLockedError(TreeError, RuntimeError):
 
 
 class ParameterTypeError(PypetRebuildError, TypeError):
-    """A value does not fit the declared type of its parameter and cannot be converted losslessly."""
+    """A value does not fit its parameter's declared type and does not convert losslessly."""
 
 
 class ExplorationError(PypetRebuildError, ValueError):
@@ -181,14 +181,11 @@ class SweepFailedError(ExecutionError, ExceptionGroup[RunFailedError]):
     """Several runs failed; raised by :meth:`RunReport.raise_for_failures`."""
 
     def __new__(cls, message: str, errors: Sequence[RunFailedError]) -> SweepFailedError:
+        """Create the group from the failures of the individual runs."""
         return super().__new__(cls, message, errors)
 
     def __str__(self) -> str:
         return ExceptionGroup.__str__(self)
-
-    def derive(self, excs: Sequence[RunFailedError]) -> SweepFailedError:
-        """Build a group of the same kind from a subset of the failures."""
-        return SweepFailedError(self.message, excs)
 
 
 class ResumeMismatchError(ExecutionError, ValueError):

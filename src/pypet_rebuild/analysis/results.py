@@ -1,0 +1,228 @@
+"""Lazy views on stored results: ``traj.results["z"]`` and ``traj.run(i)``.
+
+A :class:`ResultColumn` reads nothing until it is indexed; then it reads only the runs (and, for
+backends that support it, only the part of each value) that the index selects. Indexing follows
+numpy: the first axis is the run axis, further axes index into each run's value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pypet_rebuild.errors import NodeNotFoundError
+from pypet_rebuild.storage.records import MISSING, RunTable
+
+if TYPE_CHECKING:
+    from pypet_rebuild.storage.protocol import StorageService
+    from pypet_rebuild.tree.trajectory import Trajectory
+
+__all__ = ["ResultColumn", "ResultsView", "RunView", "stack_values"]
+
+
+def _storage_of(trajectory: Trajectory) -> StorageService:
+    storage = trajectory.storage
+    if storage is None:
+        raise NodeNotFoundError(
+            f"the trajectory {trajectory.name!r} has no stored results yet: run it with "
+            "pr.Environment(traj).run(simulate), or load one with pr.load_trajectory(path)"
+        )
+    return storage
+
+
+def _numeric_like(value: object) -> bool:
+    return isinstance(value, np.ndarray | np.generic | bool | int | float | complex)
+
+
+def stack_values(values: Sequence[object], item: tuple[Any, ...] = ()) -> Any:
+    """Stack per-run values into one array whose first axis is the run axis.
+
+    Numbers and arrays of one shape and dtype stack into a numeric array; if some runs have no
+    value, the result is a masked array (masked where the value is missing). Anything else gives
+    a 1-d object array. ``item`` indexes into each run's value.
+    """
+    present = [v for v in values if v is not MISSING]
+    if item:
+        present_items = [np.asarray(v)[item] if _numeric_like(v) else v[item] for v in present]  # type: ignore[index]
+    else:
+        present_items = present
+    if present_items and all(_numeric_like(v) for v in present_items):
+        arrays = [np.asarray(v) for v in present_items]
+        first = arrays[0]
+        if all(a.shape == first.shape and a.dtype == first.dtype for a in arrays):
+            if len(present) == len(values):
+                return np.stack(arrays) if arrays else np.empty((0,))
+            data = np.zeros((len(values), *first.shape), dtype=first.dtype)
+            mask = np.ones((len(values), *first.shape), dtype=bool)
+            position = 0
+            for row, value in enumerate(values):
+                if value is not MISSING:
+                    data[row] = arrays[position]
+                    mask[row] = False
+                    position += 1
+            return np.ma.MaskedArray(data, mask=mask)
+    if present_items and len(present) == len(values) and all(isinstance(v, str) for v in present):
+        return np.array(present_items, dtype=str)
+    stacked = np.empty(len(values), dtype=object)
+    position = 0
+    for row, value in enumerate(values):
+        if value is MISSING:
+            stacked[row] = None
+        else:
+            stacked[row] = present_items[position]
+            position += 1
+    return stacked
+
+
+class ResultColumn:
+    """One result name across all runs; index it like an array whose first axis is the run.
+
+    ``column[:]`` reads all runs, ``column[5]`` one run's value, ``column[[3, 1, 3]]`` those runs in
+    that order, and ``column[:, 10]`` the element 10 of every run's array value.
+
+    Parameters
+    ----------
+    trajectory
+        The trajectory the result belongs to.
+    name
+        The result name.
+    """
+
+    def __init__(self, trajectory: Trajectory, name: str) -> None:
+        self._trajectory = trajectory
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """The result name."""
+        return self._name
+
+    @property
+    def comment(self) -> str:
+        """The comment given with the result."""
+        return _storage_of(self._trajectory).result_comment(self._trajectory.name, self._name)
+
+    def __len__(self) -> int:
+        return len(self._trajectory)
+
+    def _run_indices(self, key: Any) -> npt.NDArray[np.int64]:
+        indices: npt.NDArray[np.int64] = np.arange(len(self), dtype=np.int64)[key]
+        return indices
+
+    def __getitem__(self, key: Any) -> Any:
+        run_key, item = (key[0], tuple(key[1:])) if isinstance(key, tuple) else (key, ())
+        runs = self._run_indices(run_key)
+        storage = _storage_of(self._trajectory)
+        if runs.ndim == 0:
+            (value,) = storage.read_results(self._trajectory.name, self._name, [int(runs)])
+            if value is MISSING:
+                raise KeyError(
+                    f"run {int(runs)} has no result {self._name!r} (it failed, did not run, or "
+                    "did not produce it); see traj.run(i).status"
+                )
+            return value[item] if item else value  # type: ignore[index]
+        values = storage.read_results(self._trajectory.name, self._name, runs.tolist())
+        return stack_values(values, item)
+
+    def to_list(self) -> list[object]:
+        """Every run's value as a list (``None`` where a run has no value)."""
+        storage = _storage_of(self._trajectory)
+        values = storage.read_results(self._trajectory.name, self._name, range(len(self)))
+        return [None if v is MISSING else v for v in values]
+
+    def __repr__(self) -> str:
+        return f"<ResultColumn {self._name!r} over {len(self)} runs>"
+
+
+class ResultsView(Mapping[str, ResultColumn]):
+    """The stored results of a trajectory by name; every value is a lazy :class:`ResultColumn`.
+
+    Parameters
+    ----------
+    trajectory
+        The trajectory whose results to show.
+    """
+
+    def __init__(self, trajectory: Trajectory) -> None:
+        self._trajectory = trajectory
+
+    def _names(self) -> tuple[str, ...]:
+        storage = self._trajectory.storage
+        return () if storage is None else storage.result_names(self._trajectory.name)
+
+    def __getitem__(self, name: str) -> ResultColumn:
+        names = self._names()
+        if name not in names:
+            known = ", ".join(repr(n) for n in names) or "none"
+            raise NodeNotFoundError(
+                f"the trajectory {self._trajectory.name!r} has no result {name!r}; "
+                f"stored results: {known}"
+            )
+        return ResultColumn(self._trajectory, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __repr__(self) -> str:
+        return f"<ResultsView of {self._trajectory.name!r}: {list(self._names())}>"
+
+
+class RunView:
+    """One run of a trajectory: its parameter values, results and metadata.
+
+    Parameters
+    ----------
+    trajectory
+        The trajectory.
+    index
+        The run index.
+    """
+
+    def __init__(self, trajectory: Trajectory, index: int) -> None:
+        self._trajectory = trajectory
+        self.index = index
+
+    @property
+    def params(self) -> dict[str, object]:
+        """Every parameter's value in this run, by full path."""
+        return self._trajectory.run_parameters(self.index)
+
+    @property
+    def point(self) -> dict[str, object]:
+        """The explored values of this run."""
+        return self._trajectory.point(self.index)
+
+    @property
+    def results(self) -> dict[str, object]:
+        """The run's results by name (read when accessed)."""
+        storage = _storage_of(self._trajectory)
+        name = self._trajectory.name
+        found: dict[str, object] = {}
+        for result in storage.result_names(name):
+            (value,) = storage.read_results(name, result, [self.index])
+            if value is not MISSING:
+                found[result] = value
+        return found
+
+    def _table(self) -> RunTable:
+        return _storage_of(self._trajectory).load_run_table(self._trajectory.name)
+
+    @property
+    def status(self) -> str:
+        """``"done"``, ``"failed"`` or ``"pending"``."""
+        return str(self._table().status[self.index])
+
+    @property
+    def metadata(self) -> dict[str, object]:
+        """The run-table row: status, start/finish, duration, host, pid, seed, error."""
+        table = self._table()
+        return {column: getattr(table, column)[self.index] for column in RunTable.COLUMNS}
+
+    def __repr__(self) -> str:
+        return f"<RunView {self.index} of {self._trajectory.name!r}: {self.point}>"

@@ -1,0 +1,277 @@
+"""The Environment: runs a simulate function at every point of a trajectory and stores the runs."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pypet_rebuild.errors import (
+    ExecutionError,
+    InvalidSimulateFunctionError,
+    RunFailedError,
+)
+from pypet_rebuild.execution.hooks import SweepHooks
+from pypet_rebuild.execution.progress import make_progress
+from pypet_rebuild.execution.provenance import collect_provenance
+from pypet_rebuild.execution.report import RunReport
+from pypet_rebuild.execution.run import ParameterLookup, Run
+from pypet_rebuild.execution.sink import RecordSink
+from pypet_rebuild.execution.worker import RunTask, SweepContext, execute_run
+from pypet_rebuild.storage.memory import MemoryStorageService
+from pypet_rebuild.storage.protocol import StorageService
+from pypet_rebuild.tree.trajectory import Trajectory
+
+__all__ = ["Environment", "OnError"]
+
+OnError = Literal["raise", "continue"]
+
+logger = logging.getLogger("pypet_rebuild")
+
+
+def _open_storage(storage: StorageService | str | os.PathLike[str] | None) -> StorageService:
+    if storage is None:
+        return MemoryStorageService()
+    if isinstance(storage, str | os.PathLike):
+        from pypet_rebuild.storage.hdf5 import HDF5StorageService
+
+        return HDF5StorageService(Path(storage))
+    if not isinstance(storage, StorageService):
+        raise TypeError(
+            f"storage must be a file path, a StorageService or None, got {type(storage).__name__}"
+        )
+    return storage
+
+
+def check_simulate(simulate: object) -> Callable[[Run], Any]:
+    """Refuse a simulate function that cannot be called with one ``Run``, before any run starts.
+
+    Raises
+    ------
+    InvalidSimulateFunctionError
+        If ``simulate`` is not callable or its signature does not accept exactly one argument.
+    """
+    if not callable(simulate):
+        raise InvalidSimulateFunctionError(
+            f"the simulate function must be callable, got {type(simulate).__name__} "
+            f"{simulate!r}; pass a function taking one argument, the Run"
+        )
+    try:
+        signature = inspect.signature(simulate)
+    except (TypeError, ValueError):
+        return simulate  # builtins and some extension callables have no signature to check
+    try:
+        signature.bind(object())
+    except TypeError:
+        name = getattr(simulate, "__qualname__", repr(simulate))
+        raise InvalidSimulateFunctionError(
+            f"the simulate function {name}{signature} cannot be called with a single Run "
+            "argument; define it as `def simulate(run): ...` and read parameters from run.x"
+        ) from None
+    return simulate
+
+
+class Environment:
+    """Runs a trajectory's sweep and hands every finished run to one storage backend.
+
+    Parameters
+    ----------
+    trajectory
+        The trajectory to run.
+    storage
+        Where the runs go: a file path (an HDF5 file, created if missing), any
+        :class:`StorageService`, or ``None`` for a fresh :class:`MemoryStorageService`.
+    batch_size
+        How many finished runs are handed to storage at once.
+    flush_seconds
+        Hand finished runs to storage at least this often, so a crash loses little.
+
+    Examples
+    --------
+    >>> import pypet_rebuild as pr
+    >>> traj = pr.Trajectory("demo", seed=1)
+    >>> _ = traj.add_parameter("x", 1.0)
+    >>> traj.explore({"x": [1.0, 2.0, 3.0]})
+    >>> report = pr.Environment(traj).run(lambda run: {"y": run.x ** 2})
+    >>> report.done, traj.results["y"][:].tolist()
+    (3, [1.0, 4.0, 9.0])
+    """
+
+    def __init__(
+        self,
+        trajectory: Trajectory,
+        storage: StorageService | str | os.PathLike[str] | None = None,
+        *,
+        batch_size: int = 1000,
+        flush_seconds: float = 1.0,
+    ) -> None:
+        if not isinstance(trajectory, Trajectory):
+            raise TypeError(f"expected a Trajectory, got {type(trajectory).__name__}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self._trajectory = trajectory
+        self._storage = _open_storage(storage)
+        self._batch_size = batch_size
+        self._flush_seconds = flush_seconds
+
+    @property
+    def trajectory(self) -> Trajectory:
+        """The trajectory this environment runs."""
+        return self._trajectory
+
+    @property
+    def storage(self) -> StorageService:
+        """The storage backend the runs go to."""
+        return self._storage
+
+    def run(
+        self,
+        simulate: Callable[[Run], Any],
+        *,
+        on_error: OnError = "raise",
+        resume: bool = False,
+        progress: bool | None = None,
+        hooks: Iterable[SweepHooks] = (),
+    ) -> RunReport:
+        """Run ``simulate`` at every point of the trajectory, serially, and store each run.
+
+        Parameters
+        ----------
+        simulate
+            ``simulate(run) -> Mapping[str, object] | None``; read parameters from ``run``,
+            return results as a mapping or add them with ``run.add_result``.
+        on_error
+            ``"raise"``: stop at the first failing run and raise
+            :class:`~pypet_rebuild.errors.RunFailedError` (chained to the user's exception);
+            ``"continue"``: record the failure and go on.
+        resume
+            Continue a stored sweep of the same trajectory: runs already done are skipped.
+        progress
+            Show a progress bar; ``None`` shows one only in a terminal or a notebook.
+        hooks
+            Objects implementing :class:`SweepHooks`, called in this process.
+
+        Returns
+        -------
+        RunReport
+            Counts, timings and failures.
+
+        Raises
+        ------
+        InvalidSimulateFunctionError
+            Before any run, if ``simulate`` is not a one-argument callable.
+        RunFailedError
+            With ``on_error="raise"``, when a run fails (the failed run is stored first).
+        ResumeMismatchError
+            If ``resume=True`` and the stored sweep differs from this one.
+        """
+        simulate = check_simulate(simulate)
+        if on_error not in ("raise", "continue"):
+            raise ExecutionError(f"on_error must be 'raise' or 'continue', got {on_error!r}")
+        hook_list = list(hooks)
+        for hook in hook_list:
+            if not isinstance(hook, SweepHooks):
+                raise TypeError(
+                    f"hook {hook!r} does not implement SweepHooks; subclass pypet_rebuild.Hooks"
+                )
+        trajectory = self._trajectory
+        storage = self._storage
+        start = time.time()
+        clock = time.perf_counter()
+        already_done = storage.begin_sweep(trajectory.snapshot(), resume=resume)
+        trajectory.lock()
+        trajectory._attach_storage(storage)
+        tasks = list(self._pending_tasks(already_done))
+        for hook in hook_list:
+            hook.before_sweep(trajectory, [task[0] for task in tasks])
+        sink = RecordSink(
+            storage,
+            trajectory.name,
+            hooks=hook_list,
+            progress=make_progress(progress, len(tasks), trajectory.name),
+            batch_size=self._batch_size,
+            flush_seconds=self._flush_seconds,
+            points=trajectory.point,
+        )
+        interrupted = False
+        try:
+            self._run_serial(simulate, tasks, sink, hook_list, on_error)
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            sink.close()
+            storage.end_sweep(
+                trajectory.name,
+                collect_provenance(
+                    started=start,
+                    finished=time.time(),
+                    executor="serial",
+                    workers=1,
+                    runs_done=sink.done,
+                    runs_failed=sink.failed,
+                ),
+            )
+            report = sink.report(
+                n_runs=len(trajectory),
+                skipped=len(already_done),
+                wall_time=time.perf_counter() - clock,
+                interrupted=interrupted,
+            )
+            for hook in hook_list:
+                hook.after_sweep(report)
+        logger.info("%s", report.summary())
+        return report
+
+    def _pending_tasks(self, already_done: frozenset[int]) -> Iterator[RunTask]:
+        trajectory = self._trajectory
+        hashes = trajectory.point_hashes()
+        space = trajectory.space
+        if space is None:
+            if 0 not in already_done:
+                yield (0, hashes[0], ())
+            return
+        columns = [space.columns[name] for name in space.names]
+        for index, row in enumerate(zip(*columns, strict=True)):
+            if index not in already_done:
+                yield (index, hashes[index], row)
+
+    def _context(self, simulate: Callable[[Run], Any]) -> SweepContext:
+        trajectory = self._trajectory
+        defaults = {p.path: p.default for p in trajectory.parameters()}
+        return SweepContext(
+            simulate=simulate,
+            defaults=defaults,
+            explored_names=trajectory.explored_names,
+            lookup=ParameterLookup(tuple(defaults)),
+            trajectory_seed=trajectory.seed,
+        )
+
+    def _run_serial(
+        self,
+        simulate: Callable[[Run], Any],
+        tasks: Sequence[RunTask],
+        sink: RecordSink,
+        hooks: Sequence[SweepHooks],
+        on_error: OnError,
+    ) -> None:
+        context = self._context(simulate)
+        point = self._trajectory.point
+        for task in tasks:
+            if hooks:
+                for hook in hooks:
+                    hook.before_run(task[0], point(task[0]))
+            record, error = execute_run(context, task)
+            sink.add(record, error)
+            if error is not None and on_error == "raise":
+                sink.flush()
+                raise RunFailedError(
+                    record.index, point(record.index), f"{type(error).__name__}: {error}"
+                ) from error
+
+    def __repr__(self) -> str:
+        return f"Environment({self._trajectory.name!r}, storage={self._storage!r})"

@@ -1,0 +1,122 @@
+"""What ``Environment.run`` returns: counts, timings and the failures of a sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pypet_rebuild.errors import RunFailedError, SweepFailedError
+
+__all__ = ["RunFailure", "RunReport"]
+
+
+@dataclass(frozen=True)
+class RunFailure:
+    """One failed run.
+
+    Parameters
+    ----------
+    index
+        The run index.
+    point
+        The run's explored values by parameter path.
+    error_type
+        The exception's class name.
+    message
+        ``str()`` of the exception.
+    traceback
+        The formatted traceback.
+    """
+
+    index: int
+    point: Mapping[str, object]
+    error_type: str
+    message: str
+    traceback: str
+
+    def to_error(self) -> RunFailedError:
+        """The failure as an exception (used to raise a group of them)."""
+        return RunFailedError(
+            self.index, self.point, f"{self.error_type}: {self.message}", self.traceback
+        )
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """The outcome of one call of :meth:`Environment.run`.
+
+    Parameters
+    ----------
+    trajectory
+        The trajectory's name.
+    n_runs
+        The number of runs the trajectory defines.
+    done
+        Runs completed successfully in this call.
+    failed
+        Runs that failed in this call.
+    skipped
+        Runs not run because they were already done (``resume=True``).
+    wall_time
+        Seconds from start to end of the call.
+    durations
+        Run time in seconds of every run executed in this call, by run index.
+    failures
+        The failed runs, in index order.
+    interrupted
+        Whether the sweep was stopped early (Ctrl-C); finished runs are stored.
+    """
+
+    trajectory: str
+    n_runs: int
+    done: int
+    failed: int
+    skipped: int
+    wall_time: float
+    durations: Mapping[int, float] = field(default_factory=dict)
+    failures: tuple[RunFailure, ...] = ()
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether no run failed and the sweep was not interrupted."""
+        return self.failed == 0 and not self.interrupted
+
+    @property
+    def pending(self) -> int:
+        """Runs neither done, failed nor skipped (left by an interruption)."""
+        return self.n_runs - self.done - self.failed - self.skipped
+
+    def raise_for_failures(self) -> None:
+        """Raise a :class:`~pypet_rebuild.errors.SweepFailedError` group if any run failed."""
+        if self.failures:
+            raise SweepFailedError(
+                f"{len(self.failures)} of {self.n_runs} runs of {self.trajectory!r} failed",
+                [failure.to_error() for failure in self.failures],
+            )
+
+    def summary(self) -> str:
+        """A few readable lines: counts, wall time, run-time statistics and the first failures."""
+        lines = [
+            f"RunReport for {self.trajectory!r}: {self.done} done, {self.failed} failed, "
+            f"{self.skipped} skipped, {self.pending} pending of {self.n_runs} runs "
+            f"in {self.wall_time:.3g} s" + (" (interrupted)" if self.interrupted else "")
+        ]
+        if self.durations:
+            times = np.fromiter(self.durations.values(), dtype=float)
+            lines.append(
+                f"  run time: median {np.median(times):.3g} s, "
+                f"min {times.min():.3g} s, max {times.max():.3g} s"
+            )
+        lines.extend(
+            f"  run {failure.index} failed: {failure.error_type}: {failure.message}"
+            for failure in self.failures[:5]
+        )
+        if len(self.failures) > 5:
+            lines.append(f"  ... and {len(self.failures) - 5} more failures")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()

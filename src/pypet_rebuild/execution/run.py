@@ -1,0 +1,255 @@
+"""The ``Run`` a simulate function receives: this run's parameter values and a place for results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from pypet_rebuild.errors import (
+    AmbiguousNameError,
+    DuplicateResultError,
+    InvalidNameError,
+    InvalidResultError,
+    NodeNotFoundError,
+)
+from pypet_rebuild.tree.naming import check_path, leaf_name
+from pypet_rebuild.tree.seeding import run_rng, run_seed
+
+__all__ = ["ParameterLookup", "Run", "RunGroup"]
+
+
+class ParameterLookup:
+    """How names reach parameter paths inside a run; built once per sweep, shared by all runs.
+
+    Parameters
+    ----------
+    paths
+        The full paths of every parameter.
+    """
+
+    __slots__ = ("ambiguous", "groups", "names", "paths", "valid_results")
+
+    def __init__(self, paths: tuple[str, ...]) -> None:
+        self.paths = paths
+        by_leaf: dict[str, list[str]] = {}
+        for path in paths:
+            by_leaf.setdefault(leaf_name(path), []).append(path)
+        # Full paths win over leaf names: "x" is the top-level x even if "sim.x" exists too.
+        self.names: dict[str, str] = {
+            leaf: found[0] for leaf, found in by_leaf.items() if len(found) == 1
+        }
+        self.names.update((path, path) for path in paths)
+        self.ambiguous: dict[str, tuple[str, ...]] = {
+            leaf: tuple(found)
+            for leaf, found in by_leaf.items()
+            if len(found) > 1 and leaf not in self.names
+        }
+        self.groups: frozenset[str] = frozenset(
+            path.rsplit(".", depth)[0] for path in paths for depth in range(1, path.count(".") + 1)
+        )
+        self.valid_results: set[str] = set()
+
+    def resolve(self, name: str) -> str:
+        """The full path for a path or unique leaf name."""
+        try:
+            return self.names[name]
+        except KeyError:
+            pass
+        if name in self.ambiguous:
+            raise AmbiguousNameError(name, self.ambiguous[name])
+        known = ", ".join(repr(p) for p in self.paths) or "none"
+        raise NodeNotFoundError(f"the run has no parameter {name!r}; parameters: {known}")
+
+    def check_result_name(self, name: object) -> str:
+        """Validate a result name (cached: the same names come back in every run)."""
+        if name in self.valid_results:
+            return str(name)
+        if not isinstance(name, str):
+            raise InvalidResultError(
+                f"result names must be strings, got {type(name).__name__} {name!r}"
+            )
+        try:
+            check_path(name, what="result name", reserved=False)
+        except InvalidNameError as exc:
+            raise InvalidResultError(str(exc)) from None
+        if name in self.paths or name in self.groups:
+            raise InvalidResultError(
+                f"the result name {name!r} collides with a parameter of the same path; "
+                f"rename the result, e.g. {name + '_result'!r}"
+            )
+        self.valid_results.add(name)
+        return name
+
+
+class Run:
+    """One point of the sweep, as seen by the simulate function.
+
+    Parameter values are reached by attribute (``run.x``, ``run.sim.steps``), by unique leaf name
+    (``run.steps``) or by path (``run["sim.steps"]``). Results are added with :meth:`add_result`
+    or returned from the simulate function as a mapping.
+
+    Parameters
+    ----------
+    index
+        The run index within the trajectory.
+    point_hash
+        The stable hash of the run's explored point.
+    values
+        Every parameter's value in this run, by full path.
+    lookup
+        The sweep's name lookup.
+    trajectory_seed
+        The trajectory's seed, from which :attr:`seed` derives.
+    """
+
+    __slots__ = (
+        "_comments",
+        "_lookup",
+        "_results",
+        "_rng",
+        "_seed",
+        "_trajectory_seed",
+        "_values",
+        "index",
+        "point_hash",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        point_hash: str,
+        values: dict[str, object],
+        lookup: ParameterLookup,
+        trajectory_seed: int,
+    ) -> None:
+        self.index = index
+        self.point_hash = point_hash
+        self._values = values
+        self._lookup = lookup
+        self._trajectory_seed = trajectory_seed
+        self._results: dict[str, object] = {}
+        self._comments: dict[str, str] = {}
+        self._seed: int | None = None
+        self._rng: np.random.Generator | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[self._lookup.names[name]]
+        except KeyError:
+            pass
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._lookup.groups:
+            return RunGroup(self, name)
+        return self._values[self._lookup.resolve(name)]
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[self._lookup.resolve(name)]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._lookup.names
+
+    @property
+    def params(self) -> Mapping[str, object]:
+        """Every parameter's value in this run, by full path (read-only)."""
+        return MappingProxyType(self._values)
+
+    @property
+    def seed(self) -> int:
+        """The seed of :attr:`rng`, derived from the trajectory seed and the point hash."""
+        if self._seed is None:
+            self._seed = run_seed(self._trajectory_seed, self.point_hash)
+        return self._seed
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """A random generator reproducible from the trajectory seed and this run's point."""
+        if self._rng is None:
+            self._rng = run_rng(self.seed)
+        return self._rng
+
+    @property
+    def results(self) -> Mapping[str, object]:
+        """The results added so far in this run (read-only)."""
+        return MappingProxyType(self._results)
+
+    def add_result(self, name: str, value: object, *, comment: str = "") -> None:
+        """Add a result of this run.
+
+        Parameters
+        ----------
+        name
+            The result name (a dotted path of identifiers).
+        value
+            Any value the storage can hold (numbers, strings, numpy arrays, pandas objects...).
+        comment
+            A description stored with the result.
+
+        Raises
+        ------
+        InvalidResultError
+            If the name is invalid or collides with a parameter.
+        DuplicateResultError
+            If a result of this name was already set in this run.
+        """
+        self._lookup.check_result_name(name)
+        if name in self._results:
+            raise DuplicateResultError(
+                f"run {self.index} sets the result {name!r} twice; each result name can be set "
+                "once per run (returned mappings and add_result share one namespace)"
+            )
+        self._results[name] = value
+        if comment:
+            self._comments[name] = comment
+
+    def _absorb(self, returned: object) -> None:
+        if not isinstance(returned, Mapping):
+            raise InvalidResultError(
+                f"the simulate function returned a {type(returned).__name__}; return a mapping "
+                "of result names to values (e.g. {'z': z}), or None after run.add_result(...)"
+            )
+        for name, value in returned.items():
+            self.add_result(name, value)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
+        return f"<Run {self.index}: {shown}>"
+
+
+class RunGroup:
+    """Attribute access to a group of a run's parameters (``run.sim.steps``).
+
+    Parameters
+    ----------
+    run
+        The run.
+    prefix
+        The group's path.
+    """
+
+    __slots__ = ("_prefix", "_run")
+
+    def __init__(self, run: Run, prefix: str) -> None:
+        self._run = run
+        self._prefix = prefix
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        path = f"{self._prefix}.{name}"
+        values = self._run._values
+        if path in values:
+            return values[path]
+        if path in self._run._lookup.groups:
+            return RunGroup(self._run, path)
+        raise NodeNotFoundError(f"the run has no parameter or group {path!r}")
+
+    def __iter__(self) -> Iterator[str]:
+        start = self._prefix + "."
+        return (p for p in self._run._values if p.startswith(start))
+
+    def __repr__(self) -> str:
+        return f"<RunGroup {self._prefix!r}>"

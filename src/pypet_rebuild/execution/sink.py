@@ -1,0 +1,124 @@
+"""Where finished runs go: batched to storage, counted, reported to hooks and the progress bar."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from pypet_rebuild.execution.hooks import SweepHooks
+from pypet_rebuild.execution.progress import Progress
+from pypet_rebuild.execution.report import RunFailure, RunReport
+from pypet_rebuild.storage.protocol import StorageService
+from pypet_rebuild.storage.records import RunRecord, RunStatus
+
+__all__ = ["RecordSink"]
+
+logger = logging.getLogger("pypet_rebuild")
+
+
+class RecordSink:
+    """Collects finished runs in the driving process, the single writer of a sweep.
+
+    Parameters
+    ----------
+    storage
+        The backend the batches go to.
+    trajectory
+        The trajectory's name.
+    hooks
+        Called with each record as it arrives (before its batch is stored).
+    progress
+        Counts finished runs.
+    batch_size
+        Flush after this many runs.
+    flush_seconds
+        Flush at least this often while runs keep finishing.
+    points
+        Gives a run's explored values, for failure reports.
+    """
+
+    def __init__(
+        self,
+        storage: StorageService,
+        trajectory: str,
+        *,
+        hooks: Sequence[SweepHooks],
+        progress: Progress,
+        batch_size: int,
+        flush_seconds: float,
+        points: Callable[[int], dict[str, object]],
+    ) -> None:
+        self._storage = storage
+        self._trajectory = trajectory
+        self._hooks = hooks
+        self._progress = progress
+        self._batch_size = batch_size
+        self._flush_seconds = flush_seconds
+        self._points = points
+        self._batch: list[RunRecord] = []
+        self._last_flush = time.monotonic()
+        self._durations: dict[int, float] = {}
+        self._failures: list[RunFailure] = []
+        self.done = 0
+        self.failed = 0
+
+    def add(self, record: RunRecord, error: BaseException | None) -> None:
+        """Take one finished run."""
+        self._batch.append(record)
+        self._durations[record.index] = record.duration
+        if record.status is RunStatus.DONE:
+            self.done += 1
+        else:
+            self.failed += 1
+            self._failures.append(
+                RunFailure(
+                    index=record.index,
+                    point=self._points(record.index),
+                    error_type=type(error).__name__ if error is not None else "Error",
+                    message=str(error) if error is not None else record.error.strip(),
+                    traceback=record.error,
+                )
+            )
+            logger.warning(
+                "run %d failed: %s", record.index, record.error.strip().rsplit("\n", 1)[-1]
+            )
+        for hook in self._hooks:
+            hook.after_run(record)
+        self._progress.update(1)
+        if (
+            len(self._batch) >= self._batch_size
+            or time.monotonic() - self._last_flush >= self._flush_seconds
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the pending batch to storage."""
+        batch, self._batch = self._batch, []
+        self._last_flush = time.monotonic()
+        if not batch:
+            return
+        self._storage.store_runs(self._trajectory, batch)
+
+    def close(self) -> None:
+        """Flush what is left and close the progress bar."""
+        try:
+            self.flush()
+        finally:
+            self._progress.close()
+
+    def report(
+        self, *, n_runs: int, skipped: int, wall_time: float, interrupted: bool
+    ) -> RunReport:
+        """The report of everything this sink has taken."""
+        return RunReport(
+            trajectory=self._trajectory,
+            n_runs=n_runs,
+            done=self.done,
+            failed=self.failed,
+            skipped=skipped,
+            wall_time=wall_time,
+            durations=dict(self._durations),
+            failures=tuple(sorted(self._failures, key=lambda f: f.index)),
+            interrupted=interrupted,
+        )

@@ -1,0 +1,38 @@
+"""Describe the work of a sweep: parameter spaces, their builders, samplers and point hashes.
+
+A `ParameterSpace` is an immutable, ordered list of points (explored parameter path -> value).
+Build one with `cartesian_product` or `zipped`, sample one with `random_sample`,
+`latin_hypercube` or `sobol`, and combine them with ``+``/`ParameterSpace.concat`,
+`ParameterSpace.union` and `ParameterSpace.filter`. `point_hash` gives each point a stable
+identity across machines and versions. This layer knows nothing about the Trajectory.
+"""
+
+from .axis import Axis, Point
+from .combinators import AxisSpec, cartesian_product, zipped
+from .description import SpaceDescription
+from .hashing import HASH_VERSION, canonical_encoding, point_hash, value_hash
+from .predicates import BoundPredicate, bind_predicate
+from .samplers import Range, RangeSpec, latin_hypercube, random_sample, sobol
+from .space import KINDS, ParameterSpace
+
+__all__ = [
+    "HASH_VERSION",
+    "KINDS",
+    "Axis",
+    "AxisSpec",
+    "BoundPredicate",
+    "ParameterSpace",
+    "Point",
+    "Range",
+    "RangeSpec",
+    "SpaceDescription",
+    "bind_predicate",
+    "canonical_encoding",
+    "cartesian_product",
+    "latin_hypercube",
+    "point_hash",
+    "random_sample",
+    "sobol",
+    "value_hash",
+    "zipped",
+]

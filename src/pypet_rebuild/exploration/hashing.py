@@ -1,0 +1,326 @@
+r"""Stable point hashes: one short hex string per combination of explored values.
+
+A point hash identifies a run's parameter combination across processes, machines, numpy versions
+and library releases. It is stored in the run table, used to find duplicate points, to resume a
+sweep and to merge trajectories, so the encoding below is a **public, versioned format**. It never
+uses ``repr``, ``pickle`` or Python's ``hash()``. A change to it gets a new `HASH_VERSION` and a
+new domain prefix; version 1 stays readable forever.
+
+Format, version 1
+-----------------
+``point_hash(point)`` is ``sha256(encoding).digest()[:16].hex()`` (32 lowercase hex characters),
+where ``encoding`` is::
+
+    b"pypet_rebuild.point.v1\0"  +  item  +  item  + ...
+
+with one ``item`` per entry of the point, sorted by name (Python ``str`` order, which is the
+order of the names' UTF-8 bytes). Each item is ``len(name) name value``. Below, ``len(b)`` is
+the length of the byte string ``b`` as 8 bytes unsigned big-endian, ``utf8(s)`` is
+``s.encode("utf-8", "surrogatepass")``, and each value starts with a one-byte ASCII tag:
+
+==========  ===  ==========================================================================
+value       tag  rest of the encoding
+==========  ===  ==========================================================================
+None        N    nothing
+bool        ?    one byte, 0x00 or 0x01 (``bool`` and ``numpy.bool_``)
+integer     i    ``len(d) d``, ``d`` the signed decimal ASCII digits, e.g. ``b"-12"``
+                 (``int`` and every numpy integer type, any size)
+float       f    the value as IEEE 754 binary64, 8 bytes big-endian (``float``,
+                 ``numpy.float16/32/64``); every NaN is written as ``0x7FF8000000000000``
+                 and ``-0.0`` as ``0.0``
+complex     c    real part then imaginary part, each encoded like a float (``complex``,
+                 ``numpy.complex64/128``)
+str         s    ``len(utf8(s)) utf8(s)`` (``str`` and ``numpy.str_``)
+bytes       y    ``len(b) b`` (``bytes``, ``bytearray``, ``numpy.bytes_``)
+sequence    l    ``count`` (8 bytes big-endian) then each element's encoding; ``list`` and
+                 ``tuple`` share the tag, so ``[1, 2]`` and ``(1, 2)`` hash equal
+mapping     d    ``count`` then, per entry, ``key value``; entries sorted by the bytes of
+                 the encoded key, then of the encoded value
+array       a    numpy array of kind b, i, u, f, c, m or M: ``len(t) t``, ``t`` the
+                 dtype string in little-endian form (``"<i8"``, ``"|b1"``, ``"<M8[ns]"``),
+                 ``ndim`` (8 bytes) and each dimension (8 bytes each), then
+                 ``len(data) data``, ``data`` the C-order little-endian bytes; in
+                 floating and complex arrays every NaN is the quiet NaN with zero payload
+                 and ``-0.0`` is ``0.0``
+array       e    numpy array of kind U, S or O (element-wise): ``len(k) k``, ``k`` the
+                 kind letter, then ``ndim`` and dimensions as above, then each element in C
+                 order encoded as a value of its own (elements of ``U`` arrays as str, of
+                 ``S`` arrays as bytes)
+==========  ===  ==========================================================================
+
+``numpy.datetime64`` and ``numpy.timedelta64`` scalars are encoded as 0-d arrays.
+
+Decisions this format makes:
+
+- ``1``, ``1.0``, ``1+0j`` and ``True`` all hash differently: the trajectory converts explored
+  values to each parameter's declared type before hashing, so equal runs have equal types.
+- ``-0.0`` and ``0.0`` hash equal, because they compare equal and no sweep means to run both;
+  all NaNs hash equal, because a repeated NaN point is the same run.
+- An array hashes by dtype, shape and data: ``np.array([1, 2])`` differs from ``[1, 2]``, and
+  ``np.int32`` arrays differ from ``np.int64`` arrays with the same numbers (unlike scalars,
+  whose numpy type is not kept by the trajectory). A 0-d array differs from a scalar.
+- ``numpy.longdouble`` values are refused: their bytes depend on the platform.
+
+Any other type raises `UnsupportedTypeError` naming the type and where it was found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+
+from pypet_rebuild.errors import UnsupportedTypeError
+
+if TYPE_CHECKING:
+    from .axis import Point
+
+__all__ = ["HASH_VERSION", "canonical_encoding", "point_hash", "value_hash"]
+
+HASH_VERSION: Final[int] = 1
+"""Version of the point-hash format documented in this module."""
+
+_DOMAIN: Final[bytes] = b"pypet_rebuild.point.v1\0"
+_VALUE_DOMAIN: Final[bytes] = b"pypet_rebuild.value.v1\0"
+_CANONICAL_NAN: Final[bytes] = b"\x7f\xf8\x00\x00\x00\x00\x00\x00"
+_NUMERIC_KINDS: Final[frozenset[str]] = frozenset("biufcmM")
+_ELEMENTWISE_KINDS: Final[frozenset[str]] = frozenset("USO")
+_PLATFORM_DEPENDENT: Final[frozenset[type]] = frozenset({np.longdouble, np.clongdouble}) - {
+    np.float64,
+    np.complex128,
+}
+# Quiet NaN with zero payload for each IEEE width, as unsigned integers of that width.
+_NAN_BITS: Final[Mapping[int, int]] = {2: 0x7E00, 4: 0x7FC00000, 8: 0x7FF8000000000000}
+
+
+def point_hash(point: Point) -> str:
+    """Return the stable hash of a point (see the module docstring for the exact format).
+
+    Parameters
+    ----------
+    point
+        Explored parameter path -> value.
+
+    Returns
+    -------
+    str
+        32 lowercase hex characters; equal for equal points on every machine.
+
+    Raises
+    ------
+    UnsupportedTypeError
+        If a value (or a part of one) has a type the format does not cover.
+    """
+    return hashlib.sha256(canonical_encoding(point)).digest()[:16].hex()
+
+
+def value_hash(value: object) -> str:
+    r"""Return a stable hash of a single value, for counting distinct values of one parameter.
+
+    Parameters
+    ----------
+    value
+        Any value `point_hash` accepts.
+
+    Returns
+    -------
+    str
+        32 lowercase hex characters over ``b"pypet_rebuild.value.v1\\0"`` and the value's
+        encoding.
+    """
+    out = bytearray(_VALUE_DOMAIN)
+    _encode(value, out, "value")
+    return hashlib.sha256(out).digest()[:16].hex()
+
+
+def canonical_encoding(point: Point) -> bytes:
+    """Return the bytes `point_hash` digests (the version-1 format of the module docstring).
+
+    Parameters
+    ----------
+    point
+        Explored parameter path -> value.
+
+    Returns
+    -------
+    bytes
+        The domain prefix followed by the encoded items, sorted by name.
+    """
+    out = bytearray(_DOMAIN)
+    for name in sorted(point):
+        if not isinstance(name, str):
+            raise UnsupportedTypeError(
+                f"point names must be str parameter paths, got {type(name).__name__} {name!r}"
+            )
+        _bytes_with_length(name.encode("utf-8", "surrogatepass"), out)
+        _encode(point[name], out, name)
+    return bytes(out)
+
+
+def _length(n: int) -> bytes:
+    return n.to_bytes(8, "big")
+
+
+def _bytes_with_length(data: bytes, out: bytearray) -> None:
+    out += _length(len(data))
+    out += data
+
+
+def _float_bytes(x: float) -> bytes:
+    if math.isnan(x):
+        return _CANONICAL_NAN
+    return struct.pack(">d", x + 0.0)  # x + 0.0 turns -0.0 into 0.0
+
+
+def _encode(value: object, out: bytearray, where: str) -> None:
+    """Append the tagged encoding of ``value``; ``where`` names it in error messages."""
+    if type(value) in _PLATFORM_DEPENDENT:
+        raise UnsupportedTypeError(
+            f"cannot hash a value of type {_type_name(value)} at {where!r}: its bytes depend on "
+            f"the platform; convert it to float or complex first"
+        )
+    encoder = next((enc for types, enc in _ENCODERS if isinstance(value, types)), None)
+    if encoder is None:
+        raise UnsupportedTypeError(
+            f"cannot hash a value of type {_type_name(value)} at {where!r}: point values must "
+            f"be None, bool, int, float, complex, str, bytes, lists/tuples/dicts of these, or "
+            f"numpy scalars and arrays"
+        )
+    encoder(value, out, where)
+
+
+def _encode_none(value: object, out: bytearray, where: str) -> None:
+    out += b"N"
+
+
+def _encode_bool(value: object, out: bytearray, where: str) -> None:
+    out += b"?\x01" if value else b"?\x00"
+
+
+def _encode_int(value: object, out: bytearray, where: str) -> None:
+    assert isinstance(value, int | np.integer)
+    out += b"i"
+    _bytes_with_length(str(int(value)).encode("ascii"), out)
+
+
+def _encode_float(value: object, out: bytearray, where: str) -> None:
+    assert isinstance(value, float | np.floating)
+    out += b"f"
+    out += _float_bytes(float(value))
+
+
+def _encode_complex(value: object, out: bytearray, where: str) -> None:
+    assert isinstance(value, complex | np.complexfloating)
+    c = complex(value)
+    out += b"c"
+    out += _float_bytes(c.real)
+    out += _float_bytes(c.imag)
+
+
+def _encode_str(value: object, out: bytearray, where: str) -> None:
+    assert isinstance(value, str)
+    out += b"s"
+    _bytes_with_length(value.encode("utf-8", "surrogatepass"), out)
+
+
+def _encode_bytes(value: object, out: bytearray, where: str) -> None:
+    assert isinstance(value, bytes | bytearray)
+    out += b"y"
+    _bytes_with_length(bytes(value), out)
+
+
+def _encode_sequence(value: object, out: bytearray, where: str) -> None:
+    assert isinstance(value, list | tuple)
+    out += b"l"
+    out += _length(len(value))
+    for i, item in enumerate(value):
+        _encode(item, out, f"{where}[{i}]")
+
+
+def _encode_mapping(value: object, out: bytearray, where: str) -> None:
+    assert isinstance(value, Mapping)
+    entries: list[tuple[bytes, bytes]] = []
+    for key, item in value.items():
+        key_out, item_out = bytearray(), bytearray()
+        _encode(key, key_out, f"{where} key {key!r}")
+        _encode(item, item_out, f"{where}[{key!r}]")
+        entries.append((bytes(key_out), bytes(item_out)))
+    out += b"d"
+    out += _length(len(entries))
+    for key_bytes, item_bytes in sorted(entries):
+        out += key_bytes
+        out += item_bytes
+
+
+def _encode_shape(shape: tuple[int, ...], out: bytearray) -> None:
+    out += _length(len(shape))
+    for dim in shape:
+        out += _length(dim)
+
+
+def _encode_array(value: object, out: bytearray, where: str) -> None:
+    array = np.asarray(value)
+    kind = array.dtype.kind
+    if kind in _NUMERIC_KINDS and not (kind in "fc" and array.dtype.itemsize > _max_size(kind)):
+        dtype = array.dtype.newbyteorder("<")
+        data = np.ascontiguousarray(array, dtype=dtype)
+        if kind in "fc":
+            data = _canonical_floats(data)
+        out += b"a"
+        _bytes_with_length(dtype.str.encode("ascii"), out)
+        _encode_shape(array.shape, out)
+        _bytes_with_length(data.tobytes(order="C"), out)
+        return
+    if kind in _ELEMENTWISE_KINDS:
+        out += b"e"
+        _bytes_with_length(kind.encode("ascii"), out)
+        _encode_shape(array.shape, out)
+        for index, item in enumerate(array.flat):
+            _encode(item, out, f"{where}.flat[{index}]")
+        return
+    raise UnsupportedTypeError(
+        f"cannot hash a numpy array of dtype {array.dtype} at {where!r}: arrays must hold "
+        f"booleans, numbers (up to 64-bit floats), datetimes, strings, bytes or objects"
+    )
+
+
+def _max_size(kind: str) -> int:
+    return 8 if kind == "f" else 16
+
+
+def _canonical_floats(data: np.ndarray) -> np.ndarray:
+    """Return a flat copy of a little-endian float/complex array with canonical NaNs and zeros."""
+    width = data.dtype.itemsize if data.dtype.kind == "f" else data.dtype.itemsize // 2
+    # Complex numbers are pairs of floats; a flat view of the components handles both kinds.
+    parts = np.array(data, copy=True).reshape(-1).view(f"<f{width}")
+    parts += 0.0  # -0.0 + 0.0 == 0.0 under round-to-nearest
+    bits = parts.view(f"<u{width}")
+    bits[np.isnan(parts)] = _NAN_BITS[width]
+    return parts
+
+
+_Encoder = Callable[[object, bytearray, str], None]
+
+# Checked in order, first match wins: bool is an int, np.float64 is a float, np.str_ is a str.
+_ENCODERS: Final[tuple[tuple[type | tuple[type, ...], _Encoder], ...]] = (
+    (type(None), _encode_none),
+    ((bool, np.bool_), _encode_bool),
+    ((int, np.integer), _encode_int),
+    ((float, np.floating), _encode_float),
+    ((complex, np.complexfloating), _encode_complex),
+    (str, _encode_str),
+    ((bytes, bytearray), _encode_bytes),
+    ((list, tuple), _encode_sequence),
+    (Mapping, _encode_mapping),
+    ((np.ndarray, np.datetime64, np.timedelta64), _encode_array),
+)
+
+
+def _type_name(value: object) -> str:
+    cls = type(value)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"

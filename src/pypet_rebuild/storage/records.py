@@ -1,0 +1,178 @@
+"""The plain-data records that cross the storage protocol: finished runs and the run table."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["MISSING", "RunRecord", "RunStatus", "RunTable"]
+
+
+class RunStatus(enum.StrEnum):
+    """Where a run stands; stored in the run table."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class _Missing:
+    """The value of a result in a run that did not produce it."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __reduce__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final = _Missing()
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """One finished (done or failed) run, as handed from the executor to storage.
+
+    Parameters
+    ----------
+    index
+        The run index.
+    point_hash
+        The stable hash of the run's explored point.
+    status
+        ``DONE`` or ``FAILED``.
+    started, finished
+        Wall-clock times (seconds since the epoch).
+    duration
+        Run time measured with a monotonic clock, in seconds.
+    host
+        The host name of the worker that ran it.
+    pid
+        The process id of the worker that ran it.
+    seed
+        The seed of the run's random generator (``run.rng``).
+    error
+        The formatted traceback of a failed run, ``""`` otherwise.
+    results
+        The run's results by name.
+    comments
+        Comments given with ``run.add_result(..., comment=...)``, by result name.
+    output
+        Captured standard output and error, when capture was asked for.
+    """
+
+    index: int
+    point_hash: str
+    status: RunStatus
+    started: float
+    finished: float
+    duration: float
+    host: str
+    pid: int
+    seed: int
+    error: str = ""
+    results: Mapping[str, object] = field(default_factory=dict)
+    comments: Mapping[str, str] = field(default_factory=dict)
+    output: str = ""
+
+
+@dataclass(frozen=True)
+class RunTable:
+    """The run table: one row per run, one numpy array per column.
+
+    Parameters
+    ----------
+    index
+        Run indices, ``0 .. n_runs - 1``.
+    point_hash
+        The point hash of each run.
+    status
+        The :class:`RunStatus` value of each run, as strings.
+    started, finished, duration
+        Times in seconds (NaN for runs that have not finished).
+    host
+        Worker host names (``""`` for pending runs).
+    pid
+        Worker process ids (``-1`` for pending runs).
+    seed
+        Per-run seeds.
+    error
+        Traceback text of failed runs.
+    """
+
+    index: npt.NDArray[np.int64]
+    point_hash: npt.NDArray[Any]
+    status: npt.NDArray[Any]
+    started: npt.NDArray[np.float64]
+    finished: npt.NDArray[np.float64]
+    duration: npt.NDArray[np.float64]
+    host: npt.NDArray[Any]
+    pid: npt.NDArray[np.int64]
+    seed: npt.NDArray[np.uint64]
+    error: npt.NDArray[Any]
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "index",
+        "point_hash",
+        "status",
+        "started",
+        "finished",
+        "duration",
+        "host",
+        "pid",
+        "seed",
+        "error",
+    )
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def done(self) -> frozenset[int]:
+        """The indices of runs that finished successfully."""
+        return frozenset(self.index[self.status == RunStatus.DONE.value].tolist())
+
+    def count(self, status: RunStatus) -> int:
+        """How many runs have this status."""
+        return int(np.count_nonzero(self.status == status.value))
+
+    @classmethod
+    def from_records(
+        cls, hashes: Sequence[str], records: Mapping[int, RunRecord], seeds: Sequence[int]
+    ) -> RunTable:
+        """Build the table for ``len(hashes)`` runs from the records of the finished ones."""
+        n = len(hashes)
+        table = cls(
+            index=np.arange(n, dtype=np.int64),
+            point_hash=np.array(hashes, dtype=object),
+            status=np.full(n, RunStatus.PENDING.value, dtype=object),
+            started=np.full(n, np.nan),
+            finished=np.full(n, np.nan),
+            duration=np.full(n, np.nan),
+            host=np.full(n, "", dtype=object),
+            pid=np.full(n, -1, dtype=np.int64),
+            seed=np.array(seeds, dtype=np.uint64),
+            error=np.full(n, "", dtype=object),
+        )
+        for index, record in records.items():
+            if index >= n:
+                continue
+            table.status[index] = record.status.value
+            table.started[index] = record.started
+            table.finished[index] = record.finished
+            table.duration[index] = record.duration
+            table.host[index] = record.host
+            table.pid[index] = record.pid
+            table.error[index] = record.error
+        return table

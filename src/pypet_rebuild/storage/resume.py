@@ -1,0 +1,72 @@
+"""Backend-neutral rules for resuming a stored sweep."""
+
+from __future__ import annotations
+
+from pypet_rebuild.errors import ResumeMismatchError
+from pypet_rebuild.exploration import ParameterSpace, point_hash
+from pypet_rebuild.tree.snapshot import TrajectorySnapshot
+
+__all__ = ["check_resumable", "snapshot_hashes"]
+
+
+def snapshot_hashes(snapshot: TrajectorySnapshot) -> tuple[str, ...]:
+    """The point hash of every run a snapshot defines."""
+    if not snapshot.explored:
+        return (point_hash({}),)
+    return ParameterSpace(
+        snapshot.explored, grid=snapshot.grid, kind=snapshot.kind or None, shape=snapshot.shape
+    ).hashes()
+
+
+def check_resumable(stored: TrajectorySnapshot, new: TrajectorySnapshot) -> None:
+    """Refuse to resume when the new sweep is not the stored one (possibly expanded).
+
+    The parameters (paths, types, defaults) must be identical and the stored points must be the
+    first points of the new exploration, in the same order.
+
+    Raises
+    ------
+    ResumeMismatchError
+        Naming what differs.
+    """
+    name = stored.name
+    stored_paths = [spec.path for spec in stored.parameters]
+    new_paths = [spec.path for spec in new.parameters]
+    if set(stored_paths) != set(new_paths):
+        raise ResumeMismatchError(
+            f"cannot resume {name!r}: the stored sweep has parameters {sorted(stored_paths)} "
+            f"but this one has {sorted(new_paths)}; use a new trajectory name for a new study"
+        )
+    if stored.defaults_fingerprint() != new.defaults_fingerprint():
+        stored_specs = {spec.path: spec for spec in stored.parameters}
+        changed = [
+            spec.path
+            for spec in new.parameters
+            if point_hash({"v": (spec.type_name, spec.default)})
+            != point_hash(
+                {"v": (stored_specs[spec.path].type_name, stored_specs[spec.path].default)}
+            )
+        ]
+        raise ResumeMismatchError(
+            f"cannot resume {name!r}: the default or type of {changed or 'some parameters'} "
+            "differs from the stored sweep; restore the stored values or start a new trajectory"
+        )
+    if set(stored.explored) != set(new.explored):
+        raise ResumeMismatchError(
+            f"cannot resume {name!r}: the stored sweep explores {sorted(stored.explored)} but "
+            f"this one explores {sorted(new.explored)}"
+        )
+    stored_hashes = snapshot_hashes(stored)
+    new_hashes = snapshot_hashes(new)
+    if len(new_hashes) < len(stored_hashes):
+        raise ResumeMismatchError(
+            f"cannot resume {name!r}: the stored sweep has {len(stored_hashes)} runs but this one "
+            f"only {len(new_hashes)}; resuming never drops stored runs"
+        )
+    for position, (old, fresh) in enumerate(zip(stored_hashes, new_hashes, strict=False)):
+        if old != fresh:
+            raise ResumeMismatchError(
+                f"cannot resume {name!r}: run {position} explores a different point than the "
+                "stored sweep; the explored values (and their order) must match, and new points "
+                "can only be appended with traj.expand(...)"
+            )
