@@ -5,6 +5,8 @@ Declare typed parameters in a :class:`Trajectory`, explore them (:func:`cartesia
 point, storing parameters, results and run metadata through a :class:`StorageService`.
 """
 
+import logging
+
 from pypet_rebuild import errors
 from pypet_rebuild.execution import Environment, Hooks, Run, RunFailure, RunReport, SweepHooks
 from pypet_rebuild.exploration import (
@@ -25,14 +27,20 @@ from pypet_rebuild.storage import (
     RunStatus,
     StorageService,
 )
+from pypet_rebuild.storage.hdf5 import HDF5StorageService, StorageOptions
+from pypet_rebuild.storage.loading import load_trajectory
 from pypet_rebuild.tree import Group, Parameter, Result, Trajectory
 
 __version__ = "0.1.0"
+
+# A library must not print through logging's last-resort handler; users configure logging.
+logging.getLogger("pypet_rebuild").addHandler(logging.NullHandler())
 
 __all__ = [
     "Axis",
     "Environment",
     "Group",
+    "HDF5StorageService",
     "Hooks",
     "MemoryStorageService",
     "Parameter",
@@ -45,6 +53,7 @@ __all__ = [
     "RunReport",
     "RunStatus",
     "SpaceDescription",
+    "StorageOptions",
     "StorageService",
     "SweepHooks",
     "Trajectory",
@@ -52,6 +61,7 @@ __all__ = [
     "cartesian_product",
     "errors",
     "latin_hypercube",
+    "load_trajectory",
     "point_hash",
     "random_sample",
     "sobol",

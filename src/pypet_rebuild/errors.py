@@ -56,6 +56,7 @@ __all__ = [
     "ParameterTypeError",
     "PypetRebuildError",
     "RaggedExplorationError",
+    "ReservedNameError",
     "ResumeMismatchError",
     "RunFailedError",
     "StorageError",

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.errors import NodeNotFoundError
+from pypet_rebuild.storage.protocol import SupportsArrayRead
 from pypet_rebuild.storage.records import MISSING, RunTable
 
 if TYPE_CHECKING:
@@ -77,6 +78,18 @@ def stack_values(values: Sequence[object], item: tuple[Any, ...] = ()) -> Any:
     return stacked
 
 
+def _plain_item(item: tuple[Any, ...]) -> bool:
+    return not any(k is None or k is Ellipsis or isinstance(k, bool) for k in item)
+
+
+def _partial_item(item: tuple[Any, ...]) -> bool:
+    """Whether storage can apply ``item`` while reading (integers and forward slices only)."""
+    return all(
+        isinstance(k, int | np.integer) or (isinstance(k, slice) and (k.step is None or k.step > 0))
+        for k in item
+    )
+
+
 class ResultColumn:
     """One result name across all runs; index it like an array whose first axis is the run.
 
@@ -108,22 +121,52 @@ class ResultColumn:
     def __len__(self) -> int:
         return len(self._trajectory)
 
-    def _run_indices(self, key: Any) -> npt.NDArray[np.int64]:
-        indices: npt.NDArray[np.int64] = np.arange(len(self), dtype=np.int64)[key]
-        return indices
-
     def __getitem__(self, key: Any) -> Any:
         run_key, item = (key[0], tuple(key[1:])) if isinstance(key, tuple) else (key, ())
-        runs = self._run_indices(run_key)
-        storage = _storage_of(self._trajectory)
+        n = len(self)
+        if not _plain_item(item) or run_key is None or run_key is Ellipsis:
+            everything = self._read_block(np.arange(n, dtype=np.int64), ())
+            return everything[key]
+        runs: npt.NDArray[np.int64] = np.arange(n, dtype=np.int64)[run_key]
         if runs.ndim == 0:
-            (value,) = storage.read_results(self._trajectory.name, self._name, [int(runs)])
-            if value is MISSING:
-                raise KeyError(
-                    f"run {int(runs)} has no result {self._name!r} (it failed, did not run, or "
-                    "did not produce it); see traj.run(i).status"
+            return self._read_one(int(runs), item)
+        unique = np.unique(runs)
+        if isinstance(run_key, slice):
+            # A slice selects its rows in ascending (or, with a negative step, descending) order.
+            translated: Any = slice(None) if (run_key.step or 1) > 0 else slice(None, None, -1)
+        else:
+            translated = np.searchsorted(unique, runs)
+        if _partial_item(item):
+            return self._read_block(unique, item)[translated]
+        return self._read_block(unique, ())[(translated, *item)]
+
+    def _read_one(self, run: int, item: tuple[Any, ...]) -> Any:
+        storage = _storage_of(self._trajectory)
+        (value,) = storage.read_results(self._trajectory.name, self._name, [run])
+        if value is MISSING:
+            raise KeyError(
+                f"run {run} has no result {self._name!r} (it failed, did not run, or did not "
+                "produce it); see traj.run(i).status"
+            )
+        if not item:
+            return value
+        if isinstance(value, np.ndarray | np.generic | int | float | complex | bool):
+            return np.asarray(value)[item]
+        return value[item]  # type: ignore[index]
+
+    def _read_block(self, runs: npt.NDArray[np.int64], item: tuple[Any, ...]) -> Any:
+        """Values of sorted unique ``runs`` stacked on a first axis, masked where missing."""
+        storage = _storage_of(self._trajectory)
+        if isinstance(storage, SupportsArrayRead):
+            found = storage.read_array(self._trajectory.name, self._name, runs, item)
+            if found is not None:
+                block, present = found
+                if present.all():
+                    return block
+                mask = np.broadcast_to(
+                    ~present.reshape((-1,) + (1,) * (block.ndim - 1)), block.shape
                 )
-            return value[item] if item else value  # type: ignore[index]
+                return np.ma.MaskedArray(block, mask=mask.copy())
         values = storage.read_results(self._trajectory.name, self._name, runs.tolist())
         return stack_values(values, item)
 
@@ -151,7 +194,11 @@ class ResultsView(Mapping[str, ResultColumn]):
 
     def _names(self) -> tuple[str, ...]:
         storage = self._trajectory.storage
-        return () if storage is None else storage.result_names(self._trajectory.name)
+        if storage is None:
+            return ()
+        names = storage.result_names(self._trajectory.name)
+        wanted = self._trajectory._result_filter
+        return names if wanted is None else tuple(n for n in names if n in wanted)
 
     def __getitem__(self, name: str) -> ResultColumn:
         names = self._names()

@@ -270,7 +270,10 @@ class Environment:
             if error is not None and on_error == "raise":
                 sink.flush()
                 raise RunFailedError(
-                    record.index, point(record.index), f"{type(error).__name__}: {error}"
+                    record.index,
+                    point(record.index),
+                    f"{type(error).__name__}: {error}",
+                    record.error,
                 ) from error
 
     def __repr__(self) -> str:

@@ -37,19 +37,22 @@ class ParameterLookup:
         by_leaf: dict[str, list[str]] = {}
         for path in paths:
             by_leaf.setdefault(leaf_name(path), []).append(path)
-        # Full paths win over leaf names: "x" is the top-level x even if "sim.x" exists too.
+        self.groups: frozenset[str] = frozenset(
+            path.rsplit(".", depth)[0] for path in paths for depth in range(1, path.count(".") + 1)
+        )
+        # Full paths win over leaf names: "x" is the top-level x even if "sim.x" exists too, and
+        # "sim" is the group "sim" even if "a.sim" exists (as for Trajectory attribute access).
         self.names: dict[str, str] = {
-            leaf: found[0] for leaf, found in by_leaf.items() if len(found) == 1
+            leaf: found[0]
+            for leaf, found in by_leaf.items()
+            if len(found) == 1 and leaf not in self.groups
         }
         self.names.update((path, path) for path in paths)
         self.ambiguous: dict[str, tuple[str, ...]] = {
             leaf: tuple(found)
             for leaf, found in by_leaf.items()
-            if len(found) > 1 and leaf not in self.names
+            if len(found) > 1 and leaf not in self.names and leaf not in self.groups
         }
-        self.groups: frozenset[str] = frozenset(
-            path.rsplit(".", depth)[0] for path in paths for depth in range(1, path.count(".") + 1)
-        )
         self.valid_results: set[str] = set()
 
     def resolve(self, name: str) -> str:

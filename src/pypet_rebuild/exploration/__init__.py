@@ -10,7 +10,7 @@ identity across machines and versions. This layer knows nothing about the Trajec
 from .axis import Axis, Point
 from .combinators import AxisSpec, cartesian_product, zipped
 from .description import SpaceDescription
-from .hashing import HASH_VERSION, canonical_encoding, point_hash, value_hash
+from .hashing import HASH_VERSION, canonical_encoding, hash_columns, point_hash, value_hash
 from .predicates import BoundPredicate, bind_predicate
 from .samplers import Range, RangeSpec, latin_hypercube, random_sample, sobol
 from .space import KINDS, ParameterSpace
@@ -29,6 +29,7 @@ __all__ = [
     "bind_predicate",
     "canonical_encoding",
     "cartesian_product",
+    "hash_columns",
     "latin_hypercube",
     "point_hash",
     "random_sample",

@@ -18,8 +18,10 @@ from .space import ParameterSpace
 
 __all__ = ["AxisSpec", "cartesian_product", "zipped"]
 
-AxisSpec: TypeAlias = Mapping[str, Iterable[object]] | Axis[Any] | Iterable[Axis[Any]]
-"""What the builders accept: ``{"path": values, ...}``, an `Axis`, or an iterable of axes."""
+# ``Sequence`` rather than ``Iterable`` of axes: a dict is an iterable too, and mypy then fails
+# to infer ``{"x": [1.0], "y": ["a"]}`` as a mapping of value lists.
+AxisSpec: TypeAlias = Mapping[str, Iterable[object]] | Axis[Any] | Sequence[Axis[Any]]
+"""What the builders accept: ``{"path": values, ...}``, an `Axis`, or a sequence of axes."""
 
 
 def cartesian_product(*specs: AxisSpec, linked: Sequence[Sequence[str]] = ()) -> ParameterSpace:
@@ -32,7 +34,7 @@ def cartesian_product(*specs: AxisSpec, linked: Sequence[Sequence[str]] = ()) ->
     Parameters
     ----------
     *specs
-        Mappings of path -> values and `Axis` objects (or iterables of them), merged in order.
+        Mappings of path -> values and `Axis` objects (or sequences of them), merged in order.
     linked
         Groups of names that vary together, zipped within the group like pypet's
         ``combined_parameters``; a group takes the position of its first member in spec order.
@@ -88,7 +90,7 @@ def zipped(*specs: AxisSpec) -> ParameterSpace:
     Parameters
     ----------
     *specs
-        Mappings of path -> values and `Axis` objects (or iterables of them), merged in order;
+        Mappings of path -> values and `Axis` objects (or sequences of them), merged in order;
         all value lists must have the same length.
 
     Returns

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -107,7 +107,7 @@ def describe_columns(
     for index, digest in enumerate(hashes):
         groups.setdefault(digest, []).append(index)
     duplicates = tuple(tuple(g) for g in groups.values() if len(g) > 1)
-    distinct = {name: len({_distinct_key(v) for v in values}) for name, values in columns.items()}
+    distinct = {name: _count_distinct(values) for name, values in columns.items()}
     ranges = {}
     for name, values in columns.items():
         found = _numeric_range(values)
@@ -126,6 +126,17 @@ def describe_columns(
     )
 
 
+def _count_distinct(values: tuple[object, ...]) -> int:
+    kinds = {type(v) for v in values}
+    if kinds in ({int}, {str}, {bytes}):
+        return len(set(values))
+    if kinds == {float}:
+        # NaN != NaN, so count all NaNs as one value apart from the set.
+        finite = {v for v in values if v == v}  # noqa: PLR0124
+        return len(finite) + (len(finite) < len(set(values)))
+    return len({_distinct_key(v) for v in values})
+
+
 def _distinct_key(value: object) -> tuple[str, object]:
     """Return a key equal for values `value_hash` treats as equal; cheap for common scalars."""
     if isinstance(value, bool | np.bool_):
@@ -141,6 +152,10 @@ def _distinct_key(value: object) -> tuple[str, object]:
 
 
 def _numeric_range(values: tuple[object, ...]) -> tuple[Number, Number] | None:
+    kinds = {type(v) for v in values}
+    if kinds and kinds <= {int, float}:
+        not_nan = [v for v in cast("tuple[Number, ...]", values) if v == v]  # noqa: PLR0124
+        return (min(not_nan), max(not_nan)) if not_nan else None
     numbers: list[Number] = []
     for value in values:
         if isinstance(value, bool | np.bool_):

@@ -69,7 +69,7 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
@@ -79,7 +79,7 @@ from pypet_rebuild.errors import UnsupportedTypeError
 if TYPE_CHECKING:
     from .axis import Point
 
-__all__ = ["HASH_VERSION", "canonical_encoding", "point_hash", "value_hash"]
+__all__ = ["HASH_VERSION", "canonical_encoding", "hash_columns", "point_hash", "value_hash"]
 
 HASH_VERSION: Final[int] = 1
 """Version of the point-hash format documented in this module."""
@@ -159,6 +159,58 @@ def canonical_encoding(point: Point) -> bytes:
         _bytes_with_length(name.encode("utf-8", "surrogatepass"), out)
         _encode(point[name], out, name)
     return bytes(out)
+
+
+def hash_columns(columns: Mapping[str, Sequence[object]]) -> list[str]:
+    """Return the `point_hash` of every point of equally long columns, faster than one by one.
+
+    Values that repeat down a column (as in every grid) are encoded once.
+
+    Parameters
+    ----------
+    columns
+        Explored parameter path -> the values of all points.
+
+    Returns
+    -------
+    list of str
+        ``[point_hash(point) for point in rows]``.
+    """
+    encoded: list[list[bytes]] = []
+    for name in sorted(columns):
+        if not isinstance(name, str):
+            raise UnsupportedTypeError(
+                f"point names must be str parameter paths, got {type(name).__name__} {name!r}"
+            )
+        prefix = bytearray()
+        _bytes_with_length(name.encode("utf-8", "surrogatepass"), prefix)
+        encoded.append([bytes(prefix) + item for item in _encode_column(columns[name], name)])
+    sha256 = hashlib.sha256
+    return [
+        sha256(_DOMAIN + b"".join(parts)).digest()[:16].hex()
+        for parts in zip(*encoded, strict=True)
+    ]
+
+
+def _encode_column(values: Sequence[object], where: str) -> list[bytes]:
+    memo: dict[tuple[type, object], bytes] = {}
+    result: list[bytes] = []
+    for value in values:
+        kind = type(value)
+        if kind in _MEMO_TYPES:
+            # Equal values of one of these exact types always have equal encodings.
+            key = (kind, value)
+            item = memo.get(key)
+            if item is None:
+                out = bytearray()
+                _encode(value, out, where)
+                item = memo[key] = bytes(out)
+        else:
+            out = bytearray()
+            _encode(value, out, where)
+            item = bytes(out)
+        result.append(item)
+    return result
 
 
 def _length(n: int) -> bytes:
@@ -317,6 +369,31 @@ _ENCODERS: Final[tuple[tuple[type | tuple[type, ...], _Encoder], ...]] = (
     ((list, tuple), _encode_sequence),
     (Mapping, _encode_mapping),
     ((np.ndarray, np.datetime64, np.timedelta64), _encode_array),
+)
+
+
+_MEMO_TYPES: Final[frozenset[type]] = frozenset(
+    {
+        type(None),
+        bool,
+        int,
+        float,
+        complex,
+        str,
+        bytes,
+        np.bool_,
+        np.int8,
+        np.int16,
+        np.int32,
+        np.int64,
+        np.uint8,
+        np.uint16,
+        np.uint32,
+        np.uint64,
+        np.float16,
+        np.float32,
+        np.float64,
+    }
 )
 
 

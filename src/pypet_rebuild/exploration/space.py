@@ -14,7 +14,7 @@ from pypet_rebuild.errors import EmptyExplorationError, ExplorationError, Ragged
 
 from .axis import check_name, values_tuple
 from .description import SpaceDescription, describe_columns
-from .hashing import point_hash, value_hash
+from .hashing import hash_columns, value_hash
 from .predicates import bind_predicate
 
 __all__ = ["KINDS", "ParameterSpace"]
@@ -201,10 +201,11 @@ class ParameterSpace:
         for row in zip(*self._columns.values(), strict=True):
             yield dict(zip(names, row, strict=True))
 
-    def __add__(self, other: object) -> ParameterSpace:
-        if not isinstance(other, ParameterSpace):
+    def __add__(self, other: ParameterSpace) -> ParameterSpace:
+        candidate: object = other  # untyped callers may pass anything
+        if not isinstance(candidate, ParameterSpace):
             return NotImplemented
-        return self.concat(other)
+        return self.concat(candidate)
 
     def concat(self, *others: ParameterSpace) -> ParameterSpace:
         """Return the points of this space followed by those of ``others``.
@@ -324,7 +325,7 @@ class ParameterSpace:
             One 32-hex-character hash per point.
         """
         if self._hashes is None:
-            self._hashes = tuple(point_hash(point) for point in self)
+            self._hashes = tuple(hash_columns(self._columns))
         return self._hashes
 
     def describe(self) -> SpaceDescription:

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+import numpy.typing as npt
+
 from pypet_rebuild.storage.records import RunRecord, RunTable
 from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 
-__all__ = ["StorageService"]
+__all__ = ["StorageService", "SupportsArrayRead"]
 
 
 @runtime_checkable
@@ -93,4 +96,20 @@ class StorageService(Protocol):
 
     def close(self) -> None:
         """Release files and other resources; safe to call twice."""
+        ...
+
+
+@runtime_checkable
+class SupportsArrayRead(Protocol):
+    """Optional capability: read a result across runs as one array, sliced inside each value."""
+
+    def read_array(
+        self, trajectory: str, name: str, runs: npt.NDArray[np.int64], item: tuple[Any, ...]
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]] | None:
+        """Stack result ``name`` over ``runs`` (sorted, unique), each value indexed by ``item``.
+
+        ``item`` holds only integers and slices with positive steps. Returns the stacked values
+        and a mask of the runs that have a value, or ``None`` when the result cannot be stacked
+        (the caller then reads values one by one with :meth:`StorageService.read_results`).
+        """
         ...

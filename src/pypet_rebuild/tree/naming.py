@@ -29,6 +29,7 @@ RESERVED_NAMES: frozenset[str] = frozenset(
         "explore",
         "explored_names",
         "find_runs",
+        "from_snapshot",
         "collect_runs",
         "get_parameter",
         "groups",
@@ -45,11 +46,14 @@ RESERVED_NAMES: frozenset[str] = frozenset(
         "run_parameters",
         "runs",
         "seed",
+        "snapshot",
         "space",
         "storage",
         "to_pandas",
         "to_xarray",
         "annotations",
+        # Group
+        "children",
         # Run
         "add_result",
         "index",

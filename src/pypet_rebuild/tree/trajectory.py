@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pypet_rebuild.errors import (
@@ -61,7 +61,11 @@ class Trajectory:
         self._root = Group("")
         self._parameters: dict[str, Parameter[Any]] = {}
         self._by_leaf: dict[str, list[str]] = {}
-        self._space: ParameterSpace | None = None
+        self._space_value: ParameterSpace | None = None
+        # A trajectory loaded from storage reads its explored values only when first needed.
+        self._space_loader: Callable[[], ParameterSpace | None] | None = None
+        self._stored_runs: int | None = None
+        self._result_filter: frozenset[str] | None = None
         self._locked = False
         self._derived: dict[str, Result[Any]] = {}
         self._storage: StorageService | None = None
@@ -86,6 +90,22 @@ class Trajectory:
     def lock(self) -> None:
         """Lock the parameters (the Environment does this when a run starts)."""
         self._locked = True
+
+    @property
+    def _space(self) -> ParameterSpace | None:
+        if self._space_loader is not None:
+            self._space_value = self._space_loader()
+            self._space_loader = None
+        return self._space_value
+
+    @_space.setter
+    def _space(self, space: ParameterSpace | None) -> None:
+        self._space_loader = None
+        self._space_value = space
+
+    def _set_lazy_space(self, loader: Callable[[], ParameterSpace | None], n_runs: int) -> None:
+        self._space_loader = loader
+        self._stored_runs = n_runs
 
     @property
     def storage(self) -> StorageService | None:
@@ -142,11 +162,13 @@ class Trajectory:
                 f"the trajectory {self._name!r} already has a node {path!r}; "
                 "change its default with traj[path].default = value instead of adding it again"
             )
-        group = self._ensure_group(parent_path(path))
         value_type = ValueType.of(normalize_default(default), type)
+        # Build (and type-check) the parameter before creating groups, so a refused default
+        # leaves no empty groups behind.
         parameter = Parameter(
             path, default, value_type, comment=comment, annotations=annotations, owner=self
         )
+        group = self._ensure_group(parent_path(path))
         group._add_child(leaf_name(path), parameter)
         self._parameters[path] = parameter
         self._by_leaf.setdefault(leaf_name(path), []).append(path)
@@ -355,6 +377,8 @@ class Trajectory:
         return () if self._space is None else self._space.names
 
     def __len__(self) -> int:
+        if self._space_loader is not None and self._stored_runs is not None:
+            return self._stored_runs
         return 1 if self._space is None else len(self._space)
 
     def point(self, index: int) -> dict[str, object]:

@@ -26,9 +26,10 @@ __all__ = [
     "EncodedBuilder",
     "JSONValue",
     "is_native_dtype",
+    "json_ints",
 ]
 
-JSONValue: TypeAlias = None | bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"]
+JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
 """A value that :func:`json.dumps` accepts as it is."""
 
 Array: TypeAlias = NDArray[Any]
@@ -72,6 +73,12 @@ def is_native_dtype(dtype: np.dtype[Any]) -> bool:
         and dtype.isnative
         and dtype.char not in "gG"
     )
+
+
+def json_ints(value: JSONValue) -> tuple[int, ...]:
+    """Read a JSON list of integers (a shape, say) as a tuple."""
+    assert isinstance(value, list)
+    return tuple(int(item) for item in value)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, eq=False)
@@ -441,15 +448,18 @@ class CodecRegistry:
         return self.codec_for(value, path).encode(value, ctx)
 
     def _find(self, value: object) -> Codec[Any] | None:
-        mro = type(value).__mro__
-        for _ in range(2):
-            for cls in mro:
-                codec = self._by_type.get(cls)
-                if codec is not None and codec.can_encode(value):
-                    return codec
-            packages = {cls.__module__.partition(".")[0] for cls in mro}
-            if not self._install_lazy(lambda lazy: lazy.package in packages):
-                return None
+        codec = self._lookup(value)
+        if codec is None:
+            packages = frozenset(cls.__module__.partition(".")[0] for cls in type(value).__mro__)
+            if self._install_lazy(lambda lazy: lazy.package in packages):
+                codec = self._lookup(value)
+        return codec
+
+    def _lookup(self, value: object) -> Codec[Any] | None:
+        for cls in type(value).__mro__:
+            codec = self._by_type.get(cls)
+            if codec is not None and codec.can_encode(value):
+                return codec
         return None
 
     def _install_lazy(self, wanted: Callable[[_LazyCodecs], bool]) -> bool:

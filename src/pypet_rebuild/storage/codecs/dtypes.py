@@ -21,12 +21,12 @@ dtype have one storage shape, which lets a backend stack them across runs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from pypet_rebuild.errors import UnsupportedTypeError
-from pypet_rebuild.storage.codecs.base import Array, JSONValue, is_native_dtype
+from pypet_rebuild.storage.codecs.base import Array, JSONValue
 
 __all__ = ["dtype_from_json", "dtype_to_json", "from_storage", "to_storage"]
 
@@ -71,7 +71,8 @@ def dtype_from_json(spec: JSONValue) -> np.dtype[Any]:
     }
     if any("title" in f for f in fields):  # type: ignore[operator]
         layout["titles"] = [f.get("title") for f in fields]  # type: ignore[union-attr]
-    return np.dtype(layout, align=bool(spec["aligned"]))
+    dtype: np.dtype[Any] = np.dtype(cast(Any, layout), align=bool(spec["aligned"]))
+    return dtype
 
 
 def _raw(array: Array, unit: np.dtype[Any], count: int) -> Array:
@@ -101,7 +102,7 @@ def to_storage(array: Array, path: str) -> Array:
     kind = dtype.kind
     if kind in "biufc":
         if dtype.char in "gG":
-            if dtype.itemsize not in (8, 16) or np.finfo(dtype).nmant != 52:
+            if np.finfo(dtype).nmant != np.finfo(np.float64).nmant:
                 raise UnsupportedTypeError(
                     f"cannot store a numpy array of dtype {dtype} at {path!r}: extended "
                     "precision has no portable storage; convert it to float64/complex128"
@@ -111,7 +112,9 @@ def to_storage(array: Array, path: str) -> Array:
     if kind in "SV":
         return _raw(array, np.dtype(np.uint8), dtype.itemsize)
     if kind == "U":
-        codepoints = _raw(array, np.dtype(np.uint32).newbyteorder(dtype.byteorder), dtype.itemsize // 4)
+        codepoints = _raw(
+            array, np.dtype(np.uint32).newbyteorder(dtype.byteorder), dtype.itemsize // 4
+        )
         return codepoints.astype(np.uint32, copy=False)
     if kind in "Mm":
         return array.view(np.dtype(np.int64).newbyteorder(dtype.byteorder)).astype(
@@ -143,10 +146,3 @@ def from_storage(stored: Array, dtype: np.dtype[Any]) -> Array:
         native = dtype.newbyteorder("=")
         return stored.astype(np.int64, copy=False).view(native).astype(dtype, copy=False)
     raise UnsupportedTypeError(f"cannot rebuild a numpy array of dtype {dtype}")
-
-
-def check_native(array: Array) -> Array:
-    """Return ``array`` if :func:`is_native_dtype` accepts its dtype; raise otherwise."""
-    if not is_native_dtype(array.dtype):
-        raise UnsupportedTypeError(f"dtype {array.dtype} is not a native storage dtype")
-    return array

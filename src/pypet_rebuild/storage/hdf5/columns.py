@@ -1,0 +1,290 @@
+"""Result columns: one result name across the runs of a store, in one of two layouts.
+
+``fixed``
+    Every run's value is a number or a numpy array of one shape and native dtype: one dataset
+    ``values`` of shape ``(rows, *shape)`` plus a ``present`` mask. Reading a result across runs,
+    or a slice of every run's array, is one HDF5 read.
+``packed``
+    Anything else (strings, pandas objects, sparse matrices, values whose type or shape changes
+    between runs): each run's value is encoded by the codec registry and packed into a shared
+    byte ``heap``; ``bounds`` (rows + 1) cut the heap into runs and ``header`` holds each run's
+    small JSON header. A run reads only its own byte range.
+
+A result whose type changes between runs is therefore stored, not refused: it falls back to
+``packed``, and every run's value comes back with its own type.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from pypet_rebuild.storage.codecs import decode_value, encode_value, is_native_dtype
+from pypet_rebuild.storage.hdf5.encoded import dtype_from_json, dtype_to_json, pack, unpack
+from pypet_rebuild.storage.hdf5.options import StorageOptions
+from pypet_rebuild.storage.records import MISSING
+
+__all__ = ["FixedSignature", "ResultSource", "classify", "write_column"]
+
+_INT64 = (-(2**63), 2**63)
+_COPY_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class FixedSignature:
+    """What every value of a ``fixed`` column shares.
+
+    Parameters
+    ----------
+    kind
+        ``"python:<type>"`` for Python scalars, ``"numpy"`` for numpy scalars, ``"array"``.
+    dtype
+        The element dtype.
+    shape
+        The shape of one run's value.
+    """
+
+    kind: str
+    dtype: np.dtype[Any]
+    shape: tuple[int, ...]
+
+    def to_attrs(self) -> dict[str, str]:
+        """The signature as HDF5 attributes."""
+        return {
+            "kind": self.kind,
+            "dtype": json.dumps(dtype_to_json(self.dtype)),
+            "shape": json.dumps(list(self.shape)),
+        }
+
+    @classmethod
+    def from_attrs(cls, attrs: Any) -> FixedSignature:
+        """Read the signature written by :meth:`to_attrs`."""
+        return cls(
+            str(attrs["kind"]),
+            dtype_from_json(json.loads(attrs["dtype"])),
+            tuple(json.loads(attrs["shape"])),
+        )
+
+    def box(self, value: Any) -> object:
+        """Turn one run's raw value (as read) back into the type it was stored from."""
+        if self.kind == "python:float":
+            return float(value)
+        if self.kind == "python:int":
+            return int(value)
+        if self.kind == "python:bool":
+            return bool(value)
+        if self.kind == "python:complex":
+            return complex(value)
+        if self.kind == "numpy":
+            return self.dtype.type(value)
+        return np.asarray(value)
+
+
+def _signature(value: object) -> FixedSignature | None:
+    if isinstance(value, np.generic):
+        dtype = value.dtype
+        return FixedSignature("numpy", dtype, ()) if is_native_dtype(dtype) else None
+    if type(value) is np.ndarray:
+        dtype = value.dtype
+        return FixedSignature("array", dtype, value.shape) if is_native_dtype(dtype) else None
+    if isinstance(value, bool):
+        return FixedSignature("python:bool", np.dtype(bool), ())
+    if isinstance(value, int):
+        if not _INT64[0] <= value < _INT64[1]:
+            return None
+        return FixedSignature("python:int", np.dtype(np.int64), ())
+    if isinstance(value, float):
+        return FixedSignature("python:float", np.dtype(np.float64), ())
+    if isinstance(value, complex):
+        return FixedSignature("python:complex", np.dtype(np.complex128), ())
+    return None
+
+
+def classify(values: Sequence[object]) -> FixedSignature | None:
+    """The common fixed signature of the present values, or ``None`` if they need ``packed``."""
+    found: FixedSignature | None = None
+    for value in values:
+        if value is MISSING:
+            continue
+        signature = _signature(value)
+        if signature is None or (found is not None and signature != found):
+            return None
+        found = signature
+    return found
+
+
+def write_column(
+    group: h5py.Group,
+    name: str,
+    values: Sequence[object],
+    comment: str,
+    options: StorageOptions,
+) -> None:
+    """Write one result's values (``MISSING`` where a row has none) as a new column group."""
+    column = group.create_group(name)
+    column.attrs["comment"] = comment
+    signature = classify(values)
+    present = np.array([v is not MISSING for v in values], dtype=bool)
+    column.create_dataset("present", data=present)
+    if signature is not None:
+        column.attrs["layout"] = "fixed"
+        for key, attr in signature.to_attrs().items():
+            column.attrs[key] = attr
+        data = np.zeros((len(values), *signature.shape), dtype=signature.dtype)
+        for row, value in enumerate(values):
+            if value is not MISSING:
+                data[row] = value
+        column.create_dataset(
+            "values", data=data, **options.dataset_kwargs(data.shape, data.dtype.itemsize)
+        )
+        return
+    column.attrs["layout"] = "packed"
+    headers: list[str] = []
+    chunks: list[npt.NDArray[np.uint8]] = []
+    bounds = np.zeros(len(values) + 1, dtype=np.int64)
+    for row, value in enumerate(values):
+        if value is MISSING:
+            headers.append("")
+            bounds[row + 1] = bounds[row]
+            continue
+        header, parts, size = pack(encode_value(value, f"results.{name}"))
+        headers.append(header)
+        chunks.extend(parts)
+        bounds[row + 1] = bounds[row] + size
+    _write_packed(column, headers, chunks, bounds, options)
+
+
+def _write_packed(
+    column: h5py.Group,
+    headers: Sequence[str],
+    chunks: Sequence[npt.NDArray[np.uint8]],
+    bounds: npt.NDArray[np.int64],
+    options: StorageOptions,
+) -> None:
+    heap = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.uint8)
+    column.create_dataset("header", data=np.array(headers, dtype=object), dtype=h5py.string_dtype())
+    column.create_dataset("bounds", data=bounds)
+    column.create_dataset("heap", data=heap, **options.dataset_kwargs(heap.shape, 1))
+
+
+class ResultSource:
+    """Read access to one result column of one store (the main file or a segment).
+
+    Parameters
+    ----------
+    column
+        The column's HDF5 group.
+    """
+
+    def __init__(self, column: h5py.Group) -> None:
+        self.column = column
+        self.layout = str(column.attrs["layout"])
+        self.comment = str(column.attrs.get("comment", ""))
+        self.signature = (
+            FixedSignature.from_attrs(column.attrs) if self.layout == "fixed" else None
+        )
+        self._present: npt.NDArray[np.bool_] | None = None
+
+    @property
+    def present(self) -> npt.NDArray[np.bool_]:
+        """Which rows hold a value (read once, then cached)."""
+        if self._present is None:
+            self._present = self.column["present"][...]
+        return self._present
+
+    def read_values(self, rows: npt.NDArray[np.int64]) -> list[object]:
+        """The values of the given rows (any order), ``MISSING`` where absent."""
+        present = self.present[rows] if len(rows) else np.zeros(0, dtype=bool)
+        if self.signature is not None:
+            block = read_rows(self.column["values"], rows)
+            box = self.signature.box
+            return [box(block[i]) if present[i] else MISSING for i in range(len(rows))]
+        headers = self.column["header"]
+        bounds = self.column["bounds"]
+        heap = self.column["heap"]
+        values: list[object] = []
+        for row, has in zip(rows.tolist(), present.tolist(), strict=True):
+            if not has:
+                values.append(MISSING)
+                continue
+            start, stop = bounds[row : row + 2].tolist()
+            header = headers.asstr()[row]
+            values.append(decode_value(unpack(header, heap[start:stop])))
+        return values
+
+    def read_packed(self, rows: npt.NDArray[np.int64]) -> list[tuple[str, npt.NDArray[np.uint8]]]:
+        """The raw header and bytes of each row (for folding into another store)."""
+        if self.signature is not None:
+            block = read_rows(self.column["values"], rows)
+            present = self.present[rows]
+            packed: list[tuple[str, npt.NDArray[np.uint8]]] = []
+            for i in range(len(rows)):
+                if not present[i]:
+                    packed.append(("", np.empty(0, dtype=np.uint8)))
+                    continue
+                header, parts, _ = pack(encode_value(self.signature.box(block[i])))
+                packed.append((header, np.concatenate(parts) if parts else np.empty(0, np.uint8)))
+            return packed
+        headers = self.column["header"].asstr()
+        bounds = self.column["bounds"][...]
+        heap = self.column["heap"]
+        result = []
+        for row in rows.tolist():
+            start, stop = int(bounds[row]), int(bounds[row + 1])
+            result.append((headers[row], heap[start:stop]))
+        return result
+
+
+def read_rows(dataset: h5py.Dataset, rows: npt.NDArray[np.int64], item: tuple[Any, ...] = ()) -> Any:
+    """Rows ``rows`` (any order, repeats allowed) of ``dataset``, each indexed by ``item``.
+
+    h5py only reads increasing, unique index lists; this reads the sorted unique rows (one
+    slice when they are dense) and reorders in memory.
+    """
+    if len(rows) == 0:
+        empty = np.zeros((0, *dataset.shape[1:]), dtype=dataset.dtype)
+        return empty[(slice(None), *item)]
+    unique, inverse = np.unique(rows, return_inverse=True)
+    first, last = int(unique[0]), int(unique[-1])
+    span = last - first + 1
+    if span == len(unique) or span <= 4 * len(unique):
+        block = dataset[(slice(first, last + 1), *item)]
+        block = block[unique - first] if span != len(unique) else block
+    elif len(unique) <= 64:
+        block = np.stack([dataset[(int(r), *item)] for r in unique.tolist()])
+    else:
+        block = dataset[(unique, *item)]
+    return block[inverse.reshape(-1)] if len(unique) != len(rows) or not _sorted(rows) else block
+
+
+def _sorted(rows: npt.NDArray[np.int64]) -> bool:
+    return bool(np.all(rows[1:] > rows[:-1]))
+
+
+def copy_rows(
+    source: h5py.Dataset,
+    source_rows: npt.NDArray[np.int64],
+    target: h5py.Dataset,
+    target_rows: npt.NDArray[np.int64],
+) -> None:
+    """Copy rows between datasets in bounded pieces, one slice per run of consecutive rows."""
+    if len(source_rows) == 0:
+        return
+    order = np.argsort(target_rows, kind="stable")
+    source_rows, target_rows = source_rows[order], target_rows[order]
+    breaks = np.flatnonzero((np.diff(source_rows) != 1) | (np.diff(target_rows) != 1)) + 1
+    row_bytes = max(1, source.dtype.itemsize * int(np.prod(source.shape[1:], dtype=np.int64)))
+    step = max(1, _COPY_BYTES // row_bytes)
+    for src, dst in zip(np.split(source_rows, breaks), np.split(target_rows, breaks), strict=True):
+        start, target_start = int(src[0]), int(dst[0])
+        for offset in range(0, len(src), step):
+            count = min(step, len(src) - offset)
+            target[target_start + offset : target_start + offset + count] = source[
+                start + offset : start + offset + count
+            ]

@@ -1,0 +1,108 @@
+"""Codec output (:class:`Encoded`) in HDF5: as a group of datasets, or packed into a byte heap.
+
+A single value (a parameter default, a derived result) becomes a group: one dataset per named
+array plus the codec id and its JSON attrs as attributes. Values of a result that cannot be
+stacked across runs are *packed*: the arrays' bytes go to one shared ``uint8`` heap and a small
+JSON header per run says where each array starts and what its dtype and shape are.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from pypet_rebuild.storage.codecs import Encoded
+
+__all__ = ["pack", "read_encoded", "unpack", "write_encoded"]
+
+_CODEC_ATTR = "codec"
+_ATTRS_ATTR = "codec_attrs"
+
+
+def _tuples(descr: Any) -> Any:
+    # JSON turns the tuples of a structured dtype's descr into lists; numpy wants tuples back.
+    if isinstance(descr, list):
+        return [tuple(_tuples(part) for part in field) for field in descr]
+    return descr
+
+
+def dtype_to_json(dtype: np.dtype[Any]) -> Any:
+    """A JSON-able description of a dtype (structured dtypes included)."""
+    return np.lib.format.dtype_to_descr(dtype)
+
+
+def dtype_from_json(descr: Any) -> np.dtype[Any]:
+    """The dtype described by :func:`dtype_to_json`."""
+    if isinstance(descr, str):
+        return np.dtype(descr)
+    return np.lib.format.descr_to_dtype(
+        [tuple(_fix_field(part) for part in field) for field in descr]
+    )
+
+
+def _fix_field(part: Any) -> Any:
+    if isinstance(part, list) and part and isinstance(part[0], list):
+        return _tuples(part)
+    if isinstance(part, list):
+        return tuple(part)
+    return part
+
+
+def write_encoded(group: h5py.Group, name: str, encoded: Encoded) -> h5py.Group:
+    """Write ``encoded`` as the group ``name`` under ``group``."""
+    target = group.create_group(name)
+    target.attrs[_CODEC_ATTR] = encoded.codec
+    target.attrs[_ATTRS_ATTR] = json.dumps(encoded.attrs)
+    for array_name, array in encoded.arrays.items():
+        target.create_dataset(array_name, data=np.ascontiguousarray(array))
+    return target
+
+
+def read_encoded(group: h5py.Group) -> Encoded:
+    """Read a group written by :func:`write_encoded`."""
+    arrays: dict[str, npt.NDArray[Any]] = {}
+
+    def collect(name: str, node: object) -> None:
+        if isinstance(node, h5py.Dataset):
+            arrays[name] = node[()] if node.shape == () else node[...]
+
+    group.visititems(collect)
+    for name, value in list(arrays.items()):
+        if not isinstance(value, np.ndarray):
+            arrays[name] = np.asarray(value)
+    return Encoded(
+        str(group.attrs[_CODEC_ATTR]), arrays, json.loads(str(group.attrs[_ATTRS_ATTR]))
+    )
+
+
+def pack(encoded: Encoded) -> tuple[str, list[npt.NDArray[np.uint8]], int]:
+    """Pack ``encoded`` into a JSON header and byte chunks; returns ``(header, chunks, nbytes)``."""
+    entries: list[list[Any]] = []
+    chunks: list[npt.NDArray[np.uint8]] = []
+    offset = 0
+    for name, array in encoded.arrays.items():
+        contiguous = np.ascontiguousarray(array)
+        raw = contiguous.reshape(-1).view(np.uint8) if contiguous.size else np.empty(0, np.uint8)
+        entries.append([name, dtype_to_json(contiguous.dtype), list(contiguous.shape), offset])
+        chunks.append(raw)
+        offset += raw.size
+    header = json.dumps({"codec": encoded.codec, "attrs": encoded.attrs, "arrays": entries})
+    return header, chunks, offset
+
+
+def unpack(header: str, payload: npt.NDArray[np.uint8]) -> Encoded:
+    """Rebuild the :class:`Encoded` packed by :func:`pack` (``payload`` is its byte range)."""
+    meta = json.loads(header)
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    for name, descr, shape, offset in meta["arrays"]:
+        dtype = dtype_from_json(descr)
+        count = int(np.prod(shape, dtype=np.int64))
+        size = count * dtype.itemsize
+        # A fresh copy is aligned and writable, so decoded arrays behave like the originals.
+        raw = np.array(payload[offset : offset + size], dtype=np.uint8, copy=True)
+        arrays[name] = raw.view(dtype).reshape(shape) if size else np.empty(shape, dtype)
+    return Encoded(meta["codec"], arrays, meta["attrs"])

@@ -1,0 +1,508 @@
+"""``HDF5StorageService``: one self-describing HDF5 file, crash-safe, read lazily.
+
+Writing (only ever by the process holding ``<file>.lock``):
+
+* ``begin_sweep`` rewrites the main file atomically with the trajectory's definition and a run
+  table of pending runs (folding in segments of an interrupted sweep when resuming);
+* ``store_runs`` writes each batch of finished runs to a new immutable segment file;
+* ``end_sweep`` folds the segments into a new main file (atomically) and deletes them.
+
+A ``kill -9`` at any moment therefore leaves the old or the new main file plus complete
+segments; readers merge them, so every run that reached a segment is there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from pypet_rebuild.errors import StorageError, TrajectoryNotFoundError
+from pypet_rebuild.storage.codecs import decode_value, encode_value
+from pypet_rebuild.storage.hdf5.columns import (
+    FixedSignature,
+    ResultSource,
+    copy_rows,
+    write_column,
+)
+from pypet_rebuild.storage.hdf5.encoded import read_encoded, write_encoded
+from pypet_rebuild.storage.hdf5.files import (
+    FOLDED_ATTR,
+    FORMAT_ATTR,
+    FORMAT_VERSION,
+    WriterLock,
+    atomic_h5,
+    folded_segments,
+    fsync_directory,
+    list_segments,
+    open_checked,
+    segment_path,
+)
+from pypet_rebuild.storage.hdf5.options import StorageOptions
+from pypet_rebuild.storage.hdf5.skeleton import (
+    RunColumns,
+    pending_columns,
+    write_run_columns,
+    write_snapshot,
+)
+from pypet_rebuild.storage.hdf5.view import TrajectoryView
+from pypet_rebuild.storage.records import MISSING, RunRecord, RunTable
+from pypet_rebuild.storage.resume import check_resumable, snapshot_hashes
+from pypet_rebuild.tree.nodes import Result
+from pypet_rebuild.tree.seeding import run_seed
+from pypet_rebuild.tree.snapshot import TrajectorySnapshot
+
+__all__ = ["HDF5StorageService"]
+
+
+class HDF5StorageService:
+    """Stores trajectories in one HDF5 file (plus transient segment files while writing).
+
+    Parameters
+    ----------
+    path
+        The HDF5 file; created by the first sweep if it does not exist.
+    options
+        Layout options of the compacted file (compression, chunking).
+    allow_pickle
+        Store values that no codec handles by pickling them (off by default: a pickle may not
+        load in another environment, and loading one runs code).
+
+    Examples
+    --------
+    >>> import pypet_rebuild as pr
+    >>> storage = pr.HDF5StorageService("sweep.h5")  # doctest: +SKIP
+    >>> pr.Environment(traj, storage=storage).run(simulate)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        options: StorageOptions | None = None,
+        allow_pickle: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.options = options or StorageOptions()
+        self.allow_pickle = allow_pickle
+        self._lock = WriterLock(self.path)
+        self._next_segment: dict[str, int] = {}
+        self._reader: _Reader | None = None
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def begin_sweep(self, snapshot: TrajectorySnapshot, *, resume: bool) -> frozenset[int]:
+        """Write the definition and pending run table; see :meth:`StorageService.begin_sweep`."""
+        self._check_writable()
+        self._lock.acquire()
+        self._invalidate()
+        stored = self._stored_names()
+        if snapshot.name in stored and not resume:
+            self._lock.release()
+            raise StorageError(
+                f"{str(self.path)!r} already holds a trajectory named {snapshot.name!r}; pass "
+                "resume=True to continue it, or give the new study another name"
+            )
+        if snapshot.name in stored:
+            try:
+                check_resumable(self._reader_for().view(snapshot.name).snapshot(), snapshot)
+            except Exception:
+                self._lock.release()
+                raise
+        self._rewrite(snapshot.name, snapshot=snapshot)
+        table = self.load_run_table(snapshot.name)
+        return table.done()
+
+    def store_runs(self, trajectory: str, records: Sequence[RunRecord]) -> None:
+        """Write a batch of finished runs to a new segment file (durable when this returns)."""
+        if not records:
+            return
+        seq = self._next_segment.get(trajectory, 1)
+        target = segment_path(self.path, trajectory, seq)
+        target.parent.mkdir(exist_ok=True)
+        names = sorted({name for record in records for name in record.results})
+        comments: dict[str, str] = {}
+        for record in records:
+            comments.update(record.comments)
+        with atomic_h5(target) as file:
+            file.attrs[FORMAT_ATTR] = FORMAT_VERSION
+            group = file.create_group(trajectory)
+            write_run_columns(group, RunColumns.from_records(records))
+            results = group.create_group("results")
+            for name in names:
+                values = [record.results.get(name, MISSING) for record in records]
+                self._check_encodable(name, values)
+                write_column(results, name, values, comments.get(name, ""), self.options)
+        self._next_segment[trajectory] = seq + 1
+        self._invalidate()
+
+    def _check_encodable(self, name: str, values: Sequence[object]) -> None:
+        # Encoding is pure: an unsupported value raises here, before the segment exists.
+        from pypet_rebuild.storage.hdf5.columns import classify
+
+        if classify(values) is None:
+            for value in values:
+                if value is not MISSING:
+                    encode_value(value, f"results.{name}", allow_pickle=self.allow_pickle)
+
+    def store_derived(self, trajectory: str, results: Sequence[Result[Any]]) -> None:
+        """Store trajectory-level results (rewrites the main file atomically)."""
+        for result in results:
+            encode_value(result.value, f"derived.{result.path}", allow_pickle=self.allow_pickle)
+        with self._locked():
+            self._rewrite(trajectory, derived=results)
+
+    def end_sweep(self, trajectory: str, provenance: Mapping[str, object]) -> None:
+        """Fold the segments into the main file, record provenance, release the writer lock."""
+        try:
+            self._rewrite(trajectory, provenance=provenance)
+        finally:
+            self._lock.release()
+
+    def compact(self, trajectory: str | None = None) -> None:
+        """Fold leftover segments (e.g. of a killed sweep) into the main file."""
+        with self._locked():
+            names = [trajectory] if trajectory else sorted(
+                {name for name, _, _ in list_segments(self.path)} & set(self._stored_names())
+            )
+            for name in names:
+                self._rewrite(name)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        held = self._lock.held
+        self._check_writable()
+        self._lock.acquire()
+        try:
+            yield
+        finally:
+            if not held:
+                self._lock.release()
+
+    def _check_writable(self) -> None:
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            raise StorageError(
+                f"{str(self.path)!r} is read-only; open it with pr.load_trajectory to read it, "
+                "or copy it to a writable place to add runs"
+            )
+        parent = self.path.parent if str(self.path.parent) else Path()
+        if not parent.is_dir():
+            raise StorageError(f"the folder {str(parent)!r} of {str(self.path)!r} does not exist")
+
+    # -- the atomic rewrite ---------------------------------------------------------------------
+
+    def _rewrite(
+        self,
+        trajectory: str,
+        *,
+        snapshot: TrajectorySnapshot | None = None,
+        provenance: Mapping[str, object] | None = None,
+        derived: Sequence[Result[Any]] = (),
+    ) -> None:
+        self._invalidate()
+        old = open_checked(self.path) if self.path.exists() else None
+        folded = folded_segments(old) if old is not None else {}
+        segments = [
+            (seq, path)
+            for _, seq, path in list_segments(self.path, trajectory)
+            if seq > folded.get(trajectory, 0)
+        ]
+        segment_files = [h5py.File(path, "r") for _, path in segments]
+        try:
+            with atomic_h5(self.path) as new:
+                new.attrs[FORMAT_ATTR] = FORMAT_VERSION
+                if old is not None:
+                    for name in old:
+                        if name != trajectory:
+                            old.copy(old[name], new, name=name)
+                view = None
+                if old is not None and trajectory in old:
+                    view = TrajectoryView(old[trajectory], [f[trajectory] for f in segment_files])
+                _fold(new, trajectory, view, snapshot, self.options)
+                _write_extras(new[trajectory], view, provenance, derived)
+                if segments:
+                    folded[trajectory] = segments[-1][0]
+                new.attrs[FOLDED_ATTR] = json.dumps(folded)
+        finally:
+            for file in segment_files:
+                file.close()
+            if old is not None:
+                old.close()
+        for _, path in segments:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        if segments:
+            fsync_directory(segments[0][1].parent)
+        self._next_segment[trajectory] = folded.get(trajectory, 0) + 1
+        self._invalidate()
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def _invalidate(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _reader_for(self) -> _Reader:
+        if self._reader is None:
+            self._reader = _Reader(self.path)
+        return self._reader
+
+    def _stored_names(self) -> tuple[str, ...]:
+        if not self.path.exists():
+            return ()
+        return self._reader_for().names()
+
+    def trajectory_names(self) -> tuple[str, ...]:
+        """The names of the trajectories in the file."""
+        return self._reader_for().names()
+
+    def load_snapshot(self, trajectory: str) -> TrajectorySnapshot:
+        """The stored definition of a trajectory, explored values included."""
+        return self._reader_for().view(trajectory).snapshot()
+
+    def load_header(self, trajectory: str) -> tuple[TrajectorySnapshot, int]:
+        """The definition without explored values, and the number of runs (cheap)."""
+        view = self._reader_for().view(trajectory)
+        return view.header, view.n_runs
+
+    def load_run_table(self, trajectory: str) -> RunTable:
+        """The merged run table of a trajectory."""
+        return self._reader_for().view(trajectory).run_columns().to_table()
+
+    def result_names(self, trajectory: str) -> tuple[str, ...]:
+        """The names of the stored results, sorted."""
+        return self._reader_for().view(trajectory).result_names()
+
+    def read_results(self, trajectory: str, name: str, runs: Sequence[int]) -> list[object]:
+        """One result's values in the given runs (``MISSING`` where absent)."""
+        rows = np.asarray(runs, dtype=np.int64).reshape(-1)
+        return self._reader_for().view(trajectory).read_values(name, rows)
+
+    def read_array(
+        self, trajectory: str, name: str, runs: npt.NDArray[np.int64], item: tuple[Any, ...]
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]] | None:
+        """Sliced read of a fixed-layout result: see :meth:`TrajectoryView.read_array`."""
+        return self._reader_for().view(trajectory).read_array(name, runs, item)
+
+    def result_signature(self, trajectory: str, name: str) -> FixedSignature | None:
+        """Shape, dtype and kind of a result stored in the fixed layout, else ``None``."""
+        return self._reader_for().view(trajectory).fixed_signature(name)
+
+    def result_comment(self, trajectory: str, name: str) -> str:
+        """The comment given with the result."""
+        return self._reader_for().view(trajectory).comment(name)
+
+    def load_derived(self, trajectory: str) -> dict[str, Result[Any]]:
+        """Trajectory-level results by name."""
+        return _read_derived(self._reader_for().view(trajectory).main)
+
+    def load_provenance(self, trajectory: str) -> list[dict[str, object]]:
+        """The provenance of every sweep, oldest first."""
+        return _read_provenance(self._reader_for().view(trajectory).main)
+
+    def close(self) -> None:
+        """Close the file handles and release the writer lock."""
+        self._invalidate()
+        self._lock.release()
+
+    def __repr__(self) -> str:
+        return f"HDF5StorageService({str(self.path)!r})"
+
+
+class _Reader:
+    """Open read handles on the main file and the unfolded segments."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.main = open_checked(path)
+        self._segments: dict[str, list[h5py.File]] = {}
+        self._views: dict[str, TrajectoryView] = {}
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.main.keys())
+
+    def view(self, trajectory: str) -> TrajectoryView:
+        if trajectory not in self._views:
+            if trajectory not in self.main:
+                known = ", ".join(repr(n) for n in self.main) or "none"
+                raise TrajectoryNotFoundError(
+                    f"{str(self.path)!r} has no trajectory {trajectory!r}; it holds: {known}"
+                )
+            folded = folded_segments(self.main).get(trajectory, 0)
+            files = []
+            for _, seq, path in list_segments(self.path, trajectory):
+                if seq <= folded:
+                    continue
+                try:
+                    files.append(h5py.File(path, "r"))
+                except OSError:
+                    continue  # deleted by a concurrent fold: its runs are in the main file
+            self._segments[trajectory] = files
+            self._views[trajectory] = TrajectoryView(
+                self.main[trajectory], [f[trajectory] for f in files]
+            )
+        return self._views[trajectory]
+
+    def close(self) -> None:
+        for files in self._segments.values():
+            for file in files:
+                file.close()
+        self.main.close()
+
+
+def _fold(
+    new: h5py.File,
+    trajectory: str,
+    view: TrajectoryView | None,
+    snapshot: TrajectorySnapshot | None,
+    options: StorageOptions,
+) -> None:
+    """Write ``trajectory`` into ``new``: definition, merged run table and folded results."""
+    if snapshot is None:
+        assert view is not None, "folding needs a stored trajectory or a new definition"
+        snapshot = view.snapshot()
+    group = new.create_group(trajectory)
+    created = time.time() if view is None else float(view.main.attrs["created"])
+    write_snapshot(group, snapshot, created)
+    n = snapshot.n_runs
+    if view is None:
+        hashes = snapshot_hashes(snapshot)
+        columns = pending_columns(hashes, [run_seed(snapshot.seed, h) for h in hashes])
+        write_run_columns(group, columns)
+        group.create_group("results")
+        return
+    columns = view.run_columns(snapshot)
+    write_run_columns(group, columns)
+    results = group.create_group("results")
+    store, row = view.location()
+    if len(store) < n:
+        store = np.concatenate([store, np.zeros(n - len(store), dtype=np.int16)])
+        row = np.concatenate([row, np.arange(len(row), n, dtype=np.int64)])
+    for name in view.result_names():
+        _fold_column(results, name, view, store, row, n, options)
+
+
+def _fold_column(
+    results: h5py.Group,
+    name: str,
+    view: TrajectoryView,
+    store: npt.NDArray[np.int16],
+    row: npt.NDArray[np.int64],
+    n: int,
+    options: StorageOptions,
+) -> None:
+    sources = view.sources(name)
+    signature = view.fixed_signature(name)
+    column = results.create_group(name)
+    column.attrs["comment"] = view.comment(name)
+    present = np.zeros(n, dtype=bool)
+    owners = _owners(sources, store, row, n)
+    if signature is not None:
+        column.attrs["layout"] = "fixed"
+        for key, attr in signature.to_attrs().items():
+            column.attrs[key] = attr
+        shape = (n, *signature.shape)
+        values = column.create_dataset(
+            "values", shape=shape, dtype=signature.dtype,
+            **options.dataset_kwargs(shape, signature.dtype.itemsize),
+        )
+        for source, targets, rows in owners:
+            has = source.present[rows]
+            present[targets[has]] = True
+            copy_rows(source.column["values"], rows[has], values, targets[has])
+        column.create_dataset("present", data=present)
+        return
+    column.attrs["layout"] = "packed"
+    packed: dict[int, tuple[str, npt.NDArray[np.uint8]]] = {}
+    for source, targets, rows in owners:
+        has = source.present[rows]
+        for target, entry in zip(targets[has].tolist(), source.read_packed(rows[has]), strict=True):
+            packed[target] = entry
+    headers = [""] * n
+    bounds = np.zeros(n + 1, dtype=np.int64)
+    chunks: list[npt.NDArray[np.uint8]] = []
+    for target in range(n):
+        entry = packed.get(target)
+        size = 0
+        if entry is not None:
+            headers[target], payload = entry
+            chunks.append(np.asarray(payload, dtype=np.uint8))
+            size = len(payload)
+            present[target] = True
+        bounds[target + 1] = bounds[target] + size
+    heap = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.uint8)
+    column.create_dataset("present", data=present)
+    column.create_dataset("header", data=np.array(headers, dtype=object), dtype=h5py.string_dtype())
+    column.create_dataset("bounds", data=bounds)
+    column.create_dataset("heap", data=heap, **options.dataset_kwargs(heap.shape, 1))
+
+
+def _owners(
+    sources: Sequence[ResultSource | None],
+    store: npt.NDArray[np.int16],
+    row: npt.NDArray[np.int64],
+    n: int,
+) -> list[tuple[ResultSource, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """For each store with this result: the runs it owns and their rows in that store."""
+    owners = []
+    for position, source in enumerate(sources):
+        if source is None:
+            continue
+        targets = np.flatnonzero(store[:n] == position).astype(np.int64)
+        rows = row[targets]
+        inside = rows < len(source.present)
+        owners.append((source, targets[inside], rows[inside]))
+    return owners
+
+
+def _write_extras(
+    group: h5py.Group,
+    view: TrajectoryView | None,
+    provenance: Mapping[str, object] | None,
+    derived: Sequence[Result[Any]],
+) -> None:
+    """Carry over (and extend) the derived results and the provenance list."""
+    kept = _read_derived(view.main) if view is not None else {}
+    for result in derived:
+        kept[result.path] = result
+    derived_group = group.create_group("derived")
+    for path, result in kept.items():
+        node = write_encoded(derived_group, path, encode_value(result.value, f"derived.{path}"))
+        node.attrs["comment"] = result.comment
+        node.attrs["annotations"] = json.dumps(dict(result.annotations), default=repr)
+    records = _read_provenance(view.main) if view is not None else []
+    if provenance is not None:
+        records.append(dict(provenance))
+    texts = [json.dumps(record, default=repr) for record in records]
+    group.create_dataset(
+        "provenance", data=np.array(texts, dtype=object), dtype=h5py.string_dtype()
+    )
+
+
+def _read_derived(group: h5py.Group) -> dict[str, Result[Any]]:
+    derived: dict[str, Result[Any]] = {}
+    if "derived" not in group:
+        return derived
+    for path, node in group["derived"].items():
+        derived[path] = Result(
+            path,
+            decode_value(read_encoded(node)),
+            str(node.attrs.get("comment", "")),
+            json.loads(node.attrs.get("annotations", "{}")),
+        )
+    return derived
+
+
+def _read_provenance(group: h5py.Group) -> list[dict[str, object]]:
+    if "provenance" not in group:
+        return []
+    return [json.loads(text) for text in group["provenance"].asstr()[...].tolist()]

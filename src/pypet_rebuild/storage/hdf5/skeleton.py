@@ -1,0 +1,270 @@
+"""The skeleton of a stored trajectory: its definition (snapshot) and its run table.
+
+Layout under ``/<trajectory>/``::
+
+    attrs         name, comment, seed, kind, grid, shape, n_runs, created
+    parameters/   one group per parameter (codec'd default; path, type, comment, annotations)
+    explored/     one column per explored parameter (a plain array when the values allow)
+    runs/         the run table, one dataset per column (see ``RUN_COLUMNS``)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from pypet_rebuild.storage.codecs import decode_value, encode_value
+from pypet_rebuild.storage.hdf5.encoded import read_encoded, write_encoded
+from pypet_rebuild.storage.records import RunRecord, RunStatus, RunTable
+from pypet_rebuild.tree.snapshot import ParameterSpec, TrajectorySnapshot
+
+__all__ = [
+    "STATUS_CODES",
+    "RunColumns",
+    "read_explored",
+    "read_run_columns",
+    "read_snapshot_header",
+    "write_run_columns",
+    "write_snapshot",
+]
+
+STATUS_CODES = {RunStatus.PENDING: 0, RunStatus.DONE: 1, RunStatus.FAILED: 2}
+STATUS_NAMES = np.array([s.value for s in STATUS_CODES], dtype=object)
+_NATIVE_EXPLORED = {bool: np.bool_, int: np.int64, float: np.float64, complex: np.complex128}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return repr(value)
+
+
+def _annotations_json(annotations: Mapping[str, object]) -> str:
+    return json.dumps(dict(annotations), default=_json_default)
+
+
+def write_snapshot(group: h5py.Group, snapshot: TrajectorySnapshot, created: float) -> None:
+    """Write a trajectory's definition into its (new, empty) group."""
+    group.attrs["name"] = snapshot.name
+    group.attrs["comment"] = snapshot.comment
+    group.attrs["seed"] = str(snapshot.seed)
+    group.attrs["kind"] = snapshot.kind
+    group.attrs["grid"] = json.dumps(None if snapshot.grid is None else list(snapshot.grid))
+    group.attrs["shape"] = json.dumps(None if snapshot.shape is None else list(snapshot.shape))
+    group.attrs["n_runs"] = snapshot.n_runs
+    group.attrs["created"] = created
+    group.attrs["parameter_order"] = json.dumps([spec.path for spec in snapshot.parameters])
+    group.attrs["explored_order"] = json.dumps(list(snapshot.explored))
+    parameters = group.create_group("parameters")
+    for spec in snapshot.parameters:
+        node = write_encoded(parameters, spec.path, encode_value(spec.default, spec.path))
+        node.attrs["type_name"] = spec.type_name
+        node.attrs["dtype"] = spec.dtype or ""
+        node.attrs["ndim"] = -1 if spec.ndim is None else spec.ndim
+        node.attrs["comment"] = spec.comment
+        node.attrs["annotations"] = _annotations_json(spec.annotations)
+    explored = group.create_group("explored")
+    for path, values in snapshot.explored.items():
+        _write_explored_column(explored, path, values)
+
+
+def _write_explored_column(group: h5py.Group, path: str, values: Sequence[object]) -> None:
+    kinds = {type(v) for v in values}
+    if len(kinds) == 1:
+        (kind,) = kinds
+        native = _NATIVE_EXPLORED.get(kind)
+        if native is not None and (kind is not int or _fits_int64(values)):
+            dataset = group.create_dataset(path, data=np.asarray(values, dtype=native))
+            dataset.attrs["python_type"] = kind.__name__
+            return
+    node = write_encoded(group, path, encode_value(list(values), f"explored.{path}"))
+    node.attrs["python_type"] = ""
+
+
+def _fits_int64(values: Sequence[object]) -> bool:
+    return all(-(2**63) <= v < 2**63 for v in values)  # type: ignore[operator]
+
+
+def read_snapshot_header(group: h5py.Group) -> tuple[TrajectorySnapshot, int]:
+    """The definition without explored values (cheap, for opening), and the number of runs."""
+    specs: list[ParameterSpec] = []
+    parameters = group["parameters"]
+    for path in json.loads(group.attrs["parameter_order"]):
+        node = parameters[path]
+        ndim = int(node.attrs["ndim"])
+        specs.append(
+            ParameterSpec(
+                path=path,
+                default=decode_value(read_encoded(node)),
+                type_name=str(node.attrs["type_name"]),
+                dtype=str(node.attrs["dtype"]) or None,
+                ndim=None if ndim < 0 else ndim,
+                comment=str(node.attrs["comment"]),
+                annotations=json.loads(node.attrs["annotations"]),
+            )
+        )
+    grid = json.loads(group.attrs["grid"])
+    shape = json.loads(group.attrs["shape"])
+    snapshot = TrajectorySnapshot(
+        name=str(group.attrs["name"]),
+        comment=str(group.attrs["comment"]),
+        seed=int(group.attrs["seed"]),
+        parameters=tuple(specs),
+        explored={},
+        grid=None if grid is None else tuple(tuple(dim) for dim in grid),
+        shape=None if shape is None else tuple(shape),
+        kind=str(group.attrs["kind"]),
+    )
+    return snapshot, int(group.attrs["n_runs"])
+
+
+def read_explored(group: h5py.Group) -> dict[str, tuple[object, ...]]:
+    """The explored values by parameter path, as Python values."""
+    explored = group["explored"]
+    columns: dict[str, tuple[object, ...]] = {}
+    for path in json.loads(group.attrs["explored_order"]):
+        node = explored[path]
+        if isinstance(node, h5py.Dataset):
+            columns[path] = tuple(node[...].tolist())
+        else:
+            values = decode_value(read_encoded(node))
+            assert isinstance(values, list)
+            columns[path] = tuple(values)
+    return columns
+
+
+class RunColumns:
+    """Run-table columns for a block of runs, in the on-disk encoding.
+
+    Parameters
+    ----------
+    n
+        The number of rows.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.index = np.arange(n, dtype=np.int64)
+        self.point_hash = np.zeros(n, dtype="S16")
+        self.status = np.zeros(n, dtype=np.uint8)
+        self.started = np.full(n, np.nan)
+        self.finished = np.full(n, np.nan)
+        self.duration = np.full(n, np.nan)
+        self.host = np.zeros(n, dtype=np.uint16)
+        self.pid = np.full(n, -1, dtype=np.int32)
+        self.seed = np.zeros(n, dtype=np.uint64)
+        self.hosts: list[str] = [""]
+        self.errors: dict[int, str] = {}
+        self.outputs: dict[int, str] = {}
+
+    ARRAYS = ("index", "point_hash", "status", "started", "finished", "duration", "host", "pid")
+
+    @classmethod
+    def from_records(cls, records: Sequence[RunRecord]) -> RunColumns:
+        """The columns of a batch of finished runs."""
+        columns = cls(len(records))
+        host_codes = {"": 0}
+        for row, record in enumerate(records):
+            columns.index[row] = record.index
+            columns.point_hash[row] = bytes.fromhex(record.point_hash)
+            columns.status[row] = STATUS_CODES[record.status]
+            columns.started[row] = record.started
+            columns.finished[row] = record.finished
+            columns.duration[row] = record.duration
+            code = host_codes.setdefault(record.host, len(host_codes))
+            columns.host[row] = code
+            columns.pid[row] = record.pid
+            columns.seed[row] = record.seed
+            if record.error:
+                columns.errors[row] = record.error
+            if record.output:
+                columns.outputs[row] = record.output
+        columns.hosts = list(host_codes)
+        return columns
+
+    def take(self, rows: npt.NDArray[np.int64], into: RunColumns, at: npt.NDArray[np.int64]) -> None:
+        """Copy rows ``rows`` of this block to positions ``at`` of ``into``."""
+        for name in ("point_hash", "status", "started", "finished", "duration", "pid", "seed"):
+            getattr(into, name)[at] = getattr(self, name)[rows]
+        codes = {host: into._host_code(host) for host in self.hosts}
+        remap = np.array([codes[host] for host in self.hosts], dtype=np.uint16)
+        into.host[at] = remap[self.host[rows]]
+        for row, target in zip(rows.tolist(), at.tolist(), strict=True):
+            into.errors.pop(target, None)
+            into.outputs.pop(target, None)
+            if row in self.errors:
+                into.errors[target] = self.errors[row]
+            if row in self.outputs:
+                into.outputs[target] = self.outputs[row]
+
+    def _host_code(self, host: str) -> int:
+        if host not in self.hosts:
+            self.hosts.append(host)
+        return self.hosts.index(host)
+
+    def to_table(self) -> RunTable:
+        """The run table as the protocol returns it (index order is row order)."""
+        n = len(self.index)
+        error = np.full(n, "", dtype=object)
+        for row, text in self.errors.items():
+            error[row] = text
+        hosts = np.array(self.hosts, dtype=object)
+        return RunTable(
+            index=self.index.copy(),
+            point_hash=np.array([h.hex() for h in self.point_hash.tolist()], dtype=object),
+            status=STATUS_NAMES[self.status],
+            started=self.started.copy(),
+            finished=self.finished.copy(),
+            duration=self.duration.copy(),
+            host=hosts[self.host],
+            pid=self.pid.astype(np.int64),
+            seed=self.seed.copy(),
+            error=error,
+        )
+
+
+def write_run_columns(group: h5py.Group, columns: RunColumns) -> None:
+    """Write a run table as the ``runs`` group of ``group``."""
+    runs = group.create_group("runs")
+    for name in (*RunColumns.ARRAYS, "seed"):
+        runs.create_dataset(name, data=getattr(columns, name))
+    runs.attrs["hosts"] = json.dumps(columns.hosts)
+    text = h5py.string_dtype()
+    for name, entries in (("error", columns.errors), ("output", columns.outputs)):
+        rows = np.array(sorted(entries), dtype=np.int64)
+        runs.create_dataset(f"{name}_rows", data=rows)
+        runs.create_dataset(
+            f"{name}_text", data=np.array([entries[r] for r in rows.tolist()], dtype=object),
+            dtype=text,
+        )
+
+
+def read_run_columns(group: h5py.Group) -> RunColumns:
+    """Read the ``runs`` group of ``group``."""
+    runs = group["runs"]
+    n = runs["index"].shape[0]
+    columns = RunColumns(n)
+    for name in (*RunColumns.ARRAYS, "seed"):
+        setattr(columns, name, runs[name][...])
+    columns.hosts = json.loads(runs.attrs["hosts"])
+    for name, target in (("error", columns.errors), ("output", columns.outputs)):
+        rows = runs[f"{name}_rows"][...].tolist()
+        texts = runs[f"{name}_text"].asstr()[...].tolist() if rows else []
+        target.update(zip(rows, texts, strict=True))
+    return columns
+
+
+def pending_columns(
+    hashes: Sequence[str], seeds: Sequence[int]
+) -> RunColumns:
+    """A run table of ``len(hashes)`` pending runs."""
+    columns = RunColumns(len(hashes))
+    columns.point_hash[:] = [bytes.fromhex(h) for h in hashes]
+    columns.seed[:] = np.array(seeds, dtype=np.uint64)
+    return columns

@@ -1,0 +1,191 @@
+"""The read side of one stored trajectory: the main file plus its unfolded segments.
+
+Every store (the main file, then each segment in write order) holds a run table and result
+columns for some runs. A run's current record is in the newest store that has it; its results
+are in that same store. Nothing is read until asked for, and then only what is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from pypet_rebuild.storage.hdf5.columns import FixedSignature, ResultSource, read_rows
+from pypet_rebuild.storage.hdf5.skeleton import (
+    RunColumns,
+    pending_columns,
+    read_explored,
+    read_run_columns,
+    read_snapshot_header,
+)
+from pypet_rebuild.storage.records import MISSING
+from pypet_rebuild.storage.resume import snapshot_hashes
+from pypet_rebuild.tree.seeding import run_seed
+from pypet_rebuild.tree.snapshot import TrajectorySnapshot
+
+__all__ = ["TrajectoryView"]
+
+
+class TrajectoryView:
+    """Lazy, merged access to a trajectory stored in a main group and segment groups.
+
+    Parameters
+    ----------
+    main
+        The trajectory's group in the main file.
+    segments
+        The trajectory's groups in the unfolded segment files, oldest first.
+    """
+
+    def __init__(self, main: h5py.Group, segments: Sequence[h5py.Group]) -> None:
+        self.main = main
+        self.segments = list(segments)
+        self.stores: list[h5py.Group] = [main, *self.segments]
+        self.header, self.n_runs = read_snapshot_header(main)
+        self._snapshot: TrajectorySnapshot | None = None
+        self._columns: RunColumns | None = None
+        self._location: tuple[npt.NDArray[np.int16], npt.NDArray[np.int64]] | None = None
+        self._sources: dict[str, list[ResultSource | None]] = {}
+
+    # -- definition and run table ---------------------------------------------------------------
+
+    def snapshot(self) -> TrajectorySnapshot:
+        """The full definition, explored values included (read on first use)."""
+        if self._snapshot is None:
+            header = self.header
+            self._snapshot = TrajectorySnapshot(
+                name=header.name,
+                comment=header.comment,
+                seed=header.seed,
+                parameters=header.parameters,
+                explored=read_explored(self.main),
+                grid=header.grid,
+                shape=header.shape,
+                kind=header.kind,
+            )
+        return self._snapshot
+
+    def run_columns(self, extended: TrajectorySnapshot | None = None) -> RunColumns:
+        """The merged run table; with ``extended``, padded with its new runs as pending."""
+        if self._columns is None:
+            stored = read_run_columns(self.main)
+            for segment in self.segments:
+                block = read_run_columns(segment)
+                keep = block.index < len(stored.index)
+                rows = np.flatnonzero(keep).astype(np.int64)
+                block.take(rows, stored, block.index[keep])
+            self._columns = stored
+        if extended is None or extended.n_runs == len(self._columns.index):
+            return self._columns
+        hashes = snapshot_hashes(extended)
+        merged = pending_columns(hashes, [run_seed(extended.seed, h) for h in hashes])
+        rows = np.arange(min(len(self._columns.index), len(hashes)), dtype=np.int64)
+        self._columns.take(rows, merged, rows)
+        return merged
+
+    def location(self) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int64]]:
+        """For every run: the store holding its current record, and the row within that store."""
+        if self._location is None:
+            n = self.n_runs
+            store = np.zeros(n, dtype=np.int16)
+            row = np.arange(n, dtype=np.int64)
+            for position, segment in enumerate(self.segments, start=1):
+                index = segment["runs"]["index"][...]
+                keep = index < n
+                store[index[keep]] = position
+                row[index[keep]] = np.flatnonzero(keep)
+            self._location = (store, row)
+        return self._location
+
+    # -- results --------------------------------------------------------------------------------
+
+    def result_names(self) -> tuple[str, ...]:
+        """The result names of any store, sorted."""
+        names: set[str] = set()
+        for store in self.stores:
+            if "results" in store:
+                names.update(store["results"].keys())
+        return tuple(sorted(names))
+
+    def sources(self, name: str) -> list[ResultSource | None]:
+        """The column of result ``name`` in each store (``None`` where a store has none)."""
+        if name not in self._sources:
+            found: list[ResultSource | None] = []
+            for store in self.stores:
+                results = store.get("results")
+                column = None if results is None else results.get(name)
+                found.append(None if column is None else ResultSource(column))
+            self._sources[name] = found
+        return self._sources[name]
+
+    def comment(self, name: str) -> str:
+        """The comment of result ``name`` (from the newest store that has one)."""
+        for source in reversed(self.sources(name)):
+            if source is not None and source.comment:
+                return source.comment
+        return ""
+
+    def _by_store(self, runs: npt.NDArray[np.int64]) -> list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+        """Split runs into ``(store, positions in runs, rows in store)``."""
+        if not self.segments:
+            return [(0, np.arange(len(runs), dtype=np.int64), runs)]
+        store, row = self.location()
+        owners = store[runs]
+        groups = []
+        for owner in np.unique(owners).tolist():
+            positions = np.flatnonzero(owners == owner).astype(np.int64)
+            groups.append((int(owner), positions, row[runs[positions]]))
+        return groups
+
+    def read_values(self, name: str, runs: npt.NDArray[np.int64]) -> list[object]:
+        """Result ``name`` in the given runs as Python objects, ``MISSING`` where absent."""
+        values: list[object] = [MISSING] * len(runs)
+        sources = self.sources(name)
+        for owner, positions, rows in self._by_store(runs):
+            source = sources[owner]
+            if source is None:
+                continue
+            for position, value in zip(positions.tolist(), source.read_values(rows), strict=True):
+                values[position] = value
+        return values
+
+    def fixed_signature(self, name: str) -> FixedSignature | None:
+        """The shared signature if every store holding values of ``name`` uses ``fixed``."""
+        found: FixedSignature | None = None
+        for source in self.sources(name):
+            if source is None or not source.present.any():
+                continue
+            if source.signature is None or (found is not None and source.signature != found):
+                return None
+            found = source.signature
+        return found
+
+    def read_array(
+        self, name: str, runs: npt.NDArray[np.int64], item: tuple[Any, ...]
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]] | None:
+        """Result ``name`` in ``runs`` as one array (each run's value indexed by ``item``).
+
+        Returns the stacked values and a mask of which runs have a value, or ``None`` if the
+        result is not stored in the ``fixed`` layout everywhere (the caller falls back to
+        :meth:`read_values`).
+        """
+        signature = self.fixed_signature(name)
+        if signature is None:
+            return None
+        template = np.zeros((1, *signature.shape), dtype=signature.dtype)[(slice(None), *item)]
+        block = np.zeros((len(runs), *template.shape[1:]), dtype=signature.dtype)
+        present = np.zeros(len(runs), dtype=bool)
+        sources = self.sources(name)
+        for owner, positions, rows in self._by_store(runs):
+            source = sources[owner]
+            if source is None:
+                continue
+            has = source.present[rows]
+            if has.any():
+                block[positions[has]] = read_rows(source.column["values"], rows[has], item)
+            present[positions] = has
+        return block, present

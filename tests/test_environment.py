@@ -1,0 +1,536 @@
+"""The Environment's serial loop: results in memory, errors, resume, progress and provenance."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import numpy as np
+import pytest
+
+import pypet_rebuild as pr
+from pypet_rebuild.errors import (
+    ExecutionError,
+    InvalidSimulateFunctionError,
+    ResumeMismatchError,
+    RunFailedError,
+    StorageError,
+    SweepFailedError,
+)
+
+
+def _trajectory(name: str = "sweep", **defaults: object) -> pr.Trajectory:
+    traj = pr.Trajectory(name, seed=1)
+    traj.add_parameter("x", defaults.get("x", 1.0))
+    traj.add_parameter("y", defaults.get("y", 1))
+    traj.explore(pr.cartesian_product({"x": [1.0, 2.0, 3.0], "y": [10, 20]}))
+    return traj
+
+
+def simulate(run: pr.Run) -> dict[str, object]:
+    return {"z": run.x * run.y, "trace": np.arange(5) * run.x}
+
+
+class Boom(Exception):
+    """The user's own exception."""
+
+
+def fail_on_x2(run: pr.Run) -> dict[str, object]:
+    if run.x == 2.0:
+        raise Boom(f"bad point y={run.y}")
+    return simulate(run)
+
+
+# -- results in memory ---------------------------------------------------------------------------
+
+
+def test_results_are_in_memory_after_run() -> None:
+    traj = _trajectory()
+    report = pr.Environment(traj).run(simulate, progress=False)
+    assert report.ok
+    assert (report.n_runs, report.done, report.failed, report.skipped) == (6, 6, 0, 0)
+    np.testing.assert_array_equal(traj.results["z"][:], [10.0, 20.0, 20.0, 40.0, 30.0, 60.0])
+    np.testing.assert_array_equal(traj.results["trace"][:, 2], [2.0, 2.0, 4.0, 4.0, 6.0, 6.0])
+    assert traj.results["trace"][:].shape == (6, 5)
+    assert traj.results["z"][3] == 40.0
+    np.testing.assert_array_equal(traj.results["z"][[5, 0]], [60.0, 10.0])
+    assert traj.results["z"].to_list() == [10.0, 20.0, 20.0, 40.0, 30.0, 60.0]
+    assert sorted(traj.results) == ["trace", "z"]
+    assert len(traj.results) == 2
+
+
+def test_run_view_gives_one_runs_params_results_and_status() -> None:
+    traj = _trajectory()
+    pr.Environment(traj).run(simulate, progress=False)
+    view = traj.run(3)
+    assert view.index == 3
+    assert view.point == {"x": 2.0, "y": 20}
+    assert view.params == {"x": 2.0, "y": 20}
+    assert view.status == "done"
+    results = view.results
+    assert results["z"] == 40.0
+    np.testing.assert_array_equal(results["trace"], np.arange(5) * 2.0)
+    assert traj.run(-1).index == 5
+    metadata = view.metadata
+    assert metadata["status"] == "done"
+    duration = metadata["duration"]
+    assert isinstance(duration, float)
+    assert duration >= 0.0
+
+
+def test_results_before_any_run() -> None:
+    traj = _trajectory()
+    assert list(traj.results) == []
+    with pytest.raises(KeyError, match="'z'"):
+        _ = traj.results["z"]
+
+
+def test_unknown_result_name_lists_the_stored_ones() -> None:
+    traj = _trajectory()
+    pr.Environment(traj).run(simulate, progress=False)
+    with pytest.raises(KeyError, match="'trace', 'z'"):
+        _ = traj.results["nope"]
+
+
+def test_failed_runs_are_masked_in_stacked_results() -> None:
+    traj = _trajectory()
+    report = pr.Environment(traj).run(fail_on_x2, on_error="continue", progress=False)
+    assert (report.done, report.failed) == (4, 2)
+    z = traj.results["z"][:]
+    assert isinstance(z, np.ma.MaskedArray)
+    assert z.mask.tolist() == [False, False, True, True, False, False]
+    assert z.compressed().tolist() == [10.0, 20.0, 30.0, 60.0]
+    trace = traj.results["trace"][:, 1]
+    assert trace.mask.tolist() == [False, False, True, True, False, False]
+    assert traj.run(2).status == "failed"
+    assert traj.run(2).results == {}
+    with pytest.raises(KeyError, match="run 2 has no result 'z'"):
+        _ = traj.results["z"][2]
+
+
+def test_a_trajectory_without_exploration_runs_once() -> None:
+    traj = pr.Trajectory("single", seed=1)
+    traj.add_parameter("x", 3.0)
+    indices: list[int] = []
+
+    def record(run: pr.Run) -> dict[str, object]:
+        indices.append(run.index)
+        return {"z": run.x * 2}
+
+    report = pr.Environment(traj).run(record, progress=False)
+    assert indices == [0]
+    assert (report.n_runs, report.done) == (1, 1)
+    assert traj.results["z"][:].tolist() == [6.0]
+    assert traj.run(0).point == {}
+
+
+def test_environment_exposes_trajectory_and_storage() -> None:
+    traj = _trajectory()
+    storage = pr.MemoryStorageService()
+    env = pr.Environment(traj, storage)
+    assert env.trajectory is traj
+    assert env.storage is storage
+    assert isinstance(pr.Environment(traj).storage, pr.MemoryStorageService)
+    assert "sweep" in repr(env)
+
+
+# -- bad input before any run --------------------------------------------------------------------
+
+
+class NotCallable:
+    pass
+
+
+def two_arguments(a: object, b: object) -> None:
+    pass
+
+
+def no_arguments() -> None:
+    pass
+
+
+def keyword_only(*, run: object) -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [None, 42, "simulate", NotCallable(), two_arguments, no_arguments, keyword_only],
+)
+def test_a_bad_simulate_function_is_refused_before_any_run(bad: Any) -> None:
+    traj = _trajectory()
+    storage = pr.MemoryStorageService()
+    with pytest.raises(InvalidSimulateFunctionError):
+        pr.Environment(traj, storage).run(bad, progress=False)
+    assert storage.trajectory_names() == ()
+    assert not traj.is_locked
+
+
+def test_wrong_signature_message_shows_the_signature() -> None:
+    with pytest.raises(InvalidSimulateFunctionError, match=r"two_arguments\(a.*b.*\).*single Run"):
+        pr.Environment(_trajectory()).run(two_arguments, progress=False)
+
+
+def test_invalid_simulate_function_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="callable"):
+        pr.Environment(_trajectory()).run(42, progress=False)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "accepted",
+    [
+        lambda run: None,
+        lambda *args: None,
+        lambda run, extra=1: None,
+        lambda run, *, extra=1: None,
+    ],
+)
+def test_flexible_signatures_are_accepted(accepted: Any) -> None:
+    report = pr.Environment(_trajectory()).run(accepted, progress=False)
+    assert report.done == 6
+
+
+def test_bad_on_error_is_refused_before_any_run() -> None:
+    storage = pr.MemoryStorageService()
+    with pytest.raises(ExecutionError, match="on_error"):
+        pr.Environment(_trajectory(), storage).run(
+            simulate,
+            on_error="ignore",  # type: ignore[arg-type]
+            progress=False,
+        )
+    assert storage.trajectory_names() == ()
+
+
+def test_bad_environment_arguments() -> None:
+    with pytest.raises(TypeError, match="Trajectory"):
+        pr.Environment("sweep")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="batch_size"):
+        pr.Environment(_trajectory(), batch_size=0)
+    with pytest.raises(TypeError, match="storage"):
+        pr.Environment(_trajectory(), storage=42)  # type: ignore[arg-type]
+
+
+# -- errors during runs --------------------------------------------------------------------------
+
+
+def test_on_error_raise_stops_with_run_failed_error_chained_to_the_user_exception() -> None:
+    traj = _trajectory()
+    storage = pr.MemoryStorageService()
+    with pytest.raises(RunFailedError) as info:
+        pr.Environment(traj, storage).run(fail_on_x2, on_error="raise", progress=False)
+    error = info.value
+    assert error.index == 2
+    assert error.point == {"x": 2.0, "y": 10}
+    assert isinstance(error.__cause__, Boom)
+    assert str(error.__cause__) == "bad point y=10"
+    assert "run 2" in str(error)
+    assert "Boom: bad point y=10" in str(error)
+    assert "Boom: bad point y=10" in error.traceback_text
+    assert isinstance(error, RuntimeError)
+    # The runs before the failure and the failed run itself are stored; later runs are not run.
+    table = storage.load_run_table("sweep")
+    assert table.status.tolist() == ["done", "done", "failed", "pending", "pending", "pending"]
+    assert "Traceback" in table.error[2]
+    assert "Boom: bad point y=10" in table.error[2]
+    assert "fail_on_x2" in table.error[2]
+    assert table.error[0] == ""
+    assert traj.run(2).metadata["error"] == table.error[2]
+    assert traj.results["z"][:2].tolist() == [10.0, 20.0]
+
+
+def test_user_exception_traceback_is_kept_in_the_chain() -> None:
+    with pytest.raises(RunFailedError) as info:
+        pr.Environment(_trajectory()).run(fail_on_x2, progress=False)
+    cause = info.value.__cause__
+    assert cause is not None
+    text = "".join(traceback.format_exception(cause))
+    assert "fail_on_x2" in text
+
+
+def test_on_error_continue_records_failures_and_runs_the_rest() -> None:
+    traj = _trajectory()
+    storage = pr.MemoryStorageService()
+    seen: list[int] = []
+
+    def tracked(run: pr.Run) -> dict[str, object]:
+        seen.append(run.index)
+        return fail_on_x2(run)
+
+    report = pr.Environment(traj, storage).run(tracked, on_error="continue", progress=False)
+    assert seen == [0, 1, 2, 3, 4, 5]
+    assert (report.done, report.failed, report.skipped, report.pending) == (4, 2, 0, 0)
+    assert not report.ok
+    assert [f.index for f in report.failures] == [2, 3]
+    failure = report.failures[1]
+    assert failure.point == {"x": 2.0, "y": 20}
+    assert failure.error_type == "Boom"
+    assert failure.message == "bad point y=20"
+    assert "Traceback" in failure.traceback
+    assert "Boom: bad point y=20" in failure.traceback
+    table = storage.load_run_table("sweep")
+    assert table.status.tolist() == ["done", "done", "failed", "failed", "done", "done"]
+    assert table.count(pr.RunStatus.FAILED) == 2
+    assert table.done() == frozenset({0, 1, 4, 5})
+    assert traj.results["z"][4] == 30.0
+
+
+def test_a_failure_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    pr.Environment(_trajectory()).run(fail_on_x2, on_error="continue", progress=False)
+    messages = [r.getMessage() for r in caplog.records if r.name == "pypet_rebuild"]
+    assert any("run 2 failed" in m and "bad point y=10" in m for m in messages)
+
+
+def test_raise_for_failures_raises_an_exception_group() -> None:
+    report = pr.Environment(_trajectory()).run(fail_on_x2, on_error="continue", progress=False)
+    with pytest.raises(SweepFailedError) as info:
+        report.raise_for_failures()
+    group = info.value
+    assert isinstance(group, ExceptionGroup)
+    assert "2 of 6 runs" in str(group)
+    assert [e.index for e in group.exceptions] == [2, 3]
+    assert all(isinstance(e, RunFailedError) for e in group.exceptions)
+    assert "Boom: bad point y=20" in group.exceptions[1].traceback_text
+
+
+def test_sweep_failures_can_be_handled_with_except_star() -> None:
+    report = pr.Environment(_trajectory()).run(fail_on_x2, on_error="continue", progress=False)
+    caught: list[int] = []
+    try:
+        report.raise_for_failures()
+    except* RunFailedError as group:
+        caught.extend(e.index for e in group.exceptions if isinstance(e, RunFailedError))
+    assert caught == [2, 3]
+
+
+def test_raise_for_failures_does_nothing_without_failures() -> None:
+    report = pr.Environment(_trajectory()).run(simulate, progress=False)
+    report.raise_for_failures()
+
+
+def test_keyboard_interrupt_is_not_swallowed_and_keeps_finished_runs() -> None:
+    traj = _trajectory()
+    storage = pr.MemoryStorageService()
+    reports: list[pr.RunReport] = []
+
+    class Keep(pr.Hooks):
+        def after_sweep(self, report: pr.RunReport) -> None:
+            reports.append(report)
+
+    def interrupt(run: pr.Run) -> dict[str, object]:
+        if run.index == 3:
+            raise KeyboardInterrupt
+        return simulate(run)
+
+    with pytest.raises(KeyboardInterrupt):
+        pr.Environment(traj, storage).run(interrupt, on_error="continue", hooks=[Keep()])
+    assert storage.load_run_table("sweep").status.tolist()[:3] == ["done"] * 3
+    (report,) = reports
+    assert report.interrupted
+    assert (report.done, report.pending) == (3, 3)
+    assert "interrupted" in report.summary()
+
+
+# -- storage reuse and resume --------------------------------------------------------------------
+
+
+def test_running_a_stored_trajectory_again_without_resume_is_refused() -> None:
+    storage = pr.MemoryStorageService()
+    pr.Environment(_trajectory(), storage).run(simulate, progress=False)
+    fresh = _trajectory()
+    with pytest.raises(StorageError, match="resume=True"):
+        pr.Environment(fresh, storage).run(simulate, progress=False)
+    assert not fresh.is_locked
+
+
+def test_resume_skips_runs_already_done() -> None:
+    storage = pr.MemoryStorageService()
+    first = pr.Environment(_trajectory(), storage).run(
+        fail_on_x2, on_error="continue", progress=False
+    )
+    assert (first.done, first.failed) == (4, 2)
+    traj = _trajectory()
+    seen: list[int] = []
+
+    def tracked(run: pr.Run) -> dict[str, object]:
+        seen.append(run.index)
+        return simulate(run)
+
+    second = pr.Environment(traj, storage).run(tracked, resume=True, progress=False)
+    assert seen == [2, 3]
+    assert (second.done, second.failed, second.skipped, second.pending) == (2, 0, 4, 0)
+    assert sorted(second.durations) == [2, 3]
+    np.testing.assert_array_equal(traj.results["z"][:], [10.0, 20.0, 20.0, 40.0, 30.0, 60.0])
+    assert storage.load_run_table("sweep").status.tolist() == ["done"] * 6
+
+
+def test_resume_of_a_finished_sweep_runs_nothing() -> None:
+    storage = pr.MemoryStorageService()
+    traj = _trajectory()
+    env = pr.Environment(traj, storage)
+    env.run(simulate, progress=False)
+    report = env.run(simulate, resume=True, progress=False)
+    assert (report.done, report.skipped) == (0, 6)
+
+
+def test_resume_with_a_fresh_storage_runs_everything() -> None:
+    report = pr.Environment(_trajectory()).run(simulate, resume=True, progress=False)
+    assert (report.done, report.skipped) == (6, 0)
+
+
+def test_resume_with_a_changed_default_is_refused() -> None:
+    storage = pr.MemoryStorageService()
+    pr.Environment(_trajectory(), storage).run(simulate, progress=False)
+    changed = pr.Trajectory("sweep", seed=1)
+    changed.add_parameter("x", 1.0)
+    changed.add_parameter("y", 2)
+    changed.explore(pr.cartesian_product({"x": [1.0, 2.0, 3.0], "y": [10, 20]}))
+    with pytest.raises(ResumeMismatchError, match="'y'"):
+        pr.Environment(changed, storage).run(simulate, resume=True, progress=False)
+    assert not changed.is_locked
+
+
+def test_resume_with_a_changed_parameter_type_is_refused() -> None:
+    storage = pr.MemoryStorageService()
+    traj = pr.Trajectory("t", seed=1)
+    traj.add_parameter("n", 1)
+    pr.Environment(traj, storage).run(lambda run: None, progress=False)
+    changed = pr.Trajectory("t", seed=1)
+    changed.add_parameter("n", 1.0)
+    with pytest.raises(ResumeMismatchError):
+        pr.Environment(changed, storage).run(lambda run: None, resume=True, progress=False)
+
+
+def test_resume_with_a_changed_exploration_is_refused() -> None:
+    storage = pr.MemoryStorageService()
+    pr.Environment(_trajectory(), storage).run(simulate, progress=False)
+    changed = pr.Trajectory("sweep", seed=1)
+    changed.add_parameter("x", 1.0)
+    changed.add_parameter("y", 1)
+    changed.explore(pr.cartesian_product({"x": [1.0, 2.5, 3.0], "y": [10, 20]}))
+    with pytest.raises(ResumeMismatchError, match="run 2"):
+        pr.Environment(changed, storage).run(simulate, resume=True, progress=False)
+
+
+@pytest.mark.parametrize(
+    "exploration",
+    [
+        {"x": [1.0, 2.0]},
+        {"x": [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]},
+        {"y": [10, 20, 10, 20, 10, 20]},
+    ],
+)
+def test_resume_with_fewer_or_other_explored_parameters_is_refused(
+    exploration: dict[str, list[object]],
+) -> None:
+    storage = pr.MemoryStorageService()
+    pr.Environment(_trajectory(), storage).run(simulate, progress=False)
+    changed = pr.Trajectory("sweep", seed=1)
+    changed.add_parameter("x", 1.0)
+    changed.add_parameter("y", 1)
+    changed.explore(exploration)
+    with pytest.raises(ResumeMismatchError):
+        pr.Environment(changed, storage).run(simulate, resume=True, progress=False)
+
+
+def test_resume_with_an_added_parameter_is_refused() -> None:
+    storage = pr.MemoryStorageService()
+    pr.Environment(_trajectory(), storage).run(simulate, progress=False)
+    changed = _trajectory()
+    changed.add_parameter("extra", 0)
+    with pytest.raises(ResumeMismatchError, match="extra"):
+        pr.Environment(changed, storage).run(simulate, resume=True, progress=False)
+
+
+def test_resume_mismatch_is_a_value_error() -> None:
+    storage = pr.MemoryStorageService()
+    pr.Environment(_trajectory(), storage).run(simulate, progress=False)
+    with pytest.raises(ValueError, match="cannot resume"):
+        pr.Environment(_trajectory(y=5), storage).run(simulate, resume=True, progress=False)
+
+
+def test_expand_then_resume_runs_only_the_new_points() -> None:
+    storage = pr.MemoryStorageService()
+    traj = _trajectory()
+    env = pr.Environment(traj, storage)
+    env.run(simulate, progress=False)
+    traj.expand(pr.cartesian_product({"x": [4.0], "y": [10, 20]}))
+    assert len(traj) == 8
+    seen: list[int] = []
+
+    def tracked(run: pr.Run) -> dict[str, object]:
+        seen.append(run.index)
+        return simulate(run)
+
+    report = env.run(tracked, resume=True, progress=False)
+    assert seen == [6, 7]
+    assert (report.n_runs, report.done, report.skipped) == (8, 2, 6)
+    np.testing.assert_array_equal(
+        traj.results["z"][:], [10.0, 20.0, 20.0, 40.0, 30.0, 60.0, 40.0, 80.0]
+    )
+    assert len(storage.load_run_table("sweep")) == 8
+
+
+# -- progress and provenance ---------------------------------------------------------------------
+
+
+def test_progress_false_is_silent(capsys: pytest.CaptureFixture[str]) -> None:
+    pr.Environment(_trajectory()).run(simulate, progress=False)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ""
+
+
+def test_progress_none_is_silent_when_not_in_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    pr.Environment(_trajectory()).run(simulate)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_true_writes_a_tqdm_bar_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    pr.Environment(_trajectory()).run(simulate, progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "sweep" in captured.err
+    assert "6/6" in captured.err
+    assert "run" in captured.err
+
+
+def test_provenance_is_stored_once_per_sweep() -> None:
+    storage = pr.MemoryStorageService()
+    traj = _trajectory()
+    env = pr.Environment(traj, storage)
+    env.run(fail_on_x2, on_error="continue", progress=False)
+    env.run(simulate, resume=True, progress=False)
+    first, second = storage.load_provenance("sweep")
+    for key in ("python", "hostname", "platform", "started", "finished", "executor"):
+        assert key in first
+    assert first["version_numpy"] == np.__version__
+    assert "version_pypet_rebuild" in first
+    assert first["executor"] == "serial"
+    assert (first["runs_done"], first["runs_failed"]) == (4, 2)
+    assert (second["runs_done"], second["runs_failed"]) == (2, 0)
+    started, finished = first["started"], first["finished"]
+    assert isinstance(started, float)
+    assert isinstance(finished, float)
+    assert started <= finished
+    second_started = second["started"]
+    assert isinstance(second_started, float)
+    assert finished <= second_started
+
+
+def test_provenance_is_stored_even_when_a_run_raises() -> None:
+    storage = pr.MemoryStorageService()
+    with pytest.raises(RunFailedError):
+        pr.Environment(_trajectory(), storage).run(fail_on_x2, progress=False)
+    (provenance,) = storage.load_provenance("sweep")
+    assert provenance["runs_failed"] == 1
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 1000])
+def test_batch_size_does_not_change_what_is_stored(batch_size: int) -> None:
+    traj = _trajectory()
+    storage = pr.MemoryStorageService()
+    pr.Environment(traj, storage, batch_size=batch_size, flush_seconds=60.0).run(
+        simulate, progress=False
+    )
+    assert storage.load_run_table("sweep").status.tolist() == ["done"] * 6
+    assert traj.results["z"][:].tolist() == [10.0, 20.0, 20.0, 40.0, 30.0, 60.0]

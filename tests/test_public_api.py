@@ -1,0 +1,127 @@
+"""Pin the public API (like httpx's tests/test_exported_members.py)."""
+
+from __future__ import annotations
+
+import inspect
+import types
+
+import pypet_rebuild as pr
+
+# The exact public names of the package. When you add a public name, add it here too (and to the
+# docs); when the storage work lands, add "HDF5StorageService" and "load_trajectory".
+EXPECTED_ALL = {
+    "Axis",
+    "Environment",
+    "Group",
+    "Hooks",
+    "MemoryStorageService",
+    "Parameter",
+    "ParameterSpace",
+    "Range",
+    "Result",
+    "Run",
+    "RunFailure",
+    "RunRecord",
+    "RunReport",
+    "RunStatus",
+    "SpaceDescription",
+    "StorageService",
+    "SweepHooks",
+    "Trajectory",
+    "__version__",
+    "cartesian_product",
+    "errors",
+    "latin_hypercube",
+    "point_hash",
+    "random_sample",
+    "sobol",
+    "zipped",
+}
+
+# The names DESIGN.md section 2 makes a contract. "HDF5StorageService" and "load_trajectory" are
+# part of it too but arrive with the HDF5 storage work; add them here when they exist.
+DESIGN_CONTRACT = {
+    "Trajectory",
+    "Parameter",
+    "Result",
+    "Run",
+    "Environment",
+    "RunReport",
+    "cartesian_product",
+    "StorageService",
+    "MemoryStorageService",
+    "errors",
+}
+
+
+def test_all_is_exactly_the_pinned_set() -> None:
+    assert set(pr.__all__) == EXPECTED_ALL
+    assert len(pr.__all__) == len(set(pr.__all__)), "duplicate entries in __all__"
+
+
+def test_all_includes_the_design_contract() -> None:
+    assert set(pr.__all__) >= DESIGN_CONTRACT
+
+
+def test_every_exported_name_exists() -> None:
+    for name in pr.__all__:
+        assert hasattr(pr, name), name
+
+
+def test_star_import_gives_exactly_all() -> None:
+    namespace: dict[str, object] = {}
+    exec("from pypet_rebuild import *", namespace)  # noqa: S102
+    namespace.pop("__builtins__")
+    assert set(namespace) == EXPECTED_ALL
+
+
+def test_errors_is_the_errors_module() -> None:
+    assert isinstance(pr.errors, types.ModuleType)
+    assert pr.errors.__name__ == "pypet_rebuild.errors"
+
+
+def test_version_is_a_string() -> None:
+    assert isinstance(pr.__version__, str)
+    assert pr.__version__.count(".") >= 1
+
+
+def _has_own_docstring(obj: object) -> bool:
+    doc = getattr(obj, "__doc__", None)
+    if not doc or not doc.strip():
+        return False
+    # dataclasses without a docstring get their signature as __doc__.
+    name = getattr(obj, "__name__", "")
+    return not (inspect.isclass(obj) and doc.startswith(f"{name}("))
+
+
+def test_every_public_object_has_a_docstring() -> None:
+    missing = [
+        name
+        for name in pr.__all__
+        if name != "__version__" and not _has_own_docstring(getattr(pr, name))
+    ]
+    assert not missing
+
+
+def test_public_methods_of_public_classes_have_docstrings() -> None:
+    missing: list[str] = []
+    for name in pr.__all__:
+        cls = getattr(pr, name)
+        if not inspect.isclass(cls) or not cls.__module__.startswith("pypet_rebuild"):
+            continue
+        for attribute, member in vars(cls).items():
+            if attribute.startswith("_"):
+                continue
+            target = member.fget if isinstance(member, property) else member
+            if isinstance(target, classmethod | staticmethod):
+                target = target.__func__
+            if inspect.isfunction(target) and not _has_own_docstring(target):
+                missing.append(f"{name}.{attribute}")
+    assert not missing
+
+
+def test_public_classes_come_from_the_package() -> None:
+    for name in pr.__all__:
+        obj = getattr(pr, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert obj.__module__.startswith("pypet_rebuild."), name
