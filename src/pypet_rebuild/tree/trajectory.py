@@ -27,7 +27,7 @@ __all__ = ["Trajectory"]
 
 T = TypeVar("T")
 
-ExplorationLike = ParameterSpace | Mapping[str, Iterable[object]] | Iterable[Axis[Any]]
+ExplorationLike = ParameterSpace | Mapping[str, Iterable[object]] | Sequence[Axis[Any]]
 
 
 class Trajectory:

@@ -186,9 +186,7 @@ class ResultSource:
         self.column = column
         self.layout = str(column.attrs["layout"])
         self.comment = str(column.attrs.get("comment", ""))
-        self.signature = (
-            FixedSignature.from_attrs(column.attrs) if self.layout == "fixed" else None
-        )
+        self.signature = FixedSignature.from_attrs(column.attrs) if self.layout == "fixed" else None
         self._present: npt.NDArray[np.bool_] | None = None
 
     @property
@@ -241,7 +239,9 @@ class ResultSource:
         return result
 
 
-def read_rows(dataset: h5py.Dataset, rows: npt.NDArray[np.int64], item: tuple[Any, ...] = ()) -> Any:
+def read_rows(
+    dataset: h5py.Dataset, rows: npt.NDArray[np.int64], item: tuple[Any, ...] = ()
+) -> Any:
     """Rows ``rows`` (any order, repeats allowed) of ``dataset``, each indexed by ``item``.
 
     h5py only reads increasing, unique index lists; this reads the sorted unique rows (one

@@ -68,15 +68,11 @@ def read_encoded(group: h5py.Group) -> Encoded:
 
     def collect(name: str, node: object) -> None:
         if isinstance(node, h5py.Dataset):
-            arrays[name] = node[()] if node.shape == () else node[...]
+            # A 0-d dataset reads as a numpy scalar; codecs expect a 0-d array.
+            arrays[name] = np.asarray(node[()])
 
     group.visititems(collect)
-    for name, value in list(arrays.items()):
-        if not isinstance(value, np.ndarray):
-            arrays[name] = np.asarray(value)
-    return Encoded(
-        str(group.attrs[_CODEC_ATTR]), arrays, json.loads(str(group.attrs[_ATTRS_ATTR]))
-    )
+    return Encoded(str(group.attrs[_CODEC_ATTR]), arrays, json.loads(str(group.attrs[_ATTRS_ATTR])))
 
 
 def pack(encoded: Encoded) -> tuple[str, list[npt.NDArray[np.uint8]], int]:

@@ -23,9 +23,9 @@ import h5py
 from pypet_rebuild.errors import FileFormatError, FileLockedError, StorageError
 
 __all__ = [
+    "FOLDED_ATTR",
     "FORMAT_ATTR",
     "FORMAT_VERSION",
-    "FOLDED_ATTR",
     "WriterLock",
     "folded_segments",
     "fsync_directory",

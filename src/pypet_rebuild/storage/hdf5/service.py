@@ -170,8 +170,12 @@ class HDF5StorageService:
     def compact(self, trajectory: str | None = None) -> None:
         """Fold leftover segments (e.g. of a killed sweep) into the main file."""
         with self._locked():
-            names = [trajectory] if trajectory else sorted(
-                {name for name, _, _ in list_segments(self.path)} & set(self._stored_names())
+            names = (
+                [trajectory]
+                if trajectory
+                else sorted(
+                    {name for name, _, _ in list_segments(self.path)} & set(self._stored_names())
+                )
             )
             for name in names:
                 self._rewrite(name)
@@ -240,7 +244,10 @@ class HDF5StorageService:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         if segments:
-            fsync_directory(segments[0][1].parent)
+            directory = segments[0][1].parent
+            fsync_directory(directory)
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only succeeds when no segment is left
         self._next_segment[trajectory] = folded.get(trajectory, 0) + 1
         self._invalidate()
 
@@ -412,7 +419,9 @@ def _fold_column(
             column.attrs[key] = attr
         shape = (n, *signature.shape)
         values = column.create_dataset(
-            "values", shape=shape, dtype=signature.dtype,
+            "values",
+            shape=shape,
+            dtype=signature.dtype,
             **options.dataset_kwargs(shape, signature.dtype.itemsize),
         )
         for source, targets, rows in owners:
@@ -425,16 +434,15 @@ def _fold_column(
     packed: dict[int, tuple[str, npt.NDArray[np.uint8]]] = {}
     for source, targets, rows in owners:
         has = source.present[rows]
-        for target, entry in zip(targets[has].tolist(), source.read_packed(rows[has]), strict=True):
-            packed[target] = entry
+        packed.update(zip(targets[has].tolist(), source.read_packed(rows[has]), strict=True))
     headers = [""] * n
     bounds = np.zeros(n + 1, dtype=np.int64)
     chunks: list[npt.NDArray[np.uint8]] = []
     for target in range(n):
-        entry = packed.get(target)
+        found = packed.get(target)
         size = 0
-        if entry is not None:
-            headers[target], payload = entry
+        if found is not None:
+            headers[target], payload = found
             chunks.append(np.asarray(payload, dtype=np.uint8))
             size = len(payload)
             present[target] = True
@@ -489,17 +497,17 @@ def _write_extras(
 
 
 def _read_derived(group: h5py.Group) -> dict[str, Result[Any]]:
-    derived: dict[str, Result[Any]] = {}
     if "derived" not in group:
-        return derived
-    for path, node in group["derived"].items():
-        derived[path] = Result(
+        return {}
+    return {
+        path: Result(
             path,
             decode_value(read_encoded(node)),
             str(node.attrs.get("comment", "")),
             json.loads(node.attrs.get("annotations", "{}")),
         )
-    return derived
+        for path, node in group["derived"].items()
+    }
 
 
 def _read_provenance(group: h5py.Group) -> list[dict[str, object]]:

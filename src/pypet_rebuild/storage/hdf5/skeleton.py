@@ -188,7 +188,9 @@ class RunColumns:
         columns.hosts = list(host_codes)
         return columns
 
-    def take(self, rows: npt.NDArray[np.int64], into: RunColumns, at: npt.NDArray[np.int64]) -> None:
+    def take(
+        self, rows: npt.NDArray[np.int64], into: RunColumns, at: npt.NDArray[np.int64]
+    ) -> None:
         """Copy rows ``rows`` of this block to positions ``at`` of ``into``."""
         for name in ("point_hash", "status", "started", "finished", "duration", "pid", "seed"):
             getattr(into, name)[at] = getattr(self, name)[rows]
@@ -240,7 +242,8 @@ def write_run_columns(group: h5py.Group, columns: RunColumns) -> None:
         rows = np.array(sorted(entries), dtype=np.int64)
         runs.create_dataset(f"{name}_rows", data=rows)
         runs.create_dataset(
-            f"{name}_text", data=np.array([entries[r] for r in rows.tolist()], dtype=object),
+            f"{name}_text",
+            data=np.array([entries[r] for r in rows.tolist()], dtype=object),
             dtype=text,
         )
 
@@ -260,9 +263,7 @@ def read_run_columns(group: h5py.Group) -> RunColumns:
     return columns
 
 
-def pending_columns(
-    hashes: Sequence[str], seeds: Sequence[int]
-) -> RunColumns:
+def pending_columns(hashes: Sequence[str], seeds: Sequence[int]) -> RunColumns:
     """A run table of ``len(hashes)`` pending runs."""
     columns = RunColumns(len(hashes))
     columns.point_hash[:] = [bytes.fromhex(h) for h in hashes]

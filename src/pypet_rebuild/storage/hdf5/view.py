@@ -129,7 +129,9 @@ class TrajectoryView:
                 return source.comment
         return ""
 
-    def _by_store(self, runs: npt.NDArray[np.int64]) -> list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    def _by_store(
+        self, runs: npt.NDArray[np.int64]
+    ) -> list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
         """Split runs into ``(store, positions in runs, rows in store)``."""
         if not self.segments:
             return [(0, np.arange(len(runs), dtype=np.int64), runs)]
