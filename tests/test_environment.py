@@ -31,13 +31,13 @@ def simulate(run: pr.Run) -> dict[str, object]:
     return {"z": run.x * run.y, "trace": np.arange(5) * run.x}
 
 
-class Boom(Exception):
+class BoomError(Exception):
     """The user's own exception."""
 
 
 def fail_on_x2(run: pr.Run) -> dict[str, object]:
     if run.x == 2.0:
-        raise Boom(f"bad point y={run.y}")
+        raise BoomError(f"bad point y={run.y}")
     return simulate(run)
 
 
@@ -168,7 +168,7 @@ def test_a_bad_simulate_function_is_refused_before_any_run(bad: Any) -> None:
 
 def test_wrong_signature_message_shows_the_signature() -> None:
     with pytest.raises(InvalidSimulateFunctionError, match=r"two_arguments\(a.*b.*\).*single Run"):
-        pr.Environment(_trajectory()).run(two_arguments, progress=False)
+        pr.Environment(_trajectory()).run(two_arguments, progress=False)  # type: ignore[arg-type]
 
 
 def test_invalid_simulate_function_is_a_type_error() -> None:
@@ -221,17 +221,17 @@ def test_on_error_raise_stops_with_run_failed_error_chained_to_the_user_exceptio
     error = info.value
     assert error.index == 2
     assert error.point == {"x": 2.0, "y": 10}
-    assert isinstance(error.__cause__, Boom)
+    assert isinstance(error.__cause__, BoomError)
     assert str(error.__cause__) == "bad point y=10"
     assert "run 2" in str(error)
-    assert "Boom: bad point y=10" in str(error)
-    assert "Boom: bad point y=10" in error.traceback_text
+    assert "BoomError: bad point y=10" in str(error)
+    assert "BoomError: bad point y=10" in error.traceback_text
     assert isinstance(error, RuntimeError)
     # The runs before the failure and the failed run itself are stored; later runs are not run.
     table = storage.load_run_table("sweep")
     assert table.status.tolist() == ["done", "done", "failed", "pending", "pending", "pending"]
     assert "Traceback" in table.error[2]
-    assert "Boom: bad point y=10" in table.error[2]
+    assert "BoomError: bad point y=10" in table.error[2]
     assert "fail_on_x2" in table.error[2]
     assert table.error[0] == ""
     assert traj.run(2).metadata["error"] == table.error[2]
@@ -263,10 +263,10 @@ def test_on_error_continue_records_failures_and_runs_the_rest() -> None:
     assert [f.index for f in report.failures] == [2, 3]
     failure = report.failures[1]
     assert failure.point == {"x": 2.0, "y": 20}
-    assert failure.error_type == "Boom"
+    assert failure.error_type == "BoomError"
     assert failure.message == "bad point y=20"
     assert "Traceback" in failure.traceback
-    assert "Boom: bad point y=20" in failure.traceback
+    assert "BoomError: bad point y=20" in failure.traceback
     table = storage.load_run_table("sweep")
     assert table.status.tolist() == ["done", "done", "failed", "failed", "done", "done"]
     assert table.count(pr.RunStatus.FAILED) == 2
@@ -287,9 +287,10 @@ def test_raise_for_failures_raises_an_exception_group() -> None:
     group = info.value
     assert isinstance(group, ExceptionGroup)
     assert "2 of 6 runs" in str(group)
-    assert [e.index for e in group.exceptions] == [2, 3]
-    assert all(isinstance(e, RunFailedError) for e in group.exceptions)
-    assert "Boom: bad point y=20" in group.exceptions[1].traceback_text
+    failures = [e for e in group.exceptions if isinstance(e, RunFailedError)]
+    assert len(failures) == len(group.exceptions) == 2
+    assert [e.index for e in failures] == [2, 3]
+    assert "BoomError: bad point y=20" in failures[1].traceback_text
 
 
 def test_sweep_failures_can_be_handled_with_except_star() -> None:

@@ -74,8 +74,10 @@ def test_the_docstring_tree_holds(name: str) -> None:
     if parent is not None:
         assert issubclass(cls, getattr(errors, parent)), f"{name} should derive from {parent}"
     for base in bases:
-        builtin = ExceptionGroup if base.startswith("ExceptionGroup") else getattr(
-            __import__("builtins"), base
+        builtin = (
+            ExceptionGroup
+            if base.startswith("ExceptionGroup")
+            else getattr(__import__("builtins"), base)
         )
         assert issubclass(cls, builtin), f"{name} should also be a {base}"
 

@@ -139,9 +139,7 @@ def test_hooks_subclass_overrides_only_what_it_needs() -> None:
 
     hook = CountDone()
     assert isinstance(hook, pr.SweepHooks)
-    pr.Environment(_trajectory()).run(
-        simulate, on_error="continue", progress=False, hooks=[hook]
-    )
+    pr.Environment(_trajectory()).run(simulate, on_error="continue", progress=False, hooks=[hook])
     assert finished == [0, 1, 2]
 
 
@@ -250,7 +248,11 @@ def test_report_is_immutable() -> None:
 
 def test_run_failure_to_error() -> None:
     failure = pr.RunFailure(
-        index=4, point={"x": np.float64(2.0)}, error_type="ValueError", message="bad", traceback="tb"
+        index=4,
+        point={"x": np.float64(2.0)},
+        error_type="ValueError",
+        message="bad",
+        traceback="tb",
     )
     error = failure.to_error()
     assert isinstance(error, RunFailedError)

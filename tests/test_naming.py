@@ -92,7 +92,7 @@ def test_dots_in_a_trajectory_name_get_a_specific_hint() -> None:
 
 def test_non_string_names_are_refused() -> None:
     with pytest.raises(InvalidNameError, match="must be a string"):
-        check_path(3)  # type: ignore[arg-type]
+        check_path(3)
 
 
 def test_valid_names_are_accepted() -> None:

@@ -185,9 +185,7 @@ def test_rng_depends_on_the_point_not_the_run_index() -> None:
     backward.explore({"x": [3.0, 2.0, 1.0]})
     _run_all(forward, _draws)
     _run_all(backward, _draws)
-    np.testing.assert_array_equal(
-        forward.results["draws"][:], backward.results["draws"][::-1]
-    )
+    np.testing.assert_array_equal(forward.results["draws"][:], backward.results["draws"][::-1])
 
 
 def test_different_points_and_different_seeds_give_different_streams() -> None:
@@ -233,12 +231,11 @@ def test_run_seed_is_the_seed_stored_in_the_run_table() -> None:
 
 def test_rng_is_a_numpy_generator_and_the_same_object_within_a_run() -> None:
     traj = _trajectory()
-    checks: list[bool] = []
-    _run_all(
-        traj,
-        lambda run: checks.append(isinstance(run.rng, np.random.Generator) and run.rng is run.rng),
-    )
-    assert all(checks)
+    pairs: list[tuple[np.random.Generator, np.random.Generator]] = []
+    _run_all(traj, lambda run: pairs.append((run.rng, run.rng)))
+    assert all(a is b for a, b in pairs)
+    assert len({id(a) for a, _ in pairs}) == len(traj)
+    assert all(type(a) is np.random.Generator for a, _ in pairs)
 
 
 # -- results -------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
-"""The tree model: Trajectory, groups and parameters, access, iteration, locking, exploration input."""
+"""The tree model: Trajectory, groups, parameters; access, iteration, locking, exploration input."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -84,15 +86,16 @@ def test_a_top_level_group_wins_over_a_leaf_of_the_same_name() -> None:
     assert isinstance(traj["sim"], pr.Group)
 
 
-@pytest.mark.parametrize("access", ["attribute", "item", "get_parameter"])
-def test_ambiguous_short_name_lists_every_candidate(traj: pr.Trajectory, access: str) -> None:
+@pytest.mark.parametrize(
+    "access",
+    [lambda t: t.v, lambda t: t["v"], lambda t: t.get_parameter("v")],
+    ids=["attribute", "item", "get_parameter"],
+)
+def test_ambiguous_short_name_lists_every_candidate(
+    traj: pr.Trajectory, access: Callable[[pr.Trajectory], object]
+) -> None:
     with pytest.raises(AmbiguousNameError) as info:
-        if access == "attribute":
-            _ = traj.v
-        elif access == "item":
-            _ = traj["v"]
-        else:
-            traj.get_parameter("v")
+        access(traj)
     error = info.value
     assert error.name == "v"
     assert error.candidates == ("a.v", "b.v")
@@ -105,17 +108,16 @@ def test_ambiguous_names_still_resolve_by_full_path(traj: pr.Trajectory) -> None
     assert traj.b.v.default == 2
 
 
-@pytest.mark.parametrize("access", ["attribute", "item", "dotted item", "group attribute"])
-def test_unknown_names_raise_node_not_found(traj: pr.Trajectory, access: str) -> None:
+@pytest.mark.parametrize(
+    "access",
+    [lambda t: t.nope, lambda t: t["nope"], lambda t: t["sim.nope"], lambda t: t.sim.nope],
+    ids=["attribute", "item", "dotted item", "group attribute"],
+)
+def test_unknown_names_raise_node_not_found(
+    traj: pr.Trajectory, access: Callable[[pr.Trajectory], object]
+) -> None:
     with pytest.raises(NodeNotFoundError, match="nope"):
-        if access == "attribute":
-            _ = traj.nope
-        elif access == "item":
-            _ = traj["nope"]
-        elif access == "dotted item":
-            _ = traj["sim.nope"]
-        else:
-            _ = traj.sim.nope
+        access(traj)
 
 
 def test_node_not_found_is_a_key_error_and_an_attribute_error(traj: pr.Trajectory) -> None:
@@ -244,7 +246,7 @@ def test_describe_and_repr(traj: pr.Trajectory) -> None:
 
 
 def test_duplicate_parameter_is_refused(traj: pr.Trajectory) -> None:
-    with pytest.raises(DuplicateNodeError, match="sim.steps"):
+    with pytest.raises(DuplicateNodeError, match=r"sim\.steps"):
         traj.add_parameter("sim.steps", 5)
     assert traj.sim.steps.default == 100
 
@@ -280,8 +282,7 @@ def _run_once(traj: pr.Trajectory) -> None:
 
 def test_parameters_are_locked_once_a_run_starts(traj: pr.Trajectory) -> None:
     traj.x.default = 2.0  # allowed before running
-    assert not traj.is_locked
-    assert not traj.x.locked
+    assert (traj.is_locked, traj.x.locked) == (False, False)
     _run_once(traj)
     assert traj.is_locked
     assert traj.x.locked

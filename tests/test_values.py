@@ -1,4 +1,4 @@
-"""Typed parameter values: declared types and lossless conversion of defaults and explored values."""
+"""Typed parameter values: declared types, lossless conversion of defaults and explored values."""
 
 from __future__ import annotations
 
@@ -257,7 +257,7 @@ def test_position_in_an_expansion_counts_from_the_existing_runs() -> None:
 
 def test_changing_a_default_is_type_checked() -> None:
     parameter = pr.Trajectory("t").add_parameter("n", 1)
-    parameter.default = np.int64(5)
+    parameter.default = np.int64(5)  # type: ignore[assignment]  # fine at run time
     assert parameter.default == 5
     assert type(parameter.default) is int
     with pytest.raises(ParameterTypeError, match="'n'"):

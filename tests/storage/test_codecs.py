@@ -1,4 +1,4 @@
-"""The codec layer: the law ``decode(encode(x)) == x`` (same type and dtype) and the array contract."""
+"""Codecs: the law ``decode(encode(x)) == x`` (same type and dtype) and the array contract."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import datetime as dt
 import enum
 import json
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,8 +19,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from hypothesis.extra import pandas as hpd
 
-import pypet_rebuild.storage.codecs as codecs
 from pypet_rebuild.errors import UnsupportedTypeError
+from pypet_rebuild.storage import codecs
 from pypet_rebuild.storage.codecs import (
     CodecRegistry,
     DecodeContext,
@@ -116,7 +115,8 @@ def assert_same(expected: object, actual: object) -> None:  # noqa: PLR0912 - on
     elif sp.issparse(expected):
         assert actual.dtype == expected.dtype  # type: ignore[attr-defined]
         assert actual.shape == expected.shape  # type: ignore[attr-defined]
-        assert (actual != expected).nnz == 0
+        difference: Any = actual != expected
+        assert difference.nnz == 0
     elif isinstance(expected, list | tuple):
         assert isinstance(actual, list | tuple)
         assert len(actual) == len(expected)
@@ -133,6 +133,14 @@ def assert_same(expected: object, actual: object) -> None:  # noqa: PLR0912 - on
         assert actual is expected
     else:
         assert actual == expected
+
+
+class Level(enum.IntEnum):
+    HIGH = 1
+
+
+class Point(NamedTuple):
+    x: int
 
 
 @dataclass
@@ -170,8 +178,8 @@ class LorenzCodec:
 
 
 @pytest.fixture
-def registry() -> Iterator[CodecRegistry]:
-    yield default_registry.copy()
+def registry() -> CodecRegistry:
+    return default_registry.copy()
 
 
 # -- python values -------------------------------------------------------------------------------
@@ -317,7 +325,7 @@ def test_law_for_numpy_arrays(array: np.ndarray[Any, Any]) -> None:
 @settings(max_examples=60)
 @given(hnp.arrays(scalar_dtypes, ()))
 def test_law_for_numpy_scalars(array: np.ndarray[Any, Any]) -> None:
-    scalar = array[()]
+    scalar: object = array[()]
     assert isinstance(scalar, np.generic)
     assert_same(scalar, roundtrip(scalar))
 
@@ -377,10 +385,20 @@ def test_fixed_width_strings_keep_a_shape_that_depends_only_on_the_dtype() -> No
 
 
 def test_is_native_dtype() -> None:
-    for native in ["?", "i1", "u8", "f2", "f4", "f8", "c8", "c16", [("a", "f4"), ("b", "i8", (2,))]]:
-        assert is_native_dtype(np.dtype(native))
+    for native in [
+        "?",
+        "i1",
+        "u8",
+        "f2",
+        "f4",
+        "f8",
+        "c8",
+        "c16",
+        [("a", "f4"), ("b", "i8", (2,))],
+    ]:
+        assert is_native_dtype(np.dtype(native))  # type: ignore[call-overload]
     for other in [">f8", "U3", "S3", "M8[ns]", "m8[s]", "O", "V4", np.longdouble, [("a", "U1")]]:
-        assert not is_native_dtype(np.dtype(other))
+        assert not is_native_dtype(np.dtype(other))  # type: ignore[call-overload]
 
 
 def test_extended_precision_is_refused() -> None:
@@ -541,7 +559,7 @@ def test_law_for_pandas_extension_arrays(value: object) -> None:
 @pytest.mark.parametrize("container", ["matrix", "array"])
 @pytest.mark.parametrize("dtype", [np.float32, np.complex128, np.int16, np.bool_])
 def test_sparse_round_trip(fmt: str, container: str, dtype: type) -> None:
-    dense = (np.arange(20).reshape(4, 5) % 3).astype(dtype)
+    dense: np.ndarray[Any, Any] = (np.arange(20).reshape(4, 5) % 3).astype(dtype)
     value = getattr(sp, f"{fmt}_{container}")(dense)
     result = roundtrip(value)
     assert type(result) is type(value)
@@ -581,7 +599,7 @@ def test_unsupported_pandas_column_names_the_column() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [enum.IntEnum("E", "A")(1), collections.OrderedDict(a=1), collections.namedtuple("P", "x")(1)],
+    [Level.HIGH, collections.OrderedDict(a=1), Point(1)],
     ids=repr,
 )
 def test_subclasses_of_builtins_are_not_silently_stored_as_their_base(value: object) -> None:
@@ -650,7 +668,7 @@ def test_codec_that_emits_a_non_native_array_is_rejected(registry: CodecRegistry
 
 
 def test_unknown_codec_id_is_a_clear_error() -> None:
-    with pytest.raises(UnsupportedTypeError, match="'nobody.Knows'"):
+    with pytest.raises(UnsupportedTypeError, match=r"'nobody\.Knows'"):
         decode_value(Encoded("nobody.Knows"))
 
 

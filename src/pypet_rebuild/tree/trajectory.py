@@ -433,6 +433,47 @@ class Trajectory:
         self._check_index(index)
         return RunView(self, index % len(self))
 
+    def find_runs(
+        self, predicate: Callable[..., bool] | None = None, /, **conditions: object
+    ) -> list[int]:
+        """Indices of the runs whose values satisfy ``predicate`` and equal ``conditions``.
+
+        The predicate's argument names select parameters (full path, unique leaf name, or
+        ``a__b`` for ``a.b``) and stored results; only the named results are read.
+
+        Examples
+        --------
+        >>> traj.find_runs(lambda x, y: x > 1.0 and y == 10)  # doctest: +SKIP
+        """
+        from pypet_rebuild.analysis.queries import find_runs
+
+        return find_runs(self, predicate, **conditions)
+
+    def collect_runs(self, name: str) -> dict[int, object]:
+        """A stored result by run index, for the runs that have it."""
+        from pypet_rebuild.analysis.queries import collect_runs
+
+        return collect_runs(self, name)
+
+    def to_pandas(self, results: Iterable[str] | None = None, *, metadata: bool = True) -> Any:
+        """One row per run: explored values, scalar results, status and duration.
+
+        Parameters
+        ----------
+        results
+            The results to include (default: every result with scalar values).
+        metadata
+            Include the ``status`` and ``duration`` columns.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by run.
+        """
+        from pypet_rebuild.analysis.queries import to_pandas
+
+        return to_pandas(self, results, metadata=metadata)
+
     # -- plain data -----------------------------------------------------------------------------
 
     def snapshot(self) -> TrajectorySnapshot:

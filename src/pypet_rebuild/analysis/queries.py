@@ -1,0 +1,172 @@
+"""Questions asked of a stored sweep: which runs match, a result by run, one table of everything.
+
+Queries read only what they need: the explored values (and defaults) come from the trajectory's
+definition, and a result is read only if the query names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pypet_rebuild.errors import UnknownParameterError
+from pypet_rebuild.exploration import bind_predicate
+from pypet_rebuild.storage.records import MISSING
+
+if TYPE_CHECKING:
+    from pypet_rebuild.tree.trajectory import Trajectory
+
+__all__ = ["collect_runs", "find_runs", "to_pandas"]
+
+
+def _resolve(trajectory: Trajectory, name: str, results: tuple[str, ...]) -> str:
+    if name in results:
+        return name
+    try:
+        return trajectory.get_parameter(name).path
+    except KeyError:
+        known = [p.path for p in trajectory.parameters()] + list(results)
+        raise UnknownParameterError(
+            f"cannot query {name!r}: it is neither a parameter nor a stored result; "
+            f"known names: {known}"
+        ) from None
+
+
+def _column(trajectory: Trajectory, name: str, results: tuple[str, ...]) -> list[object]:
+    """Every run's value of a parameter or result (``MISSING`` where a run has no result)."""
+    n = len(trajectory)
+    if name in results:
+        storage = trajectory.storage
+        assert storage is not None
+        return storage.read_results(trajectory.name, name, range(n))
+    space = trajectory.space
+    if space is not None and name in space.columns:
+        return list(space.columns[name])
+    return [trajectory.get_parameter(name).default] * n
+
+
+def find_runs(
+    trajectory: Trajectory,
+    predicate: Callable[..., bool] | None = None,
+    /,
+    **conditions: object,
+) -> list[int]:
+    """Indices of the runs that satisfy ``predicate`` and equal every keyword condition.
+
+    The predicate's argument names pick the values it receives: parameter paths (or unique leaf
+    names, or ``a__b`` for ``a.b``) and stored result names. Runs without a value of a named
+    result never match.
+
+    Examples
+    --------
+    >>> traj.find_runs(lambda x, y: x > 1.0 and y == 10)  # doctest: +SKIP
+    [2, 4]
+    >>> traj.find_runs(y=10)  # doctest: +SKIP
+    [0, 2, 4]
+    """
+    results = _stored_results(trajectory)
+    names = tuple(p.path for p in trajectory.parameters()) + results
+    bound = None if predicate is None else bind_predicate(predicate, names)
+    wanted = {_resolve(trajectory, key, results): value for key, value in conditions.items()}
+    needed = set(wanted) | (set(bound.required_names) if bound is not None else set())
+    columns = {name: _column(trajectory, name, results) for name in needed}
+    matches: list[int] = []
+    for index in range(len(trajectory)):
+        row = {name: values[index] for name, values in columns.items()}
+        if any(value is MISSING for value in row.values()):
+            continue
+        if any(not _equal(row[name], value) for name, value in wanted.items()):
+            continue
+        if bound is None or bound(row):
+            matches.append(index)
+    return matches
+
+
+def _equal(left: object, right: object) -> bool:
+    outcome: Any = left == right
+    return bool(np.all(outcome))
+
+
+def collect_runs(trajectory: Trajectory, name: str) -> dict[int, object]:
+    """Result ``name`` by run index, for the runs that have it."""
+    results = _stored_results(trajectory)
+    if name not in results:
+        raise UnknownParameterError(f"no stored result {name!r}; stored results: {list(results)}")
+    values = _column(trajectory, name, results)
+    return {index: value for index, value in enumerate(values) if value is not MISSING}
+
+
+def _stored_results(trajectory: Trajectory) -> tuple[str, ...]:
+    return tuple(trajectory.results) if trajectory.storage is not None else ()
+
+
+def _is_scalar(value: object) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.ndim == 0
+    return isinstance(value, bool | int | float | complex | str | bytes | np.generic)
+
+
+def to_pandas(
+    trajectory: Trajectory,
+    results: Iterable[str] | None = None,
+    *,
+    metadata: bool = True,
+) -> pd.DataFrame:
+    """One row per run: explored values, scalar results, and run status and duration.
+
+    Parameters
+    ----------
+    trajectory
+        A trajectory that has run or was loaded.
+    results
+        Result names to include (default: every result whose values are scalars).
+    metadata
+        Include the ``status`` and ``duration`` columns.
+    """
+    n = len(trajectory)
+    frame = pd.DataFrame(index=pd.RangeIndex(n, name="run"))
+    space = trajectory.space
+    if space is not None:
+        for name in space.names:
+            column = np.empty(n, dtype=object)
+            column[:] = space.columns[name]
+            frame[name] = pd.Series(column, index=frame.index).infer_objects()
+    stored = _stored_results(trajectory)
+    chosen = list(stored) if results is None else list(results)
+    storage = trajectory.storage
+    for name in chosen:
+        if name not in stored:
+            raise UnknownParameterError(f"no stored result {name!r}; stored: {list(stored)}")
+        assert storage is not None
+        values = storage.read_results(trajectory.name, name, range(n))
+        present = [v for v in values if v is not MISSING]
+        if results is None and not all(_is_scalar(v) for v in present[:1]):
+            continue
+        frame[name] = _to_series(values, frame.index)
+    if metadata and storage is not None:
+        table = storage.load_run_table(trajectory.name)
+        frame["status"] = pd.Categorical(table.status, categories=["pending", "done", "failed"])
+        frame["duration"] = table.duration
+    return frame
+
+
+def _to_series(values: list[object], index: pd.Index[Any]) -> pd.Series[Any]:
+    """A column with a missing-value marker that keeps the dtype (NaN, or pandas' nullable NA)."""
+    present = [v for v in values if v is not MISSING]
+    missing = np.array([v is MISSING for v in values], dtype=bool)
+    filled: list[object] = [None if v is MISSING else v for v in values]
+    if present and all(isinstance(v, float | np.floating) for v in present):
+        numbers = np.array([np.nan if v is None else v for v in filled], dtype=float)
+        return pd.Series(numbers, index=index)
+    if present and all(isinstance(v, bool | np.bool_) for v in present):
+        flags = np.array([bool(v) for v in filled], dtype=bool)
+        return pd.Series(pd.arrays.BooleanArray(flags, missing), index=index)
+    if present and all(isinstance(v, int | np.integer) for v in present):
+        integers = np.array([0 if v is None else v for v in filled], dtype=np.int64)
+        return pd.Series(pd.arrays.IntegerArray(integers, missing), index=index)
+    column = np.empty(len(values), dtype=object)
+    column[:] = filled
+    return pd.Series(column, index=index)
