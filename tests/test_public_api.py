@@ -37,6 +37,7 @@ EXPECTED_ALL = {
     "load_trajectory",
     "point_hash",
     "random_sample",
+    "register_codec",
     "sobol",
     "zipped",
 }

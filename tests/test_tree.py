@@ -184,12 +184,14 @@ def test_parameters_and_groups_generators(traj: pr.Trajectory) -> None:
     assert [n.path for n in traj.sim] == ["sim.steps", "sim.solver"]
 
 
-def test_parameters_added_later_to_an_existing_group_are_listed_with_it() -> None:
+def test_trajectory_parameters_in_declaration_order_group_parameters_by_tree() -> None:
     traj = pr.Trajectory("t")
     traj.add_parameter("a.x", 1)
     traj.add_parameter("b", 2)
     traj.add_parameter("a.y", 3)
-    assert [p.path for p in traj.parameters()] == ["a.x", "a.y", "b"]
+    assert [p.path for p in traj.parameters()] == ["a.x", "b", "a.y"]
+    assert [p.path for p in traj.a.parameters()] == ["a.x", "a.y"]
+    assert [n.path for n in traj.nodes()] == ["a", "a.x", "a.y", "b"]
 
 
 def test_empty_trajectory_iterates_nothing() -> None:

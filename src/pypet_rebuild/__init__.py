@@ -27,6 +27,7 @@ from pypet_rebuild.storage import (
     RunStatus,
     StorageService,
 )
+from pypet_rebuild.storage.codecs import register_codec
 from pypet_rebuild.storage.hdf5 import HDF5StorageService, StorageOptions
 from pypet_rebuild.storage.loading import load_trajectory
 from pypet_rebuild.tree import Group, Parameter, Result, Trajectory
@@ -64,6 +65,7 @@ __all__ = [
     "load_trajectory",
     "point_hash",
     "random_sample",
+    "register_codec",
     "sobol",
     "zipped",
 ]

@@ -186,8 +186,6 @@ class Environment:
         trajectory.lock()
         trajectory._attach_storage(storage)
         tasks = list(self._pending_tasks(already_done))
-        for hook in hook_list:
-            hook.before_sweep(trajectory, [task[0] for task in tasks])
         sink = RecordSink(
             storage,
             trajectory.name,
@@ -199,6 +197,8 @@ class Environment:
         )
         interrupted = False
         try:
+            for hook in hook_list:
+                hook.before_sweep(trajectory, [task[0] for task in tasks])
             self._run_serial(simulate, tasks, sink, hook_list, on_error)
         except KeyboardInterrupt:
             interrupted = True

@@ -281,8 +281,8 @@ class Trajectory:
         return isinstance(path, str) and (path in self._parameters or path in self._root)
 
     def parameters(self) -> Iterator[Parameter[Any]]:
-        """Yield every parameter, depth first, in declaration order."""
-        return self._root.parameters()
+        """Yield every parameter in declaration order (``groups()`` walks the tree instead)."""
+        return iter(tuple(self._parameters.values()))
 
     def groups(self) -> Iterator[Group]:
         """Yield every group, depth first."""

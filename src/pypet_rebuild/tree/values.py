@@ -148,7 +148,6 @@ class _Refused:
 
 
 _REFUSED: Any = _Refused()
-_MAX_EXACT_FLOAT_INT = 2**53
 
 
 def _to_bool(value: object) -> object:
@@ -179,8 +178,14 @@ def _to_float(value: object) -> object:
         if as_float == value or math.isnan(as_float):
             return as_float
         return _REFUSED
-    if isinstance(value, int | np.integer) and abs(int(value)) <= _MAX_EXACT_FLOAT_INT:
-        return float(value)
+    if isinstance(value, int | np.integer):
+        as_int = int(value)
+        try:
+            as_float = float(as_int)
+        except OverflowError:
+            return _REFUSED
+        # Python compares int and float exactly, so this refuses 2**53 + 1 but accepts 2**60.
+        return as_float if as_float == as_int else _REFUSED
     return _REFUSED
 
 

@@ -77,9 +77,6 @@ from pypet_rebuild.storage.codecs.base import (
     RAGGED,
     ROW_ARRAYS,
     Codec,
-    CodecRegistry,
-    DecodeContext,
-    EncodeContext,
     Encoded,
     EncodedBuilder,
     JSONValue,
@@ -88,6 +85,7 @@ from pypet_rebuild.storage.codecs.base import (
 from pypet_rebuild.storage.codecs.builtin import install_builtin_codecs
 from pypet_rebuild.storage.codecs.numpy_ import install_numpy_codecs
 from pypet_rebuild.storage.codecs.pickle_ import PICKLE_CODEC
+from pypet_rebuild.storage.codecs.registry import CodecRegistry, DecodeContext, EncodeContext
 
 __all__ = [
     "CHILDREN",

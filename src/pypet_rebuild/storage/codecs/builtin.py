@@ -38,13 +38,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from pypet_rebuild.storage.codecs.base import (
-    CodecRegistry,
-    DecodeContext,
-    EncodeContext,
-    Encoded,
-    EncodedBuilder,
-)
+from pypet_rebuild.storage.codecs.base import Encoded, EncodedBuilder
 from pypet_rebuild.storage.codecs.ragged import (
     all_of,
     pack_bytes,
@@ -52,6 +46,7 @@ from pypet_rebuild.storage.codecs.ragged import (
     unpack_bytes,
     unpack_texts,
 )
+from pypet_rebuild.storage.codecs.registry import CodecRegistry, DecodeContext, EncodeContext
 
 __all__ = [
     "BytesCodec",

@@ -20,15 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from pypet_rebuild.storage.codecs.base import (
-    Array,
-    CodecRegistry,
-    DecodeContext,
-    EncodeContext,
-    Encoded,
-    EncodedBuilder,
-    json_ints,
-)
+from pypet_rebuild.storage.codecs.base import Array, Encoded, EncodedBuilder, json_ints
 from pypet_rebuild.storage.codecs.dtypes import (
     dtype_from_json,
     dtype_to_json,
@@ -42,6 +34,7 @@ from pypet_rebuild.storage.codecs.ragged import (
     unpack_bytes,
     unpack_texts,
 )
+from pypet_rebuild.storage.codecs.registry import CodecRegistry, DecodeContext, EncodeContext
 
 __all__ = [
     "NdarrayCodec",

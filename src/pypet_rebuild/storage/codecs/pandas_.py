@@ -33,14 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pypet_rebuild.storage.codecs.base import (
-    CodecRegistry,
-    DecodeContext,
-    EncodeContext,
-    Encoded,
-    EncodedBuilder,
-    JSONValue,
-)
+from pypet_rebuild.storage.codecs.base import Encoded, EncodedBuilder, JSONValue
+from pypet_rebuild.storage.codecs.registry import CodecRegistry, DecodeContext, EncodeContext
 
 __all__ = [
     "DataFrameCodec",

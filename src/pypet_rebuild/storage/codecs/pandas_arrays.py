@@ -32,15 +32,9 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from pypet_rebuild.storage.codecs.base import (
-    CodecRegistry,
-    DecodeContext,
-    EncodeContext,
-    Encoded,
-    EncodedBuilder,
-    JSONValue,
-)
+from pypet_rebuild.storage.codecs.base import Encoded, EncodedBuilder, JSONValue
 from pypet_rebuild.storage.codecs.ragged import pack_texts, unpack_texts
+from pypet_rebuild.storage.codecs.registry import CodecRegistry, DecodeContext, EncodeContext
 
 __all__ = [
     "CategoricalCodec",

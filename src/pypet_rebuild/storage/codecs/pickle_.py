@@ -13,7 +13,8 @@ import pickle
 import numpy as np
 
 from pypet_rebuild.errors import UnsupportedTypeError
-from pypet_rebuild.storage.codecs.base import DecodeContext, EncodeContext, Encoded
+from pypet_rebuild.storage.codecs.base import Encoded
+from pypet_rebuild.storage.codecs.registry import DecodeContext, EncodeContext
 
 __all__ = ["PICKLE_CODEC", "PickleCodec"]
 

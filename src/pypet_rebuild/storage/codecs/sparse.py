@@ -17,20 +17,14 @@ from typing import Any
 
 import scipy.sparse as sp
 
-from pypet_rebuild.storage.codecs.base import (
-    CodecRegistry,
-    DecodeContext,
-    EncodeContext,
-    Encoded,
-    EncodedBuilder,
-    json_ints,
-)
+from pypet_rebuild.storage.codecs.base import Encoded, EncodedBuilder, json_ints
 from pypet_rebuild.storage.codecs.dtypes import (
     dtype_from_json,
     dtype_to_json,
     from_storage,
     to_storage,
 )
+from pypet_rebuild.storage.codecs.registry import CodecRegistry, DecodeContext, EncodeContext
 
 __all__ = ["FORMATS", "SparseCodec", "install_sparse_codecs"]
 

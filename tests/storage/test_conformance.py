@@ -1,0 +1,512 @@
+"""One conformance suite, run against every storage backend through the public API.
+
+Like zarr's ``StoreTests``: the class below knows nothing about a backend; the ``backend``
+fixture gives it a fresh :class:`StorageService` and a way to reopen what was stored (the same
+object in memory, a new service on the same file for HDF5, which proves the data is on disk).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pypet_rebuild as pr
+from pypet_rebuild.errors import (
+    ResumeMismatchError,
+    RunFailedError,
+    StorageError,
+    TrajectoryNotFoundError,
+)
+from pypet_rebuild.storage import MISSING, RunRecord, RunStatus
+from pypet_rebuild.tree.seeding import run_seed
+
+XS = [1.0, 2.0, 3.0]
+YS = [10, 20]
+Z = [10.0, 20.0, 20.0, 40.0, 30.0, 60.0]
+
+
+@dataclass
+class Backend:
+    """A storage under test: ``storage`` writes, ``reopen()`` gives a reader of the same data."""
+
+    name: str
+    storage: pr.StorageService
+    reopen: Callable[[], pr.StorageService]
+
+
+@pytest.fixture(params=["memory", "hdf5"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    opened: list[pr.StorageService] = []
+    if request.param == "memory":
+        memory = pr.MemoryStorageService()
+        yield Backend("memory", memory, lambda: memory)
+        return
+    path = tmp_path / "s.h5"
+
+    def reopen() -> pr.StorageService:
+        service = pr.HDF5StorageService(path)
+        opened.append(service)
+        return service
+
+    writer = pr.HDF5StorageService(path)
+    yield Backend("hdf5", writer, reopen)
+    for service in (writer, *opened):
+        service.close()
+
+
+def trajectory(name: str = "sweep", *, y_default: int = 1) -> pr.Trajectory:
+    traj = pr.Trajectory(name, seed=7, comment="conformance")
+    traj.add_parameter("x", 1.0, comment="first factor")
+    traj.add_parameter("y", y_default)
+    traj.add_parameter("sim.steps", 5)
+    traj.explore(pr.cartesian_product({"x": XS, "y": YS}))
+    return traj
+
+
+def simulate(run: pr.Run) -> dict[str, object]:
+    return {"z": run.x * run.y, "trace": np.arange(run["sim.steps"]) * run.x}
+
+
+class BoomError(Exception):
+    """The user's own exception."""
+
+
+def fail_on_x2(run: pr.Run) -> dict[str, object]:
+    if run.x == 2.0:
+        raise BoomError(f"boom at y={run.y}")
+    return simulate(run)
+
+
+def record(index: int, traj: pr.Trajectory, **results: object) -> RunRecord:
+    point_hash = traj.point_hashes()[index]
+    return RunRecord(
+        index=index,
+        point_hash=point_hash,
+        status=RunStatus.DONE,
+        started=1000.0 + index,
+        finished=1000.5 + index,
+        duration=0.5,
+        host="node-a",
+        pid=4242,
+        seed=run_seed(traj.seed, point_hash),
+        results=results,
+    )
+
+
+class TestStorageConformance:
+    """What every backend must do; each test gets a fresh storage."""
+
+    # -- the protocol cycle ---------------------------------------------------------------------
+
+    def test_storage_follows_the_protocol(self, backend: Backend) -> None:
+        assert isinstance(backend.storage, pr.StorageService)
+        pr.Environment(trajectory(), storage=backend.storage).run(simulate)
+        assert backend.reopen().trajectory_names() == ("sweep",)
+
+    def test_begin_store_end_cycle(self, backend: Backend) -> None:
+        storage = backend.storage
+        traj = trajectory()
+        assert storage.begin_sweep(traj.snapshot(), resume=False) == frozenset()
+        storage.store_runs("sweep", [record(0, traj, z=1.0), record(3, traj, z=4.0)])
+        storage.store_runs("sweep", [])
+        storage.store_runs("sweep", [record(1, traj, z=2.0, w="only here")])
+        storage.end_sweep("sweep", {"note": "first"})
+
+        reader = backend.reopen()
+        assert reader.trajectory_names() == ("sweep",)
+        snapshot = reader.load_snapshot("sweep")
+        assert snapshot.name == "sweep"
+        assert snapshot.seed == 7
+        assert snapshot.comment == "conformance"
+        assert [spec.path for spec in snapshot.parameters] == ["x", "y", "sim.steps"]
+        assert snapshot.n_runs == 6
+        assert dict(snapshot.explored) == dict(traj.snapshot().explored)
+        table = reader.load_run_table("sweep")
+        assert len(table) == 6
+        assert table.index.tolist() == list(range(6))
+        assert table.status.tolist() == ["done", "done", "pending", "done", "pending", "pending"]
+        assert table.done() == frozenset({0, 1, 3})
+        assert table.host.tolist() == ["node-a", "node-a", "", "node-a", "", ""]
+        assert table.pid.tolist() == [4242, 4242, -1, 4242, -1, -1]
+        np.testing.assert_array_equal(table.started[[0, 1, 3]], [1000.0, 1001.0, 1003.0])
+        assert np.isnan(table.duration[[2, 4, 5]]).all()
+        assert reader.result_names("sweep") == ("w", "z")
+        assert reader.read_results("sweep", "z", [3, 0, 2, 1]) == [4.0, 1.0, MISSING, 2.0]
+        assert reader.read_results("sweep", "w", [0, 1]) == [MISSING, "only here"]
+        assert reader.load_provenance("sweep") == [{"note": "first"}]
+
+    def test_begin_sweep_reports_the_done_runs_when_resuming(self, backend: Backend) -> None:
+        storage = backend.storage
+        traj = trajectory()
+        storage.begin_sweep(traj.snapshot(), resume=False)
+        failed = record(2, traj)
+        failed.status = RunStatus.FAILED
+        failed.error = "Traceback: boom"
+        storage.store_runs("sweep", [record(0, traj, z=1.0), failed, record(5, traj, z=6.0)])
+        storage.end_sweep("sweep", {})
+        assert storage.begin_sweep(traj.snapshot(), resume=True) == frozenset({0, 5})
+        storage.end_sweep("sweep", {})
+
+    def test_unknown_trajectory_is_a_clear_error(self, backend: Backend) -> None:
+        pr.Environment(trajectory("first"), storage=backend.storage).run(simulate)
+        reader = backend.reopen()
+        for read in (
+            lambda: reader.load_run_table("nope"),
+            lambda: reader.load_snapshot("nope"),
+            lambda: reader.result_names("nope"),
+        ):
+            with pytest.raises(TrajectoryNotFoundError, match=r"'nope'.*'first'"):
+                read()
+        with pytest.raises(TrajectoryNotFoundError, match=r"'nope'.*'first'"):
+            pr.load_trajectory(reader, "nope")
+
+    # -- the run table --------------------------------------------------------------------------
+
+    def test_run_table_contents(self, backend: Backend) -> None:
+        seeds: dict[int, int] = {}
+
+        def tracked(run: pr.Run) -> dict[str, object]:
+            seeds[run.index] = run.seed
+            return fail_on_x2(run)
+
+        traj = trajectory()
+        report = pr.Environment(traj, storage=backend.storage).run(tracked, on_error="continue")
+        assert (report.done, report.failed) == (4, 2)
+
+        table = backend.reopen().load_run_table("sweep")
+        assert len(table) == 6
+        assert table.status.tolist() == ["done", "done", "failed", "failed", "done", "done"]
+        assert table.count(RunStatus.FAILED) == 2
+        assert table.point_hash.tolist() == list(traj.point_hashes())
+        assert table.seed.tolist() == [seeds[i] for i in range(6)]
+        assert table.host.tolist() == [socket.gethostname()] * 6
+        assert table.pid.tolist() == [os.getpid()] * 6
+        for i in range(6):
+            assert math.isfinite(table.duration[i])
+            assert table.duration[i] >= 0.0
+            assert table.started[i] <= table.finished[i]
+            assert table.finished[i] == pytest.approx(table.started[i] + table.duration[i])
+            assert table.duration[i] == pytest.approx(report.durations[i])
+        for i in (2, 3):
+            assert "BoomError" in table.error[i]
+            assert f"boom at y={YS[i - 2]}" in table.error[i]
+            assert "Traceback" in table.error[i]
+        assert [table.error[i] for i in (0, 1, 4, 5)] == [""] * 4
+
+    def test_run_view_metadata_matches_the_table(self, backend: Backend) -> None:
+        pr.Environment(trajectory(), storage=backend.storage).run(fail_on_x2, on_error="continue")
+        loaded = pr.load_trajectory(backend.reopen(), "sweep")
+        assert loaded.run(2).status == "failed"
+        assert loaded.run(0).status == "done"
+        metadata = loaded.run(3).metadata
+        assert metadata["status"] == "failed"
+        assert "BoomError" in str(metadata["error"])
+        assert loaded.run(3).results == {}
+        assert loaded.run(4).params == {"x": 3.0, "y": 10, "sim.steps": 5}
+
+    def test_runs_that_never_ran_are_pending(self, backend: Backend) -> None:
+        with pytest.raises(RunFailedError):
+            pr.Environment(trajectory(), storage=backend.storage).run(fail_on_x2)
+        table = backend.reopen().load_run_table("sweep")
+        assert table.status.tolist() == ["done", "done", "failed"] + ["pending"] * 3
+        assert table.host.tolist()[3:] == ["", "", ""]
+        assert table.pid.tolist()[3:] == [-1, -1, -1]
+        assert np.isnan(table.started[3:]).all()
+        # Seeds are known before a run starts: they derive from the point.
+        traj = trajectory()
+        expected = [run_seed(traj.seed, h) for h in traj.point_hashes()]
+        assert table.seed.tolist() == expected
+
+    # -- results --------------------------------------------------------------------------------
+
+    def test_result_names_cover_every_run_sorted(self, backend: Backend) -> None:
+        def some(run: pr.Run) -> dict[str, object]:
+            found = simulate(run)
+            if run.index == 4:
+                found["a_rare"] = "four"
+            return found
+
+        pr.Environment(trajectory(), storage=backend.storage).run(some)
+        reader = backend.reopen()
+        assert reader.result_names("sweep") == ("a_rare", "trace", "z")
+        loaded = pr.load_trajectory(reader)
+        assert list(loaded.results) == ["a_rare", "trace", "z"]
+        assert loaded.run(4).results["a_rare"] == "four"
+        assert "a_rare" not in loaded.run(3).results
+
+    def test_read_results_gives_missing_for_failed_runs(self, backend: Backend) -> None:
+        pr.Environment(trajectory(), storage=backend.storage).run(fail_on_x2, on_error="continue")
+        reader = backend.reopen()
+        values = reader.read_results("sweep", "z", [5, 2, 0, 3, 5])
+        assert values == [60.0, MISSING, 10.0, MISSING, 60.0]
+        assert all(type(v) is float for v in values if v is not MISSING)
+        assert reader.read_results("sweep", "z", []) == []
+        loaded = pr.load_trajectory(reader)
+        assert loaded.results["z"].to_list() == [10.0, 20.0, None, None, 30.0, 60.0]
+        with pytest.raises(KeyError, match="run 2"):
+            loaded.results["z"][2]
+
+    def test_results_through_the_trajectory(self, backend: Backend) -> None:
+        traj = trajectory()
+        pr.Environment(traj, storage=backend.storage).run(simulate)
+        for view in (traj, pr.load_trajectory(backend.reopen(), "sweep")):
+            np.testing.assert_array_equal(view.results["z"][:], Z)
+            trace = view.results["trace"][:]
+            assert trace.shape == (6, 5)
+            np.testing.assert_array_equal(trace[:, 1], [1.0, 1.0, 2.0, 2.0, 3.0, 3.0])
+            assert view.run(5).results["z"] == 60.0
+            assert view.run(5).point == {"x": 3.0, "y": 20}
+
+    def test_result_comments(self, backend: Backend) -> None:
+        def commented(run: pr.Run) -> None:
+            run.add_result("z", run.x * run.y, comment="the product")
+            run.add_result("w", run.x)
+            run.add_result("trace", np.zeros(3), comment="a trace")
+
+        pr.Environment(trajectory(), storage=backend.storage).run(commented)
+        reader = backend.reopen()
+        assert reader.result_comment("sweep", "z") == "the product"
+        assert reader.result_comment("sweep", "trace") == "a trace"
+        assert reader.result_comment("sweep", "w") == ""
+        loaded = pr.load_trajectory(reader)
+        assert loaded.results["z"].comment == "the product"
+        assert loaded.results["w"].comment == ""
+
+    # -- derived results and provenance ---------------------------------------------------------
+
+    def test_derived_results(self, backend: Backend) -> None:
+        storage = backend.storage
+        pr.Environment(trajectory(), storage=storage).run(simulate)
+        mean = pr.Result("stats.mean", np.float64(35.0), "mean of z", {"runs": [0, 1, 2]})
+        table = pr.Result("table", {"best": 5, "label": "max"})
+        storage.store_derived("sweep", [mean, table])
+        storage.store_derived("sweep", [pr.Result("table", [1, 2, 3], "replaced")])
+
+        derived = backend.reopen().load_derived("sweep")
+        assert sorted(derived) == ["stats.mean", "table"]
+        got = derived["stats.mean"]
+        assert got.value == 35.0
+        assert type(got.value) is np.float64
+        assert got.comment == "mean of z"
+        assert dict(got.annotations) == {"runs": [0, 1, 2]}
+        assert derived["table"].value == [1, 2, 3]
+        assert derived["table"].comment == "replaced"
+
+    def test_derived_results_survive_a_later_sweep(self, backend: Backend) -> None:
+        storage = backend.storage
+        traj = trajectory()
+        env = pr.Environment(traj, storage=storage)
+        env.run(simulate)
+        storage.store_derived("sweep", [pr.Result("total", 180.0)])
+        traj.expand(pr.cartesian_product({"x": [4.0], "y": [10]}))
+        env.run(simulate, resume=True)
+        assert backend.reopen().load_derived("sweep")["total"].value == 180.0
+
+    def test_provenance_grows_with_every_run_call(self, backend: Backend) -> None:
+        traj = trajectory()
+        env = pr.Environment(traj, storage=backend.storage)
+        env.run(fail_on_x2, on_error="continue")
+        assert len(backend.reopen().load_provenance("sweep")) == 1
+        env.run(simulate, resume=True)
+        first, second = backend.reopen().load_provenance("sweep")
+        for entry in (first, second):
+            assert entry["hostname"] == socket.gethostname()
+            assert entry["python"]
+            assert "version_numpy" in entry
+            assert float(str(entry["started"])) <= float(str(entry["finished"]))
+        assert (first["runs_done"], first["runs_failed"]) == (4, 2)
+        assert (second["runs_done"], second["runs_failed"]) == (2, 0)
+        assert float(str(first["finished"])) <= float(str(second["started"]))
+
+    # -- resume -----------------------------------------------------------------------------------
+
+    def test_resume_skips_done_runs_and_reruns_failed_ones(self, backend: Backend) -> None:
+        first = pr.Environment(trajectory(), storage=backend.storage).run(
+            fail_on_x2, on_error="continue"
+        )
+        assert (first.done, first.failed) == (4, 2)
+        seen: list[int] = []
+
+        def tracked(run: pr.Run) -> dict[str, object]:
+            seen.append(run.index)
+            return simulate(run)
+
+        traj = trajectory()
+        second = pr.Environment(traj, storage=backend.reopen()).run(tracked, resume=True)
+        assert seen == [2, 3]
+        assert (second.done, second.failed, second.skipped) == (2, 0, 4)
+        reader = backend.reopen()
+        table = reader.load_run_table("sweep")
+        assert table.status.tolist() == ["done"] * 6
+        assert table.error.tolist() == [""] * 6
+        np.testing.assert_array_equal(pr.load_trajectory(reader).results["z"][:], Z)
+
+    def test_resume_of_a_finished_sweep_runs_nothing(self, backend: Backend) -> None:
+        pr.Environment(trajectory(), storage=backend.storage).run(simulate)
+        report = pr.Environment(trajectory(), storage=backend.reopen()).run(
+            simulate, resume=True
+        )
+        assert (report.done, report.skipped) == (0, 6)
+
+    @pytest.mark.parametrize(
+        ("change", "match"),
+        [
+            ("default", "'y'"),
+            ("exploration", "run 2"),
+            ("fewer runs", "only 3"),
+            ("parameters", "extra"),
+        ],
+    )
+    def test_resume_of_a_different_sweep_is_refused(
+        self, backend: Backend, change: str, match: str
+    ) -> None:
+        pr.Environment(trajectory(), storage=backend.storage).run(simulate)
+        changed = trajectory(y_default=2) if change == "default" else trajectory()
+        if change == "exploration":
+            changed = pr.Trajectory("sweep", seed=7)
+            changed.add_parameter("x", 1.0)
+            changed.add_parameter("y", 1)
+            changed.add_parameter("sim.steps", 5)
+            changed.explore(pr.cartesian_product({"x": [1.0, 2.5, 3.0], "y": YS}))
+        elif change == "fewer runs":
+            changed = pr.Trajectory("sweep", seed=7)
+            changed.add_parameter("x", 1.0)
+            changed.add_parameter("y", 1)
+            changed.add_parameter("sim.steps", 5)
+            changed.explore(pr.cartesian_product({"x": [1.0], "y": [10, 20, 30]}))
+        elif change == "parameters":
+            changed.add_parameter("extra", 0)
+        ran: list[int] = []
+        with pytest.raises(ResumeMismatchError, match=match):
+            pr.Environment(changed, storage=backend.reopen()).run(
+                lambda run: ran.append(run.index), resume=True
+            )
+        assert ran == []
+        assert not changed.is_locked
+        # Nothing stored is lost, and the storage takes the right sweep afterwards.
+        reader = backend.reopen()
+        assert reader.load_run_table("sweep").status.tolist() == ["done"] * 6
+        np.testing.assert_array_equal(pr.load_trajectory(reader).results["z"][:], Z)
+        report = pr.Environment(trajectory(), storage=reader).run(simulate, resume=True)
+        assert report.skipped == 6
+
+    def test_running_an_existing_name_without_resume_is_refused(self, backend: Backend) -> None:
+        pr.Environment(trajectory(), storage=backend.storage).run(simulate)
+        fresh = trajectory()
+        ran: list[int] = []
+        with pytest.raises(StorageError, match=r"'sweep'.*resume=True"):
+            pr.Environment(fresh, storage=backend.reopen()).run(lambda run: ran.append(run.index))
+        assert ran == []
+        assert not fresh.is_locked
+        reader = backend.reopen()
+        np.testing.assert_array_equal(pr.load_trajectory(reader).results["z"][:], Z)
+        assert len(reader.load_provenance("sweep")) == 1
+
+    def test_expand_then_resume_runs_only_new_points(self, backend: Backend) -> None:
+        traj = trajectory()
+        env = pr.Environment(traj, storage=backend.storage)
+        env.run(simulate)
+        traj.expand(pr.cartesian_product({"x": [4.0], "y": YS}))
+        seen: list[int] = []
+
+        def tracked(run: pr.Run) -> dict[str, object]:
+            seen.append(run.index)
+            return simulate(run)
+
+        report = env.run(tracked, resume=True)
+        assert seen == [6, 7]
+        assert (report.n_runs, report.done, report.skipped) == (8, 2, 6)
+        reader = backend.reopen()
+        table = reader.load_run_table("sweep")
+        assert len(table) == 8
+        assert table.status.tolist() == ["done"] * 8
+        assert table.point_hash.tolist() == list(traj.point_hashes())
+        loaded = pr.load_trajectory(reader)
+        assert len(loaded) == 8
+        assert loaded.point(7) == {"x": 4.0, "y": 20}
+        np.testing.assert_array_equal(loaded.results["z"][:], [*Z, 40.0, 80.0])
+        assert loaded.results["trace"][:].shape == (8, 5)
+
+    def test_expand_of_a_partly_failed_sweep_reruns_failed_and_new(self, backend: Backend) -> None:
+        traj = trajectory()
+        env = pr.Environment(traj, storage=backend.storage)
+        env.run(fail_on_x2, on_error="continue")
+        traj.expand({"x": [5.0], "y": [1]})
+        seen: list[int] = []
+
+        def tracked(run: pr.Run) -> dict[str, object]:
+            seen.append(run.index)
+            return simulate(run)
+
+        env.run(tracked, resume=True)
+        assert seen == [2, 3, 6]
+        np.testing.assert_array_equal(
+            pr.load_trajectory(backend.reopen()).results["z"][:], [*Z, 5.0]
+        )
+
+    # -- several trajectories -------------------------------------------------------------------
+
+    def test_several_trajectories_in_one_storage(self, backend: Backend) -> None:
+        pr.Environment(trajectory("first"), storage=backend.storage).run(simulate)
+        other = pr.Trajectory("second", seed=3)
+        other.add_parameter("n", 0)
+        other.explore({"n": [1, 2, 3, 4]})
+        pr.Environment(other, storage=backend.reopen()).run(lambda run: {"z": -run.n})
+
+        reader = backend.reopen()
+        assert sorted(reader.trajectory_names()) == ["first", "second"]
+        first = pr.load_trajectory(reader, "first")
+        second = pr.load_trajectory(reader, "second")
+        assert (len(first), len(second)) == (6, 4)
+        np.testing.assert_array_equal(first.results["z"][:], Z)
+        np.testing.assert_array_equal(second.results["z"][:], [-1, -2, -3, -4])
+        assert second.results["z"][:].dtype == np.int64
+        assert list(second.results) == ["z"]
+        assert list(first.results) == ["trace", "z"]
+        assert len(reader.load_provenance("first")) == 1
+        assert len(reader.load_provenance("second")) == 1
+        with pytest.raises(TrajectoryNotFoundError, match=r"'first'.*'second'"):
+            pr.load_trajectory(reader)
+
+    def test_sweeps_of_one_trajectory_do_not_touch_another(self, backend: Backend) -> None:
+        pr.Environment(trajectory("first"), storage=backend.storage).run(simulate)
+        traj = trajectory("second")
+        env = pr.Environment(traj, storage=backend.reopen())
+        env.run(fail_on_x2, on_error="continue")
+        env.run(simulate, resume=True)
+        reader = backend.reopen()
+        for name in ("first", "second"):
+            np.testing.assert_array_equal(pr.load_trajectory(reader, name).results["z"][:], Z)
+        assert len(reader.load_provenance("first")) == 1
+        assert len(reader.load_provenance("second")) == 2
+
+    # -- loading --------------------------------------------------------------------------------
+
+    def test_loaded_trajectory_has_the_stored_definition(self, backend: Backend) -> None:
+        traj = trajectory()
+        pr.Environment(traj, storage=backend.storage).run(simulate)
+        loaded = pr.load_trajectory(backend.reopen(), "sweep")
+        assert loaded.name == "sweep"
+        assert loaded.comment == "conformance"
+        assert loaded.seed == 7
+        assert len(loaded) == 6
+        assert loaded.is_locked
+        assert loaded["sim.steps"].default == 5
+        assert loaded.get_parameter("x").comment == "first factor"
+        assert loaded.explored_names == ("x", "y")
+        assert [loaded.point(i) for i in range(6)] == [traj.point(i) for i in range(6)]
+        assert loaded.point_hashes() == traj.point_hashes()
+
+    def test_load_only_limits_the_results(self, backend: Backend) -> None:
+        pr.Environment(trajectory(), storage=backend.storage).run(simulate)
+        loaded = pr.load_trajectory(backend.reopen(), load_only=["z"])
+        assert list(loaded.results) == ["z"]
+        with pytest.raises(KeyError, match="nope"):
+            pr.load_trajectory(backend.reopen(), load_only=["z", "nope"])
