@@ -73,9 +73,9 @@ def main() -> None:
     args = parser.parse_args()
     payload = args.n * (8 + 8 * K + 16)
     print(f"N = {args.n}, raw payload {payload / 1e6:.2f} MB, medians of {args.repeats}")
-    print(
-        f"{'option':<18}{'size MB':>9}{'x payload':>10}{'store s':>9}{'z ms':>8}{'one ms':>8}{'slice ms':>10}"
-    )
+    columns = ("size MB", "x payload", "store s", "z ms", "one ms", "slice ms")
+    widths = (9, 10, 9, 8, 8, 10)
+    print(f"{'option':<18}" + "".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)))
     with tempfile.TemporaryDirectory() as folder:
         for label, options in OPTIONS.items():
             runs = [measure(args.n, options, Path(folder)) for _ in range(args.repeats)]
