@@ -20,6 +20,10 @@ The tree::
     │   ├── RaggedExplorationError
     │   └── EmptyExplorationError
     ├── ExecutionError
+    │   ├── InvalidExecutorError (ValueError)
+    │   ├── UnpicklableError (TypeError)
+    │   ├── SchedulerUnavailableError (ConnectionError)
+    │   ├── ExecutorBrokenError (RuntimeError)
     │   ├── InvalidSimulateFunctionError (TypeError)
     │   ├── InvalidResultError (ValueError)
     │   │   └── DuplicateResultError
@@ -30,7 +34,8 @@ The tree::
     │   ├── FileFormatError
     │   ├── TrajectoryNotFoundError (KeyError)
     │   └── FileLockedError
-    └── UnsupportedTypeError (TypeError)
+    ├── UnsupportedTypeError (TypeError)
+    └── MissingDependencyError (ImportError)
 
 Every message names the offending thing and says how to fix it.
 """
@@ -45,12 +50,15 @@ __all__ = [
     "DuplicateResultError",
     "EmptyExplorationError",
     "ExecutionError",
+    "ExecutorBrokenError",
     "ExplorationError",
     "FileFormatError",
     "FileLockedError",
+    "InvalidExecutorError",
     "InvalidNameError",
     "InvalidResultError",
     "InvalidSimulateFunctionError",
+    "MissingDependencyError",
     "NodeNotFoundError",
     "ParameterLockedError",
     "ParameterTypeError",
@@ -59,11 +67,13 @@ __all__ = [
     "ReservedNameError",
     "ResumeMismatchError",
     "RunFailedError",
+    "SchedulerUnavailableError",
     "StorageError",
     "SweepFailedError",
     "TrajectoryNotFoundError",
     "TreeError",
     "UnknownParameterError",
+    "UnpicklableError",
     "UnsupportedTypeError",
 ]
 
@@ -134,6 +144,22 @@ class EmptyExplorationError(ExplorationError):
 
 class ExecutionError(PypetRebuildError):
     """A problem while running a sweep."""
+
+
+class InvalidExecutorError(ExecutionError, ValueError):
+    """An unknown executor name, a worker count below one, or a bad chunk size."""
+
+
+class UnpicklableError(ExecutionError, TypeError):
+    """The simulate function or a parameter value cannot be sent to another process."""
+
+
+class SchedulerUnavailableError(ExecutionError, ConnectionError):
+    """A Dask scheduler address did not answer in time."""
+
+
+class ExecutorBrokenError(ExecutionError, RuntimeError):
+    """An executor that pypet_rebuild cannot restart stopped working during the sweep."""
 
 
 class InvalidSimulateFunctionError(ExecutionError, TypeError):
@@ -211,3 +237,7 @@ class FileLockedError(StorageError):
 
 class UnsupportedTypeError(PypetRebuildError, TypeError):
     """A value has a type no codec can store; the message names the type and the path."""
+
+
+class MissingDependencyError(PypetRebuildError, ImportError):
+    """An optional dependency is needed; the message says which extra to install."""

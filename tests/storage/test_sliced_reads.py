@@ -119,31 +119,35 @@ def axis_index(size: int) -> st.SearchStrategy[Any]:
     )
 
 
-def run_index() -> st.SearchStrategy[Any]:
-    """An index into the run axis: also boolean masks and empty selections."""
-    return st.one_of(
-        axis_index(N),
-        hnp.arrays(np.bool_, N),
-        st.lists(st.booleans(), min_size=N, max_size=N),
-        st.just(Ellipsis),
-    )
+RUN_KEYS: dict[str, st.SearchStrategy[Any]] = {
+    "int": st.integers(-N, N - 1),
+    "slice": st.slices(N),
+    # Unsorted, repeated and empty selections, as lists and as arrays.
+    "fancy": st.lists(st.integers(-N, N - 1), max_size=9)
+    | hnp.arrays(np.int64, st.integers(0, 9), elements=st.integers(-N, N - 1)),
+    "mask": hnp.arrays(np.bool_, N) | st.lists(st.booleans(), min_size=N, max_size=N),
+}
 
 
 @st.composite
-def indices(draw: st.DrawFn, shape: tuple[int, ...]) -> Any:
-    """A numpy index into an array of ``shape`` whose first axis is the run axis."""
-    if draw(st.integers(0, 3)) == 0:
+def indices(draw: st.DrawFn, shape: tuple[int, ...], kind: str) -> Any:
+    """A numpy index into an array of ``shape`` whose first axis is the run axis.
+
+    ``kind`` picks the run-axis index (``"basic"``: any basic index, ``...`` and ``None``
+    included); the item axes get ints, slices with any step, or one int list.
+    """
+    if kind == "basic":
         return draw(hnp.basic_indices(shape, min_dims=0, allow_newaxis=True))
-    key = draw(run_index())
-    if len(shape) == 1 or key is Ellipsis:
+    key = draw(RUN_KEYS[kind])
+    if len(shape) == 1:
         return key if draw(st.booleans()) else (key,)
-    n_items = draw(st.integers(0, len(shape) - 1))
+    n_items = draw(st.sampled_from([0, 1, 2, 2]))
     items = [draw(axis_index(size)) for size in shape[1 : 1 + n_items]]
-    # At most one list among the item axes, so that it broadcasts with the run key.
+    # At most one list among the item axes, so that it broadcasts with a fancy run key.
     lists = [i for i, item in enumerate(items) if not isinstance(item, int | slice)]
     for i in lists[1:]:
         items[i] = draw(st.integers(-shape[i + 1], shape[i + 1] - 1))
-    if draw(st.booleans()) and n_items < len(shape) - 1:
+    if n_items < len(shape) - 1 and draw(st.booleans()):
         items.append(Ellipsis)
     return (key, *items)
 
@@ -172,15 +176,24 @@ def check(handle: ResultColumn, full: np.ndarray[Any, Any], idx: Any) -> None:
 # -- the property --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["arr", "z"])
-@settings(max_examples=120)
+@pytest.mark.parametrize("kind", ["basic", "int", "slice", "fancy", "mask"])
+@settings(max_examples=60)
 @given(data=st.data())
 def test_handle_indexes_like_the_stacked_array(
-    trajectory_of: pr.Trajectory, name: str, data: st.DataObject
+    trajectory_of: pr.Trajectory, kind: str, data: st.DataObject
 ) -> None:
-    full = FULL[name]
-    idx = data.draw(indices(full.shape), label="idx")
-    check(trajectory_of.results[name], full, idx)
+    idx = data.draw(indices(ARR.shape, kind), label="idx")
+    check(trajectory_of.results["arr"], ARR, idx)
+
+
+@settings(max_examples=40)
+@given(data=st.data())
+def test_scalar_handle_indexes_like_the_stacked_values(
+    trajectory_of: pr.Trajectory, data: st.DataObject
+) -> None:
+    kind = data.draw(st.sampled_from(sorted(RUN_KEYS)), label="kind")
+    idx = data.draw(indices(Z.shape, kind), label="idx")
+    check(trajectory_of.results["z"], Z, idx)
 
 
 EXAMPLES: list[Any] = [
@@ -221,6 +234,38 @@ def test_handle_indexes_like_the_stacked_array_examples(
     trajectory_of: pr.Trajectory, idx: Any
 ) -> None:
     check(trajectory_of.results["arr"], ARR, idx)
+
+
+GRID_RUN_KEYS: list[Any] = [
+    3,
+    -1,
+    slice(None, None, -2),
+    [4, 0, 4],
+    np.array([6, 2]),
+    np.array([True, False, True, False, False, True, True]),
+]
+GRID_ITEMS: list[tuple[Any, ...]] = [
+    (),
+    (2,),
+    (slice(None, None, -1),),
+    ([3, 0, 3],),
+    (1, slice(1, 4)),
+    (slice(None), [4, 0]),
+    (slice(None), [4, 0, 1]),
+    ([1, 2], 3),
+    ([2, 0, 2], slice(None, None, -2)),
+    (Ellipsis, [0, 4]),
+    (slice(3, 0, -2), [1, 0]),
+]
+
+
+def test_every_run_key_with_every_item_index(trajectory_of: pr.Trajectory) -> None:
+    # Deterministic cover of the combinations where numpy moves or broadcasts axes: an int or
+    # a list on the run axis together with a list after a slice on an item axis.
+    handle = trajectory_of.results["arr"]
+    for run_key in GRID_RUN_KEYS:
+        for item in GRID_ITEMS:
+            check(handle, ARR, (run_key, *item))
 
 
 @pytest.mark.parametrize(
@@ -365,3 +410,68 @@ def test_environment_batches_read_like_one_batch(tmp_path: Path) -> None:
     one, many = read_everything(tmp_path / "one.h5"), read_everything(tmp_path / "many.h5")
     for key, value in one.items():
         np.testing.assert_array_equal(many[key], value)
+
+
+# -- many runs: every read strategy (one slice, a few rows, an h5py point selection) -------------
+
+BIG_N = 600
+BIG = np.arange(BIG_N * 3, dtype=np.int32).reshape(BIG_N, 3) * 7
+
+
+@pytest.fixture(scope="module", params=["hdf5", "memory"])
+def big(request: pytest.FixtureRequest, folder: Path) -> Iterator[ResultColumn]:
+    traj = pr.Trajectory("big", seed=0)
+    traj.add_parameter("i", 0)
+    traj.explore({"i": list(range(BIG_N))})
+    storage: pr.StorageService = (
+        pr.MemoryStorageService()
+        if request.param == "memory"
+        else pr.HDF5StorageService(folder / "big.h5")
+    )
+    pr.Environment(traj, storage=storage, batch_size=128).run(lambda run: {"b": BIG[run.i]})
+    yield pr.load_trajectory(storage, "big").results["b"]
+    storage.close()
+
+
+@st.composite
+def many_runs(draw: st.DrawFn) -> Any:
+    """Run selections of every density: ranges, a few scattered rows, many scattered rows."""
+    start = draw(st.integers(-BIG_N, BIG_N - 1))
+    step = draw(st.sampled_from([1, 2, 5, 9, -1, -7]))
+    count = draw(st.integers(0, 120))
+    rows = (start + step * np.arange(count)) % BIG_N
+    if draw(st.booleans()):
+        rows = draw(st.permutations(rows.tolist()))
+    extra = draw(st.lists(st.integers(-BIG_N, BIG_N - 1), max_size=80))
+    return np.concatenate([np.asarray(rows, dtype=np.int64), np.asarray(extra, dtype=np.int64)])
+
+
+@settings(max_examples=40)
+@given(runs=many_runs(), item=st.sampled_from([(), (1,), (slice(None, None, -1),), ([2, 0],)]))
+def test_many_runs_read_like_the_stacked_array(
+    big: ResultColumn, runs: Any, item: tuple[Any, ...]
+) -> None:
+    check(big, BIG, (runs, *item))
+
+
+# -- labels: a frame result indexed by column, per run -------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["hdf5", "memory"])
+def test_frame_results_are_indexed_per_run_by_label(backend: str, tmp_path: Path) -> None:
+    import pandas as pd
+
+    frames = [pd.DataFrame({"a": [i, i + 1], "b": ["x", "y"]}) for i in range(N)]
+    storage: pr.StorageService = (
+        pr.MemoryStorageService() if backend == "memory" else pr.HDF5StorageService(tmp_path / "f.h5")
+    )
+    pr.Environment(trajectory(), storage=storage).run(lambda run: {"df": frames[run.i]})
+    handle = pr.load_trajectory(storage, "t").results["df"]
+    pd.testing.assert_series_equal(handle[2, "a"], frames[2]["a"])
+    columns = handle[[5, 1], ["b", "a"]]
+    assert columns.shape == (2,)
+    pd.testing.assert_frame_equal(columns[0], frames[5][["b", "a"]])
+    pd.testing.assert_frame_equal(columns[1], frames[1][["b", "a"]])
+    every = handle[::-3, "a"]
+    assert [s.tolist() for s in every] == [[6, 7], [3, 4], [0, 1]]
+    storage.close()

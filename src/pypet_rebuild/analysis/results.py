@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pypet_rebuild.storage.protocol import StorageService
     from pypet_rebuild.tree.trajectory import Trajectory
 
-__all__ = ["ResultColumn", "ResultsView", "RunView", "stack_values"]
+__all__ = ["ResultColumn", "ResultsView", "RunView", "index_value", "stack_values"]
 
 
 def _storage_of(trajectory: Trajectory) -> StorageService:
@@ -38,6 +38,19 @@ def _numeric_like(value: object) -> bool:
     return isinstance(value, np.ndarray | np.generic | bool | int | float | complex)
 
 
+def index_value(value: object, item: tuple[Any, ...]) -> Any:
+    """Index one run's value as its row of the stacked array: ``full[(i, *item)]``.
+
+    Numbers and arrays are indexed as a one-run stack with ``(0, *item)``, so numpy classifies
+    the index exactly as for ``full[(i, *item)]`` (an integer next to a list is an advanced
+    index, and advanced indices separated by a slice move their axis to the front). Other
+    values (lists, frames) are indexed with the single item itself, not a 1-tuple.
+    """
+    if _numeric_like(value):
+        return np.expand_dims(np.asarray(value), 0)[(0, *item)]
+    return value[item[0] if len(item) == 1 else item]  # type: ignore[index]
+
+
 def stack_values(values: Sequence[object], item: tuple[Any, ...] = ()) -> Any:
     """Stack per-run values into one array whose first axis is the run axis.
 
@@ -47,7 +60,7 @@ def stack_values(values: Sequence[object], item: tuple[Any, ...] = ()) -> Any:
     """
     present = [v for v in values if v is not MISSING]
     if item:
-        present_items = [np.asarray(v)[item] if _numeric_like(v) else v[item] for v in present]  # type: ignore[index]
+        present_items = [index_value(v, item) for v in present]
     else:
         present_items = present
     if present_items and all(_numeric_like(v) for v in present_items):
@@ -80,6 +93,19 @@ def stack_values(values: Sequence[object], item: tuple[Any, ...] = ()) -> Any:
 
 def _plain_item(item: tuple[Any, ...]) -> bool:
     return not any(k is None or k is Ellipsis or isinstance(k, bool) for k in item)
+
+
+def _label_item(item: tuple[Any, ...]) -> bool:
+    """Whether ``item`` holds labels (e.g. DataFrame column names) that only each value knows."""
+
+    def is_label(key: object) -> bool:
+        if isinstance(key, str | bytes):
+            return True
+        return (
+            isinstance(key, list) and bool(key) and all(isinstance(k, str | bytes) for k in key)
+        )
+
+    return any(is_label(key) for key in item)
 
 
 def _partial_item(item: tuple[Any, ...]) -> bool:
@@ -136,7 +162,7 @@ class ResultColumn:
             translated: Any = slice(None) if (run_key.step or 1) > 0 else slice(None, None, -1)
         else:
             translated = np.searchsorted(unique, runs)
-        if _partial_item(item):
+        if _partial_item(item) or _label_item(item):
             return self._read_block(unique, item)[translated]
         return self._read_block(unique, ())[(translated, *item)]
 
@@ -150,9 +176,7 @@ class ResultColumn:
             )
         if not item:
             return value
-        if isinstance(value, np.ndarray | np.generic | int | float | complex | bool):
-            return np.asarray(value)[item]
-        return value[item]  # type: ignore[index]
+        return index_value(value, item)
 
     def _read_block(self, runs: npt.NDArray[np.int64], item: tuple[Any, ...]) -> Any:
         """Values of sorted unique ``runs`` stacked on a first axis, masked where missing."""
@@ -168,7 +192,19 @@ class ResultColumn:
                 )
                 return np.ma.MaskedArray(block, mask=mask.copy())
         values = storage.read_results(self._trajectory.name, self._name, runs.tolist())
+        if not values:
+            return self._empty_block(storage, item)
         return stack_values(values, item)
+
+    def _empty_block(self, storage: StorageService, item: tuple[Any, ...]) -> Any:
+        """An empty selection, shaped and typed like the stacked values (``full[[]]``)."""
+        # Without values there is nothing to take the shape and dtype from: read the first
+        # run that has one (almost always run 0) and take an empty slice of it.
+        for run in range(len(self)):
+            (value,) = storage.read_results(self._trajectory.name, self._name, [run])
+            if value is not MISSING:
+                return stack_values([value], item)[:0]
+        return np.empty(0, dtype=object)
 
     def to_list(self) -> list[object]:
         """Every run's value as a list (``None`` where a run has no value)."""

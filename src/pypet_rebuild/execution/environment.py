@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import inspect
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from pypet_rebuild.errors import (
     ExecutionError,
+    InvalidExecutorError,
     InvalidSimulateFunctionError,
-    RunFailedError,
+)
+from pypet_rebuild.execution.dispatch import DispatchSettings, dispatch, graceful_interrupts
+from pypet_rebuild.execution.executors import (
+    ExecutorSpec,
+    StartMethod,
+    check_workers,
+    open_backend,
 )
 from pypet_rebuild.execution.hooks import SweepHooks
+from pypet_rebuild.execution.pickling import check_picklable
 from pypet_rebuild.execution.progress import make_progress
 from pypet_rebuild.execution.provenance import collect_provenance
 from pypet_rebuild.execution.report import RunReport
 from pypet_rebuild.execution.run import ParameterLookup, Run
 from pypet_rebuild.execution.sink import RecordSink
-from pypet_rebuild.execution.worker import RunTask, SweepContext, execute_run
+from pypet_rebuild.execution.worker import RunTask, SweepContext
 from pypet_rebuild.storage.memory import MemoryStorageService
 from pypet_rebuild.storage.protocol import StorageService
 from pypet_rebuild.tree.trajectory import Trajectory
@@ -45,6 +54,17 @@ def _open_storage(storage: StorageService | str | os.PathLike[str] | None) -> St
             f"storage must be a file path, a StorageService or None, got {type(storage).__name__}"
         )
     return storage
+
+
+def _check_counts(chunksize: object, retries: object, timeout: object) -> None:
+    if chunksize != "auto" and (not isinstance(chunksize, int) or chunksize < 1):
+        raise InvalidExecutorError(
+            f"chunksize must be 'auto' or a positive integer, got {chunksize!r}"
+        )
+    if not isinstance(retries, int) or retries < 0:
+        raise InvalidExecutorError(f"retries must be a non-negative integer, got {retries!r}")
+    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+        raise InvalidExecutorError(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 
 def check_simulate(simulate: object) -> Callable[[Run], Any]:
@@ -132,28 +152,57 @@ class Environment:
         self,
         simulate: Callable[[Run], Any],
         *,
+        executor: ExecutorSpec = "serial",
+        workers: int | None = None,
+        chunksize: int | Literal["auto"] = "auto",
         on_error: OnError = "raise",
+        retries: int = 0,
+        timeout: float | None = None,
         resume: bool = False,
         progress: bool | None = None,
         hooks: Iterable[SweepHooks] = (),
+        capture_output: bool = False,
+        start_method: StartMethod | None = None,
+        dask_address: str | None = None,
     ) -> RunReport:
-        """Run ``simulate`` at every point of the trajectory, serially, and store each run.
+        """Run ``simulate`` at every point of the trajectory and store each run.
 
         Parameters
         ----------
         simulate
             ``simulate(run) -> Mapping[str, object] | None``; read parameters from ``run``,
             return results as a mapping or add them with ``run.add_result``.
+        executor
+            ``"serial"`` (default, in this process), ``"thread"``, ``"process"`` (a process pool
+            with an explicit start method), ``"dask"`` (an embedded ``LocalCluster``, or the
+            scheduler at ``dask_address``), or any ``concurrent.futures.Executor``.
+        workers
+            Number of workers (default: one per CPU core).
+        chunksize
+            Runs sent to a worker at once; ``"auto"`` aims at about a quarter second of work
+            per chunk, measured as the sweep goes.
         on_error
             ``"raise"``: stop at the first failing run and raise
-            :class:`~pypet_rebuild.errors.RunFailedError` (chained to the user's exception);
-            ``"continue"``: record the failure and go on.
+            :class:`~pypet_rebuild.errors.RunFailedError` (chained to the user's exception
+            when it can cross processes); ``"continue"``: record the failure and go on.
+        retries
+            Run a failed point again up to this many times before it counts as failed.
+        timeout
+            Seconds a single run may take; a run that takes longer fails with a
+            ``TimeoutError``.
         resume
             Continue a stored sweep of the same trajectory: runs already done are skipped.
         progress
             Show a progress bar; ``None`` shows one only in a terminal or a notebook.
         hooks
             Objects implementing :class:`SweepHooks`, called in this process.
+        capture_output
+            Store what each run prints (stdout and stderr) in the run table.
+        start_method
+            ``"spawn"``, ``"forkserver"`` or ``"fork"`` for ``executor="process"`` (default:
+            ``"forkserver"`` on Linux, ``"spawn"`` elsewhere).
+        dask_address
+            The address of a running Dask scheduler for ``executor="dask"``.
 
         Returns
         -------
@@ -164,6 +213,11 @@ class Environment:
         ------
         InvalidSimulateFunctionError
             Before any run, if ``simulate`` is not a one-argument callable.
+        InvalidExecutorError
+            Before any run, for an unknown executor, ``workers < 1`` or a bad chunk size.
+        UnpicklableError
+            Before any run, if the simulate function or a parameter value cannot reach
+            process or Dask workers.
         RunFailedError
             With ``on_error="raise"``, when a run fails (the failed run is stored first).
         ResumeMismatchError
@@ -172,6 +226,8 @@ class Environment:
         simulate = check_simulate(simulate)
         if on_error not in ("raise", "continue"):
             raise ExecutionError(f"on_error must be 'raise' or 'continue', got {on_error!r}")
+        _check_counts(chunksize, retries, timeout)
+        check_workers(workers)
         hook_list = list(hooks)
         for hook in hook_list:
             if not isinstance(hook, SweepHooks):
@@ -179,10 +235,28 @@ class Environment:
                     f"hook {hook!r} does not implement SweepHooks; subclass pypet_rebuild.Hooks"
                 )
         trajectory = self._trajectory
+        context = self._context(simulate, timeout=timeout, capture_output=capture_output)
+        if executor not in ("serial", "thread") and not isinstance(
+            executor, cf.ThreadPoolExecutor
+        ):
+            space = trajectory.space
+            explored = {} if space is None else dict(space.columns)
+            check_picklable(context, explored, str(executor))
         storage = self._storage
         start = time.time()
         clock = time.perf_counter()
-        already_done = storage.begin_sweep(trajectory.snapshot(), resume=resume)
+        backend = open_backend(
+            executor,
+            context,
+            workers=workers,
+            start_method=start_method,
+            dask_address=dask_address,
+        )
+        try:
+            already_done = storage.begin_sweep(trajectory.snapshot(), resume=resume)
+        except BaseException:
+            backend.close()
+            raise
         trajectory.lock()
         trajectory._attach_storage(storage)
         tasks = list(self._pending_tasks(already_done))
@@ -195,27 +269,47 @@ class Environment:
             flush_seconds=self._flush_seconds,
             points=trajectory.point,
         )
+        settings = DispatchSettings(
+            on_error=on_error,
+            retries=retries,
+            chunksize=chunksize,
+            max_in_flight=2 * backend.workers,
+        )
         interrupted = False
         try:
-            for hook in hook_list:
-                hook.before_sweep(trajectory, [task[0] for task in tasks])
-            self._run_serial(simulate, tasks, sink, hook_list, on_error)
+            with graceful_interrupts() as interrupts:
+                for hook in hook_list:
+                    hook.before_sweep(trajectory, [task[0] for task in tasks])
+                dispatch(
+                    backend,
+                    context,
+                    tasks,
+                    sink,
+                    hook_list,
+                    settings,
+                    interrupts,
+                    trajectory.point,
+                )
+            interrupted = interrupts.stop
         except KeyboardInterrupt:
             interrupted = True
             raise
         finally:
-            sink.close()
-            storage.end_sweep(
-                trajectory.name,
-                collect_provenance(
-                    started=start,
-                    finished=time.time(),
-                    executor="serial",
-                    workers=1,
-                    runs_done=sink.done,
-                    runs_failed=sink.failed,
-                ),
-            )
+            try:
+                sink.close()
+            finally:
+                backend.close()
+                storage.end_sweep(
+                    trajectory.name,
+                    collect_provenance(
+                        started=start,
+                        finished=time.time(),
+                        executor=backend.name,
+                        workers=backend.workers,
+                        runs_done=sink.done,
+                        runs_failed=sink.failed,
+                    ),
+                )
             report = sink.report(
                 n_runs=len(trajectory),
                 skipped=len(already_done),
@@ -225,6 +319,9 @@ class Environment:
             for hook in hook_list:
                 hook.after_sweep(report)
         logger.info("%s", report.summary())
+        if interrupted:
+            # The first Ctrl-C let the runs in flight finish; they are stored. Stop the script.
+            raise KeyboardInterrupt
         return report
 
     def _pending_tasks(self, already_done: frozenset[int]) -> Iterator[RunTask]:
@@ -240,7 +337,9 @@ class Environment:
             if index not in already_done:
                 yield (index, hashes[index], row)
 
-    def _context(self, simulate: Callable[[Run], Any]) -> SweepContext:
+    def _context(
+        self, simulate: Callable[[Run], Any], *, timeout: float | None, capture_output: bool
+    ) -> SweepContext:
         trajectory = self._trajectory
         defaults = {p.path: p.default for p in trajectory.parameters()}
         return SweepContext(
@@ -249,32 +348,9 @@ class Environment:
             explored_names=trajectory.explored_names,
             lookup=ParameterLookup(tuple(defaults)),
             trajectory_seed=trajectory.seed,
+            timeout=timeout,
+            capture_output=capture_output,
         )
-
-    def _run_serial(
-        self,
-        simulate: Callable[[Run], Any],
-        tasks: Sequence[RunTask],
-        sink: RecordSink,
-        hooks: Sequence[SweepHooks],
-        on_error: OnError,
-    ) -> None:
-        context = self._context(simulate)
-        point = self._trajectory.point
-        for task in tasks:
-            if hooks:
-                for hook in hooks:
-                    hook.before_run(task[0], point(task[0]))
-            record, error = execute_run(context, task)
-            sink.add(record, error)
-            if error is not None and on_error == "raise":
-                sink.flush()
-                raise RunFailedError(
-                    record.index,
-                    point(record.index),
-                    f"{type(error).__name__}: {error}",
-                    record.error,
-                ) from error
 
     def __repr__(self) -> str:
         return f"Environment({self._trajectory.name!r}, storage={self._storage!r})"

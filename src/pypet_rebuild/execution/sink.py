@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from pypet_rebuild.execution.hooks import SweepHooks
 from pypet_rebuild.execution.progress import Progress
@@ -12,7 +12,24 @@ from pypet_rebuild.execution.report import RunFailure, RunReport
 from pypet_rebuild.storage.protocol import StorageService
 from pypet_rebuild.storage.records import RunRecord, RunStatus
 
-__all__ = ["RecordSink"]
+__all__ = ["RecordSink", "estimate_bytes"]
+
+_FLUSH_BYTES = 64 << 20
+
+
+def estimate_bytes(results: Mapping[str, object]) -> int:
+    """A cheap estimate of the memory a run's results take (arrays and strings dominate)."""
+    total = 0
+    for value in results.values():
+        nbytes = getattr(value, "nbytes", None)
+        if isinstance(nbytes, int):
+            total += nbytes
+        elif isinstance(value, str | bytes):
+            total += len(value)
+        else:
+            total += 64
+    return total
+
 
 logger = logging.getLogger("pypet_rebuild")
 
@@ -57,6 +74,7 @@ class RecordSink:
         self._flush_seconds = flush_seconds
         self._points = points
         self._batch: list[RunRecord] = []
+        self._batch_bytes = 0
         self._last_flush = time.monotonic()
         self._durations: dict[int, float] = {}
         self._failures: list[RunFailure] = []
@@ -66,6 +84,7 @@ class RecordSink:
     def add(self, record: RunRecord, error: BaseException | None) -> None:
         """Take one finished run."""
         self._batch.append(record)
+        self._batch_bytes += estimate_bytes(record.results)
         self._durations[record.index] = record.duration
         if record.status is RunStatus.DONE:
             self.done += 1
@@ -88,6 +107,7 @@ class RecordSink:
         self._progress.update(1)
         if (
             len(self._batch) >= self._batch_size
+            or self._batch_bytes >= _FLUSH_BYTES
             or time.monotonic() - self._last_flush >= self._flush_seconds
         ):
             self.flush()
@@ -95,6 +115,7 @@ class RecordSink:
     def flush(self) -> None:
         """Hand the pending batch to storage."""
         batch, self._batch = self._batch, []
+        self._batch_bytes = 0
         self._last_flush = time.monotonic()
         if not batch:
             return

@@ -31,6 +31,7 @@ __all__ = [
     "fsync_directory",
     "list_segments",
     "open_checked",
+    "remove_leftovers",
     "segment_directory",
     "segment_path",
 ]
@@ -39,6 +40,7 @@ FORMAT_VERSION = 1
 FORMAT_ATTR = "pypet_rebuild_format_version"
 FOLDED_ATTR = "pypet_rebuild_folded_segments"
 _SEGMENT_NAME = re.compile(r"^(?P<trajectory>[^/]+)\.(?P<seq>\d{8})\.h5$")
+_SEGMENT_TEMPORARY = re.compile(r"^\..+\.\d{8}\.h5\.\d+\.tmp$")
 
 
 def segment_directory(path: Path) -> Path:
@@ -62,6 +64,39 @@ def list_segments(path: Path, trajectory: str | None = None) -> list[tuple[str, 
         if match and (trajectory is None or match["trajectory"] == trajectory):
             found.append((match["trajectory"], int(match["seq"]), entry))
     return sorted(found, key=lambda item: (item[0], item[1]))
+
+
+def _temporary_name(target: Path, pid: int) -> Path:
+    return target.with_name(f".{target.name}.{pid}.tmp")
+
+
+def remove_leftovers(path: Path) -> list[Path]:
+    """Delete the temporary files that killed writers of ``path`` left behind.
+
+    Only call this while holding the writer lock: then no temporary file is in use. Readers
+    never look at temporary files (they are not segments and not the main file), so leftovers
+    are harmless until then.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    main = re.compile(rf"^\.{re.escape(path.name)}\.\d+\.tmp$")
+    candidates = [entry for entry in _entries(path.parent) if main.match(entry.name)]
+    candidates += [
+        entry for entry in _entries(segment_directory(path)) if _SEGMENT_TEMPORARY.match(entry.name)
+    ]
+    removed = []
+    for entry in candidates:
+        with contextlib.suppress(FileNotFoundError):
+            entry.unlink()
+            removed.append(entry)
+    return removed
+
+
+def _entries(directory: Path) -> list[Path]:
+    return list(directory.iterdir()) if directory.is_dir() else []
 
 
 def folded_segments(file: h5py.File) -> dict[str, int]:
@@ -94,7 +129,7 @@ def fsync_file(path: Path) -> None:
 @contextlib.contextmanager
 def atomic_h5(target: Path) -> Iterator[h5py.File]:
     """Write a new HDF5 file that appears at ``target`` complete or not at all."""
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary = _temporary_name(target, os.getpid())
     try:
         with h5py.File(temporary, "w", libver=("v110", "latest")) as file:
             yield file

@@ -44,6 +44,7 @@ from pypet_rebuild.storage.hdf5.files import (
     fsync_directory,
     list_segments,
     open_checked,
+    remove_leftovers,
     segment_path,
 )
 from pypet_rebuild.storage.hdf5.options import StorageOptions
@@ -125,7 +126,7 @@ class HDF5StorageService:
         """Write a batch of finished runs to a new segment file (durable when this returns)."""
         if not records:
             return
-        seq = self._next_segment.get(trajectory, 1)
+        seq = self._next_segment.get(trajectory) or self._first_free_segment(trajectory)
         target = segment_path(self.path, trajectory, seq)
         target.parent.mkdir(exist_ok=True)
         names = sorted({name for record in records for name in record.results})
@@ -143,6 +144,16 @@ class HDF5StorageService:
                 write_column(results, name, values, comments.get(name, ""), self.options)
         self._next_segment[trajectory] = seq + 1
         self._invalidate()
+
+    def _first_free_segment(self, trajectory: str) -> int:
+        """A segment number above every folded or existing one (``begin_sweep`` not called)."""
+        self._lock.acquire()
+        folded = 0
+        if self.path.exists():
+            with contextlib.closing(open_checked(self.path)) as main:
+                folded = folded_segments(main).get(trajectory, 0)
+        existing = [seq for _, seq, _ in list_segments(self.path, trajectory)]
+        return max([folded, *existing]) + 1
 
     def _check_encodable(self, name: str, values: Sequence[object]) -> None:
         # Encoding is pure: an unsupported value raises here, before the segment exists.
@@ -211,14 +222,19 @@ class HDF5StorageService:
         provenance: Mapping[str, object] | None = None,
         derived: Sequence[Result[Any]] = (),
     ) -> None:
+        """Fold the unfolded segments of ``trajectory`` into a new main file (atomically).
+
+        Only called while holding the writer lock. A kill before the rename leaves the old main
+        file and every segment (plus a temporary file that the next writer removes); a kill after
+        it leaves segments the new main file lists as folded, which readers skip and the next
+        writer deletes.
+        """
         self._invalidate()
+        remove_leftovers(self.path)
         old = open_checked(self.path) if self.path.exists() else None
         folded = folded_segments(old) if old is not None else {}
-        segments = [
-            (seq, path)
-            for _, seq, path in list_segments(self.path, trajectory)
-            if seq > folded.get(trajectory, 0)
-        ]
+        on_disk = list_segments(self.path, trajectory)
+        segments = [(seq, path) for _, seq, path in on_disk if seq > folded.get(trajectory, 0)]
         segment_files = [h5py.File(path, "r") for _, path in segments]
         try:
             with atomic_h5(self.path) as new:
@@ -240,15 +256,19 @@ class HDF5StorageService:
                 file.close()
             if old is not None:
                 old.close()
-        for _, path in segments:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        if segments:
-            directory = segments[0][1].parent
+        # The new main file is durable: every segment up to ``folded`` is in it. That includes
+        # segments an earlier writer folded but was killed before deleting.
+        last = folded.get(trajectory, 0)
+        for _, seq, path in on_disk:
+            if seq <= last:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        if on_disk:
+            directory = on_disk[0][2].parent
             fsync_directory(directory)
             with contextlib.suppress(OSError):
                 directory.rmdir()  # only succeeds when no segment is left
-        self._next_segment[trajectory] = folded.get(trajectory, 0) + 1
+        self._next_segment[trajectory] = 1
         self._invalidate()
 
     # -- reading --------------------------------------------------------------------------------
@@ -344,26 +364,46 @@ class _Reader:
                 raise TrajectoryNotFoundError(
                     f"{str(self.path)!r} has no trajectory {trajectory!r}; it holds: {known}"
                 )
-            folded = folded_segments(self.main).get(trajectory, 0)
-            files = []
-            for _, seq, path in list_segments(self.path, trajectory):
-                if seq <= folded:
-                    continue
-                try:
-                    files.append(h5py.File(path, "r"))
-                except OSError:
-                    continue  # deleted by a concurrent fold: its runs are in the main file
+            files = self._open_segments(trajectory)
             self._segments[trajectory] = files
             self._views[trajectory] = TrajectoryView(
                 self.main[trajectory], [f[trajectory] for f in files]
             )
         return self._views[trajectory]
 
+    def _open_segments(self, trajectory: str) -> list[h5py.File]:
+        """The unfolded segments; if one vanishes, a writer folded it: reopen the main file."""
+        for _ in range(_REOPEN_ATTEMPTS):
+            folded = folded_segments(self.main).get(trajectory, 0)
+            files: list[h5py.File] = []
+            try:
+                for _, seq, path in list_segments(self.path, trajectory):
+                    if seq > folded:
+                        files.append(h5py.File(path, "r"))
+            except FileNotFoundError:
+                for file in files:
+                    file.close()
+                # Deleted by a concurrent fold after we opened the main file: the new main file
+                # holds its runs, so read that one instead (ours would miss them).
+                self.close()
+                self.main = open_checked(self.path)
+                continue
+            return files
+        raise StorageError(
+            f"{str(self.path)!r} changed {_REOPEN_ATTEMPTS} times while being opened; a writer "
+            "is folding segments quickly: try again"
+        )
+
     def close(self) -> None:
         for files in self._segments.values():
             for file in files:
                 file.close()
+        self._segments.clear()
+        self._views.clear()
         self.main.close()
+
+
+_REOPEN_ATTEMPTS = 20
 
 
 def _fold(

@@ -219,7 +219,9 @@ class RunColumns:
         hosts = np.array(self.hosts, dtype=object)
         return RunTable(
             index=self.index.copy(),
-            point_hash=np.array([h.hex() for h in self.point_hash.view("V16").tolist()], dtype=object),
+            point_hash=np.array(
+                [h.hex() for h in self.point_hash.view("V16").tolist()], dtype=object
+            ),
             status=STATUS_NAMES[self.status],
             started=self.started.copy(),
             finished=self.finished.copy(),

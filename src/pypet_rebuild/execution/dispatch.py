@@ -1,0 +1,329 @@
+"""Feeding runs to a backend: chunking, backpressure, retries, worker deaths, interruptions.
+
+The driving process is the single writer. It submits chunks of runs, keeps a bounded number of
+chunks in flight, hands every finished run to the :class:`RecordSink` in completion order (the
+sink batches them to storage), and decides what happens on failures and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import logging
+import math
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pypet_rebuild.errors import ExecutorBrokenError, RunFailedError
+from pypet_rebuild.execution.executors import Backend
+from pypet_rebuild.execution.hooks import SweepHooks
+from pypet_rebuild.execution.sink import RecordSink, estimate_bytes
+from pypet_rebuild.execution.worker import ChunkResult, RunTask, SweepContext, execute_run
+from pypet_rebuild.storage.records import RunRecord, RunStatus
+from pypet_rebuild.tree.seeding import run_seed
+
+__all__ = ["DispatchSettings", "Interrupts", "dispatch", "graceful_interrupts"]
+
+logger = logging.getLogger("pypet_rebuild")
+
+Chunksize = int | Literal["auto"]
+_TARGET_CHUNK_SECONDS = 0.25
+_MAX_CHUNK_BYTES = 32 << 20
+_MAX_CHUNK_RUNS = 20_000
+
+
+@dataclass
+class Interrupts:
+    """What Ctrl-C asked for.
+
+    After the first press ``stop`` is set: in-flight runs finish and are stored, nothing more is
+    submitted. The second press raises ``KeyboardInterrupt`` where the driver waits.
+    """
+
+    stop: bool = False
+    presses: int = 0
+
+
+@contextlib.contextmanager
+def graceful_interrupts() -> Iterator[Interrupts]:
+    """Handle SIGINT in two steps while a sweep runs (only in the main thread)."""
+    state = Interrupts()
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        state.presses += 1
+        if state.presses == 1:
+            state.stop = True
+            logger.warning(
+                "interrupted: finishing the runs in flight and storing them; "
+                "press Ctrl-C again to cancel them"
+            )
+            return
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@dataclass
+class DispatchSettings:
+    """How to feed runs to the backend.
+
+    Parameters
+    ----------
+    on_error
+        ``"raise"`` or ``"continue"``.
+    retries
+        How often a failed run is run again before it counts as failed.
+    chunksize
+        Runs per chunk, or ``"auto"`` (about a quarter second of work per chunk).
+    max_in_flight
+        Chunks submitted and not yet finished; bounds memory.
+    """
+
+    on_error: Literal["raise", "continue"]
+    retries: int
+    chunksize: Chunksize
+    max_in_flight: int
+    attempts: dict[int, int] = field(default_factory=dict)
+
+
+class _Throughput:
+    """Running estimates of a run's duration and result size, for automatic chunk sizes."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.seconds = 0.0
+        self.sampled = 0
+        self.bytes = 0
+
+    def add(self, record: RunRecord) -> None:
+        self.runs += 1
+        self.seconds += record.duration
+        if self.sampled < 200:
+            self.sampled += 1
+            self.bytes += estimate_bytes(record.results)
+
+    def chunk(self, remaining: int, workers: int) -> int:
+        if self.runs == 0:
+            return 1
+        per_run = max(self.seconds / self.runs, 1e-7)
+        size = math.ceil(_TARGET_CHUNK_SECONDS / per_run)
+        size = min(size, max(1, math.ceil(remaining / (2 * workers))), _MAX_CHUNK_RUNS)
+        if self.sampled:
+            size = min(size, max(1, _MAX_CHUNK_BYTES // max(1, self.bytes // self.sampled)))
+        return max(1, size)
+
+
+def failed_record(task: RunTask, message: str, trajectory_seed: int) -> RunRecord:
+    """A record for a run that failed outside the simulate function (e.g. its worker died)."""
+    now = time.time()
+    return RunRecord(
+        index=task[0],
+        point_hash=task[1],
+        status=RunStatus.FAILED,
+        started=now,
+        finished=now,
+        duration=0.0,
+        host="",
+        pid=-1,
+        seed=run_seed(trajectory_seed, task[1]),
+        error=message,
+    )
+
+
+class _Dispatcher:
+    def __init__(
+        self,
+        backend: Backend,
+        context: SweepContext,
+        sink: RecordSink,
+        hooks: Sequence[SweepHooks],
+        settings: DispatchSettings,
+        interrupts: Interrupts,
+        point: Callable[[int], Mapping[str, object]],
+    ) -> None:
+        self.backend = backend
+        self.context = context
+        self.sink = sink
+        self.hooks = hooks
+        self.settings = settings
+        self.interrupts = interrupts
+        self.point = point
+        self.throughput = _Throughput()
+        self.failure: tuple[RunRecord, BaseException | None] | None = None
+
+    def _outcome(self, record: RunRecord, error: BaseException | None, task: RunTask) -> bool:
+        """Take one finished run; returns whether it should run again (a retry)."""
+        if record.status is RunStatus.FAILED:
+            attempts = self.settings.attempts.get(record.index, 0)
+            if attempts < self.settings.retries:
+                self.settings.attempts[record.index] = attempts + 1
+                logger.info(
+                    "run %d failed, retrying (%d/%d)",
+                    record.index,
+                    attempts + 1,
+                    self.settings.retries,
+                )
+                return True
+            if self.settings.on_error == "raise" and self.failure is None:
+                self.failure = (record, error)
+        self.throughput.add(record)
+        self.sink.add(record, error)
+        return False
+
+    def _announce(self, tasks: Sequence[RunTask]) -> None:
+        for hook in self.hooks:
+            for task in tasks:
+                hook.before_run(task[0], self.point(task[0]))
+
+    def run_serial(self, tasks: Sequence[RunTask]) -> None:
+        queue = deque(tasks)
+        while queue and not self.interrupts.stop and self.failure is None:
+            task = queue.popleft()
+            self._announce([task])
+            record, error = execute_run(self.context, task)
+            if self._outcome(record, error, task):
+                queue.appendleft(task)
+
+    def run_parallel(self, tasks: Sequence[RunTask]) -> None:
+        pending: deque[RunTask] = deque(tasks)
+        suspects: deque[RunTask] = deque()  # runs in flight when a worker died, rerun one by one
+        in_flight: dict[cf.Future[ChunkResult], list[RunTask]] = {}
+        try:
+            while pending or suspects or in_flight:
+                stopping = self.interrupts.stop or self.failure is not None
+                while not stopping and (pending or suspects):
+                    if suspects:
+                        if in_flight:
+                            break
+                        chunk = [suspects.popleft()]
+                    elif len(in_flight) >= self.settings.max_in_flight:
+                        break
+                    else:
+                        chunk = self._next_chunk(pending)
+                    self._announce(chunk)
+                    attempt = max(self.settings.attempts.get(t[0], 0) for t in chunk)
+                    in_flight[self.backend.submit(chunk, attempt)] = chunk
+                if not in_flight:
+                    break
+                done, _ = cf.wait(in_flight, timeout=0.1, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    chunk = in_flight.pop(future)
+                    self._collect(future, chunk, pending, suspects, in_flight)
+        except BaseException:
+            self._cancel(in_flight)
+            raise
+
+    def _next_chunk(self, pending: deque[RunTask]) -> list[RunTask]:
+        size = self.settings.chunksize
+        if size == "auto":
+            size = self.throughput.chunk(len(pending), self.backend.workers)
+        return [pending.popleft() for _ in range(min(size, len(pending)))]
+
+    def _collect(
+        self,
+        future: cf.Future[ChunkResult],
+        chunk: list[RunTask],
+        pending: deque[RunTask],
+        suspects: deque[RunTask],
+        in_flight: dict[cf.Future[ChunkResult], list[RunTask]],
+    ) -> None:
+        try:
+            results = future.result()
+        except BrokenProcessPool:
+            self._worker_died(chunk, suspects, in_flight)
+            return
+        except cf.CancelledError:
+            return
+        except Exception as exc:
+            message = f"{type(exc).__name__}: the executor could not run this chunk: {exc}"
+            for task in chunk:
+                self._outcome(
+                    failed_record(task, message, self.context.trajectory_seed), None, task
+                )
+            return
+        by_index = {task[0]: task for task in chunk}
+        for record, error in results:
+            task = by_index[record.index]
+            if self._outcome(record, error, task):
+                pending.appendleft(task)
+
+    def _worker_died(
+        self,
+        chunk: list[RunTask],
+        suspects: deque[RunTask],
+        in_flight: dict[cf.Future[ChunkResult], list[RunTask]],
+    ) -> None:
+        lost = list(chunk)
+        for other in list(in_flight):
+            lost.extend(in_flight.pop(other))
+        if self.backend.restart is None:
+            message = (
+                "ExecutorBrokenError: a worker process died and the executor passed to "
+                "env.run cannot be restarted"
+            )
+            for task in lost:
+                self._outcome(
+                    failed_record(task, message, self.context.trajectory_seed), None, task
+                )
+            raise ExecutorBrokenError(
+                "a worker process of the executor died; the runs in flight are stored as "
+                "failed. Resume with resume=True on a working executor"
+            )
+        self.backend.restart()
+        if len(chunk) == 1 and not in_flight and chunk[0] in lost and len(lost) == 1:
+            task = chunk[0]
+            message = (
+                "WorkerDiedError: the worker process running this run died (a crash in native "
+                "code, os._exit, or the operating system's out-of-memory killer)"
+            )
+            logger.warning("run %d killed its worker process", task[0])
+            self._outcome(failed_record(task, message, self.context.trajectory_seed), None, task)
+            return
+        # Several runs were in flight: rerun each alone to find the one that kills its worker.
+        suspects.extendleft(reversed(lost))
+
+    def _cancel(self, in_flight: dict[cf.Future[ChunkResult], list[RunTask]]) -> None:
+        for future in in_flight:
+            future.cancel()
+        if self.backend.restart is not None and self.backend.executor is not None:
+            from pypet_rebuild.execution.executors import terminate_pool
+
+            terminate_pool(self.backend.executor)
+
+
+def dispatch(
+    backend: Backend,
+    context: SweepContext,
+    tasks: Sequence[RunTask],
+    sink: RecordSink,
+    hooks: Sequence[SweepHooks],
+    settings: DispatchSettings,
+    interrupts: Interrupts,
+    point: Callable[[int], Mapping[str, object]],
+) -> None:
+    """Run every task on the backend; raise ``RunFailedError`` for ``on_error="raise"``."""
+    dispatcher = _Dispatcher(backend, context, sink, hooks, settings, interrupts, point)
+    if backend.serial:
+        dispatcher.run_serial(tasks)
+    else:
+        dispatcher.run_parallel(tasks)
+    if dispatcher.failure is not None:
+        record, error = dispatcher.failure
+        sink.flush()
+        message = record.error.strip().rsplit("\n", 1)[-1] if record.error else "failed"
+        raise RunFailedError(
+            record.index, dict(point(record.index)), message, record.error
+        ) from error

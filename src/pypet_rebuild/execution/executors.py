@@ -1,0 +1,284 @@
+"""Where runs execute: the executors ``env.run`` accepts, behind one small interface.
+
+``"serial"`` runs in the calling process. Everything else is a ``concurrent.futures.Executor``
+that receives *chunks* of runs: a thread pool, a process pool with an explicit start method, a
+Dask cluster (an embedded ``LocalCluster`` or a scheduler address), or any Executor instance the
+user passes (``distributed.Client.get_executor()``, ``mpi4py.futures.MPIPoolExecutor``, loky...).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import hashlib
+import importlib
+import multiprocessing
+import os
+import pickle
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal
+
+from pypet_rebuild.errors import (
+    InvalidExecutorError,
+    MissingDependencyError,
+    SchedulerUnavailableError,
+)
+from pypet_rebuild.execution.worker import (
+    ChunkResult,
+    RunTask,
+    SweepContext,
+    execute_batch,
+    install_context,
+    run_remote_chunk,
+)
+
+__all__ = ["EXECUTOR_NAMES", "Backend", "ExecutorSpec", "StartMethod", "open_backend"]
+
+EXECUTOR_NAMES = ("serial", "thread", "process", "dask")
+ExecutorSpec = Literal["serial", "thread", "process", "dask"] | cf.Executor
+StartMethod = Literal["spawn", "forkserver", "fork"]
+
+
+def default_start_method() -> StartMethod:
+    """``forkserver`` where it exists (Linux; the default from Python 3.14), else ``spawn``."""
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def _shared_batch(context: SweepContext, tasks: Sequence[RunTask], attempt: int) -> ChunkResult:
+    del attempt
+    return list(execute_batch(context, tasks))
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Start child processes with SIGINT ignored (they inherit it), then restore the handler."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: nothing to change
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class Backend:
+    """A place to run chunks of runs, and how to get the sweep context there.
+
+    Parameters
+    ----------
+    name
+        The executor's name, recorded in the provenance.
+    workers
+        The number of workers (1 for serial).
+    executor
+        The executor, or ``None`` for serial execution.
+    submit
+        Submits one chunk: ``submit(tasks, attempt) -> Future``.
+    close
+        Releases what this backend started.
+    restart
+        Replaces a broken executor (process pools this backend owns), else ``None``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        workers: int,
+        executor: cf.Executor | None,
+        submit: Callable[[Sequence[RunTask], int], cf.Future[ChunkResult]] | None,
+        close: Callable[[], None],
+        restart: Callable[[], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.workers = workers
+        self.executor = executor
+        self._submit = submit
+        self._close = close
+        self.restart = restart
+
+    @property
+    def serial(self) -> bool:
+        """Whether runs execute in the calling process."""
+        return self._submit is None
+
+    def submit(self, tasks: Sequence[RunTask], attempt: int) -> cf.Future[ChunkResult]:
+        """Send a chunk of runs to a worker."""
+        assert self._submit is not None
+        return self._submit(tasks, attempt)
+
+    def close(self) -> None:
+        """Shut down what this backend owns (never an executor the user passed in)."""
+        self._close()
+
+
+def _payload(context: SweepContext) -> tuple[str, bytes]:
+    payload = pickle.dumps(context, protocol=pickle.HIGHEST_PROTOCOL)
+    return hashlib.sha256(payload).hexdigest()[:16], payload
+
+
+def check_workers(workers: int | None) -> None:
+    """Refuse a worker count below one."""
+    if workers is not None and (isinstance(workers, bool) or workers < 1):
+        raise InvalidExecutorError(
+            f"workers must be a positive integer, got {workers!r}; "
+            "leave it out to use one worker per CPU core"
+        )
+
+
+def open_backend(
+    executor: ExecutorSpec,
+    context: SweepContext,
+    *,
+    workers: int | None,
+    start_method: StartMethod | None,
+    dask_address: str | None,
+) -> Backend:
+    """Start (or wrap) the executor and arrange for the context to reach its workers."""
+    check_workers(workers)
+    cores = os.cpu_count() or 1
+    if isinstance(executor, cf.Executor):
+        return _wrap_user_executor(executor, context, workers)
+    if executor == "serial":
+        return Backend("serial", 1, None, None, lambda: None)
+    if executor == "thread":
+        pool = cf.ThreadPoolExecutor(max_workers=workers or cores, thread_name_prefix="pypet")
+        return Backend(
+            "thread",
+            workers or cores,
+            pool,
+            lambda tasks, attempt: pool.submit(_shared_batch, context, tasks, attempt),
+            lambda: pool.shutdown(wait=True, cancel_futures=True),
+        )
+    if executor == "process":
+        return _process_backend(context, workers or cores, start_method or default_start_method())
+    if executor == "dask":
+        return _dask_backend(context, workers, dask_address)
+    raise InvalidExecutorError(
+        f"unknown executor {executor!r}; use one of {', '.join(map(repr, EXECUTOR_NAMES))} "
+        "or pass a concurrent.futures.Executor instance"
+    )
+
+
+def _process_backend(context: SweepContext, workers: int, start_method: StartMethod) -> Backend:
+    if start_method not in multiprocessing.get_all_start_methods():
+        raise InvalidExecutorError(
+            f"the start method {start_method!r} is not available on this platform; use one of "
+            f"{multiprocessing.get_all_start_methods()}"
+        )
+    key, payload = _payload(context)
+    mp_context = multiprocessing.get_context(start_method)
+
+    def start() -> cf.ProcessPoolExecutor:
+        with _sigint_ignored():
+            return cf.ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=mp_context,
+                initializer=install_context,
+                initargs=(key, payload),
+            )
+
+    holder = [start()]
+
+    def submit(tasks: Sequence[RunTask], attempt: int) -> cf.Future[ChunkResult]:
+        return holder[0].submit(run_remote_chunk, key, None, tasks, attempt)
+
+    def close() -> None:
+        holder[0].shutdown(wait=True, cancel_futures=True)
+
+    def restart() -> None:
+        terminate_pool(holder[0])
+        holder[0] = start()
+        backend.executor = holder[0]
+
+    backend = Backend(f"process ({start_method})", workers, holder[0], submit, close, restart)
+    return backend
+
+
+def terminate_pool(pool: cf.Executor) -> None:
+    """Stop a process pool now: cancel what is queued and kill its worker processes."""
+    processes = dict(getattr(pool, "_processes", None) or {})
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes.values():
+        with contextlib.suppress(Exception):
+            process.kill()
+    for process in processes.values():
+        with contextlib.suppress(Exception):
+            process.join(timeout=5)
+
+
+def _wrap_user_executor(
+    executor: cf.Executor, context: SweepContext, workers: int | None
+) -> Backend:
+    count = workers or int(getattr(executor, "_max_workers", 0) or os.cpu_count() or 1)
+    name = type(executor).__name__
+    if isinstance(executor, cf.ThreadPoolExecutor):
+        return Backend(
+            name,
+            count,
+            executor,
+            lambda tasks, attempt: executor.submit(_shared_batch, context, tasks, attempt),
+            lambda: None,
+        )
+    key, payload = _payload(context)
+    return Backend(
+        name,
+        count,
+        executor,
+        lambda tasks, attempt: executor.submit(run_remote_chunk, key, payload, tasks, attempt),
+        lambda: None,
+    )
+
+
+def _dask_backend(context: SweepContext, workers: int | None, address: str | None) -> Backend:
+    try:
+        # Imported as modules of unknown type: distributed's API is only partly annotated.
+        dask: Any = importlib.import_module("dask")
+        distributed: Any = importlib.import_module("distributed")
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "executor='dask' needs dask.distributed: install it with "
+            '`pip install "pypet_rebuild[dask]"` (or `uv add "pypet_rebuild[dask]"`)'
+        ) from exc
+    cluster: Any = None
+    if address is None:
+        with _sigint_ignored():
+            cluster = distributed.LocalCluster(
+                n_workers=workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+        address = cluster.scheduler_address
+    timeout = dask.config.get("distributed.comm.timeouts.connect")
+    try:
+        client = distributed.Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise SchedulerUnavailableError(
+            f"the Dask scheduler at {address!r} did not answer within {timeout} ({exc}); check "
+            "the address and that the scheduler is running, or raise "
+            "dask.config 'distributed.comm.timeouts.connect'"
+        ) from exc
+    key, payload = _payload(context)
+    shared = client.scatter(payload, broadcast=True, hash=False)
+    pool = client.get_executor(pure=False)
+    count = workers or max(1, len(client.scheduler_info().get("workers", {})))
+
+    def close() -> None:
+        with contextlib.suppress(Exception):
+            pool.shutdown(wait=False)
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+    return Backend(
+        "dask",
+        count,
+        pool,
+        lambda tasks, attempt: pool.submit(run_remote_chunk, key, shared, tasks, attempt),
+        close,
+    )
