@@ -350,9 +350,7 @@ class TestStorageConformance:
 
     def test_resume_of_a_finished_sweep_runs_nothing(self, backend: Backend) -> None:
         pr.Environment(trajectory(), storage=backend.storage).run(simulate)
-        report = pr.Environment(trajectory(), storage=backend.reopen()).run(
-            simulate, resume=True
-        )
+        report = pr.Environment(trajectory(), storage=backend.reopen()).run(simulate, resume=True)
         assert (report.done, report.skipped) == (0, 6)
 
     @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ def assert_arrays_identical(expected: np.ndarray[Any, Any], actual: np.ndarray[A
         assert np.ascontiguousarray(expected).tobytes() == np.ascontiguousarray(actual).tobytes()
 
 
-def assert_same(expected: object, actual: object) -> None:  # noqa: PLR0912 - one branch per family
+def assert_same(expected: object, actual: object) -> None:
     assert type(actual) is type(expected), (type(expected), type(actual))
     if isinstance(expected, np.ndarray):
         assert isinstance(actual, np.ndarray)
@@ -96,7 +96,7 @@ def assert_same(expected: object, actual: object) -> None:  # noqa: PLR0912 - on
 
 def sweep(
     path: Path,
-    per_run: dict[str, Sequence[object]],
+    per_run: Mapping[str, Sequence[object]],
     *,
     storage: pr.StorageService | None = None,
     batch_size: int = 1000,
@@ -145,7 +145,9 @@ def examples() -> dict[str, list[object]]:
                 "int": [1, 2, i],
                 "float": [0.5, math.nan, -float(i)],
                 "category": pd.Categorical(["u", "v", "u"], categories=["v", "u", "w"]),
-                "ordered": pd.Categorical(["lo", "hi", "lo"], categories=["lo", "hi"], ordered=True),
+                "ordered": pd.Categorical(
+                    ["lo", "hi", "lo"], categories=["lo", "hi"], ordered=True
+                ),
                 "tz": dates + pd.Timedelta(hours=i),
                 "Int64": pd.array([i, None, 3], dtype="Int64"),
                 "boolean": pd.array([True, None, bool(i)], dtype="boolean"),
@@ -372,7 +374,9 @@ def test_a_result_whose_shape_changes_between_runs(tmp_path: Path) -> None:
 def test_changing_type_across_batches_and_the_final_fold(tmp_path: Path) -> None:
     # Batches of 2 runs: some segments are stacked (fixed) and some packed; folding merges them.
     values: list[object] = [1.0, 2.0, 3.0, "four", np.zeros(2), np.ones(2), 7.0]
-    loaded = sweep(tmp_path / "b.h5", {"v": values, "z": [float(i) for i in range(7)]}, batch_size=2)
+    loaded = sweep(
+        tmp_path / "b.h5", {"v": values, "z": [float(i) for i in range(7)]}, batch_size=2
+    )
     check_runs(loaded, "v", values)
     np.testing.assert_array_equal(loaded.results["z"][:], np.arange(7.0))
 
@@ -422,7 +426,9 @@ def test_store_runs_refuses_a_batch_before_writing_any_of_it(tmp_path: Path) -> 
     hashes = traj.point_hashes()
 
     def record(index: int, **results: object) -> RunRecord:
-        return RunRecord(index, hashes[index], RunStatus.DONE, 1.0, 2.0, 1.0, "h", 1, 0, "", results)
+        return RunRecord(
+            index, hashes[index], RunStatus.DONE, 1.0, 2.0, 1.0, "h", 1, 0, "", results
+        )
 
     writer = pr.HDF5StorageService(path)
     writer.begin_sweep(traj.snapshot(), resume=False)

@@ -67,9 +67,7 @@ def write_segments(path: Path) -> pr.HDF5StorageService:
     writer = pr.HDF5StorageService(path)
     writer.begin_sweep(traj.snapshot(), resume=False)
     for batch in ([4, 5, 3], [0, 1], [6], [2]):
-        writer.store_runs(
-            "t", [record(traj, i, failed=(i == 3 and batch[0] == 4)) for i in batch]
-        )
+        writer.store_runs("t", [record(traj, i, failed=(i == 3 and batch[0] == 4)) for i in batch])
     writer.store_runs("t", [record(traj, 3)])
     return writer
 
@@ -177,7 +175,7 @@ def check(handle: ResultColumn, full: np.ndarray[Any, Any], idx: Any) -> None:
 
 
 @pytest.mark.parametrize("kind", ["basic", "int", "slice", "fancy", "mask"])
-@settings(max_examples=60)
+@settings(max_examples=50)
 @given(data=st.data())
 def test_handle_indexes_like_the_stacked_array(
     trajectory_of: pr.Trajectory, kind: str, data: st.DataObject
@@ -302,8 +300,10 @@ def fail_some(run: pr.Run) -> dict[str, object]:
 @pytest.fixture(params=["hdf5", "memory"])
 def with_failures(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[pr.Trajectory]:
     storage: pr.StorageService
-    storage = pr.MemoryStorageService() if request.param == "memory" else pr.HDF5StorageService(
-        tmp_path / "m.h5"
+    storage = (
+        pr.MemoryStorageService()
+        if request.param == "memory"
+        else pr.HDF5StorageService(tmp_path / "m.h5")
     )
     pr.Environment(trajectory(), storage=storage).run(fail_some, on_error="continue")
     yield pr.load_trajectory(storage, "t")
@@ -439,9 +439,9 @@ def many_runs(draw: st.DrawFn) -> Any:
     start = draw(st.integers(-BIG_N, BIG_N - 1))
     step = draw(st.sampled_from([1, 2, 5, 9, -1, -7]))
     count = draw(st.integers(0, 120))
-    rows = (start + step * np.arange(count)) % BIG_N
+    rows: list[int] = ((start + step * np.arange(count)) % BIG_N).tolist()
     if draw(st.booleans()):
-        rows = draw(st.permutations(rows.tolist()))
+        rows = draw(st.permutations(rows))
     extra = draw(st.lists(st.integers(-BIG_N, BIG_N - 1), max_size=80))
     return np.concatenate([np.asarray(rows, dtype=np.int64), np.asarray(extra, dtype=np.int64)])
 
@@ -463,7 +463,9 @@ def test_frame_results_are_indexed_per_run_by_label(backend: str, tmp_path: Path
 
     frames = [pd.DataFrame({"a": [i, i + 1], "b": ["x", "y"]}) for i in range(N)]
     storage: pr.StorageService = (
-        pr.MemoryStorageService() if backend == "memory" else pr.HDF5StorageService(tmp_path / "f.h5")
+        pr.MemoryStorageService()
+        if backend == "memory"
+        else pr.HDF5StorageService(tmp_path / "f.h5")
     )
     pr.Environment(trajectory(), storage=storage).run(lambda run: {"df": frames[run.i]})
     handle = pr.load_trajectory(storage, "t").results["df"]

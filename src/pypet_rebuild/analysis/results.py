@@ -59,10 +59,7 @@ def stack_values(values: Sequence[object], item: tuple[Any, ...] = ()) -> Any:
     a 1-d object array. ``item`` indexes into each run's value.
     """
     present = [v for v in values if v is not MISSING]
-    if item:
-        present_items = [index_value(v, item) for v in present]
-    else:
-        present_items = present
+    present_items = [index_value(v, item) for v in present] if item else present
     if present_items and all(_numeric_like(v) for v in present_items):
         arrays = [np.asarray(v) for v in present_items]
         first = arrays[0]
@@ -101,9 +98,7 @@ def _label_item(item: tuple[Any, ...]) -> bool:
     def is_label(key: object) -> bool:
         if isinstance(key, str | bytes):
             return True
-        return (
-            isinstance(key, list) and bool(key) and all(isinstance(k, str | bytes) for k in key)
-        )
+        return isinstance(key, list) and bool(key) and all(isinstance(k, str | bytes) for k in key)
 
     return any(is_label(key) for key in item)
 

@@ -11,6 +11,8 @@ __all__ = ["check_resumable", "snapshot_hashes"]
 
 def snapshot_hashes(snapshot: TrajectorySnapshot) -> tuple[str, ...]:
     """The point hash of every run a snapshot defines."""
+    if snapshot.hashes is not None:
+        return snapshot.hashes
     if not snapshot.explored:
         return (point_hash({}),)
     return ParameterSpace(

@@ -104,6 +104,8 @@ class TrajectorySnapshot:
         The length of each grid dimension, if any.
     kind
         The kind of exploration (``"grid"``, ``"zipped"``, ...), ``""`` when nothing is explored.
+    hashes
+        The point hash of every run, when already known (saves hashing the points again).
     """
 
     name: str
@@ -114,6 +116,7 @@ class TrajectorySnapshot:
     grid: tuple[tuple[str, ...], ...] | None = None
     shape: tuple[int, ...] | None = None
     kind: str = ""
+    hashes: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
     @property
     def n_runs(self) -> int:

@@ -500,6 +500,7 @@ class Trajectory:
             grid=None if space is None else space.grid,
             shape=None if space is None else space.shape,
             kind="" if space is None else space.kind,
+            hashes=self.point_hashes(),
         )
 
     @classmethod

@@ -125,8 +125,14 @@ def write_column(
     values: Sequence[object],
     comment: str,
     options: StorageOptions,
+    *,
+    allow_pickle: bool = False,
 ) -> None:
-    """Write one result's values (``MISSING`` where a row has none) as a new column group."""
+    """Write one result's values (``MISSING`` where a row has none) as a new column group.
+
+    ``allow_pickle`` must match the check the caller made: values without a codec are pickled
+    only when it is true (otherwise they raise :class:`UnsupportedTypeError`).
+    """
     column = group.create_group(name)
     column.attrs["comment"] = comment
     signature = classify(values)
@@ -153,7 +159,9 @@ def write_column(
             headers.append("")
             bounds[row + 1] = bounds[row]
             continue
-        header, parts, size = pack(encode_value(value, f"results.{name}"))
+        header, parts, size = pack(
+            encode_value(value, f"results.{name}", allow_pickle=allow_pickle)
+        )
         headers.append(header)
         chunks.extend(parts)
         bounds[row + 1] = bounds[row] + size

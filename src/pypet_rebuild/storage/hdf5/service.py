@@ -268,7 +268,7 @@ class HDF5StorageService:
             fsync_directory(directory)
             with contextlib.suppress(OSError):
                 directory.rmdir()  # only succeeds when no segment is left
-        self._next_segment[trajectory] = 1
+        self._next_segment[trajectory] = last + 1
         self._invalidate()
 
     # -- reading --------------------------------------------------------------------------------

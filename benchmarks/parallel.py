@@ -1,0 +1,101 @@
+"""Parallel execution on the standard workload's parallel variant (bench/WORKLOAD.md).
+
+1. N = 1,000 runs that burn about 5 ms of CPU each: serial vs 2 process workers (speedup).
+2. N = 100,000 cheap runs (``z = x * y``, ``arr = np.full(100, x * y)``) on 2 process workers and
+   on a 2-worker Dask ``LocalCluster``: framework overhead per run, i.e. the wall time beyond what
+   2 workers need for the bare loop, ``(wall - loop / 2) / N``.
+
+Everything is stored in memory (the storage cost is measured by ``benchmarks/storage.py``).
+Run with ``uv run python benchmarks/parallel.py [--repeats 3] [--cheap-n 100000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import pypet_rebuild as pr
+
+K = 100
+
+
+def burn(run: pr.Run) -> dict[str, object]:
+    """About 5 ms of pure-Python CPU work."""
+    deadline = time.process_time() + 0.005
+    total = 0.0
+    while time.process_time() < deadline:
+        total += run.x * run.y
+    return {"z": run.x * run.y}
+
+
+def cheap(run: pr.Run) -> dict[str, object]:
+    z = run.x * run.y
+    return {"z": z, "arr": np.full(K, z)}
+
+
+def workload(n: int) -> pr.Trajectory:
+    nx = math.ceil(math.sqrt(n))
+    ny = math.ceil(n / nx)
+    xs = np.linspace(0.0, 1.0, nx)
+    traj = pr.Trajectory("workload", seed=0)
+    traj.add_parameter("x", 0.0)
+    traj.add_parameter("y", 0)
+    traj.explore(
+        pr.zipped({"x": [float(xs[i // ny]) for i in range(n)], "y": [i % ny for i in range(n)]})
+    )
+    return traj
+
+
+def sweep(n: int, simulate: Callable[[pr.Run], dict[str, object]], executor: str) -> float:
+    traj = workload(n)
+    env = pr.Environment(traj)
+    start = time.perf_counter()
+    report = env.run(simulate, executor=executor, workers=2, progress=False)  # type: ignore[arg-type]
+    elapsed = time.perf_counter() - start
+    assert report.done == n, report
+    return elapsed
+
+
+def bare_loop(n: int) -> float:
+    nx = math.ceil(math.sqrt(n))
+    ny = math.ceil(n / nx)
+    xs = np.linspace(0.0, 1.0, nx)
+    start = time.perf_counter()
+    for i in range(n):
+        z = float(xs[i // ny]) * (i % ny)
+        np.full(K, z)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cpu-n", type=int, default=1000)
+    parser.add_argument("--cheap-n", type=int, default=100_000)
+    args = parser.parse_args()
+
+    serial = statistics.median(sweep(args.cpu_n, burn, "serial") for _ in range(args.repeats))
+    process = statistics.median(sweep(args.cpu_n, burn, "process") for _ in range(args.repeats))
+    print(f"CPU-bound, N = {args.cpu_n} x ~5 ms, medians of {args.repeats}")
+    print(f"  serial          {serial:7.2f} s")
+    print(f"  process, 2      {process:7.2f} s   speedup {serial / process:.2f}x")
+
+    n = args.cheap_n
+    loop = statistics.median(bare_loop(n) for _ in range(args.repeats))
+    print(f"\nCheap runs, N = {n}, bare loop {loop:.2f} s ({loop / n * 1e6:.1f} us/run)")
+    print(f"  {'executor':<12}{'wall s':>8}{'us/run':>9}{'overhead us/run':>17}")
+    for executor in ("serial", "process", "dask"):
+        wall = statistics.median(sweep(n, cheap, executor) for _ in range(args.repeats))
+        share = loop if executor == "serial" else loop / 2
+        print(
+            f"  {executor:<12}{wall:>8.2f}{wall / n * 1e6:>9.1f}{(wall - share) / n * 1e6:>17.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
