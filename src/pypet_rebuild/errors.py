@@ -34,6 +34,10 @@ The tree::
     │   ├── FileFormatError
     │   ├── TrajectoryNotFoundError (KeyError)
     │   └── FileLockedError
+    ├── AnalysisError
+    │   ├── IncompatibleShapesError (ValueError)
+    │   ├── QueryError (ValueError)
+    │   └── MergeError (ValueError)
     ├── UnsupportedTypeError (TypeError)
     └── MissingDependencyError (ImportError)
 
@@ -46,6 +50,7 @@ from collections.abc import Mapping, Sequence
 
 __all__ = [
     "AmbiguousNameError",
+    "AnalysisError",
     "DuplicateNodeError",
     "DuplicateResultError",
     "EmptyExplorationError",
@@ -54,15 +59,18 @@ __all__ = [
     "ExplorationError",
     "FileFormatError",
     "FileLockedError",
+    "IncompatibleShapesError",
     "InvalidExecutorError",
     "InvalidNameError",
     "InvalidResultError",
     "InvalidSimulateFunctionError",
+    "MergeError",
     "MissingDependencyError",
     "NodeNotFoundError",
     "ParameterLockedError",
     "ParameterTypeError",
     "PypetRebuildError",
+    "QueryError",
     "RaggedExplorationError",
     "ReservedNameError",
     "ResumeMismatchError",
@@ -233,6 +241,22 @@ class TrajectoryNotFoundError(StorageError, KeyError):
 
 class FileLockedError(StorageError):
     """The file is already open for writing by another process."""
+
+
+class AnalysisError(PypetRebuildError):
+    """A question asked of stored results cannot be answered as asked."""
+
+
+class IncompatibleShapesError(AnalysisError, ValueError):
+    """Results cannot be aligned into one array (shapes differ between runs, no grid...)."""
+
+
+class QueryError(AnalysisError, ValueError):
+    """A query string names something unknown or does not parse."""
+
+
+class MergeError(AnalysisError, ValueError):
+    """Trajectories cannot be merged; the message lists the differences."""
 
 
 class UnsupportedTypeError(PypetRebuildError, TypeError):

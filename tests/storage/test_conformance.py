@@ -506,5 +506,8 @@ class TestStorageConformance:
         pr.Environment(trajectory(), storage=backend.storage).run(simulate)
         loaded = pr.load_trajectory(backend.reopen(), load_only=["z"])
         assert list(loaded.results) == ["z"]
+        assert loaded.run(1).results == {"z": 20.0}
+        with pytest.raises(KeyError, match="trace"):
+            loaded.results["trace"]
         with pytest.raises(KeyError, match="nope"):
             pr.load_trajectory(backend.reopen(), load_only=["z", "nope"])

@@ -224,6 +224,11 @@ EXAMPLES: list[Any] = [
     (None, 3),
     (1, Ellipsis, 2),
     (np.int64(4), np.int64(1)),
+    (),
+    np.True_,
+    (slice(None), np.False_),
+    [[0, 1], [6, 6]],
+    ([[0, 1], [6, 6]], 2),
 ]
 
 
@@ -297,13 +302,23 @@ def fail_some(run: pr.Run) -> dict[str, object]:
     return simulate(run)
 
 
-@pytest.fixture(params=["hdf5", "memory"])
+@pytest.fixture(params=["hdf5", "hdf5-segments", "memory"])
 def with_failures(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[pr.Trajectory]:
-    storage: pr.StorageService
-    storage = (
-        pr.MemoryStorageService()
-        if request.param == "memory"
-        else pr.HDF5StorageService(tmp_path / "m.h5")
+    path = tmp_path / "m.h5"
+    if request.param == "hdf5-segments":
+        # Failed runs spread over segments that are not folded yet, read by a second service.
+        traj = trajectory()
+        writer = pr.HDF5StorageService(path)
+        writer.begin_sweep(traj.snapshot(), resume=False)
+        for batch in ([5, 0, 1], [4, 3], [2, 6]):
+            writer.store_runs("t", [record(traj, i, failed=i in FAILING) for i in batch])
+        reader = pr.HDF5StorageService(path)
+        yield pr.load_trajectory(reader, "t")
+        reader.close()
+        writer.close()
+        return
+    storage: pr.StorageService = (
+        pr.MemoryStorageService() if request.param == "memory" else pr.HDF5StorageService(path)
     )
     pr.Environment(trajectory(), storage=storage).run(fail_some, on_error="continue")
     yield pr.load_trajectory(storage, "t")

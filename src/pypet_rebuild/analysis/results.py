@@ -143,6 +143,8 @@ class ResultColumn:
         return len(self._trajectory)
 
     def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, tuple) and not key:
+            key = slice(None)  # full[()] is the whole array
         run_key, item = (key[0], tuple(key[1:])) if isinstance(key, tuple) else (key, ())
         n = len(self)
         if not _plain_item(item) or run_key is None or run_key is Ellipsis:
@@ -281,8 +283,12 @@ class RunView:
         """The run's results by name (read when accessed)."""
         storage = _storage_of(self._trajectory)
         name = self._trajectory.name
+        names = storage.result_names(name)
+        wanted = self._trajectory._result_filter
+        if wanted is not None:  # load_only hides the other results here too
+            names = tuple(n for n in names if n in wanted)
         found: dict[str, object] = {}
-        for result in storage.result_names(name):
+        for result in names:
             (value,) = storage.read_results(name, result, [self.index])
             if value is not MISSING:
                 found[result] = value

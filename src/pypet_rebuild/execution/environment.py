@@ -236,9 +236,7 @@ class Environment:
                 )
         trajectory = self._trajectory
         context = self._context(simulate, timeout=timeout, capture_output=capture_output)
-        if executor not in ("serial", "thread") and not isinstance(
-            executor, cf.ThreadPoolExecutor
-        ):
+        if executor not in ("serial", "thread") and not isinstance(executor, cf.ThreadPoolExecutor):
             space = trajectory.space
             explored = {} if space is None else dict(space.columns)
             check_picklable(context, explored, str(executor))

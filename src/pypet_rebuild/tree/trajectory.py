@@ -474,6 +474,39 @@ class Trajectory:
 
         return to_pandas(self, results, metadata=metadata)
 
+    def to_xarray(
+        self,
+        results: Iterable[str] | None = None,
+        *,
+        dims: Mapping[str, Sequence[str]] | None = None,
+        layout: str = "auto",
+        chunks: Any = None,
+        pad: bool = False,
+    ) -> Any:
+        """The results as an ``xarray.Dataset`` (grid dimensions for cartesian explorations).
+
+        Parameters
+        ----------
+        results
+            Result names to include (default: every result of numbers or arrays).
+        dims
+            Names of the extra dimensions of array results, by result name.
+        layout
+            ``"auto"``, ``"grid"`` (one dimension per swept axis) or ``"run"``.
+        chunks
+            Load large results lazily as dask arrays with these chunks.
+        pad
+            Pad array results whose shapes differ between runs with NaN.
+
+        Returns
+        -------
+        xarray.Dataset
+            Data variables per result, plus ``status`` and ``duration``.
+        """
+        from pypet_rebuild.analysis.xarray_view import to_xarray
+
+        return to_xarray(self, results, dims=dims, layout=layout, chunks=chunks, pad=pad)
+
     # -- plain data -----------------------------------------------------------------------------
 
     def snapshot(self) -> TrajectorySnapshot:

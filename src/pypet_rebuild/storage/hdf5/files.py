@@ -5,6 +5,10 @@ temporary name, fsynced and renamed over the old one, so it is always either the
 complete file. Between rewrites, finished runs go to immutable *segment* files in
 ``<file>.segments/``, each written under a temporary name, fsynced and renamed. Readers see the
 main file plus every segment the main file has not folded in yet.
+
+A killed writer can leave two kinds of debris, both invisible to readers and removed by the next
+writer (under the lock): temporary files (``.<name>.<pid>.tmp``), and segments that the main file
+already lists as folded (the kill came between the main file's rename and their deletion).
 """
 
 from __future__ import annotations
@@ -55,11 +59,8 @@ def segment_path(path: Path, trajectory: str, seq: int) -> Path:
 
 def list_segments(path: Path, trajectory: str | None = None) -> list[tuple[str, int, Path]]:
     """Every complete segment file as ``(trajectory, seq, path)``, in write order."""
-    directory = segment_directory(path)
-    if not directory.is_dir():
-        return []
     found: list[tuple[str, int, Path]] = []
-    for entry in directory.iterdir():
+    for entry in _entries(segment_directory(path)):
         match = _SEGMENT_NAME.match(entry.name)
         if match and (trajectory is None or match["trajectory"] == trajectory):
             found.append((match["trajectory"], int(match["seq"]), entry))
@@ -96,7 +97,11 @@ def remove_leftovers(path: Path) -> list[Path]:
 
 
 def _entries(directory: Path) -> list[Path]:
-    return list(directory.iterdir()) if directory.is_dir() else []
+    """The entries of ``directory``; none if it does not exist (or a writer just removed it)."""
+    try:
+        return list(directory.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def folded_segments(file: h5py.File) -> dict[str, int]:
