@@ -174,6 +174,14 @@ def check(handle: ResultColumn, full: np.ndarray[Any, Any], idx: Any) -> None:
 # -- the property --------------------------------------------------------------------------------
 
 
+# The folded file of a batched sweep reads exactly like the "hdf5" one; the examples and the
+# grid check it, the properties spend their time on the three different read paths.
+PROPERTY_BACKENDS = pytest.mark.parametrize(
+    "trajectory_of", ["hdf5", "hdf5-segments", "memory"], indirect=True
+)
+
+
+@PROPERTY_BACKENDS
 @pytest.mark.parametrize("kind", ["basic", "int", "slice", "fancy", "mask"])
 @settings(max_examples=50)
 @given(data=st.data())
@@ -184,6 +192,7 @@ def test_handle_indexes_like_the_stacked_array(
     check(trajectory_of.results["arr"], ARR, idx)
 
 
+@PROPERTY_BACKENDS
 @settings(max_examples=40)
 @given(data=st.data())
 def test_scalar_handle_indexes_like_the_stacked_values(

@@ -220,8 +220,10 @@ class _Dispatcher:
                     break
                 done, _ = cf.wait(in_flight, timeout=0.1, return_when=cf.FIRST_COMPLETED)
                 for future in done:
-                    chunk = in_flight.pop(future)
-                    self._collect(future, chunk, pending, suspects, in_flight)
+                    # A worker death handled earlier in this loop may have taken it already.
+                    taken = in_flight.pop(future, None)
+                    if taken is not None:
+                        self._collect(future, taken, pending, suspects, in_flight)
         except BaseException:
             self._cancel(in_flight)
             raise
