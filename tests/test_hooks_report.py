@@ -55,7 +55,8 @@ def test_hooks_are_called_in_order_with_the_right_arguments() -> None:
     log: list[tuple[object, ...]] = []
     first, second = Recorder("first", log), Recorder("second", log)
     assert isinstance(first, pr.SweepHooks)
-    report = pr.Environment(traj).run(
+    # batch_size=1: each run is stored (and only then reported to after_run) before the next.
+    report = pr.Environment(traj, batch_size=1).run(
         simulate, on_error="continue", progress=False, hooks=[first, second]
     )
     assert log == [
@@ -78,6 +79,21 @@ def test_hooks_are_called_in_order_with_the_right_arguments() -> None:
     ]
     assert first.trajectory is traj
     assert first.reports == [report]
+
+
+def test_after_run_hears_of_a_run_only_once_it_is_stored() -> None:
+    storage = pr.MemoryStorageService()
+    stored_when_reported: list[bool] = []
+
+    class Check(pr.Hooks):
+        def after_run(self, record: pr.RunRecord) -> None:
+            table = storage.load_run_table("hooked")
+            stored_when_reported.append(str(table.status[record.index]) == record.status.value)
+
+    pr.Environment(_trajectory(), storage=storage, batch_size=2).run(
+        simulate, on_error="continue", progress=False, hooks=[Check()]
+    )
+    assert stored_when_reported == [True, True, True]
 
 
 def test_after_run_receives_the_full_record() -> None:
@@ -117,11 +133,12 @@ def test_after_sweep_is_called_also_after_a_failure() -> None:
     recorder = Recorder("r", log)
     with pytest.raises(RunFailedError):
         pr.Environment(_trajectory()).run(simulate, progress=False, hooks=[recorder])
+    # Both finished runs are stored together before the error is raised, then reported.
     assert [entry[1] for entry in log] == [
         "before_sweep",
         "before_run",
-        "after_run",
         "before_run",
+        "after_run",
         "after_run",
         "after_sweep",
     ]

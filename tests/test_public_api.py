@@ -35,6 +35,7 @@ EXPECTED_ALL = {
     "errors",
     "latin_hypercube",
     "load_trajectory",
+    "merge_trajectories",
     "point_hash",
     "random_sample",
     "register_codec",
@@ -47,6 +48,7 @@ EXPECTED_ALL = {
 DESIGN_CONTRACT = {
     "HDF5StorageService",
     "load_trajectory",
+    "merge_trajectories",
     "Trajectory",
     "Parameter",
     "Result",

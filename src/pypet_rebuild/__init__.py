@@ -9,6 +9,7 @@ import logging
 
 from pypet_rebuild import errors
 from pypet_rebuild.execution import Environment, Hooks, Run, RunFailure, RunReport, SweepHooks
+from pypet_rebuild.analysis.merge import merge_trajectories
 from pypet_rebuild.exploration import (
     Axis,
     ParameterSpace,
@@ -63,6 +64,7 @@ __all__ = [
     "errors",
     "latin_hypercube",
     "load_trajectory",
+    "merge_trajectories",
     "point_hash",
     "random_sample",
     "register_codec",

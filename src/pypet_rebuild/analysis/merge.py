@@ -48,12 +48,12 @@ def _location(trajectory: Trajectory) -> tuple[str, str]:
     return where, trajectory.name
 
 
-def _check_compatible(sources: Sequence[Trajectory]) -> None:
+def _check_compatible(sources: Sequence[Trajectory], trial: str | None) -> None:
     reference = sources[0]
-    expected = {p.path: p.value_type.name for p in reference.parameters()}
+    expected = {p.path: p.value_type.name for p in reference.parameters() if p.path != trial}
     problems: list[str] = []
     for other in sources[1:]:
-        found = {p.path: p.value_type.name for p in other.parameters()}
+        found = {p.path: p.value_type.name for p in other.parameters() if p.path != trial}
         missing = sorted(set(expected) - set(found))
         extra = sorted(set(found) - set(expected))
         if missing:
@@ -68,7 +68,8 @@ def _check_compatible(sources: Sequence[Trajectory]) -> None:
                 )
     if problems:
         raise MergeError(
-            "the trajectories cannot be merged: " + "; ".join(problems)
+            "the trajectories cannot be merged: "
+            + "; ".join(problems)
             + ". Merge only studies of the same parameters and types"
         )
 
@@ -79,7 +80,7 @@ def _explored_union(sources: Sequence[Trajectory], trial: str | None) -> list[st
         names.extend(n for n in source.explored_names if n not in names)
     for parameter in sources[0].parameters():
         path = parameter.path
-        if path in names:
+        if path in names or path == trial:
             continue
         defaults = [source.get_parameter(path).default for source in sources]
         if any(point_hash({"v": d}) != point_hash({"v": defaults[0]}) for d in defaults[1:]):
@@ -134,9 +135,11 @@ def merge_trajectories(
                 f"(it is passed as argument {seen[where]} and {position})"
             )
         seen[where] = position
-    _check_compatible(sources)
-    if trial_parameter is not None and trial_parameter in target and (
-        target.get_parameter(trial_parameter).value_type.python_type is not int
+    _check_compatible(sources, trial_parameter)
+    if (
+        trial_parameter is not None
+        and trial_parameter in target
+        and (target.get_parameter(trial_parameter).value_type.python_type is not int)
     ):
         raise MergeError(f"the trial parameter {trial_parameter!r} must be an int parameter")
     explored = _explored_union(sources, trial_parameter)
@@ -212,8 +215,9 @@ def _write(
     if final is None:
         staging = MemoryStorageService()
     else:
-        handle, name = tempfile.mkstemp(prefix=f".{final.name}.merge-", suffix=".h5",
-                                        dir=final.parent)
+        handle, name = tempfile.mkstemp(
+            prefix=f".{final.name}.merge-", suffix=".h5", dir=final.parent
+        )
         os.close(handle)
         temporary = Path(name)
         temporary.unlink()
@@ -260,7 +264,9 @@ def _copy_runs(
             values = {
                 result: storage.read_results(source.name, result, olds) for result in result_names
             }
-            comments = {result: storage.result_comment(source.name, result) for result in result_names}
+            comments = {
+                result: storage.result_comment(source.name, result) for result in result_names
+            }
             records = []
             for row, (new, old) in enumerate(batch):
                 results = {r: v[row] for r, v in values.items() if v[row] is not MISSING}

@@ -24,7 +24,13 @@ from pypet_rebuild.errors import ExecutorBrokenError, RunFailedError
 from pypet_rebuild.execution.executors import Backend
 from pypet_rebuild.execution.hooks import SweepHooks
 from pypet_rebuild.execution.sink import RecordSink, estimate_bytes
-from pypet_rebuild.execution.worker import ChunkResult, RunTask, SweepContext, execute_run
+from pypet_rebuild.execution.worker import (
+    ChunkResult,
+    RunTask,
+    SweepContext,
+    WorkerSetupError,
+    execute_run,
+)
 from pypet_rebuild.storage.records import RunRecord, RunStatus
 from pypet_rebuild.tree.seeding import run_seed
 
@@ -245,10 +251,13 @@ class _Dispatcher:
         try:
             results = future.result()
         except BrokenProcessPool:
-            self._worker_died(chunk, suspects, in_flight)
+            self._worker_died(chunk, pending, suspects, in_flight)
             return
         except cf.CancelledError:
             return
+        except WorkerSetupError as exc:
+            # Every chunk would fail the same way: stop instead of failing each run alike.
+            raise ExecutorBrokenError(str(exc)) from None
         except Exception as exc:
             message = f"{type(exc).__name__}: the executor could not run this chunk: {exc}"
             for task in chunk:
@@ -256,6 +265,9 @@ class _Dispatcher:
                     failed_record(task, message, self.context.trajectory_seed), None, task
                 )
             return
+        self._take(results, chunk, pending)
+
+    def _take(self, results: ChunkResult, chunk: list[RunTask], pending: deque[RunTask]) -> None:
         by_index = {task[0]: task for task in chunk}
         for record, error in results:
             task = by_index[record.index]
@@ -265,12 +277,18 @@ class _Dispatcher:
     def _worker_died(
         self,
         chunk: list[RunTask],
+        pending: deque[RunTask],
         suspects: deque[RunTask],
         in_flight: dict[cf.Future[ChunkResult], list[RunTask]],
     ) -> None:
         lost = list(chunk)
         for other in list(in_flight):
-            lost.extend(in_flight.pop(other))
+            tasks = in_flight.pop(other)
+            if other.done() and not other.cancelled() and other.exception() is None:
+                # Finished before the pool broke: keep its runs instead of running them again.
+                self._take(other.result(), tasks, pending)
+            else:
+                lost.extend(tasks)
         if self.backend.restart is None:
             message = (
                 "ExecutorBrokenError: a worker process died and the executor passed to "
@@ -285,11 +303,12 @@ class _Dispatcher:
                 "failed. Resume with resume=True on a working executor"
             )
         self.backend.restart()
-        if len(chunk) == 1 and not in_flight and chunk[0] in lost and len(lost) == 1:
-            task = chunk[0]
+        if len(lost) == 1:
+            task = lost[0]
             message = (
                 "WorkerDiedError: the worker process running this run died (a crash in native "
-                "code, os._exit, or the operating system's out-of-memory killer)"
+                "code, os._exit, a signal such as SIGKILL, or the operating system's "
+                "out-of-memory killer)"
             )
             logger.warning("run %d killed its worker process", task[0])
             self._outcome(failed_record(task, message, self.context.trajectory_seed), None, task)

@@ -20,7 +20,9 @@ from pypet_rebuild.execution.dispatch import DispatchSettings, dispatch, gracefu
 from pypet_rebuild.execution.executors import (
     ExecutorSpec,
     StartMethod,
+    check_executor,
     check_workers,
+    executor_label,
     open_backend,
 )
 from pypet_rebuild.execution.hooks import SweepHooks
@@ -227,6 +229,7 @@ class Environment:
         if on_error not in ("raise", "continue"):
             raise ExecutionError(f"on_error must be 'raise' or 'continue', got {on_error!r}")
         _check_counts(chunksize, retries, timeout)
+        check_executor(executor)
         check_workers(workers)
         hook_list = list(hooks)
         for hook in hook_list:
@@ -239,7 +242,7 @@ class Environment:
         if executor not in ("serial", "thread") and not isinstance(executor, cf.ThreadPoolExecutor):
             space = trajectory.space
             explored = {} if space is None else dict(space.columns)
-            check_picklable(context, explored, str(executor))
+            check_picklable(context, explored, executor_label(executor))
         storage = self._storage
         start = time.time()
         clock = time.perf_counter()

@@ -33,7 +33,16 @@ from pypet_rebuild.execution.worker import (
     run_remote_chunk,
 )
 
-__all__ = ["EXECUTOR_NAMES", "Backend", "ExecutorSpec", "StartMethod", "open_backend"]
+__all__ = [
+    "EXECUTOR_NAMES",
+    "Backend",
+    "ExecutorSpec",
+    "StartMethod",
+    "check_executor",
+    "check_workers",
+    "executor_label",
+    "open_backend",
+]
 
 EXECUTOR_NAMES = ("serial", "thread", "process", "dask")
 ExecutorSpec = Literal["serial", "thread", "process", "dask"] | cf.Executor
@@ -119,9 +128,28 @@ def _payload(context: SweepContext) -> tuple[str, bytes]:
     return hashlib.sha256(payload).hexdigest()[:16], payload
 
 
-def check_workers(workers: int | None) -> None:
-    """Refuse a worker count below one."""
-    if workers is not None and (isinstance(workers, bool) or workers < 1):
+def check_executor(executor: object) -> None:
+    """Refuse an executor that is neither a known name nor a ``concurrent.futures.Executor``."""
+    if isinstance(executor, cf.Executor) or (
+        isinstance(executor, str) and executor in EXECUTOR_NAMES
+    ):
+        return
+    raise InvalidExecutorError(
+        f"unknown executor {executor!r}; use one of {', '.join(map(repr, EXECUTOR_NAMES))} "
+        "or pass a concurrent.futures.Executor instance"
+    )
+
+
+def executor_label(executor: ExecutorSpec) -> str:
+    """A short name of the executor for messages."""
+    return executor if isinstance(executor, str) else type(executor).__name__
+
+
+def check_workers(workers: object) -> None:
+    """Refuse a worker count that is not a positive integer."""
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
         raise InvalidExecutorError(
             f"workers must be a positive integer, got {workers!r}; "
             "leave it out to use one worker per CPU core"
@@ -137,6 +165,7 @@ def open_backend(
     dask_address: str | None,
 ) -> Backend:
     """Start (or wrap) the executor and arrange for the context to reach its workers."""
+    check_executor(executor)
     check_workers(workers)
     cores = os.cpu_count() or 1
     if isinstance(executor, cf.Executor):

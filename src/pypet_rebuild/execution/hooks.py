@@ -52,7 +52,7 @@ class SweepHooks(Protocol):
         ...
 
     def after_run(self, record: RunRecord) -> None:
-        """Called when a run has finished, done or failed, with its record and results."""
+        """Called once a finished run (done or failed) is stored, with its record and results."""
         ...
 
     def after_sweep(self, report: RunReport) -> None:

@@ -1,8 +1,9 @@
 """What surrounds one run in the process that executes it: timeout, output capture, log context.
 
-None of this replaces ``sys.stdout`` for anybody else: output capture installs a pass-through
-proxy that routes writes made *inside a capturing run* (tracked with a context variable, so it is
-per thread) to that run's buffer, and everything else to the original stream, untouched.
+None of this changes ``sys.stdout`` for anybody else: while capturing runs are active, output
+capture installs a pass-through proxy that routes writes made *inside a capturing run* (tracked
+with a context variable, so it is per thread) to that run's buffer, and everything else to the
+original stream, untouched; the original stream is put back when the last capturing run ends.
 """
 
 from __future__ import annotations
@@ -67,24 +68,59 @@ class _StreamProxy(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
+    # io.TextIOBase answers these itself (encoding None, not a tty, no file descriptor); code
+    # outside the capturing runs must see the original stream's answers.
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self.original, "encoding", None) or "utf-8")
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self.original, "errors", None)
+
+    def isatty(self) -> bool:
+        return _CAPTURE.get() is None and self.original.isatty()
+
+    def fileno(self) -> int:
+        return self.original.fileno()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.original, name)
 
 
 _PROXY_LOCK = threading.Lock()
+_PROXY_USERS = [0]  # capturing runs active in this process, in any thread
+_STREAMS = ("stdout", "stderr")
 
 
 def _install_proxies() -> None:
     with _PROXY_LOCK:
-        if not isinstance(sys.stdout, _StreamProxy):
-            sys.stdout = _StreamProxy(sys.stdout)
-        if not isinstance(sys.stderr, _StreamProxy):
-            sys.stderr = _StreamProxy(sys.stderr)
+        if _PROXY_USERS[0] == 0:
+            for name in _STREAMS:
+                stream = getattr(sys, name)
+                if stream is not None and not isinstance(stream, _StreamProxy):
+                    setattr(sys, name, _StreamProxy(stream))
+        _PROXY_USERS[0] += 1
+
+
+def _remove_proxies() -> None:
+    """Put the original streams back once no capturing run is left (unless replaced since)."""
+    with _PROXY_LOCK:
+        _PROXY_USERS[0] -= 1
+        if _PROXY_USERS[0] == 0:
+            for name in _STREAMS:
+                stream = getattr(sys, name)
+                if isinstance(stream, _StreamProxy):
+                    setattr(sys, name, stream.original)
 
 
 @contextlib.contextmanager
 def captured_output(enabled: bool) -> Iterator[io.StringIO | None]:
-    """Capture what this thread prints to stdout and stderr while the block runs."""
+    """Capture what this thread prints to stdout and stderr while the block runs.
+
+    ``sys.stdout`` and ``sys.stderr`` are pass-through proxies while any capturing run is
+    active (in any thread) and are restored when the last one ends.
+    """
     if not enabled:
         yield None
         return
@@ -95,6 +131,7 @@ def captured_output(enabled: bool) -> Iterator[io.StringIO | None]:
         yield buffer
     finally:
         _CAPTURE.reset(token)
+        _remove_proxies()
 
 
 @contextlib.contextmanager

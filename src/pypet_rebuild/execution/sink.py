@@ -44,7 +44,7 @@ class RecordSink:
     trajectory
         The trajectory's name.
     hooks
-        Called with each record as it arrives (before its batch is stored).
+        Called with each record once its batch is stored.
     progress
         Counts finished runs.
     batch_size
@@ -90,21 +90,20 @@ class RecordSink:
             self.done += 1
         else:
             self.failed += 1
+            last_line = record.error.strip().rsplit("\n", 1)[-1]
+            remote_type, _, remote_message = last_line.partition(": ")
             self._failures.append(
                 RunFailure(
                     index=record.index,
                     point=self._points(record.index),
-                    error_type=type(error).__name__ if error is not None else "Error",
-                    message=str(error) if error is not None else record.error.strip(),
+                    error_type=type(error).__name__ if error is not None else remote_type,
+                    message=str(error) if error is not None else remote_message,
                     traceback=record.error,
                 )
             )
             logger.warning(
                 "run %d failed: %s", record.index, record.error.strip().rsplit("\n", 1)[-1]
             )
-        for hook in self._hooks:
-            hook.after_run(record)
-        self._progress.update(1)
         if (
             len(self._batch) >= self._batch_size
             or self._batch_bytes >= _FLUSH_BYTES
@@ -113,13 +112,21 @@ class RecordSink:
             self.flush()
 
     def flush(self) -> None:
-        """Hand the pending batch to storage."""
+        """Hand the pending batch to storage, then report its runs as done.
+
+        Hooks and the progress bar hear of a run only once it is stored, so a run reported
+        done survives a crash.
+        """
         batch, self._batch = self._batch, []
         self._batch_bytes = 0
         self._last_flush = time.monotonic()
         if not batch:
             return
         self._storage.store_runs(self._trajectory, batch)
+        for hook in self._hooks:
+            for record in batch:
+                hook.after_run(record)
+        self._progress.update(len(batch))
 
     def close(self) -> None:
         """Flush what is left and close the progress bar."""

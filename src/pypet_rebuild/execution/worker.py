@@ -32,6 +32,7 @@ __all__ = [
     "ChunkResult",
     "RunTask",
     "SweepContext",
+    "WorkerSetupError",
     "execute_batch",
     "execute_run",
     "install_context",
@@ -144,17 +145,46 @@ def execute_batch(
 # -- remote execution -----------------------------------------------------------------------------
 
 _CONTEXTS: dict[str, SweepContext] = {}
+_SETUP_ERRORS: dict[str, str] = {}
+
+
+class WorkerSetupError(RuntimeError):
+    """A worker could not load the sweep context (e.g. the simulate function's module)."""
+
+
+def _setup_failure(exc: Exception) -> str:
+    return (
+        f"a worker could not load the sweep context ({type(exc).__name__}: {exc}) in process "
+        f"{os.getpid()} on {_HOST}. The simulate function, hooks and parameter values are "
+        "imported by name in each worker: define the simulate function in a module the workers "
+        "can import (not in a notebook or an interactive session, and with the script's code "
+        "under `if __name__ == '__main__':`), and install that module on every worker"
+    )
+
+
+def _load_context(key: str, payload: bytes) -> SweepContext:
+    try:
+        context = pickle.loads(payload)
+    except Exception as exc:
+        raise WorkerSetupError(_setup_failure(exc)) from exc
+    assert isinstance(context, SweepContext)
+    return context
 
 
 def install_context(key: str, payload: bytes, ignore_sigint: bool = True) -> None:
     """Process-pool initializer: unpickle the sweep context once per worker process.
 
     Workers ignore SIGINT so that a Ctrl-C in the terminal (sent to the whole process group)
-    lets in-flight runs finish; the driving process decides what to stop.
+    lets in-flight runs finish; the driving process decides what to stop. A context that cannot
+    be loaded is remembered (not raised: that would break the pool without a reason) and
+    reported by the first chunk as :class:`WorkerSetupError`.
     """
     if ignore_sigint:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _CONTEXTS[key] = pickle.loads(payload)
+    try:
+        _CONTEXTS[key] = _load_context(key, payload)
+    except WorkerSetupError as exc:
+        _SETUP_ERRORS[key] = str(exc)
 
 
 def _portable(error: Exception | None) -> BaseException | None:
@@ -173,15 +203,22 @@ def run_remote_chunk(
     """Execute a chunk in a worker; the context comes from the cache or from ``payload``.
 
     ``attempt`` only makes retried submissions distinct (Dask deduplicates identical calls).
+
+    Raises
+    ------
+    WorkerSetupError
+        If the worker cannot load the sweep context.
     """
     del attempt
     context = _CONTEXTS.get(key)
     if context is None:
+        if key in _SETUP_ERRORS:
+            raise WorkerSetupError(_SETUP_ERRORS[key])
         if payload is None:
-            raise RuntimeError(
+            raise WorkerSetupError(
                 "this worker has no sweep context; it was started without the initializer"
             )
-        context = pickle.loads(payload)
+        context = _load_context(key, payload)
         _CONTEXTS.clear()  # one sweep at a time per worker: drop older contexts
         _CONTEXTS[key] = context
     return [(record, _portable(error)) for record, error in execute_batch(context, tasks)]

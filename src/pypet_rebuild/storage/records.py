@@ -88,6 +88,9 @@ class RunRecord:
     output: str = ""
 
 
+_NO_OUTPUT: npt.NDArray[Any] = np.empty(0, dtype=object)
+
+
 @dataclass(frozen=True)
 class RunTable:
     """The run table: one row per run, one numpy array per column.
@@ -110,6 +113,9 @@ class RunTable:
         Per-run seeds.
     error
         Traceback text of failed runs.
+    output
+        What each run printed (stdout and stderr), when ``capture_output=True`` was asked for;
+        ``""`` otherwise. A backend that does not pass it gets a column of ``""``.
     """
 
     index: npt.NDArray[np.int64]
@@ -122,6 +128,7 @@ class RunTable:
     pid: npt.NDArray[np.int64]
     seed: npt.NDArray[np.uint64]
     error: npt.NDArray[Any]
+    output: npt.NDArray[Any] = field(default_factory=lambda: _NO_OUTPUT)
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "index",
@@ -134,7 +141,12 @@ class RunTable:
         "pid",
         "seed",
         "error",
+        "output",
     )
+
+    def __post_init__(self) -> None:
+        if self.output is _NO_OUTPUT:
+            object.__setattr__(self, "output", np.full(len(self.index), "", dtype=object))
 
     def __len__(self) -> int:
         return len(self.index)
@@ -164,6 +176,7 @@ class RunTable:
             pid=np.full(n, -1, dtype=np.int64),
             seed=np.array(seeds, dtype=np.uint64),
             error=np.full(n, "", dtype=object),
+            output=np.full(n, "", dtype=object),
         )
         for index, record in records.items():
             if index >= n:
@@ -175,4 +188,5 @@ class RunTable:
             table.host[index] = record.host
             table.pid[index] = record.pid
             table.error[index] = record.error
+            table.output[index] = record.output
         return table

@@ -203,7 +203,10 @@ class HDF5StorageService:
                 self._lock.release()
 
     def _check_writable(self) -> None:
-        if self.path.exists() and not os.access(self.path, os.W_OK):
+        # The mode bits too: as root, os.access says yes even for a file marked read-only.
+        if self.path.exists() and (
+            not os.access(self.path, os.W_OK) or not self.path.stat().st_mode & 0o222
+        ):
             raise StorageError(
                 f"{str(self.path)!r} is read-only; open it with pr.load_trajectory to read it, "
                 "or copy it to a writable place to add runs"
@@ -247,7 +250,7 @@ class HDF5StorageService:
                 if old is not None and trajectory in old:
                     view = TrajectoryView(old[trajectory], [f[trajectory] for f in segment_files])
                 _fold(new, trajectory, view, snapshot, self.options)
-                _write_extras(new[trajectory], view, provenance, derived)
+                _write_extras(new[trajectory], view, provenance, derived, self.allow_pickle)
                 if segments:
                     folded[trajectory] = segments[-1][0]
                 new.attrs[FOLDED_ATTR] = json.dumps(folded)
@@ -270,6 +273,41 @@ class HDF5StorageService:
                 directory.rmdir()  # only succeeds when no segment is left
         self._next_segment[trajectory] = last + 1
         self._invalidate()
+
+    def adopt_trajectory(self, source: Path, trajectory: str) -> None:
+        """Replace (or add) ``trajectory`` with the one stored in the compacted file ``source``.
+
+        One atomic rewrite: a kill leaves this file as it was or with the new trajectory. Used by
+        ``merge_trajectories`` to install a merge built in a temporary file.
+        """
+        with self._locked():
+            self._invalidate()
+            remove_leftovers(self.path)
+            old = open_checked(self.path) if self.path.exists() else None
+            incoming = open_checked(source)
+            stale = list_segments(self.path, trajectory)
+            try:
+                folded = folded_segments(old) if old is not None else {}
+                with atomic_h5(self.path) as new:
+                    new.attrs[FORMAT_ATTR] = FORMAT_VERSION
+                    if old is not None:
+                        for name in old:
+                            if name != trajectory:
+                                old.copy(old[name], new, name=name)
+                    incoming.copy(incoming[trajectory], new, name=trajectory)
+                    # Segments of the replaced trajectory must never be read into the new one.
+                    last = max([folded.get(trajectory, 0), *(seq for _, seq, _ in stale)])
+                    folded[trajectory] = last
+                    new.attrs[FOLDED_ATTR] = json.dumps(folded)
+            finally:
+                incoming.close()
+                if old is not None:
+                    old.close()
+            for _, _, path in stale:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            self._next_segment[trajectory] = folded.get(trajectory, 0) + 1
+            self._invalidate()
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -517,6 +555,7 @@ def _write_extras(
     view: TrajectoryView | None,
     provenance: Mapping[str, object] | None,
     derived: Sequence[Result[Any]],
+    allow_pickle: bool = False,
 ) -> None:
     """Carry over (and extend) the derived results and the provenance list."""
     kept = _read_derived(view.main) if view is not None else {}
@@ -524,7 +563,11 @@ def _write_extras(
         kept[result.path] = result
     derived_group = group.create_group("derived")
     for path, result in kept.items():
-        node = write_encoded(derived_group, path, encode_value(result.value, f"derived.{path}"))
+        node = write_encoded(
+            derived_group,
+            path,
+            encode_value(result.value, f"derived.{path}", allow_pickle=allow_pickle),
+        )
         node.attrs["comment"] = result.comment
         node.attrs["annotations"] = json.dumps(dict(result.annotations), default=repr)
     records = _read_provenance(view.main) if view is not None else []
