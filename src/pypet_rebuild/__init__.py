@@ -8,8 +8,8 @@ point, storing parameters, results and run metadata through a :class:`StorageSer
 import logging
 
 from pypet_rebuild import errors
-from pypet_rebuild.execution import Environment, Hooks, Run, RunFailure, RunReport, SweepHooks
 from pypet_rebuild.analysis.merge import merge_trajectories
+from pypet_rebuild.execution import Environment, Hooks, Run, RunFailure, RunReport, SweepHooks
 from pypet_rebuild.exploration import (
     Axis,
     ParameterSpace,

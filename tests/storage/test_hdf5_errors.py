@@ -302,3 +302,15 @@ def test_collision_with_on_error_continue_fails_every_run(stored: Path) -> None:
     assert (report.done, report.failed) == (0, 4)
     assert {f.error_type for f in report.failures} == {"InvalidResultError"}
     assert_intact(stored)
+
+
+def test_run_index_out_of_range_is_a_clear_index_error(stored: Path) -> None:
+    storage = pr.HDF5StorageService(stored)
+    for runs in ([-1], [4], [0, 7]):
+        with pytest.raises(
+            IndexError, match=r"run index -?\d+ is out of range: 't' has runs 0\.\.3"
+        ):
+            storage.read_results("t", "z", runs)
+    storage.close()
+    with pytest.raises(IndexError):
+        pr.load_trajectory(stored).results["z"][4]

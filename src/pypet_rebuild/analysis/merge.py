@@ -60,12 +60,12 @@ def _check_compatible(sources: Sequence[Trajectory], trial: str | None) -> None:
             problems.append(f"{other.name!r} lacks parameters {missing}")
         if extra:
             problems.append(f"{other.name!r} has parameters {extra} that {reference.name!r} lacks")
-        for path in sorted(set(expected) & set(found)):
-            if expected[path] != found[path]:
-                problems.append(
-                    f"parameter {path!r} is {expected[path]} in {reference.name!r} but "
-                    f"{found[path]} in {other.name!r}"
-                )
+        problems.extend(
+            f"parameter {path!r} is {expected[path]} in {reference.name!r} but "
+            f"{found[path]} in {other.name!r}"
+            for path in sorted(set(expected) & set(found))
+            if expected[path] != found[path]
+        )
     if problems:
         raise MergeError(
             "the trajectories cannot be merged: "

@@ -143,8 +143,20 @@ class TrajectoryView:
             groups.append((int(owner), positions, row[runs[positions]]))
         return groups
 
+    def _check_runs(self, runs: npt.NDArray[np.int64]) -> None:
+        # Run indices address rows directly: a negative one would silently wrap (or break the
+        # sliced read), one past the end would fail deep inside h5py.
+        outside = (runs < 0) | (runs >= self.n_runs)
+        if outside.any():
+            bad = int(runs[outside][0])
+            raise IndexError(
+                f"run index {bad} is out of range: {self.header.name!r} has runs "
+                f"0..{self.n_runs - 1}"
+            )
+
     def read_values(self, name: str, runs: npt.NDArray[np.int64]) -> list[object]:
         """Result ``name`` in the given runs as Python objects, ``MISSING`` where absent."""
+        self._check_runs(runs)
         values: list[object] = [MISSING] * len(runs)
         sources = self.sources(name)
         for owner, positions, rows in self._by_store(runs):
@@ -175,6 +187,7 @@ class TrajectoryView:
         result is not stored in the ``fixed`` layout everywhere (the caller falls back to
         :meth:`read_values`).
         """
+        self._check_runs(runs)
         signature = self.fixed_signature(name)
         if signature is None:
             return None
