@@ -5,7 +5,6 @@ After every refused attempt the file still opens with everything it held before.
 
 from __future__ import annotations
 
-import os
 import stat
 import subprocess
 import sys
@@ -243,12 +242,6 @@ def _mode_read_only(path: Path) -> bool:
     return not stat.S_IMODE(path.stat().st_mode) & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
 
 
-@pytest.mark.xfail(
-    condition=os.geteuid() == 0,
-    strict=True,
-    reason="running as root: service.py _check_writable asks os.access(W_OK), which is always "
-    "true for root, instead of also testing the file's write-permission bits",
-)
 def test_read_only_file_opened_for_writing(stored: Path) -> None:
     stored.chmod(0o444)
     assert _mode_read_only(stored)

@@ -486,8 +486,9 @@ def test_unsupported_derived_value_is_refused_and_the_file_keeps_its_runs(tmp_pa
 @pytest.mark.xfail(
     strict=True,
     raises=UnsupportedTypeError,
-    reason="service.py: store_runs checks values with allow_pickle but does not pass "
-    "allow_pickle to columns.write_column, which encodes again without it",
+    reason="service.py store_runs checks values with allow_pickle but calls "
+    "columns.write_column without it, which then encodes without pickle; fix: pass "
+    "allow_pickle=self.allow_pickle to write_column",
 )
 def test_allow_pickle_stores_an_arbitrary_picklable_object(tmp_path: Path) -> None:
     path = tmp_path / "p.h5"
@@ -498,17 +499,17 @@ def test_allow_pickle_stores_an_arbitrary_picklable_object(tmp_path: Path) -> No
     check_runs(loaded, "mixed", [Big([0]), 1.0, "s"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnsupportedTypeError,
-    reason="service.py: _write_extras encodes derived values without allow_pickle",
-)
 def test_allow_pickle_stores_a_picklable_derived_result(tmp_path: Path) -> None:
     path = tmp_path / "p.h5"
     storage = pr.HDF5StorageService(path, allow_pickle=True)
     sweep(path, {"z": [1.0]}, storage=storage)
-    storage.store_derived("t", [pr.Result("obj", Big([1, 2]))])
-    assert pr.HDF5StorageService(path).load_derived("t")["obj"].value == Big([1, 2])
+    storage.store_derived("t", [pr.Result("obj", Big([1, 2]), "pickled")])
+    storage.close()
+    reader = pr.HDF5StorageService(path)
+    derived = reader.load_derived("t")["obj"]
+    assert derived.value == Big([1, 2])
+    assert derived.comment == "pickled"
+    reader.close()
 
 
 def test_without_allow_pickle_the_same_object_is_refused(tmp_path: Path) -> None:

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pypet_rebuild.errors import UnknownParameterError
+from pypet_rebuild.errors import QueryError, UnknownParameterError
 from pypet_rebuild.exploration import bind_predicate
 from pypet_rebuild.storage.records import MISSING
 
 if TYPE_CHECKING:
     from pypet_rebuild.tree.trajectory import Trajectory
 
-__all__ = ["collect_runs", "find_runs", "to_pandas"]
+__all__ = ["collect_runs", "find_runs", "query_runs", "to_pandas", "unique_points"]
 
 
 def _resolve(trajectory: Trajectory, name: str, results: tuple[str, ...]) -> str:
@@ -50,7 +50,7 @@ def _column(trajectory: Trajectory, name: str, results: tuple[str, ...]) -> list
 
 def find_runs(
     trajectory: Trajectory,
-    predicate: Callable[..., bool] | None = None,
+    predicate: Callable[..., bool] | str | None = None,
     /,
     **conditions: object,
 ) -> list[int]:
@@ -58,7 +58,8 @@ def find_runs(
 
     The predicate's argument names pick the values it receives: parameter paths (or unique leaf
     names, or ``a__b`` for ``a.b``) and stored result names. Runs without a value of a named
-    result never match.
+    result never match. A string predicate is a pandas query over the explored values, the
+    scalar results and the run metadata (``status``, ``duration``, ``host``...).
 
     Examples
     --------
@@ -66,7 +67,14 @@ def find_runs(
     [2, 4]
     >>> traj.find_runs(y=10)  # doctest: +SKIP
     [0, 2, 4]
+    >>> traj.find_runs("z > 15 and status == 'done'")  # doctest: +SKIP
+    [1, 3, 5]
     """
+    if isinstance(predicate, str):
+        matched = set(query_runs(trajectory, predicate))
+        if conditions:
+            matched &= set(find_runs(trajectory, None, **conditions))
+        return sorted(matched)
     results = _stored_results(trajectory)
     names = tuple(p.path for p in trajectory.parameters()) + results
     bound = None if predicate is None else bind_predicate(predicate, names)
@@ -83,6 +91,91 @@ def find_runs(
         if bound is None or bound(row):
             matches.append(index)
     return matches
+
+
+_METADATA = ("status", "duration", "started", "finished", "host", "pid", "seed")
+
+
+def query_runs(trajectory: Trajectory, query: str) -> list[int]:
+    """Indices of the runs matching a pandas query string; see :func:`find_runs`.
+
+    Only the columns the query names are read. Dotted parameter paths are written in backticks
+    (```sim.steps` > 10``).
+
+    Raises
+    ------
+    QueryError
+        If the query names something unknown (the message lists the names it may use) or does
+        not parse.
+    """
+    import ast
+    import re
+
+    results = _stored_results(trajectory)
+    parameters = [p.path for p in trajectory.parameters()]
+    scalars = [name for name in results if _scalar_result(trajectory, name)]
+    known = [*parameters, *scalars, *_METADATA]
+    quoted = set(re.findall(r"`([^`]*)`", query))
+    try:
+        tree = ast.parse(re.sub(r"`[^`]*`", "_quoted_", query), mode="eval")
+    except SyntaxError as exc:
+        raise QueryError(f"the query {query!r} does not parse: {exc.msg}") from None
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} - {"_quoted_"}
+    names |= quoted
+    arrays = sorted(n for n in names if n in results and n not in scalars)
+    if arrays:
+        raise QueryError(
+            f"the query {query!r} names {arrays}, whose values are not scalars; queries compare "
+            "numbers and strings: use a predicate function, e.g. lambda arr: arr.max() > 1"
+        )
+    unknown = sorted(n for n in names if n not in known and not n.startswith("@"))
+    if unknown:
+        raise QueryError(
+            f"the query {query!r} names {unknown}, which are neither parameters, stored results "
+            f"nor run metadata; it may use {known}"
+        )
+    n = len(trajectory)
+    frame = pd.DataFrame(index=pd.RangeIndex(n, name="run"))
+    table = None
+    for name in sorted(names):
+        if name in _METADATA:
+            if table is None:
+                storage = trajectory.storage
+                assert storage is not None
+                table = storage.load_run_table(trajectory.name)
+            frame[name] = getattr(table, name)
+        else:
+            frame[name] = _to_series(_column(trajectory, name, results), frame.index)
+    try:
+        selected = frame.query(query)
+    except Exception as exc:
+        raise QueryError(f"the query {query!r} cannot be evaluated: {exc}") from None
+    return [int(i) for i in selected.index]
+
+
+def _scalar_result(trajectory: Trajectory, name: str) -> bool:
+    """Whether a result holds scalars, reading at most one run's value."""
+    storage = trajectory.storage
+    assert storage is not None
+    signature_of = getattr(storage, "result_signature", None)
+    if signature_of is not None:
+        signature = signature_of(trajectory.name, name)
+        if signature is not None:
+            return bool(signature.shape == ())
+    for start in range(0, len(trajectory), 64):
+        stop = min(start + 64, len(trajectory))
+        for value in storage.read_results(trajectory.name, name, range(start, stop)):
+            if value is not MISSING:
+                return _is_scalar(value)
+    return False
+
+
+def unique_points(trajectory: Trajectory) -> list[tuple[dict[str, object], list[int]]]:
+    """Every distinct explored point with the runs that explore it (pypet's find_unique_points)."""
+    groups: dict[str, list[int]] = {}
+    for index, digest in enumerate(trajectory.point_hashes()):
+        groups.setdefault(digest, []).append(index)
+    return [(trajectory.point(runs[0]), runs) for runs in groups.values()]
 
 
 def _equal(left: object, right: object) -> bool:
@@ -113,9 +206,10 @@ def to_pandas(
     trajectory: Trajectory,
     results: Iterable[str] | None = None,
     *,
-    metadata: bool = True,
+    metadata: bool | Iterable[str] = True,
+    index: str = "run",
 ) -> pd.DataFrame:
-    """One row per run: explored values, scalar results, and run status and duration.
+    """One row per run: explored values, scalar results, and run metadata.
 
     Parameters
     ----------
@@ -124,7 +218,11 @@ def to_pandas(
     results
         Result names to include (default: every result whose values are scalars).
     metadata
-        Include the ``status`` and ``duration`` columns.
+        ``True`` adds ``status`` and ``duration``; an iterable picks columns among
+        ``status, duration, started, finished, host, pid, seed, error``; ``False`` none.
+    index
+        ``"run"`` (the run index) or ``"explored"`` (a MultiIndex of the explored values,
+        with the run index as a column).
     """
     n = len(trajectory)
     frame = pd.DataFrame(index=pd.RangeIndex(n, name="run"))
@@ -146,10 +244,28 @@ def to_pandas(
         if results is None and not all(_is_scalar(v) for v in present[:1]):
             continue
         frame[name] = _to_series(values, frame.index)
-    if metadata and storage is not None:
+    columns: list[str] = []
+    if metadata is True:
+        columns = ["status", "duration"]
+    elif metadata is not False:
+        columns = list(metadata)
+    if columns and storage is not None:
         table = storage.load_run_table(trajectory.name)
-        frame["status"] = pd.Categorical(table.status, categories=["pending", "done", "failed"])
-        frame["duration"] = table.duration
+        for column_name in columns:
+            if column_name not in (*_METADATA, "error"):
+                raise UnknownParameterError(
+                    f"unknown metadata column {column_name!r}; choose from {[*_METADATA, 'error']}"
+                )
+            if column_name == "status":
+                frame["status"] = pd.Categorical(
+                    table.status, categories=["pending", "done", "failed"]
+                )
+            else:
+                frame[column_name] = getattr(table, column_name)
+    if index == "explored" and space is not None:
+        frame = frame.reset_index().set_index(list(space.names))
+    elif index not in ("run", "explored"):
+        raise ValueError(f"index must be 'run' or 'explored', got {index!r}")
     return frame
 
 

@@ -260,6 +260,7 @@ class Environment:
             raise
         trajectory.lock()
         trajectory._attach_storage(storage)
+        trajectory._store_derived()
         tasks = list(self._pending_tasks(already_done))
         sink = RecordSink(
             storage,

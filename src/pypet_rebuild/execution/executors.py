@@ -279,6 +279,10 @@ def _dask_backend(context: SweepContext, workers: int | None, address: str | Non
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
+                # Without a dashboard the scheduler still serves health and metrics routes over
+                # HTTP, by default on port 8787: a second cluster (or any server on that port)
+                # would make it warn and move. Take a free port instead.
+                scheduler_kwargs={"dashboard_address": ":0"},
             )
         address = cluster.scheduler_address
     timeout = dask.config.get("distributed.comm.timeouts.connect")

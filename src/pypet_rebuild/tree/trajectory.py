@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -181,31 +182,59 @@ class Trajectory:
         *,
         comment: str = "",
         annotations: Mapping[str, object] | None = None,
+        runs: Iterable[int] | None = None,
+        replace: bool = False,
     ) -> Result[T]:
-        """Add a trajectory-level result (computed before or after the sweep, not per run).
+        """Add a trajectory-level result: an analysis product of the whole study.
+
+        A trajectory that is stored (it has run, or was loaded) stores the result at once;
+        otherwise it is stored by the next ``Environment.run``.
 
         Parameters
         ----------
         name
             The result's dotted name.
         value
-            The value to keep.
+            The value to keep (any storable type, e.g. a firing-rate table).
         comment
             A human-readable description.
         annotations
-            Free-form metadata, e.g. the runs the value was computed from.
+            Free-form metadata.
+        runs
+            The runs the value was computed from; recorded as lineage in the annotations
+            (``"lineage_runs"``), with the time it was added.
+        replace
+            Replace an existing derived result of the same name.
         """
         check_path(name, what="derived result name", reserved=False)
-        if name in self._derived:
-            raise DuplicateNodeError(f"the derived result {name!r} already exists")
-        result = Result(name, value, comment, dict(annotations or {}))
+        if name in self.derived and not replace:
+            raise DuplicateNodeError(
+                f"the derived result {name!r} already exists; pass replace=True to overwrite it"
+            )
+        meta = dict(annotations or {})
+        if runs is not None:
+            meta["lineage_runs"] = [int(i) for i in runs]
+            meta["lineage_added"] = time.time()
+        result = Result(name, value, comment, meta)
         self._derived[name] = result
+        if self._storage is not None:
+            self._store_derived()
         return result
+
+    def _store_derived(self) -> None:
+        """Hand derived results added while unstored to the attached storage."""
+        if self._storage is not None and self._derived:
+            self._storage.store_derived(self._name, list(self._derived.values()))
+            self._derived.clear()
 
     @property
     def derived(self) -> Mapping[str, Result[Any]]:
-        """Trajectory-level results added with :meth:`add_derived`."""
-        return dict(self._derived)
+        """Trajectory-level results: stored ones (read when asked) and ones added since."""
+        found: dict[str, Result[Any]] = {}
+        if self._storage is not None and self._name in self._storage.trajectory_names():
+            found.update(self._storage.load_derived(self._name))
+        found.update(self._derived)
+        return found
 
     def _ensure_group(self, path: str) -> Group:
         group = self._root
@@ -434,16 +463,18 @@ class Trajectory:
         return RunView(self, index % len(self))
 
     def find_runs(
-        self, predicate: Callable[..., bool] | None = None, /, **conditions: object
+        self, predicate: Callable[..., bool] | str | None = None, /, **conditions: object
     ) -> list[int]:
         """Indices of the runs whose values satisfy ``predicate`` and equal ``conditions``.
 
         The predicate's argument names select parameters (full path, unique leaf name, or
-        ``a__b`` for ``a.b``) and stored results; only the named results are read.
+        ``a__b`` for ``a.b``) and stored results; only the named results are read. A string is
+        a pandas query over explored values, scalar results and run metadata.
 
         Examples
         --------
         >>> traj.find_runs(lambda x, y: x > 1.0 and y == 10)  # doctest: +SKIP
+        >>> traj.find_runs("z > 15 and status == 'done'")  # doctest: +SKIP
         """
         from pypet_rebuild.analysis.queries import find_runs
 
@@ -455,24 +486,39 @@ class Trajectory:
 
         return collect_runs(self, name)
 
-    def to_pandas(self, results: Iterable[str] | None = None, *, metadata: bool = True) -> Any:
-        """One row per run: explored values, scalar results, status and duration.
+    def to_pandas(
+        self,
+        results: Iterable[str] | None = None,
+        *,
+        metadata: bool | Iterable[str] = True,
+        index: str = "run",
+    ) -> Any:
+        """One row per run: explored values, scalar results and run metadata.
 
         Parameters
         ----------
         results
             The results to include (default: every result with scalar values).
         metadata
-            Include the ``status`` and ``duration`` columns.
+            ``True`` for ``status`` and ``duration``, ``False`` for none, or the column names
+            to include (``status, duration, started, finished, host, pid, seed, error``).
+        index
+            ``"run"``, or ``"explored"`` for a MultiIndex of the explored parameters.
 
         Returns
         -------
         pandas.DataFrame
-            Indexed by run.
+            One row per run.
         """
         from pypet_rebuild.analysis.queries import to_pandas
 
-        return to_pandas(self, results, metadata=metadata)
+        return to_pandas(self, results, metadata=metadata, index=index)
+
+    def unique_points(self) -> list[tuple[dict[str, object], list[int]]]:
+        """Each distinct explored point with the indices of the runs that explore it."""
+        from pypet_rebuild.analysis.queries import unique_points
+
+        return unique_points(self)
 
     def to_xarray(
         self,
