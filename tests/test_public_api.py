@@ -10,6 +10,7 @@ import pypet_rebuild as pr
 # The exact public names of the package. This set must be updated whenever a public name is added
 # to (or removed from) pypet_rebuild.__all__, together with the docs.
 EXPECTED_ALL = {
+    "AdaptiveSweep",
     "Axis",
     "Environment",
     "Group",
@@ -20,6 +21,7 @@ EXPECTED_ALL = {
     "ParameterSpace",
     "Range",
     "Result",
+    "Round",
     "Run",
     "RunFailure",
     "RunRecord",

@@ -8,6 +8,7 @@ point, storing parameters, results and run metadata through a :class:`StorageSer
 import logging
 
 from pypet_rebuild import errors
+from pypet_rebuild.analysis.adaptive import AdaptiveSweep, Round
 from pypet_rebuild.analysis.merge import merge_trajectories
 from pypet_rebuild.execution import Environment, Hooks, Run, RunFailure, RunReport, SweepHooks
 from pypet_rebuild.exploration import (
@@ -39,6 +40,7 @@ __version__ = "0.1.0"
 logging.getLogger("pypet_rebuild").addHandler(logging.NullHandler())
 
 __all__ = [
+    "AdaptiveSweep",
     "Axis",
     "Environment",
     "Group",
@@ -49,6 +51,7 @@ __all__ = [
     "ParameterSpace",
     "Range",
     "Result",
+    "Round",
     "Run",
     "RunFailure",
     "RunRecord",

@@ -1,0 +1,187 @@
+"""Growing a study round by round: an optimiser proposes points, the Environment runs only those.
+
+This is pypet's post-processing loop (``f_expand`` + ``f_run`` again) as an API. Every round
+appends points to the same trajectory (``traj.expand``) and runs them with ``resume=True``, so the
+file holds every round, and workers receive only the new points.
+
+Examples
+--------
+With any ask/tell optimiser (Optuna, scikit-optimize, a bisection of your own)::
+
+    sweep = pr.AdaptiveSweep(traj, simulate, storage="opt.h5")
+    for _ in range(10):
+        proposals = optimiser.ask()                  # e.g. [{"x": 0.3, "y": 2}, ...]
+        outcome = sweep.evaluate(proposals)
+        optimiser.tell(outcome.values("loss"))
+
+With ``scipy.optimize`` (one run per call of the objective)::
+
+    objective = sweep.objective("loss", ["x", "y"])
+    scipy.optimize.minimize(objective, x0=[0.5, 1.0], method="Nelder-Mead")
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pypet_rebuild.errors import ExplorationError, UnknownParameterError
+from pypet_rebuild.execution.environment import Environment
+from pypet_rebuild.execution.report import RunReport
+from pypet_rebuild.execution.run import Run
+from pypet_rebuild.exploration import zipped
+from pypet_rebuild.storage.protocol import StorageService
+from pypet_rebuild.storage.records import MISSING
+from pypet_rebuild.tree.trajectory import Trajectory
+
+__all__ = ["AdaptiveSweep", "Round"]
+
+Points = Mapping[str, Sequence[object]] | Sequence[Mapping[str, object]]
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one :meth:`AdaptiveSweep.evaluate` call ran and got back.
+
+    Parameters
+    ----------
+    number
+        The round number, from 0.
+    indices
+        The run indices of the points of this round.
+    points
+        The explored values of each of those runs.
+    results
+        Each result's values in those runs (``None`` where a run has no value).
+    report
+        The Environment's report for this round.
+    """
+
+    number: int
+    indices: tuple[int, ...]
+    points: tuple[dict[str, object], ...]
+    results: Mapping[str, list[object]] = field(default_factory=dict)
+    report: RunReport | None = None
+
+    def values(self, name: str) -> list[object]:
+        """Result ``name`` for each point of the round, in the order the points were given."""
+        try:
+            return self.results[name]
+        except KeyError:
+            raise UnknownParameterError(
+                f"round {self.number} produced no result {name!r}; results: {list(self.results)}"
+            ) from None
+
+
+def _columns(points: Points) -> dict[str, list[object]]:
+    if isinstance(points, Mapping):
+        return {name: list(values) for name, values in points.items()}
+    rows = list(points)
+    if not rows:
+        raise ExplorationError("a round needs at least one point; got an empty list")
+    names = list(rows[0])
+    for position, row in enumerate(rows):
+        if set(row) != set(names):
+            raise ExplorationError(
+                f"point {position} has parameters {sorted(row)} but point 0 has {sorted(names)}; "
+                "every point of a round must name the same parameters"
+            )
+    return {name: [row[name] for row in rows] for name in names}
+
+
+class AdaptiveSweep:
+    """Evaluate batches of proposed points in one growing, stored trajectory.
+
+    Parameters
+    ----------
+    trajectory
+        The study; declared parameters, explored or not yet. A loaded trajectory continues a
+        stored study.
+    simulate
+        The simulate function.
+    storage
+        Where runs go (a path or a :class:`StorageService`); default: the trajectory's own
+        storage if it has one, else memory.
+    **run_options
+        Passed to every :meth:`Environment.run` (``executor=``, ``workers=``, ``on_error=``...).
+    """
+
+    def __init__(
+        self,
+        trajectory: Trajectory,
+        simulate: Callable[[Run], Any],
+        storage: StorageService | str | os.PathLike[str] | None = None,
+        **run_options: Any,
+    ) -> None:
+        if storage is None:
+            storage = trajectory.storage
+        self.trajectory = trajectory
+        self._simulate = simulate
+        self._options = {"on_error": "continue", "progress": False, **run_options}
+        self._environment = Environment(trajectory, storage)
+        self.rounds: list[Round] = []
+
+    def evaluate(self, points: Points) -> Round:
+        """Run the given points (and only those); return their results.
+
+        Parameters
+        ----------
+        points
+            A mapping of parameter name to values (zipped), or a list of points.
+
+        Returns
+        -------
+        Round
+            The runs of this round and their results, in the order of the points.
+        """
+        trajectory = self.trajectory
+        columns = _columns(points)
+        stored = trajectory.storage is not None and trajectory.name in (
+            trajectory.storage.trajectory_names()
+        )
+        start = len(trajectory) if (stored or trajectory.space is not None) else 0
+        if stored or trajectory.space is not None:
+            trajectory.expand(zipped(columns))
+        else:
+            trajectory.explore(zipped(columns))
+        report = self._environment.run(self._simulate, resume=stored, **self._options)
+        indices = tuple(range(start, len(trajectory)))
+        storage = trajectory.storage
+        assert storage is not None
+        results = {
+            name: [
+                None if value is MISSING else value
+                for value in storage.read_results(trajectory.name, name, indices)
+            ]
+            for name in storage.result_names(trajectory.name)
+        }
+        outcome = Round(
+            number=len(self.rounds),
+            indices=indices,
+            points=tuple(trajectory.point(i) for i in indices),
+            results=results,
+            report=report,
+        )
+        self.rounds.append(outcome)
+        return outcome
+
+    def objective(self, result: str, names: Sequence[str]) -> Callable[[Sequence[float]], float]:
+        """A function of a parameter vector for ``scipy.optimize``: one run per call.
+
+        Parameters
+        ----------
+        result
+            The scalar result to return (NaN when the run fails).
+        names
+            The parameters the vector's entries set, in order.
+        """
+
+        def evaluate_one(vector: Sequence[float]) -> float:
+            point = {name: float(value) for name, value in zip(names, vector, strict=True)}
+            value = self.evaluate([point]).values(result)[0]
+            return math.nan if value is None else float(value)  # type: ignore[arg-type]
+
+        return evaluate_one
