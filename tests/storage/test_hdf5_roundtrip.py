@@ -483,13 +483,6 @@ def test_unsupported_derived_value_is_refused_and_the_file_keeps_its_runs(tmp_pa
 # -- pickle, only when asked for -----------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnsupportedTypeError,
-    reason="service.py store_runs checks values with allow_pickle but calls "
-    "columns.write_column without it, which then encodes without pickle; fix: pass "
-    "allow_pickle=self.allow_pickle to write_column",
-)
 def test_allow_pickle_stores_an_arbitrary_picklable_object(tmp_path: Path) -> None:
     path = tmp_path / "p.h5"
     values = [Big([1, 2]), Big([]), Big([3])]

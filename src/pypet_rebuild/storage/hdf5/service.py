@@ -141,7 +141,14 @@ class HDF5StorageService:
             for name in names:
                 values = [record.results.get(name, MISSING) for record in records]
                 self._check_encodable(name, values)
-                write_column(results, name, values, comments.get(name, ""), self.options)
+                write_column(
+                    results,
+                    name,
+                    values,
+                    comments.get(name, ""),
+                    self.options,
+                    allow_pickle=self.allow_pickle,
+                )
         self._next_segment[trajectory] = seq + 1
         self._invalidate()
 
