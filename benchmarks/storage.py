@@ -192,6 +192,7 @@ class Sample:
     seconds: list[float]
     growth: list[float]
     checks: list[float]
+    imports: list[float]
 
 
 def child_environment() -> dict[str, str]:
@@ -263,10 +264,11 @@ def benchmark(
 
     def record(phase: str, impl: str) -> None:
         measured = child(phase, impl, n, files.get(impl, work / "unused.h5"))
-        sample = samples.setdefault((phase, impl), Sample([], [], []))
+        sample = samples.setdefault((phase, impl), Sample([], [], [], []))
         sample.seconds.append(measured["seconds"])
         sample.growth.append(measured["rss_peak"] - measured["rss_before"])
         sample.checks.append(measured["check"])
+        sample.imports.append(measured["import_seconds"])
         if not quiet:
             print(
                 f"  N={n:,} {phase:<10} {impl:<7} {measured['seconds'] * 1e3:10.2f} ms", flush=True
@@ -410,6 +412,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"payload {PAYLOAD_PER_RUN} B/run"
     )
     print(format_tables(results, phases))
+    imports = [
+        t
+        for samples, _ in results.values()
+        for (_, impl), sample in samples.items()
+        if impl == "rebuild"
+        for t in sample.imports
+    ]
+    if imports:
+        print(
+            f"\n`import pypet_rebuild` (after numpy and h5py), not included above: "
+            f"median {statistics.median(imports) * 1e3:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

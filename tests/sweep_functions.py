@@ -21,7 +21,7 @@ FAIL_X = 2
 """The point ``x == FAIL_X, y == "b"`` fails in :func:`mixed`."""
 
 
-class SweepFailure(Exception):
+class SweepFailureError(Exception):
     """The exception the failing run raises."""
 
 
@@ -38,7 +38,7 @@ def make_trajectory(name: str = "sweep") -> pr.Trajectory:
 def mixed(run: pr.Run) -> dict[str, object]:
     """Scalar, array and string results and rng draws; one run fails."""
     if run.x == FAIL_X and run.label == "b":
-        raise SweepFailure(f"run {run.index} fails on purpose")
+        raise SweepFailureError(f"run {run.index} fails on purpose")
     return {
         "scalar": run.x * run.scale,
         "array": np.arange(4, dtype=np.float64) * run.x + run.scale,
@@ -52,6 +52,11 @@ def square(run: pr.Run) -> dict[str, object]:
     return {"y": run.x**2}
 
 
+def scaled(run: pr.Run, factor: float) -> dict[str, object]:
+    """``y = factor * x``; bind ``factor`` with ``functools.partial``."""
+    return {"y": factor * run.x}
+
+
 def fail_first_attempts(run: pr.Run) -> dict[str, object]:
     """Fail while the marker file of this run counts fewer than ``run.attempts`` attempts.
 
@@ -62,13 +67,15 @@ def fail_first_attempts(run: pr.Run) -> dict[str, object]:
         file.write("attempt\n")
     attempts = len(marker.read_text().splitlines())
     if attempts <= run.failures:
-        raise SweepFailure(f"attempt {attempts} of run {run.index} fails")
+        raise SweepFailureError(f"attempt {attempts} of run {run.index} fails")
     return {"y": run.x, "attempts": attempts}
 
 
 def sleepy(run: pr.Run) -> dict[str, object]:
-    """Sleep ``run.x`` seconds."""
-    time.sleep(run.x)
+    """Sleep ``run.x`` seconds in short naps (a thread timeout takes effect between them)."""
+    end = time.monotonic() + run.x
+    while time.monotonic() < end:
+        time.sleep(0.005)
     return {"y": run.x}
 
 

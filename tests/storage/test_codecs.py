@@ -79,7 +79,7 @@ def assert_arrays_identical(expected: np.ndarray[Any, Any], actual: np.ndarray[A
         assert contiguous(expected).tobytes() == contiguous(actual).tobytes()
 
 
-def assert_same(expected: object, actual: object) -> None:  # noqa: PLR0912 - one branch per family
+def assert_same(expected: object, actual: object) -> None:
     assert type(actual) is type(expected), (type(expected), type(actual))
     if isinstance(expected, np.ndarray):
         assert isinstance(actual, np.ndarray)

@@ -19,7 +19,15 @@ import threading
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-__all__ = ["RunIndexFilter", "captured_output", "current_run_index", "run_context", "time_limit"]
+__all__ = [
+    "RunIndexFilter",
+    "captured_output",
+    "current_run_index",
+    "enter_run",
+    "leave_run",
+    "run_context",
+    "time_limit",
+]
 
 _RUN_INDEX: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "pypet_rebuild_run_index", default=None
@@ -132,6 +140,16 @@ def captured_output(enabled: bool) -> Iterator[io.StringIO | None]:
     finally:
         _CAPTURE.reset(token)
         _remove_proxies()
+
+
+def enter_run(index: int) -> contextvars.Token[int | None]:
+    """Mark this thread as executing run ``index``; pass the token to :func:`leave_run`."""
+    return _RUN_INDEX.set(index)
+
+
+def leave_run(token: contextvars.Token[int | None]) -> None:
+    """Undo :func:`enter_run`."""
+    _RUN_INDEX.reset(token)
 
 
 @contextlib.contextmanager

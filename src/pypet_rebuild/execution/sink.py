@@ -122,7 +122,14 @@ class RecordSink:
         self._last_flush = time.monotonic()
         if not batch:
             return
-        self._storage.store_runs(self._trajectory, batch)
+        try:
+            self._storage.store_runs(self._trajectory, batch)
+        except KeyboardInterrupt:
+            # A second Ctrl-C while writing: keep the runs, so that closing the sink
+            # stores them instead of leaving finished runs pending in the file.
+            self._batch = batch + self._batch
+            self._batch_bytes = sum(estimate_bytes(record.results) for record in self._batch)
+            raise
         for hook in self._hooks:
             for record in batch:
                 hook.after_run(record)

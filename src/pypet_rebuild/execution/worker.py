@@ -23,6 +23,8 @@ from pypet_rebuild.execution.run import ParameterLookup, Run
 from pypet_rebuild.execution.runtime import (
     RunTimeoutError,
     captured_output,
+    enter_run,
+    leave_run,
     run_context,
     time_limit,
 )
@@ -94,12 +96,15 @@ def execute_run(context: SweepContext, task: RunTask) -> tuple[RunRecord, Except
     clock = time.perf_counter()
     if context.timeout is None and not context.capture_output:
         # The common case stays lean: this path is the per-run overhead of every sweep.
+        token = enter_run(index)
         try:
             returned = context.simulate(run)
             if returned is not None:
                 run._absorb(returned)
         except Exception as exc:
             error = exc
+        finally:
+            leave_run(token)
     else:
         with run_context(index), captured_output(context.capture_output) as buffer:
             try:

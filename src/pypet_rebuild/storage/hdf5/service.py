@@ -17,23 +17,27 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import h5py
 import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.errors import StorageError, TrajectoryNotFoundError
-from pypet_rebuild.storage.codecs import decode_value, encode_value
+from pypet_rebuild.storage.codecs import encode_value
 from pypet_rebuild.storage.hdf5.columns import (
     FixedSignature,
     ResultSource,
     copy_rows,
     write_column,
 )
-from pypet_rebuild.storage.hdf5.encoded import read_encoded, write_encoded
+from pypet_rebuild.storage.hdf5.extras import (
+    write_definition,
+    write_derived,
+    write_provenance,
+)
 from pypet_rebuild.storage.hdf5.files import (
     FOLDED_ATTR,
     FORMAT_ATTR,
@@ -61,7 +65,11 @@ from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.seeding import run_seed
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 
-__all__ = ["HDF5StorageService"]
+__all__ = ["Compaction", "HDF5StorageService"]
+
+Compaction = Literal["always", "auto", "manual"]
+_FOLD_RATIO = 0.25
+_FOLD_FILES = 128
 
 
 class HDF5StorageService:
@@ -76,6 +84,12 @@ class HDF5StorageService:
     allow_pickle
         Store values that no codec handles by pickling them (off by default: a pickle may not
         load in another environment, and loading one runs code).
+    compaction
+        When segments are folded into the main file. ``"always"`` (default): at the start and
+        end of every sweep, so the file stands alone afterwards. ``"auto"``: resumed sweeps and
+        expansions only append segments, and the file is folded once the unfolded segments reach
+        a quarter of its size (or 128 files), so a long adaptive loop costs the same per round
+        however much is stored. ``"manual"``: only :meth:`compact` folds.
 
     Examples
     --------
@@ -90,7 +104,11 @@ class HDF5StorageService:
         *,
         options: StorageOptions | None = None,
         allow_pickle: bool = False,
+        compaction: Compaction = "always",
     ) -> None:
+        if compaction not in ("always", "auto", "manual"):
+            raise ValueError(f"compaction must be 'always', 'auto' or 'manual', got {compaction!r}")
+        self.compaction: Compaction = compaction
         self.path = Path(path)
         self.options = options or StorageOptions()
         self.allow_pickle = allow_pickle
@@ -114,33 +132,49 @@ class HDF5StorageService:
             )
         if snapshot.name in stored:
             try:
-                check_resumable(self._reader_for().view(snapshot.name).snapshot(), snapshot)
+                view = self._reader_for().view(snapshot.name)
+                check_resumable(view.snapshot(), snapshot)
+                grown = snapshot.n_runs > view.n_runs
             except Exception:
                 self._lock.release()
                 raise
-        self._rewrite(snapshot.name, snapshot=snapshot)
+            if self.compaction == "always":
+                self._rewrite(snapshot.name, snapshot=snapshot)
+            elif grown:
+                self._append_definition(snapshot, view.n_runs)
+        else:
+            self._rewrite(snapshot.name, snapshot=snapshot)
         table = self.load_run_table(snapshot.name)
         return table.done()
+
+    def _append_definition(self, snapshot: TrajectorySnapshot, stored_runs: int) -> None:
+        """Record an expansion (the new points only) in a segment instead of a rewrite."""
+        hashes = snapshot_hashes(snapshot)[stored_runs:]
+        columns = {path: values[stored_runs:] for path, values in snapshot.explored.items()}
+
+        def write(group: h5py.Group) -> None:
+            write_definition(group, snapshot.n_runs, columns, hashes)
+
+        self._write_segment(snapshot.name, write)
 
     def store_runs(self, trajectory: str, records: Sequence[RunRecord]) -> None:
         """Write a batch of finished runs to a new segment file (durable when this returns)."""
         if not records:
             return
-        seq = self._next_segment.get(trajectory) or self._first_free_segment(trajectory)
-        target = segment_path(self.path, trajectory, seq)
-        target.parent.mkdir(exist_ok=True)
         names = sorted({name for record in records for name in record.results})
         comments: dict[str, str] = {}
         for record in records:
             comments.update(record.comments)
-        with atomic_h5(target) as file:
-            file.attrs[FORMAT_ATTR] = FORMAT_VERSION
-            group = file.create_group(trajectory)
+        columns = {
+            name: [record.results.get(name, MISSING) for record in records] for name in names
+        }
+        for name, values in columns.items():
+            self._check_encodable(name, values)
+
+        def write(group: h5py.Group) -> None:
             write_run_columns(group, RunColumns.from_records(records))
             results = group.create_group("results")
-            for name in names:
-                values = [record.results.get(name, MISSING) for record in records]
-                self._check_encodable(name, values)
+            for name, values in columns.items():
                 write_column(
                     results,
                     name,
@@ -149,6 +183,17 @@ class HDF5StorageService:
                     self.options,
                     allow_pickle=self.allow_pickle,
                 )
+
+        self._write_segment(trajectory, write)
+
+    def _write_segment(self, trajectory: str, write: Callable[[h5py.Group], None]) -> None:
+        """Write one immutable segment file for ``trajectory`` (atomically, then durable)."""
+        seq = self._next_segment.get(trajectory) or self._first_free_segment(trajectory)
+        target = segment_path(self.path, trajectory, seq)
+        target.parent.mkdir(exist_ok=True)
+        with atomic_h5(target) as file:
+            file.attrs[FORMAT_ATTR] = FORMAT_VERSION
+            write(file.create_group(trajectory))
         self._next_segment[trajectory] = seq + 1
         self._invalidate()
 
@@ -176,14 +221,35 @@ class HDF5StorageService:
         for result in results:
             encode_value(result.value, f"derived.{result.path}", allow_pickle=self.allow_pickle)
         with self._locked():
-            self._rewrite(trajectory, derived=results)
+            if self.compaction == "always":
+                self._rewrite(trajectory, derived=results)
+            else:
+                self._write_segment(
+                    trajectory,
+                    lambda group: write_derived(group, results, allow_pickle=self.allow_pickle),
+                )
 
     def end_sweep(self, trajectory: str, provenance: Mapping[str, object]) -> None:
-        """Fold the segments into the main file, record provenance, release the writer lock."""
+        """Record provenance and fold the segments (see ``compaction``); release the lock."""
         try:
-            self._rewrite(trajectory, provenance=provenance)
+            if self.compaction == "always":
+                self._rewrite(trajectory, provenance=provenance)
+            else:
+                self._write_segment(
+                    trajectory, lambda group: write_provenance(group, [dict(provenance)])
+                )
+                if self.compaction == "auto" and self._fold_due(trajectory):
+                    self._rewrite(trajectory)
         finally:
             self._lock.release()
+
+    def _fold_due(self, trajectory: str) -> bool:
+        """Whether the unfolded segments reached a quarter of the main file (or too many)."""
+        with contextlib.closing(open_checked(self.path)) as main:
+            folded = folded_segments(main).get(trajectory, 0)
+        pending = [p for _, seq, p in list_segments(self.path, trajectory) if seq > folded]
+        size = sum(p.stat().st_size for p in pending)
+        return len(pending) >= _FOLD_FILES or size >= _FOLD_RATIO * self.path.stat().st_size
 
     def compact(self, trajectory: str | None = None) -> None:
         """Fold leftover segments (e.g. of a killed sweep) into the main file."""
@@ -375,11 +441,11 @@ class HDF5StorageService:
 
     def load_derived(self, trajectory: str) -> dict[str, Result[Any]]:
         """Trajectory-level results by name."""
-        return _read_derived(self._reader_for().view(trajectory).main)
+        return self._reader_for().view(trajectory).derived()
 
     def load_provenance(self, trajectory: str) -> list[dict[str, object]]:
         """The provenance of every sweep, oldest first."""
-        return _read_provenance(self._reader_for().view(trajectory).main)
+        return self._reader_for().view(trajectory).provenance()
 
     def close(self) -> None:
         """Close the file handles and release the writer lock."""
@@ -477,7 +543,7 @@ def _fold(
     results = group.create_group("results")
     store, row = view.location()
     if len(store) < n:
-        store = np.concatenate([store, np.zeros(n - len(store), dtype=np.int16)])
+        store = np.concatenate([store, np.full(n - len(store), -1, dtype=np.int16)])
         row = np.concatenate([row, np.arange(len(row), n, dtype=np.int64)])
     for name in view.result_names():
         _fold_column(results, name, view, store, row, n, options)
@@ -565,42 +631,11 @@ def _write_extras(
     allow_pickle: bool = False,
 ) -> None:
     """Carry over (and extend) the derived results and the provenance list."""
-    kept = _read_derived(view.main) if view is not None else {}
+    kept = view.derived() if view is not None else {}
     for result in derived:
         kept[result.path] = result
-    derived_group = group.create_group("derived")
-    for path, result in kept.items():
-        node = write_encoded(
-            derived_group,
-            path,
-            encode_value(result.value, f"derived.{path}", allow_pickle=allow_pickle),
-        )
-        node.attrs["comment"] = result.comment
-        node.attrs["annotations"] = json.dumps(dict(result.annotations), default=repr)
-    records = _read_provenance(view.main) if view is not None else []
+    write_derived(group, list(kept.values()), allow_pickle=allow_pickle)
+    records = view.provenance() if view is not None else []
     if provenance is not None:
         records.append(dict(provenance))
-    texts = [json.dumps(record, default=repr) for record in records]
-    group.create_dataset(
-        "provenance", data=np.array(texts, dtype=object), dtype=h5py.string_dtype()
-    )
-
-
-def _read_derived(group: h5py.Group) -> dict[str, Result[Any]]:
-    if "derived" not in group:
-        return {}
-    return {
-        path: Result(
-            path,
-            decode_value(read_encoded(node)),
-            str(node.attrs.get("comment", "")),
-            json.loads(node.attrs.get("annotations", "{}")),
-        )
-        for path, node in group["derived"].items()
-    }
-
-
-def _read_provenance(group: h5py.Group) -> list[dict[str, object]]:
-    if "provenance" not in group:
-        return []
-    return [json.loads(text) for text in group["provenance"].asstr()[...].tolist()]
+    write_provenance(group, records)

@@ -72,10 +72,11 @@ def write_snapshot(group: h5py.Group, snapshot: TrajectorySnapshot, created: flo
         node.attrs["annotations"] = _annotations_json(spec.annotations)
     explored = group.create_group("explored")
     for path, values in snapshot.explored.items():
-        _write_explored_column(explored, path, values)
+        write_explored_column(explored, path, values)
 
 
-def _write_explored_column(group: h5py.Group, path: str, values: Sequence[object]) -> None:
+def write_explored_column(group: h5py.Group, path: str, values: Sequence[object]) -> None:
+    """One explored column: a plain array for Python numbers of one type, else an encoded list."""
     kinds = {type(v) for v in values}
     if len(kinds) == 1:
         (kind,) = kinds
@@ -210,6 +211,10 @@ class RunColumns:
             self.hosts.append(host)
         return self.hosts.index(host)
 
+    def hashes(self) -> list[str]:
+        """The point hashes as hex (read as ``V16``: ``S16`` would drop trailing zero bytes)."""
+        return [h.hex() for h in self.point_hash.view("V16").tolist()]
+
     def to_table(self) -> RunTable:
         """The run table as the protocol returns it (index order is row order)."""
         n = len(self.index)
@@ -219,9 +224,7 @@ class RunColumns:
         hosts = np.array(self.hosts, dtype=object)
         return RunTable(
             index=self.index.copy(),
-            point_hash=np.array(
-                [h.hex() for h in self.point_hash.view("V16").tolist()], dtype=object
-            ),
+            point_hash=np.array(self.hashes(), dtype=object),
             status=STATUS_NAMES[self.status],
             started=self.started.copy(),
             finished=self.finished.copy(),

@@ -2,7 +2,9 @@
 
 Every store (the main file, then each segment in write order) holds a run table and result
 columns for some runs. A run's current record is in the newest store that has it; its results
-are in that same store. Nothing is read until asked for, and then only what is asked for.
+are in that same store. Segments may also carry an expansion (points appended to the
+exploration), derived results or provenance records. Nothing is read until asked for, and then
+only what is asked for.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.storage.hdf5.columns import FixedSignature, ResultSource, read_rows
+from pypet_rebuild.storage.hdf5.extras import read_definition, read_derived, read_provenance
 from pypet_rebuild.storage.hdf5.skeleton import (
     RunColumns,
     pending_columns,
@@ -24,6 +27,7 @@ from pypet_rebuild.storage.hdf5.skeleton import (
 )
 from pypet_rebuild.storage.records import MISSING
 from pypet_rebuild.storage.resume import snapshot_hashes
+from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.seeding import run_seed
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 
@@ -45,7 +49,13 @@ class TrajectoryView:
         self.main = main
         self.segments = list(segments)
         self.stores: list[h5py.Group] = [main, *self.segments]
-        self.header, self.n_runs = read_snapshot_header(main)
+        self.header, self.main_runs = read_snapshot_header(main)
+        self.expansions = [segment for segment in self.segments if "definition" in segment]
+        self.n_runs = (
+            int(self.expansions[-1]["definition"].attrs["n_runs"])
+            if self.expansions
+            else self.main_runs
+        )
         self._snapshot: TrajectorySnapshot | None = None
         self._columns: RunColumns | None = None
         self._location: tuple[npt.NDArray[np.int16], npt.NDArray[np.int64]] | None = None
@@ -54,18 +64,30 @@ class TrajectoryView:
     # -- definition and run table ---------------------------------------------------------------
 
     def snapshot(self) -> TrajectorySnapshot:
-        """The full definition, explored values included (read on first use)."""
+        """The full definition, explored values included (read on first use).
+
+        The point hashes come from the stored run table, so nothing is hashed again.
+        """
         if self._snapshot is None:
             header = self.header
+            explored = {path: list(values) for path, values in read_explored(self.main).items()}
+            hashes = list(read_run_columns(self.main).hashes())
+            for segment in self.expansions:
+                _, columns, appended = read_definition(segment)
+                for path, values in columns.items():
+                    explored[path].extend(values)
+                hashes.extend(appended)
+            expanded = bool(self.expansions)
             self._snapshot = TrajectorySnapshot(
                 name=header.name,
                 comment=header.comment,
                 seed=header.seed,
                 parameters=header.parameters,
-                explored=read_explored(self.main),
-                grid=header.grid,
-                shape=header.shape,
-                kind=header.kind,
+                explored={path: tuple(values) for path, values in explored.items()},
+                grid=None if expanded else header.grid,
+                shape=None if expanded else header.shape,
+                kind="concatenated" if expanded else header.kind,
+                hashes=tuple(hashes) if explored else None,
             )
         return self._snapshot
 
@@ -73,7 +95,11 @@ class TrajectoryView:
         """The merged run table; with ``extended``, padded with its new runs as pending."""
         if self._columns is None:
             stored = read_run_columns(self.main)
+            if self.n_runs > self.main_runs:
+                stored = self._padded(stored, self.snapshot())
             for segment in self.segments:
+                if "runs" not in segment:
+                    continue
                 block = read_run_columns(segment)
                 keep = block.index < len(stored.index)
                 rows = np.flatnonzero(keep).astype(np.int64)
@@ -81,19 +107,40 @@ class TrajectoryView:
             self._columns = stored
         if extended is None or extended.n_runs == len(self._columns.index):
             return self._columns
-        hashes = snapshot_hashes(extended)
-        merged = pending_columns(hashes, [run_seed(extended.seed, h) for h in hashes])
-        rows = np.arange(min(len(self._columns.index), len(hashes)), dtype=np.int64)
-        self._columns.take(rows, merged, rows)
+        return self._padded(self._columns, extended)
+
+    @staticmethod
+    def _padded(columns: RunColumns, snapshot: TrajectorySnapshot) -> RunColumns:
+        hashes = snapshot_hashes(snapshot)
+        merged = pending_columns(hashes, [run_seed(snapshot.seed, h) for h in hashes])
+        rows = np.arange(min(len(columns.index), len(hashes)), dtype=np.int64)
+        columns.take(rows, merged, rows)
         return merged
+
+    def derived(self) -> dict[str, Result[Any]]:
+        """Trajectory-level results of the main file, replaced or extended by segments."""
+        found = read_derived(self.main)
+        for segment in self.segments:
+            found.update(read_derived(segment))
+        return found
+
+    def provenance(self) -> list[dict[str, object]]:
+        """Provenance records of the main file, then of the segments, oldest first."""
+        records = read_provenance(self.main)
+        for segment in self.segments:
+            records.extend(read_provenance(segment))
+        return records
 
     def location(self) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int64]]:
         """For every run: the store holding its current record, and the row within that store."""
         if self._location is None:
             n = self.n_runs
             store = np.zeros(n, dtype=np.int16)
+            store[self.main_runs :] = -1  # appended by an expansion: no store has them yet
             row = np.arange(n, dtype=np.int64)
             for position, segment in enumerate(self.segments, start=1):
+                if "runs" not in segment:
+                    continue
                 index = segment["runs"]["index"][...]
                 keep = index < n
                 store[index[keep]] = position
@@ -139,6 +186,8 @@ class TrajectoryView:
         owners = store[runs]
         groups = []
         for owner in np.unique(owners).tolist():
+            if owner < 0:
+                continue  # runs appended by an expansion that no store holds yet
             positions = np.flatnonzero(owners == owner).astype(np.int64)
             groups.append((int(owner), positions, row[runs[positions]]))
         return groups

@@ -1,0 +1,100 @@
+"""The parts of a stored trajectory besides runs: expansions, derived results, provenance.
+
+In the main file they sit under the trajectory's group; in a segment file (``compaction="auto"``
+or ``"manual"``) a segment may carry any of them, and readers combine main file and segments:
+expansions append points, derived results replace those of the same name, provenance records
+append.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import h5py
+import numpy as np
+
+from pypet_rebuild.storage.codecs import decode_value, encode_value
+from pypet_rebuild.storage.hdf5.encoded import read_encoded, write_encoded
+from pypet_rebuild.storage.hdf5.skeleton import read_explored, write_explored_column
+from pypet_rebuild.tree.nodes import Result
+
+__all__ = [
+    "read_definition",
+    "read_derived",
+    "read_provenance",
+    "write_definition",
+    "write_derived",
+    "write_provenance",
+]
+
+
+def write_definition(
+    group: h5py.Group,
+    n_runs: int,
+    columns: Mapping[str, Sequence[object]],
+    hashes: Sequence[str],
+) -> None:
+    """Record an expansion: the new number of runs, and the appended points and their hashes."""
+    definition = group.create_group("definition")
+    definition.attrs["n_runs"] = n_runs
+    definition.attrs["explored_order"] = json.dumps(list(columns))
+    explored = definition.create_group("explored")
+    for path, values in columns.items():
+        write_explored_column(explored, path, values)
+    definition.create_dataset(
+        "point_hash", data=np.array([bytes.fromhex(h) for h in hashes], dtype="S16")
+    )
+
+
+def read_definition(group: h5py.Group) -> tuple[int, dict[str, tuple[object, ...]], list[str]]:
+    """The number of runs after an expansion, the appended points and their hashes."""
+    definition = group["definition"]
+    hashes = [h.hex() for h in definition["point_hash"][...].view("V16").tolist()]
+    return int(definition.attrs["n_runs"]), read_explored(definition), hashes
+
+
+def write_derived(
+    group: h5py.Group, results: Sequence[Result[Any]], *, allow_pickle: bool = False
+) -> None:
+    """Write trajectory-level results as the ``derived`` group."""
+    derived = group.create_group("derived")
+    for result in results:
+        node = write_encoded(
+            derived,
+            result.path,
+            encode_value(result.value, f"derived.{result.path}", allow_pickle=allow_pickle),
+        )
+        node.attrs["comment"] = result.comment
+        node.attrs["annotations"] = json.dumps(dict(result.annotations), default=repr)
+
+
+def read_derived(group: h5py.Group) -> dict[str, Result[Any]]:
+    """The ``derived`` group's results by name (empty if there is none)."""
+    if "derived" not in group:
+        return {}
+    return {
+        path: Result(
+            path,
+            decode_value(read_encoded(node)),
+            str(node.attrs.get("comment", "")),
+            json.loads(node.attrs.get("annotations", "{}")),
+        )
+        for path, node in group["derived"].items()
+    }
+
+
+def write_provenance(group: h5py.Group, records: Sequence[Mapping[str, object]]) -> None:
+    """Write provenance records (one JSON string each) as the ``provenance`` dataset."""
+    texts = [json.dumps(dict(record), default=repr) for record in records]
+    group.create_dataset(
+        "provenance", data=np.array(texts, dtype=object), dtype=h5py.string_dtype()
+    )
+
+
+def read_provenance(group: h5py.Group) -> list[dict[str, object]]:
+    """The provenance records of ``group`` (empty if there are none)."""
+    if "provenance" not in group:
+        return []
+    return [json.loads(text) for text in group["provenance"].asstr()[...].tolist()]
