@@ -444,7 +444,7 @@ def test_an_unpicklable_simulate_function_is_refused_before_any_run(
 ) -> None:
     path = tmp_path / "never.h5"
     with pytest.raises(UnpicklableError) as caught:
-        pr.Environment(small_trajectory(), path).run(simulate, executor=executor)  # type: ignore[arg-type]
+        pr.Environment(small_trajectory(), path).run(simulate, executor=executor)
     message = str(caught.value)
     assert name in message
     assert "module level" in message
@@ -478,7 +478,7 @@ def test_an_unpicklable_parameter_value_is_refused_before_any_run(
     path = tmp_path / "never.h5"
     traj = small_trajectory(guard={"mutex": threading.Lock()})
     with pytest.raises(UnpicklableError, match="parameter 'guard'") as caught:
-        pr.Environment(traj, path).run(sf.square, executor=executor)  # type: ignore[arg-type]
+        pr.Environment(traj, path).run(sf.square, executor=executor)
     assert "lock" in str(caught.value)
     assert not path.exists()
 

@@ -8,13 +8,14 @@ another executor) completes exactly the missing runs.
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
+import importlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,11 +27,13 @@ import pypet_rebuild as pr
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 SIMULATION = """
+import os
 import time
 
 
 def simulate(run):
-    time.sleep(run.delay)
+    # The delay is not a parameter, so that the resumed sweep (same parameters) can skip it.
+    time.sleep(float(os.environ.get("INTERRUPT_TEST_DELAY", "0")))
     return {"y": 2 * run.x, "x_seen": run.x}
 """
 
@@ -43,10 +46,9 @@ import interrupt_simulation
 
 
 def main():
-    path, executor, n, delay, chunksize = sys.argv[1:6]
+    path, executor, n, chunksize = sys.argv[1:5]
     traj = pr.Trajectory("sweep", seed=7)
     traj.add_parameter("x", 0)
-    traj.add_parameter("delay", float(delay))
     traj.explore({"x": list(range(int(n)))})
     env = pr.Environment(traj, path, batch_size=1)
     print("starting", flush=True)
@@ -77,12 +79,12 @@ class Script:
         self.path = tmp_path / "sweep.h5"
         self.n = n
         self.process = subprocess.Popen(
-            [sys.executable, str(script), str(self.path), executor, str(n), str(delay), chunksize],
+            [sys.executable, str(script), str(self.path), executor, str(n), chunksize],
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "INTERRUPT_TEST_DELAY": str(delay)},
         )
 
     def done_in_file(self) -> int:
@@ -132,15 +134,16 @@ class Script:
             self.process.communicate()
 
 
-def load_simulation(tmp_path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "interrupt_simulation", tmp_path / "interrupt_simulation.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@contextlib.contextmanager
+def simulation_module(tmp_path: Path) -> Iterator[ModuleType]:
+    """Import the script's simulation module here too (process workers import it by name)."""
+    sys.path.insert(0, str(tmp_path))
+    importlib.invalidate_caches()
+    try:
+        yield importlib.import_module("interrupt_simulation")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("interrupt_simulation", None)
 
 
 def stored(path: Path) -> tuple[list[str], dict[int, object], dict[int, object], int]:
@@ -180,34 +183,31 @@ class Collect(pr.Hooks):
         self.started.append(index)
 
 
-def resume(
-    tmp_path: Path, path: Path, n: int, delay: float, executor: Any
-) -> tuple[pr.RunReport, list[int]]:
+def resume(tmp_path: Path, path: Path, n: int, executor: Any) -> tuple[pr.RunReport, list[int]]:
     """Resume the interrupted sweep in this process, with another executor."""
-    simulation = load_simulation(tmp_path)
     traj = pr.Trajectory("sweep", seed=7)
     traj.add_parameter("x", 0)
-    traj.add_parameter("delay", delay)
     traj.explore({"x": list(range(n))})
     env = pr.Environment(traj, path)
     hook = Collect()
-    try:
-        report = env.run(
-            simulation.simulate,
-            executor=executor,
-            workers=2,
-            resume=True,
-            hooks=[hook],
-            progress=False,
-        )
-    finally:
-        env.storage.close()
+    with simulation_module(tmp_path) as simulation:
+        try:
+            report = env.run(
+                simulation.simulate,
+                executor=executor,
+                workers=2,
+                resume=True,
+                hooks=[hook],
+                progress=False,
+            )
+        finally:
+            env.storage.close()
     return report, hook.started
 
 
-def check_resumed(tmp_path: Path, script: Script, done: list[int], delay: float) -> None:
-    """Resume on the serial executor: exactly the missing runs run, then the file is complete."""
-    report, started = resume(tmp_path, script.path, script.n, delay, "serial")
+def check_resumed(tmp_path: Path, script: Script, done: list[int], executor: str) -> None:
+    """Resume on ``executor``: exactly the missing runs run, then the file is complete."""
+    report, started = resume(tmp_path, script.path, script.n, executor)
     missing = sorted(set(range(script.n)) - set(done))
     assert (report.skipped, report.done, report.failed) == (len(done), len(missing), 0)
     assert sorted(started) == missing
@@ -218,11 +218,14 @@ def check_resumed(tmp_path: Path, script: Script, done: list[int], delay: float)
 
 
 @pytest.mark.parametrize(
-    ("executor", "first_runs"),
-    [pytest.param("process", 4, id="process"), pytest.param("dask", 2, id="dask")],
+    ("executor", "first_runs", "resume_with"),
+    [
+        pytest.param("process", 4, "serial", id="process-then-serial"),
+        pytest.param("dask", 2, "thread", id="dask-then-thread"),
+    ],
 )
 def test_first_ctrl_c_finishes_the_runs_in_flight_then_raises(
-    tmp_path: Path, executor: str, first_runs: int
+    tmp_path: Path, executor: str, first_runs: int, resume_with: str
 ) -> None:
     script = Script(tmp_path, executor, n=120, delay=0.06)
     try:
@@ -239,7 +242,7 @@ def test_first_ctrl_c_finishes_the_runs_in_flight_then_raises(
     done = check_consistent(script.path, script.n)
     # The chunks in flight when Ctrl-C arrived were finished and stored, nothing after them.
     assert seen < len(done) < script.n
-    check_resumed(tmp_path, script, done, 0.06)
+    check_resumed(tmp_path, script, done, resume_with)
 
 
 def test_second_ctrl_c_cancels_the_runs_in_flight(tmp_path: Path) -> None:
@@ -262,4 +265,4 @@ def test_second_ctrl_c_cancels_the_runs_in_flight(tmp_path: Path) -> None:
     assert "KeyboardInterrupt" in err
     done = check_consistent(script.path, script.n)
     assert seen <= len(done) < 4
-    check_resumed(tmp_path, script, done, 1.5)
+    check_resumed(tmp_path, script, done, "process")

@@ -153,11 +153,15 @@ class ResultColumn:
         runs: npt.NDArray[np.int64] = np.arange(n, dtype=np.int64)[run_key]
         if runs.ndim == 0:
             return self._read_one(int(runs), item)
-        unique = np.unique(runs)
+        translated: Any
         if isinstance(run_key, slice):
-            # A slice selects its rows in ascending (or, with a negative step, descending) order.
-            translated: Any = slice(None) if (run_key.step or 1) > 0 else slice(None, None, -1)
+            # A slice selects its rows in ascending (or, with a negative step, descending) order:
+            # already sorted and unique, no need for np.unique on a million indices.
+            ascending = (run_key.step or 1) > 0
+            unique = runs if ascending else runs[::-1]
+            translated = slice(None) if ascending else slice(None, None, -1)
         else:
+            unique = np.unique(runs)
             translated = np.searchsorted(unique, runs)
         if _partial_item(item) or _label_item(item):
             return self._read_block(unique, item)[translated]

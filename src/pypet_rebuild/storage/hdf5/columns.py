@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import h5py
 import numpy as np
@@ -106,17 +106,53 @@ def _signature(value: object) -> FixedSignature | None:
     return None
 
 
+_PYTHON_KINDS: dict[type[Any], str] = {
+    bool: "python:bool",
+    int: "python:int",
+    float: "python:float",
+    complex: "python:complex",
+}
+
+
 def classify(values: Sequence[object]) -> FixedSignature | None:
-    """The common fixed signature of the present values, or ``None`` if they need ``packed``."""
-    found: FixedSignature | None = None
-    for value in values:
-        if value is MISSING:
-            continue
-        signature = _signature(value)
-        if signature is None or (found is not None and signature != found):
+    """The common fixed signature of the present values, or ``None`` if they need ``packed``.
+
+    Runs once per result and batch, over every value, so the loop compares plain attributes
+    against the first value instead of building a signature per value.
+    """
+    present = [value for value in values if value is not MISSING]
+    if not present:
+        return None
+    found = _signature(present[0])
+    if found is None:
+        return None
+    first_type = type(present[0])
+    if found.kind.startswith("python:"):
+        if any(type(value) is not first_type for value in present):
             return None
-        found = signature
+        if first_type is int and not all(_INT64[0] <= v < _INT64[1] for v in present):  # type: ignore[operator]
+            return None
+        return found
+    dtype, shape = found.dtype, found.shape
+    for value in present:
+        if type(value) is not first_type or value.dtype != dtype:  # type: ignore[attr-defined]
+            return None
+        if found.kind == "array" and value.shape != shape:  # type: ignore[attr-defined]
+            return None
     return found
+
+
+def _fixed_data(values: Sequence[object], signature: FixedSignature) -> npt.NDArray[Any]:
+    """Stack the values of a fixed column (zeros where a row has none)."""
+    if all(value is not MISSING for value in values):
+        if signature.kind == "array":
+            return np.stack(values)  # type: ignore[arg-type]
+        return np.array(values, dtype=signature.dtype)
+    data = np.zeros((len(values), *signature.shape), dtype=signature.dtype)
+    for row, value in enumerate(values):
+        if value is not MISSING:
+            data[row] = value
+    return data
 
 
 def write_column(
@@ -127,25 +163,25 @@ def write_column(
     options: StorageOptions,
     *,
     allow_pickle: bool = False,
+    signature: FixedSignature | Literal["unknown"] | None = "unknown",
 ) -> None:
     """Write one result's values (``MISSING`` where a row has none) as a new column group.
 
     ``allow_pickle`` must match the check the caller made: values without a codec are pickled
-    only when it is true (otherwise they raise :class:`UnsupportedTypeError`).
+    only when it is true (otherwise they raise :class:`UnsupportedTypeError`). Pass the
+    ``signature`` when the caller already classified the values.
     """
     column = group.create_group(name)
     column.attrs["comment"] = comment
-    signature = classify(values)
+    if signature == "unknown":
+        signature = classify(values)
     present = np.array([v is not MISSING for v in values], dtype=bool)
     column.create_dataset("present", data=present)
     if signature is not None:
         column.attrs["layout"] = "fixed"
         for key, attr in signature.to_attrs().items():
             column.attrs[key] = attr
-        data = np.zeros((len(values), *signature.shape), dtype=signature.dtype)
-        for row, value in enumerate(values):
-            if value is not MISSING:
-                data[row] = value
+        data = _fixed_data(values, signature)
         column.create_dataset(
             "values", data=data, **options.dataset_kwargs(data.shape, data.dtype.itemsize)
         )
@@ -258,6 +294,12 @@ def read_rows(
     if len(rows) == 0:
         empty = np.zeros((0, *dataset.shape[1:]), dtype=dataset.dtype)
         return empty[(slice(None), *item)]
+    first = int(rows[0])
+    if int(rows[-1]) - first + 1 == len(rows) and (
+        len(rows) < 2 or bool(np.all(np.diff(rows) == 1))
+    ):
+        # The common case (a slice of runs): one contiguous read, nothing to reorder.
+        return dataset[(slice(first, first + len(rows)), *item)]
     unique, inverse = np.unique(rows, return_inverse=True)
     first, last = int(unique[0]), int(unique[-1])
     span = last - first + 1

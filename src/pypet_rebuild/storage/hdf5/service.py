@@ -30,6 +30,7 @@ from pypet_rebuild.storage.codecs import encode_value
 from pypet_rebuild.storage.hdf5.columns import (
     FixedSignature,
     ResultSource,
+    classify,
     copy_rows,
     write_column,
 )
@@ -168,8 +169,10 @@ class HDF5StorageService:
         columns = {
             name: [record.results.get(name, MISSING) for record in records] for name in names
         }
+        signatures = {name: classify(values) for name, values in columns.items()}
         for name, values in columns.items():
-            self._check_encodable(name, values)
+            if signatures[name] is None:
+                self._check_encodable(name, values)
 
         def write(group: h5py.Group) -> None:
             write_run_columns(group, RunColumns.from_records(records))
@@ -182,6 +185,7 @@ class HDF5StorageService:
                     comments.get(name, ""),
                     self.options,
                     allow_pickle=self.allow_pickle,
+                    signature=signatures[name],
                 )
 
         self._write_segment(trajectory, write)
@@ -209,12 +213,9 @@ class HDF5StorageService:
 
     def _check_encodable(self, name: str, values: Sequence[object]) -> None:
         # Encoding is pure: an unsupported value raises here, before the segment exists.
-        from pypet_rebuild.storage.hdf5.columns import classify
-
-        if classify(values) is None:
-            for value in values:
-                if value is not MISSING:
-                    encode_value(value, f"results.{name}", allow_pickle=self.allow_pickle)
+        for value in values:
+            if value is not MISSING:
+                encode_value(value, f"results.{name}", allow_pickle=self.allow_pickle)
 
     def store_derived(self, trajectory: str, results: Sequence[Result[Any]]) -> None:
         """Store trajectory-level results (rewrites the main file atomically)."""

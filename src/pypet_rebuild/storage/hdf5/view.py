@@ -240,11 +240,19 @@ class TrajectoryView:
         signature = self.fixed_signature(name)
         if signature is None:
             return None
+        sources = self.sources(name)
+        groups = self._by_store(runs)
+        if len(groups) == 1 and sources[groups[0][0]] is not None:
+            owner, _, rows = groups[0]
+            source = sources[owner]
+            assert source is not None
+            has = source.present[rows]
+            if has.all():  # the usual case: one read straight into the result, no copy
+                return read_rows(source.column["values"], rows, item), has
         template = np.zeros((1, *signature.shape), dtype=signature.dtype)[(slice(None), *item)]
         block = np.zeros((len(runs), *template.shape[1:]), dtype=signature.dtype)
         present = np.zeros(len(runs), dtype=bool)
-        sources = self.sources(name)
-        for owner, positions, rows in self._by_store(runs):
+        for owner, positions, rows in groups:
             source = sources[owner]
             if source is None:
                 continue
