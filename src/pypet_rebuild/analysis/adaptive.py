@@ -104,7 +104,9 @@ class AdaptiveSweep:
         The simulate function.
     storage
         Where runs go (a path or a :class:`StorageService`); default: the trajectory's own
-        storage if it has one, else memory.
+        storage if it has one, else memory. A path opens the file with
+        ``compaction="auto"``: call :meth:`compact` (or use the sweep as a context manager) to
+        fold every round into the single file at the end.
     **run_options
         Passed to every :meth:`Environment.run` (``executor=``, ``workers=``, ``on_error=``...).
     """
@@ -118,6 +120,12 @@ class AdaptiveSweep:
     ) -> None:
         if storage is None:
             storage = trajectory.storage
+        if isinstance(storage, str | os.PathLike):
+            from pypet_rebuild.storage.hdf5 import HDF5StorageService
+
+            # Rounds append segments; folding is amortised, so a round costs the same however
+            # much is already stored. compact() folds everything into the single file.
+            storage = HDF5StorageService(storage, compaction="auto")
         self.trajectory = trajectory
         self._simulate = simulate
         self._options = {"on_error": "continue", "progress": False, **run_options}
@@ -167,6 +175,18 @@ class AdaptiveSweep:
         )
         self.rounds.append(outcome)
         return outcome
+
+    def compact(self) -> None:
+        """Fold the rounds' segment files into the main file (HDF5 storage only)."""
+        compact = getattr(self._environment.storage, "compact", None)
+        if compact is not None:
+            compact(self.trajectory.name)
+
+    def __enter__(self) -> AdaptiveSweep:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.compact()
 
     def objective(self, result: str, names: Sequence[str]) -> Callable[[Sequence[float]], float]:
         """A function of a parameter vector for ``scipy.optimize``: one run per call.
