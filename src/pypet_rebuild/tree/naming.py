@@ -51,6 +51,7 @@ RESERVED_NAMES: frozenset[str] = frozenset(
         "storage",
         "to_pandas",
         "to_xarray",
+        "unique_points",
         "annotations",
         # Group
         "children",

@@ -1,0 +1,1 @@
+"""The ``pypet-rebuild`` command: look at result files from the shell."""

@@ -1,0 +1,113 @@
+"""Streaming to the single writer keeps memory bounded, whatever the total size of the results.
+
+A subprocess runs a process-pool sweep whose runs each return a 4 MiB array into an HDF5 file;
+the results add up to eight times what the chunks in flight plus one storage batch can hold. The
+script reports its own peak resident memory (``VmHWM``), which must stay far below the total.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pypet_rebuild as pr
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc (Linux)"
+)
+
+MIB = 1 << 20
+RUN_BYTES = 4 * MIB
+WORKERS = 2
+BATCH = 2
+N_RUNS = 48
+
+SIMULATION = """
+import numpy as np
+
+
+def simulate(run):
+    return {"a": np.full(512 * 1024, float(run.x))}  # 4 MiB of float64
+"""
+
+SCRIPT = """
+import json
+import sys
+
+import pypet_rebuild as pr
+
+import memory_simulation
+
+
+def peak_rss():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def main():
+    path, n, workers, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    traj = pr.Trajectory("memory", seed=0)
+    traj.add_parameter("x", 0)
+    traj.explore({"x": list(range(n))})
+    env = pr.Environment(traj, path, batch_size=batch)
+    before = peak_rss()
+    report = env.run(
+        memory_simulation.simulate,
+        executor="process",
+        workers=workers,
+        chunksize=1,
+        progress=False,
+    )
+    print(json.dumps({"before": before, "peak": peak_rss(), "done": report.done}))
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_peak_memory_stays_far_below_the_total_result_bytes(tmp_path: Path) -> None:
+    (tmp_path / "memory_simulation.py").write_text(SIMULATION)
+    script = tmp_path / "memory_script.py"
+    script.write_text(SCRIPT)
+    path = tmp_path / "memory.h5"
+    done = subprocess.run(
+        [sys.executable, str(script), str(path), str(N_RUNS), str(WORKERS), str(BATCH)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    assert measured["done"] == N_RUNS
+
+    total = N_RUNS * RUN_BYTES
+    # What the design holds at once: 2 * workers chunks of one run in flight, one batch.
+    bound = (2 * WORKERS + BATCH) * RUN_BYTES
+    assert total >= 5 * bound
+    growth = measured["peak"] - measured["before"]
+    # Generous: pickling copies and allocator slack come on top of the bound (about 2x it is
+    # typical); holding every result would take the whole total.
+    assert growth < total / 2, (
+        f"peak memory grew by {growth / MIB:.0f} MiB during a sweep of {total / MIB:.0f} MiB "
+        f"of results (design bound {bound / MIB:.0f} MiB)"
+    )
+
+    traj = pr.load_trajectory(path)
+    try:
+        column = traj.results["a"]
+        np.testing.assert_array_equal(column[:, 0], np.arange(N_RUNS, dtype=float))
+        np.testing.assert_array_equal(column[N_RUNS - 1], np.full(512 * 1024, N_RUNS - 1.0))
+    finally:
+        assert traj.storage is not None
+        traj.storage.close()
