@@ -214,7 +214,16 @@ class ResultColumn:
         return [None if v is MISSING else v for v in values]
 
     def __repr__(self) -> str:
-        return f"<ResultColumn {self._name!r} over {len(self)} runs>"
+        from pypet_rebuild.analysis.display import column_summary
+
+        info = column_summary(self)
+        return "<ResultColumn " + ", ".join(f"{k}={v!r}" for k, v in info.items() if v) + ">"
+
+    def _repr_html_(self) -> str:
+        from pypet_rebuild.analysis.display import _table, column_summary
+
+        info = column_summary(self)
+        return _table(f"Result {self._name}", list(info), [[str(v) for v in info.values()]])
 
 
 class ResultsView(Mapping[str, ResultColumn]):

@@ -120,3 +120,8 @@ class RunReport:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def _repr_html_(self) -> str:
+        from pypet_rebuild.analysis.display import report_html
+
+        return report_html(self)

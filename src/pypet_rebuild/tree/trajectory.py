@@ -606,7 +606,11 @@ class Trajectory:
         return trajectory
 
     def __repr__(self) -> str:
-        return (
-            f"<Trajectory {self._name!r}: {len(self._parameters)} parameter(s), "
-            f"{len(self)} run(s), explored {list(self.explored_names)}>"
-        )
+        from pypet_rebuild.analysis.display import trajectory_summary
+
+        return trajectory_summary(self)
+
+    def _repr_html_(self) -> str:
+        from pypet_rebuild.analysis.display import trajectory_html
+
+        return trajectory_html(self)
