@@ -88,6 +88,15 @@ def die(run: pr.Run) -> dict[str, object]:
     return {"y": run.x}
 
 
+def die_once(run: pr.Run) -> dict[str, object]:
+    """Kill the worker the first time run ``x == 1`` runs (marker file in ``marker_dir``)."""
+    marker = Path(run.marker_dir) / f"died{run.index}"
+    if run.x == 1 and not marker.exists():
+        marker.touch()
+        os._exit(1)
+    return {"y": run.x}
+
+
 def not_a_mapping(run: pr.Run) -> object:
     """Return a list instead of a mapping of results."""
     return [run.x]

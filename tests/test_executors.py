@@ -128,8 +128,13 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def dask_client() -> Iterator[Any]:
-    """One two-worker LocalCluster for the module (starting one takes several seconds)."""
+    """One two-worker LocalCluster for the module (starting one takes several seconds).
+
+    Tasks whose worker dies are not retried on another worker (``allowed-failures: 0``), so the
+    worker-death test kills two workers instead of eight.
+    """
     with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
         distributed.LocalCluster(
             n_workers=2,
             threads_per_worker=1,
@@ -331,6 +336,28 @@ def test_a_worker_death_with_automatic_chunks_keeps_the_other_runs(tmp_path: Pat
     assert (report.done, report.failed) == (9, 1)
     assert [f.index for f in report.failures] == [1]
     assert "worker process" in report.failures[0].message
+
+
+@pytest.mark.parametrize(
+    ("simulate", "statuses"),
+    [
+        pytest.param(sf.die_once, ["done"] * 4, id="dies-once"),
+        pytest.param(sf.die, ["done", "failed", "done", "failed"], id="dies-always"),
+    ],
+)
+def test_retries_rerun_a_run_whose_worker_died(
+    tmp_path: Path, simulate: Callable[[pr.Run], dict[str, object]], statuses: list[str]
+) -> None:
+    traj = pr.Trajectory("deaths", seed=0)
+    traj.add_parameter("x", 0)
+    traj.add_parameter("marker_dir", str(tmp_path))
+    traj.explore({"x": [0, 1, 2, 3]})
+    storage = pr.MemoryStorageService()
+    report = pr.Environment(traj, storage).run(
+        simulate, executor="process", workers=2, retries=1, on_error="continue", progress=False
+    )
+    assert (report.done, report.failed) == (statuses.count("done"), statuses.count("failed"))
+    assert storage.load_run_table("deaths").status.tolist() == statuses
 
 
 def test_a_worker_death_in_a_user_process_pool_stops_the_sweep(tmp_path: Path) -> None:
@@ -539,3 +566,45 @@ def stored_table(path: Path) -> dict[str, list[object]]:
     table = storage.load_run_table(traj.name)
     storage.close()
     return {"status": table.status.tolist(), "finished": table.finished.tolist()}
+
+
+# -- Dask failure policy (last: the worker-death test restarts the module cluster's workers) --
+
+
+def test_a_dask_run_over_the_timeout_fails_with_a_timeout_error(dask_client: Any) -> None:
+    traj = pr.Trajectory("slow", seed=0)
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [0.01, 30.0, 0.01]})
+    storage = pr.MemoryStorageService()
+    start = time.monotonic()
+    report = pr.Environment(traj, storage).run(
+        sf.sleepy,
+        executor="dask",
+        dask_address=dask_client.scheduler.address,
+        timeout=1.0,
+        on_error="continue",
+        progress=False,
+    )
+    assert time.monotonic() - start < 15
+    assert (report.done, report.failed) == (2, 1)
+    assert "TimeoutError" in storage.load_run_table("slow").error[1]
+
+
+def test_a_dask_worker_death_fails_only_the_killing_run(dask_client: Any) -> None:
+    traj = pr.Trajectory("deaths", seed=0)
+    traj.add_parameter("x", 0)
+    traj.explore({"x": [0, 1, 2, 4]})
+    storage = pr.MemoryStorageService()
+    report = pr.Environment(traj, storage).run(
+        sf.die,
+        executor="dask",
+        dask_address=dask_client.scheduler.address,
+        chunksize=2,
+        on_error="continue",
+        progress=False,
+    )
+    assert (report.done, report.failed) == (3, 1)
+    table = storage.load_run_table("deaths")
+    assert table.status.tolist() == ["done", "failed", "done", "done"]
+    assert "KilledWorker" in table.error[1]
+    assert "died" in table.error[1]

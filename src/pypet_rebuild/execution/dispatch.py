@@ -42,6 +42,7 @@ Chunksize = int | Literal["auto"]
 _TARGET_CHUNK_SECONDS = 0.25
 _MAX_CHUNK_BYTES = 32 << 20
 _MAX_CHUNK_RUNS = 20_000
+_MAX_DROPPED = 3
 
 
 @dataclass
@@ -169,12 +170,24 @@ class _Dispatcher:
         self.point = point
         self.throughput = _Throughput()
         self.failure: tuple[RunRecord, BaseException | None] | None = None
+        self.dropped: dict[int, int] = {}
 
-    def _outcome(self, record: RunRecord, error: BaseException | None, task: RunTask) -> bool:
-        """Take one finished run; returns whether it should run again (a retry)."""
+    def _outcome(
+        self,
+        record: RunRecord,
+        error: BaseException | None,
+        task: RunTask,
+        *,
+        can_retry: bool = True,
+    ) -> bool:
+        """Take one finished run; returns whether it should run again (a retry).
+
+        The caller must queue the task again when this returns ``True``: the run is then
+        neither stored nor counted yet.
+        """
         if record.status is RunStatus.FAILED:
             attempts = self.settings.attempts.get(record.index, 0)
-            if attempts < self.settings.retries:
+            if can_retry and attempts < self.settings.retries:
                 self.settings.attempts[record.index] = attempts + 1
                 logger.info(
                     "run %d failed, retrying (%d/%d)",
@@ -254,16 +267,36 @@ class _Dispatcher:
             self._worker_died(chunk, pending, suspects, in_flight)
             return
         except cf.CancelledError:
+            # This dispatcher only cancels when the sweep stops, and then collects nothing more:
+            # the executor dropped the chunk (e.g. Dask lost its input when the workers holding
+            # it died). Run it again, a few times at most.
+            for task in chunk:
+                dropped = self.dropped.get(task[0], 0) + 1
+                self.dropped[task[0]] = dropped
+                if dropped <= _MAX_DROPPED:
+                    pending.appendleft(task)
+                    continue
+                message = (
+                    f"CancelledError: the executor cancelled this run {dropped} times without "
+                    "running it (on Dask: its workers keep dying or losing data)"
+                )
+                record = failed_record(task, message, self.context.trajectory_seed)
+                if self._outcome(record, None, task, can_retry=False):
+                    pending.appendleft(task)
             return
         except WorkerSetupError as exc:
             # Every chunk would fail the same way: stop instead of failing each run alike.
             raise ExecutorBrokenError(str(exc)) from None
         except Exception as exc:
+            if type(exc).__name__ == "KilledWorker" and len(chunk) > 1:
+                # Dask gave up on a chunk whose workers died: find the run that kills them.
+                suspects.extend(chunk)
+                return
             message = f"{type(exc).__name__}: the executor could not run this chunk: {exc}"
             for task in chunk:
-                self._outcome(
-                    failed_record(task, message, self.context.trajectory_seed), None, task
-                )
+                record = failed_record(task, message, self.context.trajectory_seed)
+                if self._outcome(record, None, task):
+                    pending.appendleft(task)
             return
         self._take(results, chunk, pending)
 
@@ -295,9 +328,8 @@ class _Dispatcher:
                 "env.run cannot be restarted"
             )
             for task in lost:
-                self._outcome(
-                    failed_record(task, message, self.context.trajectory_seed), None, task
-                )
+                record = failed_record(task, message, self.context.trajectory_seed)
+                self._outcome(record, None, task, can_retry=False)
             raise ExecutorBrokenError(
                 "a worker process of the executor died; the runs in flight are stored as "
                 "failed. Resume with resume=True on a working executor"
@@ -311,7 +343,9 @@ class _Dispatcher:
                 "out-of-memory killer)"
             )
             logger.warning("run %d killed its worker process", task[0])
-            self._outcome(failed_record(task, message, self.context.trajectory_seed), None, task)
+            record = failed_record(task, message, self.context.trajectory_seed)
+            if self._outcome(record, None, task):
+                suspects.appendleft(task)  # a retry, alone again
             return
         # Several runs were in flight: rerun each alone to find the one that kills its worker.
         suspects.extendleft(reversed(lost))

@@ -317,9 +317,18 @@ def _dask_backend(context: SweepContext, workers: int | None, address: str | Non
             "dask.config 'distributed.comm.timeouts.connect'"
         ) from exc
     key, payload = _payload(context)
-    shared = client.scatter(payload, broadcast=True, hash=False)
+    shared = [client.scatter(payload, broadcast=True, hash=False)]
     pool = client.get_executor(pure=False)
     count = workers or max(1, len(client.scheduler_info().get("workers", {})))
+
+    def submit(tasks: Sequence[RunTask], attempt: int) -> cf.Future[ChunkResult]:
+        if shared[0].status != "finished":
+            # Every worker holding the scattered context died: the scheduler forgot it.
+            shared[0] = client.scatter(payload, broadcast=True, hash=False)
+        future: cf.Future[ChunkResult] = pool.submit(
+            run_remote_chunk, key, shared[0], tasks, attempt
+        )
+        return future
 
     def close() -> None:
         with contextlib.suppress(Exception):
@@ -332,6 +341,6 @@ def _dask_backend(context: SweepContext, workers: int | None, address: str | Non
         "dask",
         count,
         pool,
-        lambda tasks, attempt: pool.submit(run_remote_chunk, key, shared, tasks, attempt),
+        submit,
         close,
     )

@@ -369,6 +369,10 @@ class Trajectory:
                 "an expansion must explore exactly the parameters already explored "
                 f"{list(self._space.names)}; missing {missing}, unexpected {extra}"
             )
+        # Hash the new points now (and the old ones once): the concatenation keeps both, so a
+        # study grown round after round never hashes its stored points again.
+        self._space.hashes()
+        addition.hashes()
         self._space = self._space + addition
 
     def _typed_space(self, exploration: ExplorationLike, offset: int = 0) -> ParameterSpace:

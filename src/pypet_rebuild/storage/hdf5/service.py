@@ -50,6 +50,7 @@ from pypet_rebuild.storage.hdf5.files import (
     list_segments,
     open_checked,
     remove_leftovers,
+    segment_directory,
     segment_path,
 )
 from pypet_rebuild.storage.hdf5.options import StorageOptions
@@ -123,7 +124,7 @@ class HDF5StorageService:
         """Write the definition and pending run table; see :meth:`StorageService.begin_sweep`."""
         self._check_writable()
         self._lock.acquire()
-        self._invalidate()
+        self._refresh()
         stored = self._stored_names()
         if snapshot.name in stored and not resume:
             self._lock.release()
@@ -199,7 +200,10 @@ class HDF5StorageService:
             file.attrs[FORMAT_ATTR] = FORMAT_VERSION
             write(file.create_group(trajectory))
         self._next_segment[trajectory] = seq + 1
-        self._invalidate()
+        if self._reader is not None:
+            # Only this process writes (it holds the lock): show the open reader the new segment
+            # instead of closing it, so the next read does not reopen every segment.
+            self._reader.add_segment(trajectory, target)
 
     def _first_free_segment(self, trajectory: str) -> int:
         """A segment number above every folded or existing one (``begin_sweep`` not called)."""
@@ -246,8 +250,7 @@ class HDF5StorageService:
 
     def _fold_due(self, trajectory: str) -> bool:
         """Whether the unfolded segments reached a quarter of the main file (or too many)."""
-        with contextlib.closing(open_checked(self.path)) as main:
-            folded = folded_segments(main).get(trajectory, 0)
+        folded = folded_segments(self._reader_for().main).get(trajectory, 0)
         pending = [p for _, seq, p in list_segments(self.path, trajectory) if seq > folded]
         size = sum(p.stat().st_size for p in pending)
         return len(pending) >= _FOLD_FILES or size >= _FOLD_RATIO * self.path.stat().st_size
@@ -390,6 +393,11 @@ class HDF5StorageService:
             self._reader.close()
             self._reader = None
 
+    def _refresh(self) -> None:
+        """Drop the open reader if another writer changed the file since it was opened."""
+        if self._reader is not None and self._reader.stamp != _stamp(self.path):
+            self._invalidate()
+
     def _reader_for(self) -> _Reader:
         if self._reader is None:
             self._reader = _Reader(self.path)
@@ -462,9 +470,20 @@ class _Reader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.stamp = _stamp(path)
         self.main = open_checked(path)
         self._segments: dict[str, list[h5py.File]] = {}
         self._views: dict[str, TrajectoryView] = {}
+
+    def add_segment(self, trajectory: str, path: Path) -> None:
+        """Take in a segment this process has just written (it holds the writer lock)."""
+        view = self._views.get(trajectory)
+        if view is not None:
+            file = h5py.File(path, "r")
+            self._segments[trajectory].append(file)
+            view.add_segment(file[trajectory])
+        # A view opened later lists the segments on disk, this one included.
+        self.stamp = _stamp(self.path)
 
     def names(self) -> tuple[str, ...]:
         return tuple(self.main.keys())
@@ -498,6 +517,7 @@ class _Reader:
                 # Deleted by a concurrent fold after we opened the main file: the new main file
                 # holds its runs, so read that one instead (ours would miss them).
                 self.close()
+                self.stamp = _stamp(self.path)
                 self.main = open_checked(self.path)
                 continue
             return files
@@ -516,6 +536,19 @@ class _Reader:
 
 
 _REOPEN_ATTEMPTS = 20
+
+
+def _stamp(path: Path) -> tuple[object, ...]:
+    """What identifies the stored state: the main file's identity and the segment file names."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return ()
+    try:
+        names = sorted(os.listdir(segment_directory(path)))
+    except (FileNotFoundError, NotADirectoryError):
+        names = []
+    return (info.st_ino, info.st_mtime_ns, info.st_size, *names)
 
 
 def _fold(

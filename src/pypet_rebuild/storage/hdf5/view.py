@@ -10,6 +10,7 @@ only what is asked for.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import h5py
@@ -47,19 +48,48 @@ class TrajectoryView:
 
     def __init__(self, main: h5py.Group, segments: Sequence[h5py.Group]) -> None:
         self.main = main
-        self.segments = list(segments)
-        self.stores: list[h5py.Group] = [main, *self.segments]
         self.header, self.main_runs = read_snapshot_header(main)
-        self.expansions = [segment for segment in self.segments if "definition" in segment]
-        self.n_runs = (
-            int(self.expansions[-1]["definition"].attrs["n_runs"])
-            if self.expansions
-            else self.main_runs
-        )
+        self.segments: list[h5py.Group] = []
+        self.stores: list[h5py.Group] = [main]
+        self.expansions: list[h5py.Group] = []
+        self.n_runs = self.main_runs
         self._snapshot: TrajectorySnapshot | None = None
         self._columns: RunColumns | None = None
         self._location: tuple[npt.NDArray[np.int16], npt.NDArray[np.int64]] | None = None
         self._sources: dict[str, list[ResultSource | None]] = {}
+        self._result_names: set[str] | None = None
+        for segment in segments:
+            self.add_segment(segment)
+
+    def add_segment(self, segment: h5py.Group) -> None:
+        """Append a newer segment, updating what was already read instead of reading it again.
+
+        The writer calls this after each segment it writes, so a long series of small sweeps (an
+        adaptive loop) reads every store once, not all of them again in every round.
+        """
+        self.segments.append(segment)
+        self.stores.append(segment)
+        if "definition" in segment:
+            self.expansions.append(segment)
+            self.n_runs = int(segment["definition"].attrs["n_runs"])
+            if self._snapshot is not None:
+                self._snapshot = _expanded(self._snapshot, segment)
+        if self._columns is not None:
+            if self.n_runs > len(self._columns.index):
+                self._columns = _grown(self._columns, self.snapshot())
+            _apply_runs(self._columns, segment)
+        if self._location is not None:
+            store, row = self._location
+            if self.n_runs > len(store):
+                added = self.n_runs - len(store)
+                store = np.concatenate([store, np.full(added, -1, dtype=np.int16)])
+                row = np.concatenate([row, np.arange(len(row), self.n_runs, dtype=np.int64)])
+            _apply_location(store, row, len(self.stores) - 1, segment)
+            self._location = (store, row)
+        for name, found in self._sources.items():
+            found.append(_source(segment, name))
+        if self._result_names is not None and "results" in segment:
+            self._result_names.update(segment["results"].keys())
 
     # -- definition and run table ---------------------------------------------------------------
 
@@ -70,25 +100,21 @@ class TrajectoryView:
         """
         if self._snapshot is None:
             header = self.header
-            explored = {path: list(values) for path, values in read_explored(self.main).items()}
-            hashes = list(read_run_columns(self.main).hashes())
-            for segment in self.expansions:
-                _, columns, appended = read_definition(segment)
-                for path, values in columns.items():
-                    explored[path].extend(values)
-                hashes.extend(appended)
-            expanded = bool(self.expansions)
-            self._snapshot = TrajectorySnapshot(
+            explored = {path: tuple(values) for path, values in read_explored(self.main).items()}
+            snapshot = TrajectorySnapshot(
                 name=header.name,
                 comment=header.comment,
                 seed=header.seed,
                 parameters=header.parameters,
-                explored={path: tuple(values) for path, values in explored.items()},
-                grid=None if expanded else header.grid,
-                shape=None if expanded else header.shape,
-                kind="concatenated" if expanded else header.kind,
-                hashes=tuple(hashes) if explored else None,
+                explored=explored,
+                grid=header.grid,
+                shape=header.shape,
+                kind=header.kind,
+                hashes=tuple(read_run_columns(self.main).hashes()) if explored else None,
             )
+            for segment in self.expansions:
+                snapshot = _expanded(snapshot, segment)
+            self._snapshot = snapshot
         return self._snapshot
 
     def run_columns(self, extended: TrajectorySnapshot | None = None) -> RunColumns:
@@ -96,26 +122,13 @@ class TrajectoryView:
         if self._columns is None:
             stored = read_run_columns(self.main)
             if self.n_runs > self.main_runs:
-                stored = self._padded(stored, self.snapshot())
+                stored = _grown(stored, self.snapshot())
             for segment in self.segments:
-                if "runs" not in segment:
-                    continue
-                block = read_run_columns(segment)
-                keep = block.index < len(stored.index)
-                rows = np.flatnonzero(keep).astype(np.int64)
-                block.take(rows, stored, block.index[keep])
+                _apply_runs(stored, segment)
             self._columns = stored
         if extended is None or extended.n_runs == len(self._columns.index):
             return self._columns
-        return self._padded(self._columns, extended)
-
-    @staticmethod
-    def _padded(columns: RunColumns, snapshot: TrajectorySnapshot) -> RunColumns:
-        hashes = snapshot_hashes(snapshot)
-        merged = pending_columns(hashes, [run_seed(snapshot.seed, h) for h in hashes])
-        rows = np.arange(min(len(columns.index), len(hashes)), dtype=np.int64)
-        columns.take(rows, merged, rows)
-        return merged
+        return _grown(self._columns, extended)
 
     def derived(self) -> dict[str, Result[Any]]:
         """Trajectory-level results of the main file, replaced or extended by segments."""
@@ -139,12 +152,7 @@ class TrajectoryView:
             store[self.main_runs :] = -1  # appended by an expansion: no store has them yet
             row = np.arange(n, dtype=np.int64)
             for position, segment in enumerate(self.segments, start=1):
-                if "runs" not in segment:
-                    continue
-                index = segment["runs"]["index"][...]
-                keep = index < n
-                store[index[keep]] = position
-                row[index[keep]] = np.flatnonzero(keep)
+                _apply_location(store, row, position, segment)
             self._location = (store, row)
         return self._location
 
@@ -152,21 +160,18 @@ class TrajectoryView:
 
     def result_names(self) -> tuple[str, ...]:
         """The result names of any store, sorted."""
-        names: set[str] = set()
-        for store in self.stores:
-            if "results" in store:
-                names.update(store["results"].keys())
-        return tuple(sorted(names))
+        if self._result_names is None:
+            names: set[str] = set()
+            for store in self.stores:
+                if "results" in store:
+                    names.update(store["results"].keys())
+            self._result_names = names
+        return tuple(sorted(self._result_names))
 
     def sources(self, name: str) -> list[ResultSource | None]:
         """The column of result ``name`` in each store (``None`` where a store has none)."""
         if name not in self._sources:
-            found: list[ResultSource | None] = []
-            for store in self.stores:
-                results = store.get("results")
-                column = None if results is None else results.get(name)
-                found.append(None if column is None else ResultSource(column))
-            self._sources[name] = found
+            self._sources[name] = [_source(store, name) for store in self.stores]
         return self._sources[name]
 
     def comment(self, name: str) -> str:
@@ -261,3 +266,69 @@ class TrajectoryView:
                 block[positions[has]] = read_rows(source.column["values"], rows[has], item)
             present[positions] = has
         return block, present
+
+
+def _source(store: h5py.Group, name: str) -> ResultSource | None:
+    """The column of result ``name`` in one store, or ``None``."""
+    results = store.get("results")
+    column = None if results is None else results.get(name)
+    return None if column is None else ResultSource(column)
+
+
+def _expanded(snapshot: TrajectorySnapshot, segment: h5py.Group) -> TrajectorySnapshot:
+    """``snapshot`` with the points an expansion segment appends."""
+    _, columns, appended = read_definition(segment)
+    explored = {
+        path: tuple(values) + tuple(columns[path]) for path, values in snapshot.explored.items()
+    }
+    return replace(
+        snapshot,
+        explored=explored,
+        grid=None,
+        shape=None,
+        kind="concatenated",
+        hashes=(*(snapshot.hashes or ()), *appended) if explored else None,
+    )
+
+
+def _grown(columns: RunColumns, snapshot: TrajectorySnapshot) -> RunColumns:
+    """A new run table: ``columns`` followed by the snapshot's further runs, pending.
+
+    Only the new runs' seeds are derived (a hash each), so growing a large table by a few runs
+    costs a few runs, not the whole table again.
+    """
+    hashes = snapshot_hashes(snapshot)
+    kept = min(len(columns.index), len(hashes))
+    added = hashes[kept:]
+    tail = pending_columns(added, [run_seed(snapshot.seed, h) for h in added])
+    tail.index += kept
+    merged = RunColumns(0)
+    for name in (*RunColumns.ARRAYS, "seed"):
+        head = getattr(columns, name)[:kept]
+        setattr(merged, name, np.concatenate([head, getattr(tail, name)]))
+    merged.hosts = list(columns.hosts)
+    merged.errors = {row: text for row, text in columns.errors.items() if row < kept}
+    merged.outputs = {row: text for row, text in columns.outputs.items() if row < kept}
+    return merged
+
+
+def _apply_runs(columns: RunColumns, segment: h5py.Group) -> None:
+    """Overlay the run records of ``segment`` (if it has any) on ``columns``."""
+    if "runs" not in segment:
+        return
+    block = read_run_columns(segment)
+    keep = block.index < len(columns.index)
+    rows = np.flatnonzero(keep).astype(np.int64)
+    block.take(rows, columns, block.index[keep])
+
+
+def _apply_location(
+    store: npt.NDArray[np.int16], row: npt.NDArray[np.int64], position: int, segment: h5py.Group
+) -> None:
+    """Point the runs that ``segment`` (store ``position``) records at their rows in it."""
+    if "runs" not in segment:
+        return
+    index = segment["runs"]["index"][...]
+    keep = index < len(store)
+    store[index[keep]] = position
+    row[index[keep]] = np.flatnonzero(keep)
