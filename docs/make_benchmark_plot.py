@@ -95,7 +95,9 @@ def plot(ratios: dict[int, dict[str, float]], target: Path) -> None:
         )
         axes.bar_label(bars, labels=[f"{v:.3g}" for v in values], fontsize=7, padding=1)
     axes.axhline(1.0, color="black", linewidth=1)
-    axes.axhline(2.0, color="grey", linewidth=1, linestyle="--", label="target (store, load z): 2x raw")
+    axes.axhline(
+        2.0, color="grey", linewidth=1, linestyle="--", label="target (store, load z): 2x raw"
+    )
     axes.set_yscale("log")
     axes.set_xticks(positions, PHASES)
     axes.set_ylabel("time / raw h5py time (log scale)")

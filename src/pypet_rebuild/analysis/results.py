@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.errors import NodeNotFoundError
-from pypet_rebuild.storage.protocol import SupportsArrayRead
+from pypet_rebuild.storage.protocol import SupportsArrayRead, SupportsFrameRead
 from pypet_rebuild.storage.records import MISSING, RunTable
 
 if TYPE_CHECKING:
@@ -206,6 +206,57 @@ class ResultColumn:
             if value is not MISSING:
                 return stack_values([value], item)[:0]
         return np.empty(0, dtype=object)
+
+    def frame(
+        self,
+        runs: int | Sequence[int] | None = None,
+        *,
+        columns: Sequence[object] | None = None,
+        rows: slice | None = None,
+    ) -> Any:
+        """A DataFrame result of one run, or of several runs stacked with a ``run`` index level.
+
+        Parameters
+        ----------
+        runs
+            One run index, several, or ``None`` for every run that has a value.
+        columns
+            Read only these columns; on the HDF5 backend the other columns' bytes are not read.
+        rows
+            A row range within each run's frame (``slice(0, 100)``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            For several runs, the frames concatenated with an outer index level ``run``.
+        """
+        import pandas as pd
+
+        single = isinstance(runs, int | np.integer)
+        chosen: list[int] = (
+            [int(runs)] if single else list(range(len(self))) if runs is None else list(runs)  # type: ignore[arg-type]
+        )
+        storage = _storage_of(self._trajectory)
+        frames: dict[int, Any] = {}
+        for run in chosen:
+            if columns is not None and isinstance(storage, SupportsFrameRead):
+                value = storage.read_frame(self._trajectory.name, self._name, run, columns)
+            else:
+                (value,) = storage.read_results(self._trajectory.name, self._name, [run])
+                if value is not MISSING and columns is not None:
+                    value = value[list(columns)]  # type: ignore[index]
+            if value is MISSING:
+                if single:
+                    raise KeyError(f"run {run} has no result {self._name!r}")
+                continue
+            if not isinstance(value, pd.DataFrame):
+                raise TypeError(
+                    f"result {self._name!r} holds {type(value).__name__} values, not DataFrames"
+                )
+            frames[run] = value if rows is None else value.iloc[rows]
+        if single:
+            return frames[chosen[0]]
+        return pd.concat(frames, names=["run"]) if frames else pd.DataFrame()
 
     def to_list(self) -> list[object]:
         """Every run's value as a list (``None`` where a run has no value)."""

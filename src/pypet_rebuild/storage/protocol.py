@@ -18,7 +18,7 @@ from pypet_rebuild.storage.records import RunRecord, RunTable
 from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 
-__all__ = ["StorageService", "SupportsArrayRead"]
+__all__ = ["StorageService", "SupportsArrayRead", "SupportsFrameRead"]
 
 
 @runtime_checkable
@@ -112,4 +112,13 @@ class SupportsArrayRead(Protocol):
         and a mask of the runs that have a value, or ``None`` when the result cannot be stacked
         (the caller then reads values one by one with :meth:`StorageService.read_results`).
         """
+        ...
+
+
+@runtime_checkable
+class SupportsFrameRead(Protocol):
+    """Optional capability: read some columns of a DataFrame result without the others."""
+
+    def read_frame(self, trajectory: str, name: str, run: int, columns: Sequence[object]) -> object:
+        """The DataFrame of ``run`` restricted to ``columns`` (``MISSING`` if the run has none)."""
         ...

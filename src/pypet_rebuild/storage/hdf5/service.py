@@ -440,9 +440,17 @@ class HDF5StorageService:
         """Sliced read of a fixed-layout result: see :meth:`TrajectoryView.read_array`."""
         return self._reader_for().view(trajectory).read_array(name, runs, item)
 
+    def read_frame(self, trajectory: str, name: str, run: int, columns: Sequence[object]) -> object:
+        """Only some columns of a DataFrame result in one run (the other columns are not read)."""
+        return self._reader_for().view(trajectory).read_frame(name, run, columns)
+
     def result_signature(self, trajectory: str, name: str) -> FixedSignature | None:
         """Shape, dtype and kind of a result stored in the fixed layout, else ``None``."""
         return self._reader_for().view(trajectory).fixed_signature(name)
+
+    def result_presence(self, trajectory: str, name: str) -> npt.NDArray[np.bool_]:
+        """Which runs hold a value of result ``name``, without reading any value."""
+        return self._reader_for().view(trajectory).presence(name)
 
     def result_comment(self, trajectory: str, name: str) -> str:
         """The comment given with the result."""

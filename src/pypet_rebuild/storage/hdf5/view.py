@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from pypet_rebuild.storage.hdf5.columns import FixedSignature, ResultSource, read_rows
 from pypet_rebuild.storage.hdf5.extras import read_definition, read_derived, read_provenance
+from pypet_rebuild.storage.hdf5.frames import read_frame_columns
 from pypet_rebuild.storage.hdf5.skeleton import (
     RunColumns,
     pending_columns,
@@ -220,6 +221,30 @@ class TrajectoryView:
             for position, value in zip(positions.tolist(), source.read_values(rows), strict=True):
                 values[position] = value
         return values
+
+    def read_frame(self, name: str, run: int, columns: Sequence[object]) -> object:
+        """Only ``columns`` of the DataFrame result ``name`` in ``run`` (``MISSING`` if none)."""
+        self._check_runs(np.array([run], dtype=np.int64))
+        for owner, _, rows in self._by_store(np.array([run], dtype=np.int64)):
+            source = self.sources(name)[owner]
+            row = int(rows[0])
+            if source is None or not source.present[row]:
+                return MISSING
+            if source.signature is not None:
+                raise TypeError(f"result {name!r} holds numbers or arrays, not DataFrames")
+            return read_frame_columns(source.column, row, columns, name)
+        return MISSING
+
+    def presence(self, name: str) -> npt.NDArray[np.bool_]:
+        """Which runs hold a value of result ``name`` (reads only the presence masks)."""
+        present = np.zeros(self.n_runs, dtype=bool)
+        sources = self.sources(name)
+        for owner, positions, rows in self._by_store(np.arange(self.n_runs, dtype=np.int64)):
+            source = sources[owner]
+            if source is not None:
+                inside = rows < len(source.present)
+                present[positions[inside]] = source.present[rows[inside]]
+        return present
 
     def fixed_signature(self, name: str) -> FixedSignature | None:
         """The shared signature if every store holding values of ``name`` uses ``fixed``."""
