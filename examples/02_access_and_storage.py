@@ -59,12 +59,16 @@ def simulate_neuron(run: pr.Run) -> dict[str, object]:
 def declare(name: str, duration: float) -> pr.Trajectory:
     """The parameter tree. Dotted paths create groups."""
     traj = pr.Trajectory(name, comment="LIF neuron: firing rate against input current", seed=11)
-    traj.add_parameter("neuron.tau", 10.0, comment="membrane time constant", annotations={"unit": "ms"})
+    traj.add_parameter(
+        "neuron.tau", 10.0, comment="membrane time constant", annotations={"unit": "ms"}
+    )
     traj.add_parameter("neuron.threshold", 1.0, comment="spike threshold (dimensionless)")
     traj.add_parameter("neuron.reset", 0.0, comment="voltage after a spike")
     traj.add_parameter("neuron.refractory", 2.0, annotations={"unit": "ms"})
     traj.add_parameter("neuron.current", 1.0, comment="input current (dimensionless)")
-    traj.add_parameter("synapse.tau", 5.0, comment="input filter time constant", annotations={"unit": "ms"})
+    traj.add_parameter(
+        "synapse.tau", 5.0, comment="input filter time constant", annotations={"unit": "ms"}
+    )
     traj.add_parameter("sim.dt", 0.1, annotations={"unit": "ms"})
     traj.add_parameter("sim.duration", duration, annotations={"unit": "ms"})
     return traj
@@ -136,12 +140,18 @@ def main(path: Path, size: int = 6) -> None:
     # tau = 10 ms), stored in the file at once, with the runs it was computed from.
     runs = loaded.find_runs(**{"neuron.tau": 10.0})
     f_i = np.stack([currents, loaded.results["rate"][runs]], axis=1)
-    loaded.add_derived("f_i_curve", f_i, comment="rate (Hz) against current, tau = 10 ms", runs=runs)
-    print("f-I curve (stored as a derived result):\n", pr.load_trajectory(path, "lif").derived["f_i_curve"].value)
+    loaded.add_derived(
+        "f_i_curve", f_i, comment="rate (Hz) against current, tau = 10 ms", runs=runs
+    )
+    print(
+        "f-I curve (stored as a derived result):\n",
+        pr.load_trajectory(path, "lif").derived["f_i_curve"].value,
+    )
 
     # The other trajectory, loaded with only one of its results visible.
     other = pr.load_trajectory(path, name="lif_long", load_only=["rate"])
-    print(f"{other.name}: {len(other)} runs, results {list(other.results)}, rates {other.results['rate'][:]}")
+    rates = other.results["rate"][:]
+    print(f"{other.name}: {len(other)} runs, results {list(other.results)}, rates {rates}")
     print(f"stored in {path} ({path.stat().st_size / 1024:.1f} KiB)")
 
 

@@ -45,7 +45,7 @@ class LorenzTrajectory:
     @property
     def times(self) -> FloatArray:
         """The time of every state."""
-        return np.arange(len(self.states)) * self.dt
+        return np.arange(len(self.states), dtype=np.float64) * self.dt
 
     def __eq__(self, other: object) -> bool:
         # Arrays make the dataclass' generated == ambiguous; compare them explicitly.
@@ -138,9 +138,7 @@ def main(path: Path, size: int = 4, steps: int = 3000) -> None:
     traj = pr.Trajectory("lorenz", comment="sensitivity to the initial condition", seed=63)
     # An array default declares an array parameter: float64, one dimension. Explored values
     # must be arrays (or nested lists) with that number of dimensions and a safe dtype.
-    initial = traj.add_parameter(
-        "initial", np.array([1.0, 1.0, 1.0]), comment="initial (x, y, z)"
-    )
+    initial = traj.add_parameter("initial", np.array([1.0, 1.0, 1.0]), comment="initial (x, y, z)")
     traj.add_parameter("sigma", 10.0)
     rho = traj.add_parameter("rho", 28.0, comment="28: chaotic; 14: decays to a fixed point")
     traj.add_parameter("beta", 8.0 / 3.0)
@@ -160,7 +158,9 @@ def main(path: Path, size: int = 4, steps: int = 3000) -> None:
     print("initial is declared as", loaded["initial"].value_type.name)
     first = loaded.results["solution"][0]
     assert isinstance(first, LorenzTrajectory)
-    print(f"run 0: a {type(first).__name__} with {len(first.states)} states up to t = {first.times[-1]:.1f}")
+    print(
+        f"run 0: a {type(first).__name__}, {len(first.states)} states up to t = {first.times[-1]}"
+    )
 
     # Check every stored solution: the constants match the run's parameters, and the states
     # equal a fresh integration from the stored (array) initial condition.

@@ -94,7 +94,9 @@ def main(path: Path, size: int = 5) -> None:
 
     # 3. Query strings (pandas' DataFrame.query syntax). Dotted paths go in backticks; run
     #    metadata (status, duration, host, pid, seed, started, finished) can be used too.
-    print("query, resonant and damped:    ", loaded.find_runs("resonant and `oscillator.damping` > 0"))
+    print(
+        "query, resonant and damped:    ", loaded.find_runs("resonant and `oscillator.damping` > 0")
+    )
     print("query, failed runs:            ", loaded.find_runs("status == 'failed'"))
     print("query and keyword combined:    ", loaded.find_runs("amplitude > 1", damping=0.1))
 

@@ -86,7 +86,9 @@ def logistic(rate: float, capacity: float, start: float = 2.0) -> np.ndarray:
 
 
 # The "observations": the true curve plus noise, fixed by a seed.
-OBSERVED = logistic(TRUE_RATE, TRUE_CAPACITY) + np.random.default_rng(3).normal(0.0, 1.0, TIMES.size)
+OBSERVED = logistic(TRUE_RATE, TRUE_CAPACITY) + np.random.default_rng(3).normal(
+    0.0, 1.0, TIMES.size
+)
 
 
 def misfit(run: pr.Run) -> dict[str, object]:
@@ -151,6 +153,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "path", nargs="?", type=Path, default=Path(__file__).with_name("07_adaptive_loop.h5")
     )
-    parser.add_argument("--size", type=int, default=6, help="bisection rounds (x 20 fit evaluations)")
+    parser.add_argument(
+        "--size", type=int, default=6, help="bisection rounds (x 20 fit evaluations)"
+    )
     arguments = parser.parse_args()
     main(arguments.path, arguments.size)

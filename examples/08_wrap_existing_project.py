@@ -70,7 +70,10 @@ def main(path: Path, size: int = 80) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "path", nargs="?", type=Path, default=Path(__file__).with_name("08_wrap_existing_project.h5")
+        "path",
+        nargs="?",
+        type=Path,
+        default=Path(__file__).with_name("08_wrap_existing_project.h5"),
     )
     parser.add_argument("--size", type=int, default=80, help="cells on the ring (and steps)")
     arguments = parser.parse_args()

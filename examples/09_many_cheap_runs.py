@@ -52,13 +52,13 @@ def declare(name: str, rates: list[float]) -> pr.Trajectory:
     traj = pr.Trajectory(name, comment="bifurcation diagram of the logistic map", seed=1976)
     r = traj.add_parameter("r", 3.5, comment="growth rate")
     traj.add_parameter("x0", 0.2, comment="initial value")
-    traj.add_parameter("transient", 300, comment="iterations discarded")
-    traj.add_parameter("recorded", 32, comment="iterations recorded")
-    traj.explore(r.sweep(rates))
+    traj.add_parameter("transient", 5000, comment="iterations discarded")
+    traj.add_parameter("recorded", 64, comment="iterations recorded")
+    traj.explore(pr.cartesian_product(r.sweep(rates)))
     return traj
 
 
-def main(path: Path, size: int = 20_000, workers: int = 2) -> dict[str, pr.RunReport]:
+def main(path: Path, size: int = 10_000, workers: int = 2) -> dict[str, pr.RunReport]:
     """Run ``size`` points serially, on a process pool and on Dask; compare."""
     path.unlink(missing_ok=True)
     rates = [float(r) for r in np.linspace(2.8, 4.0, size)]
@@ -112,7 +112,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "path", nargs="?", type=Path, default=Path(__file__).with_name("09_many_cheap_runs.h5")
     )
-    parser.add_argument("--size", type=int, default=20_000, help="number of growth rates")
+    parser.add_argument("--size", type=int, default=10_000, help="number of growth rates")
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     arguments = parser.parse_args()
     main(arguments.path, arguments.size, arguments.workers)

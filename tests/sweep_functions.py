@@ -97,6 +97,13 @@ def die_once(run: pr.Run) -> dict[str, object]:
     return {"y": run.x}
 
 
+def interrupted_at_x1(run: pr.Run) -> dict[str, object]:
+    """Raise KeyboardInterrupt in run ``x == 1``, as a worker hit by the terminal's Ctrl-C."""
+    if run.x == 1:
+        raise KeyboardInterrupt
+    return {"y": run.x}
+
+
 def not_a_mapping(run: pr.Run) -> object:
     """Return a list instead of a mapping of results."""
     return [run.x]

@@ -1,4 +1,5 @@
-"""The documentation site: every public name is in the API reference, and the cookbook runs."""
+"""The documentation site: every public name is in the API reference, every page is in the nav,
+and the code of the home page and of the cookbook runs as shown."""
 
 from __future__ import annotations
 
@@ -16,7 +17,12 @@ from pypet_rebuild.storage import codecs
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 API_PAGES = sorted((DOCS / "api").glob("*.md"))
-COOKBOOK_PAGES = sorted((DOCS / "cookbook").glob("*.md"))
+# Pages whose code blocks form a complete program: the home page and every cookbook recipe.
+RUNNABLE_PAGES = [
+    page
+    for page in [DOCS / "index.md", *sorted((DOCS / "cookbook").glob("*.md"))]
+    if "```python" in page.read_text()
+]
 
 
 def api_directives() -> set[str]:
@@ -59,26 +65,24 @@ def test_every_page_is_in_the_nav() -> None:
     assert not missing, f"pages missing from the nav of mkdocs.yml: {missing}"
 
 
-@pytest.mark.parametrize("page", COOKBOOK_PAGES, ids=lambda page: page.stem)
-def test_cookbook_code_runs(
+@pytest.mark.parametrize("page", RUNNABLE_PAGES, ids=lambda page: page.stem)
+def test_page_code_runs(
     page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     blocks = python_blocks(page)
-    if not blocks:
-        pytest.skip("no code on this page")
     monkeypatch.chdir(tmp_path)
     # Codecs the recipes register go to a copy of the registry, not into the other tests.
     monkeypatch.setattr(codecs, "default_registry", codecs.default_registry.copy())
     # A module of its own (dataclasses look their module up), not "__main__": the parallel
     # recipe's process-pool and Dask part is guarded by it and runs in
     # examples/09_many_cheap_runs.py; here its definitions are checked on a small serial run.
-    module = types.ModuleType(f"cookbook_{page.stem.replace('-', '_')}")
+    module = types.ModuleType(f"docs_{page.stem.replace('-', '_')}")
     monkeypatch.setitem(sys.modules, module.__name__, module)
     namespace = module.__dict__
     for number, block in enumerate(blocks):
         exec(compile(block, f"{page.name} block {number}", "exec"), namespace)
     if "build" in namespace and "logistic" in namespace:
-        traj = namespace["build"]()  # type: ignore[operator]
-        report = pr.Environment(traj).run(namespace["logistic"], progress=False)  # type: ignore[arg-type]
+        traj = namespace["build"]()
+        report = pr.Environment(traj).run(namespace["logistic"], progress=False)
         assert report.done == len(traj) == 1500
     capsys.readouterr()

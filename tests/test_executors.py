@@ -392,6 +392,21 @@ def test_on_error_raise_raises_run_failed_error_from_a_process_worker(tmp_path: 
     assert got["failed_with"][FAILING_RUN]
 
 
+def test_a_keyboard_interrupt_in_a_worker_stops_the_sweep_and_leaves_the_run_pending() -> None:
+    traj = pr.Trajectory("interrupted", seed=0)
+    traj.add_parameter("x", 0)
+    traj.explore({"x": list(range(40))})
+    storage = pr.MemoryStorageService()
+    with pytest.raises(KeyboardInterrupt):
+        pr.Environment(traj, storage).run(
+            sf.interrupted_at_x1, executor="process", workers=1, chunksize=1, progress=False
+        )
+    status = storage.load_run_table("interrupted").status.tolist()
+    assert status[:2] == ["done", "pending"]
+    assert "failed" not in status
+    assert "pending" in status[2:]  # stopped submitting
+
+
 def test_a_simulate_function_the_workers_cannot_import_stops_with_a_clear_error(
     tmp_path: Path,
 ) -> None:
@@ -455,6 +470,15 @@ def test_a_bad_start_method_is_refused(tmp_path: Path) -> None:
             sf.square,
             executor="process",
             start_method="teleport",  # type: ignore[arg-type]
+        )
+
+
+def test_options_of_another_executor_are_refused() -> None:
+    with pytest.raises(InvalidExecutorError, match="start_method='spawn' only applies"):
+        pr.Environment(small_trajectory()).run(sf.square, executor="thread", start_method="spawn")
+    with pytest.raises(InvalidExecutorError, match=r"dask_address=.* only applies"):
+        pr.Environment(small_trajectory()).run(
+            sf.square, executor="process", dask_address="tcp://127.0.0.1:8786"
         )
 
 

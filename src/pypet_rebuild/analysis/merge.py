@@ -13,17 +13,21 @@ target as it was.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pypet_rebuild.errors import MergeError
-from pypet_rebuild.exploration import ParameterSpace, point_hash
+from pypet_rebuild.exploration import ParameterSpace, hash_columns, point_hash
 from pypet_rebuild.storage.memory import MemoryStorageService
 from pypet_rebuild.storage.protocol import StorageService
 from pypet_rebuild.storage.records import MISSING, RunRecord, RunStatus
+from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.trajectory import Trajectory
 
 __all__ = ["merge_trajectories"]
@@ -154,10 +158,13 @@ def merge_trajectories(
         )._value_type = parameter.value_type
     if trial_parameter is not None and trial_parameter not in merged:
         merged.add_parameter(trial_parameter, 0, comment="occurrence of a repeated point")
-    plan = _plan(sources, explored, trial_parameter, drop_duplicates)
-    columns = {path: [point[path] for _, _, point in plan] for path in explored}
+    plan, columns = _plan(sources, explored, trial_parameter, drop_duplicates)
     merged.explore(ParameterSpace(columns, kind="concatenated"))
     return _write(merged, sources, plan, into, target)
+
+
+Plan = Sequence[tuple[int, int]]
+"""``(source position, run index in that source)`` of every merged run, in merged order."""
 
 
 def _plan(
@@ -165,39 +172,52 @@ def _plan(
     explored: Sequence[str],
     trial: str | None,
     drop_duplicates: bool,
-) -> list[tuple[int, int, dict[str, object]]]:
-    """``(source position, run index in the source, merged point)`` for every kept run."""
-    plan: list[tuple[int, int, dict[str, object]]] = []
-    occurrences: dict[str, int] = {}
-    kept: set[str] = set()
-    for position, source in enumerate(sources):
+) -> tuple[list[tuple[int, int]], dict[str, list[object]]]:
+    """The runs to keep, in merged order, and the merged explored columns.
+
+    Points are hashed column by column (and only when duplicates or trials need the hashes),
+    so planning a merge of a million runs costs seconds, not minutes.
+    """
+    pairs = [
+        (position, index) for position, source in enumerate(sources) for index in range(len(source))
+    ]
+    columns: dict[str, list[object]] = {path: [] for path in explored}
+    for source in sources:
         space = source.space
+        n = len(source)
         defaults = {p.path: p.default for p in source.parameters()}
-        for index in range(len(source)):
-            point = {
-                path: (
-                    space.columns[path][index]
-                    if space is not None and path in space.columns
-                    else defaults.get(path, 0)
-                )
-                for path in explored
-            }
-            if trial is not None:
-                base = point_hash({k: v for k, v in point.items() if k != trial})
-                point[trial] = occurrences.get(base, 0)
-                occurrences[base] = point[trial] + 1  # type: ignore[operator]
-            identity = point_hash(point)
-            if drop_duplicates and identity in kept:
-                continue
-            kept.add(identity)
-            plan.append((position, index, point))
-    return plan
+        for path in explored:
+            if space is not None and path in space.columns:
+                columns[path].extend(space.columns[path])
+            else:
+                columns[path].extend([defaults.get(path, 0)] * n)
+    if trial is not None:
+        others = {path: values for path, values in columns.items() if path != trial}
+        base = hash_columns(others) if others else [point_hash({})] * len(pairs)
+        occurrences: dict[str, int] = {}
+        trials: list[object] = []
+        for digest in base:
+            count = occurrences.get(digest, 0)
+            trials.append(count)
+            occurrences[digest] = count + 1
+        columns[trial] = trials
+    if drop_duplicates:
+        seen: set[str] = set()
+        keep = []
+        for row, digest in enumerate(hash_columns(columns)):
+            if digest not in seen:
+                seen.add(digest)
+                keep.append(row)
+        if len(keep) < len(pairs):
+            pairs = [pairs[row] for row in keep]
+            columns = {path: [values[row] for row in keep] for path, values in columns.items()}
+    return pairs, columns
 
 
 def _write(
     merged: Trajectory,
     sources: Sequence[Trajectory],
-    plan: Sequence[tuple[int, int, dict[str, object]]],
+    plan: Plan,
     into: str | os.PathLike[str] | None,
     target: Trajectory,
 ) -> Trajectory:
@@ -210,47 +230,124 @@ def _write(
         final = Path(into)
     elif isinstance(target_storage, HDF5StorageService):
         final = target_storage.path
-    staging: StorageService
-    temporary: Path | None = None
     if final is None:
         staging = MemoryStorageService()
-    else:
+        _build(staging, merged, sources, plan)
+        return load_trajectory(staging, merged.name)
+    if final.exists() and final.resolve() != Path(_location(target)[0]):
+        existing = HDF5StorageService(final)
+        try:
+            names = existing.trajectory_names()
+        finally:
+            existing.close()
+        if merged.name in names:
+            raise MergeError(
+                f"{str(final)!r} already holds a trajectory named {merged.name!r}, which is not "
+                "the target of this merge; pass name= to choose another name, or another file"
+            )
+    installed = HDF5StorageService(final)
+    # Hold the target file's writer lock from the first read to the installation: no other
+    # process can add runs that the installed merge would silently replace.
+    with contextlib.closing(installed), installed.writing():
+        _remove_stale_staging(final)
         handle, name = tempfile.mkstemp(
-            prefix=f".{final.name}.merge-", suffix=".h5", dir=final.parent
+            prefix=f".{final.name}{_STAGING}", suffix=".h5", dir=final.parent
         )
         os.close(handle)
         temporary = Path(name)
         temporary.unlink()
-        staging = HDF5StorageService(temporary)
+        staging_file = HDF5StorageService(temporary)
+        try:
+            _build(staging_file, merged, sources, plan)
+            staging_file.close()
+            # One atomic rewrite of the target file: a kill leaves it as it was, or merged.
+            installed.adopt_trajectory(temporary, merged.name)
+        finally:
+            staging_file.close()
+            _remove_staging(temporary)
+    return load_trajectory(final, merged.name)
+
+
+_STAGING = ".merge-"
+
+
+def _remove_staging(temporary: Path) -> None:
+    for leftover in (temporary, temporary.with_name(temporary.name + ".lock")):
+        leftover.unlink(missing_ok=True)
+    shutil.rmtree(temporary.with_name(temporary.name + ".segments"), ignore_errors=True)
+
+
+def _remove_stale_staging(final: Path) -> None:
+    """Delete the staging files of merges into ``final`` that were killed.
+
+    Called while holding ``final``'s writer lock, so no merge into it is running: every staging
+    file left is debris (its own lock, released by the kernel when its writer died, proves it).
+    """
+    from pypet_rebuild.errors import FileLockedError
+    from pypet_rebuild.storage.hdf5.files import WriterLock
+
+    for leftover in final.parent.glob(glob.escape(f".{final.name}{_STAGING}") + "*.h5"):
+        lock = WriterLock(leftover)
+        try:
+            lock.acquire()
+        except FileLockedError:
+            continue
+        try:
+            _remove_staging(leftover)
+        finally:
+            lock.release()
+
+
+def _build(
+    staging: StorageService,
+    merged: Trajectory,
+    sources: Sequence[Trajectory],
+    plan: Plan,
+) -> None:
+    """Write the merged trajectory (runs, derived results, lineage) to ``staging``."""
+    staging.begin_sweep(merged.snapshot(), resume=False)
     try:
-        staging.begin_sweep(merged.snapshot(), resume=False)
         hashes = merged.point_hashes()
         _copy_runs(staging, merged.name, sources, plan, hashes)
-        derived = list(_storage(target).load_derived(target.name).values())
+        derived = _derived(sources, plan)
         if derived:
             staging.store_derived(merged.name, derived)
-        staging.end_sweep(merged.name, _lineage(sources, len(plan)))
-        if temporary is not None and final is not None:
-            HDF5StorageService(final).adopt_trajectory(temporary, merged.name)
-            staging.close()
-            return load_trajectory(final, merged.name)
-        return load_trajectory(staging, merged.name)
-    finally:
+    except BaseException:
         staging.close()
-        if temporary is not None:
-            for leftover in (temporary, temporary.with_name(temporary.name + ".lock")):
-                leftover.unlink(missing_ok=True)
+        raise
+    staging.end_sweep(merged.name, _lineage(sources, plan))
+
+
+def _derived(sources: Sequence[Trajectory], plan: Plan) -> list[Result[Any]]:
+    """Every source's derived results, their run lineage renumbered to the merged runs.
+
+    The target's keep their names; those of source ``i`` (counting the target as 0) are stored
+    under ``source_<i>.<name>`` so equally named analysis products of two studies both survive.
+    """
+    renumber = {(position, old): new for new, (position, old) in enumerate(plan)}
+    found: list[Result[Any]] = []
+    for position, source in enumerate(sources):
+        for result in _storage(source).load_derived(source.name).values():
+            annotations = dict(result.annotations)
+            runs = annotations.get("lineage_runs")
+            if isinstance(runs, list):
+                annotations["lineage_runs"] = [
+                    renumber[position, int(i)] for i in runs if (position, int(i)) in renumber
+                ]
+            path = result.path if position == 0 else f"source_{position}.{result.path}"
+            found.append(Result(path, result.value, result.comment, annotations))
+    return found
 
 
 def _copy_runs(
     staging: StorageService,
     name: str,
     sources: Sequence[Trajectory],
-    plan: Sequence[tuple[int, int, dict[str, object]]],
+    plan: Plan,
     hashes: Sequence[str],
 ) -> None:
     by_source: dict[int, list[tuple[int, int]]] = {}
-    for new_index, (position, old_index, _) in enumerate(plan):
+    for new_index, (position, old_index) in enumerate(plan):
         by_source.setdefault(position, []).append((new_index, old_index))
     for position, pairs in by_source.items():
         source = sources[position]
@@ -289,16 +386,20 @@ def _copy_runs(
             staging.store_runs(name, records)
 
 
-def _lineage(sources: Sequence[Trajectory], n_runs: int) -> dict[str, Any]:
+def _lineage(sources: Sequence[Trajectory], plan: Plan) -> dict[str, Any]:
+    kept = [0] * len(sources)
+    for position, _ in plan:
+        kept[position] += 1
     lineage = []
-    for source in sources:
+    for position, source in enumerate(sources):
         where, name = _location(source)
         lineage.append(
             {
                 "file": where,
                 "trajectory": name,
                 "runs": len(source),
+                "runs_kept": kept[position],
                 "provenance": _storage(source).load_provenance(name),
             }
         )
-    return {"operation": "merge", "runs": n_runs, "merged_from": lineage}
+    return {"operation": "merge", "runs": len(plan), "merged_from": lineage}

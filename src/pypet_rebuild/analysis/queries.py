@@ -113,8 +113,6 @@ def query_runs(trajectory: Trajectory, query: str) -> list[int]:
 
     results = _stored_results(trajectory)
     parameters = [p.path for p in trajectory.parameters()]
-    scalars = [name for name in results if _scalar_result(trajectory, name)]
-    known = [*parameters, *scalars, *_METADATA]
     quoted = set(re.findall(r"`([^`]*)`", query))
     try:
         tree = ast.parse(re.sub(r"`[^`]*`", "_quoted_", query), mode="eval")
@@ -122,30 +120,49 @@ def query_runs(trajectory: Trajectory, query: str) -> list[int]:
         raise QueryError(f"the query {query!r} does not parse: {exc.msg}") from None
     names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} - {"_quoted_"}
     names |= quoted
-    arrays = sorted(n for n in names if n in results and n not in scalars)
+    # Only the results the query names are classified (reading at most one value each).
+    arrays = sorted(n for n in names if n in results and not _scalar_result(trajectory, n))
     if arrays:
         raise QueryError(
             f"the query {query!r} names {arrays}, whose values are not scalars; queries compare "
             "numbers and strings: use a predicate function, e.g. lambda arr: arr.max() > 1"
         )
-    unknown = sorted(n for n in names if n not in known and not n.startswith("@"))
+    columns: dict[str, str] = {}  # name in the query -> parameter path, result or metadata
+    unknown = []
+    for name in sorted(names):
+        if name in results or name in _METADATA or name in parameters:
+            columns[name] = name
+            continue
+        try:
+            columns[name] = trajectory.get_parameter(name).path  # a unique leaf name
+        except (KeyError, LookupError):
+            unknown.append(name)
     if unknown:
+        scalars = [name for name in results if _scalar_result(trajectory, name)]
+        known = [*parameters, *scalars, *_METADATA]
         raise QueryError(
             f"the query {query!r} names {unknown}, which are neither parameters, stored results "
-            f"nor run metadata; it may use {known}"
+            f"nor run metadata; it may use {known} (write dotted paths in backticks: "
+            "`sim.steps` > 10)"
         )
     n = len(trajectory)
     frame = pd.DataFrame(index=pd.RangeIndex(n, name="run"))
     table = None
-    for name in sorted(names):
-        if name in _METADATA:
+    for name, source in columns.items():
+        if source in results:
+            frame[name] = _to_series(_column(trajectory, source, results), frame.index)
+        elif source in _METADATA:
             if table is None:
                 storage = trajectory.storage
-                assert storage is not None
+                if storage is None:
+                    raise QueryError(
+                        f"the query {query!r} names run metadata, but {trajectory.name!r} has "
+                        "not run: run it or load it with pr.load_trajectory first"
+                    )
                 table = storage.load_run_table(trajectory.name)
-            frame[name] = getattr(table, name)
+            frame[name] = getattr(table, source)
         else:
-            frame[name] = _to_series(_column(trajectory, name, results), frame.index)
+            frame[name] = _to_series(_column(trajectory, source, results), frame.index)
     try:
         selected = frame.query(query)
     except Exception as exc:
@@ -154,7 +171,7 @@ def query_runs(trajectory: Trajectory, query: str) -> list[int]:
 
 
 def _scalar_result(trajectory: Trajectory, name: str) -> bool:
-    """Whether a result holds scalars, reading at most one run's value."""
+    """Whether a result holds scalars, reading at most one run's value (or a batch of runs)."""
     storage = trajectory.storage
     assert storage is not None
     signature_of = getattr(storage, "result_signature", None)
@@ -167,7 +184,7 @@ def _scalar_result(trajectory: Trajectory, name: str) -> bool:
         for value in storage.read_results(trajectory.name, name, range(start, stop)):
             if value is not MISSING:
                 return _is_scalar(value)
-    return False
+    return True  # no run has a value: an all-missing column, nothing says it is not scalar
 
 
 def unique_points(trajectory: Trajectory) -> list[tuple[dict[str, object], list[int]]]:
@@ -224,6 +241,18 @@ def to_pandas(
         ``"run"`` (the run index) or ``"explored"`` (a MultiIndex of the explored values,
         with the run index as a column).
     """
+    if index not in ("run", "explored"):
+        raise ValueError(f"index must be 'run' or 'explored', got {index!r}")
+    columns: list[str] = []
+    if metadata is True:
+        columns = ["status", "duration"]
+    elif metadata is not False:
+        columns = [metadata] if isinstance(metadata, str) else list(metadata)
+    for column_name in columns:
+        if column_name not in (*_METADATA, "error"):
+            raise UnknownParameterError(
+                f"unknown metadata column {column_name!r}; choose from {[*_METADATA, 'error']}"
+            )
     n = len(trajectory)
     frame = pd.DataFrame(index=pd.RangeIndex(n, name="run"))
     space = trajectory.space
@@ -239,23 +268,13 @@ def to_pandas(
         if name not in stored:
             raise UnknownParameterError(f"no stored result {name!r}; stored: {list(stored)}")
         assert storage is not None
+        if results is None and not _scalar_result(trajectory, name):
+            continue  # decided from the stored layout (or one value): arrays are not read
         values = storage.read_results(trajectory.name, name, range(n))
-        present = [v for v in values if v is not MISSING]
-        if results is None and not all(_is_scalar(v) for v in present[:1]):
-            continue
         frame[name] = _to_series(values, frame.index)
-    columns: list[str] = []
-    if metadata is True:
-        columns = ["status", "duration"]
-    elif metadata is not False:
-        columns = list(metadata)
     if columns and storage is not None:
         table = storage.load_run_table(trajectory.name)
         for column_name in columns:
-            if column_name not in (*_METADATA, "error"):
-                raise UnknownParameterError(
-                    f"unknown metadata column {column_name!r}; choose from {[*_METADATA, 'error']}"
-                )
             if column_name == "status":
                 frame["status"] = pd.Categorical(
                     table.status, categories=["pending", "done", "failed"]
@@ -264,8 +283,6 @@ def to_pandas(
                 frame[column_name] = getattr(table, column_name)
     if index == "explored" and space is not None:
         frame = frame.reset_index().set_index(list(space.names))
-    elif index not in ("run", "explored"):
-        raise ValueError(f"index must be 'run' or 'explored', got {index!r}")
     return frame
 
 

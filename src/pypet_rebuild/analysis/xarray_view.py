@@ -6,6 +6,9 @@ grid axis (linked parameters share their axis' dimension, named after the first 
 dimension with the explored values as coordinates along it. Runs without a value (failed,
 pending, or not producing the result) are NaN / NaT; integer and boolean results with missing runs
 become float with NaN. Large fixed-layout results load lazily as dask arrays with ``chunks=``.
+
+A result whose shape differs between runs cannot be one numeric variable: ``pad=True`` pads it
+with NaN to the largest shape, and ``layout="run"`` keeps it as one object per run.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from pypet_rebuild.analysis.results import stack_values
 from pypet_rebuild.errors import (
     IncompatibleShapesError,
     MissingDependencyError,
@@ -83,7 +87,7 @@ def _padded(values: Sequence[object], name: str) -> npt.NDArray[Any]:
     if len(ndims) > 1:
         raise IncompatibleShapesError(
             f"result {name!r} has values with different numbers of dimensions {sorted(ndims)}; "
-            "even pad=True cannot align them: use layout='run' on a subset of results, or "
+            "even pad=True cannot align them: use layout='run' (one object per run), or "
             "read them with traj.results[name]"
         )
     ndim = ndims.pop() if ndims else 0
@@ -96,7 +100,16 @@ def _padded(values: Sequence[object], name: str) -> npt.NDArray[Any]:
     return out
 
 
-def _read(trajectory: Trajectory, name: str, pad: bool) -> npt.NDArray[Any]:
+def _signature(trajectory: Trajectory, name: str) -> Any | None:
+    """The fixed-layout signature of a result (one shape and dtype in every run), if known."""
+    signature_of = getattr(trajectory.storage, "result_signature", None)
+    return None if signature_of is None else signature_of(trajectory.name, name)
+
+
+def _read(trajectory: Trajectory, name: str, pad: bool, per_run: bool) -> npt.NDArray[Any]:
+    if _signature(trajectory, name) is not None:
+        # One shape in every run: a single (sliced) read, no per-run objects.
+        return _fill_missing(trajectory.results[name][:])
     storage = trajectory.storage
     assert storage is not None
     values = storage.read_results(trajectory.name, name, range(len(trajectory)))
@@ -105,13 +118,18 @@ def _read(trajectory: Trajectory, name: str, pad: bool) -> npt.NDArray[Any]:
     if len(shapes) > 1:
         if pad:
             return _padded(values, name)
+        if per_run:
+            boxed = np.empty(len(values), dtype=object)
+            boxed[:] = [None if v is MISSING else v for v in values]
+            return boxed
         listed = ", ".join(str(s) for s in sorted(shapes))[:200]
         raise IncompatibleShapesError(
             f"result {name!r} has different shapes in different runs ({listed}), so it cannot "
-            "be one data variable; pass pad=True to pad with NaN to the largest shape, or "
+            "be one numeric data variable; pass pad=True to pad with NaN to the largest shape, "
+            "layout='run' to keep each run's array as one object along the run dimension, or "
             "leave it out with results=[...] and read it with traj.results[name]"
         )
-    return _fill_missing(trajectory.results[name][:])
+    return _fill_missing(stack_values(values))
 
 
 def _arraylike(value: object) -> bool:
@@ -120,20 +138,30 @@ def _arraylike(value: object) -> bool:
 
 def _lazy(trajectory: Trajectory, name: str, chunks: Any) -> Any | None:
     """A dask array over a fixed-layout result of the HDF5 backend, or ``None``."""
-    storage = trajectory.storage
-    signature_of = getattr(storage, "result_signature", None)
-    if signature_of is None:
-        return None
-    signature = signature_of(trajectory.name, name)
+    signature = _signature(trajectory, name)
     if signature is None:
         return None
     dask_array = _import("dask.array", "dask")
-    source = _ResultArray(trajectory, name, (len(trajectory), *signature.shape), signature.dtype)
-    return dask_array.from_array(source, chunks=chunks, asarray=True, fancy=False)
+    # The dtype must be known before any chunk is read, and be the one the eager read gives:
+    # the stored dtype if every run has a value, else the one with a missing marker (NaN...).
+    presence_of = getattr(trajectory.storage, "result_presence", None)
+    complete = presence_of is not None and bool(presence_of(trajectory.name, name).all())
+    dtype = signature.dtype if complete else _missing_dtype(signature.dtype)
+    source = _ResultArray(trajectory, name, (len(trajectory), *signature.shape), dtype)
+    return dask_array.from_array(source, chunks=chunks, asarray=True, fancy=False, name=False)
+
+
+def _missing_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """The dtype of a result with missing runs once they are filled (see ``_fill_missing``)."""
+    return _fill_missing(np.ma.MaskedArray(np.zeros(1, dtype=dtype), mask=[True])).dtype
 
 
 class _ResultArray:
-    """An array-like view of a fixed-layout result for ``dask.array.from_array``."""
+    """An array-like view of a fixed-layout result for ``dask.array.from_array``.
+
+    Every block is returned in the one dtype announced up front: a block without missing runs
+    would otherwise keep the stored integer dtype while its neighbours hold NaN.
+    """
 
     def __init__(
         self, trajectory: Trajectory, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]
@@ -141,11 +169,10 @@ class _ResultArray:
         self._column = trajectory.results[name]
         self.shape = shape
         self.ndim = len(shape)
-        filled = _fill_missing(np.ma.MaskedArray(np.zeros(1, dtype=dtype), mask=[True]))
-        self.dtype = filled.dtype
+        self.dtype = dtype
 
     def __getitem__(self, key: Any) -> npt.NDArray[Any]:
-        return _fill_missing(self._column[key])
+        return np.asarray(_fill_missing(self._column[key]), dtype=self.dtype)
 
 
 def to_xarray(
@@ -170,7 +197,8 @@ def to_xarray(
         ``"<result>_dim_<i>"``).
     layout
         ``"auto"`` (grid dimensions for cartesian explorations, else ``run``), ``"grid"`` or
-        ``"run"``.
+        ``"run"`` (which also keeps a result whose shape differs between runs, as one object
+        per run).
     chunks
         Load fixed-layout results lazily as dask arrays with these chunks (e.g. ``"auto"`` or
         ``{0: 1000}``); ``None`` reads them now.
@@ -191,6 +219,11 @@ def to_xarray(
     unknown = sorted(set(chosen) - set(stored))
     if unknown:
         raise UnknownParameterError(f"no stored results {unknown}; stored results: {list(stored)}")
+    strays = sorted(set(dims or {}) - set(chosen))
+    if strays:
+        raise UnknownParameterError(
+            f"dims names results {strays} that are not included; included results: {chosen}"
+        )
     space = trajectory.space
     run_dims = ["run"] if axes is None else [axis[0] for axis in axes]
     run_shape = (n,) if axes is None else tuple(len(axis[2]) for axis in axes)
@@ -209,11 +242,16 @@ def to_xarray(
                 coords[path] = (dim, values, _attrs(trajectory, path))
     data_vars: dict[str, Any] = {}
     for name in chosen:
-        variable = _variable(trajectory, name, results is None, chunks, pad)
+        variable = _variable(trajectory, name, results is None, chunks, pad, layout == "run")
         if variable is None:
             continue
         extra = variable.shape[1:]
         names = list(dims.get(name, ())) if dims else []
+        if len(names) > len(extra):
+            raise IncompatibleShapesError(
+                f"dims gives {len(names)} names {names} for result {name!r}, whose values "
+                f"have {len(extra)} dimension(s) (shape {tuple(extra)})"
+            )
         names += [f"{name}_dim_{i}" for i in range(len(names), len(extra))]
         data = variable.reshape(run_shape + tuple(extra))
         attrs = {"comment": trajectory.results[name].comment}
@@ -230,12 +268,14 @@ def to_xarray(
     return dataset
 
 
-def _variable(trajectory: Trajectory, name: str, implicit: bool, chunks: Any, pad: bool) -> Any:
+def _variable(
+    trajectory: Trajectory, name: str, implicit: bool, chunks: Any, pad: bool, per_run: bool
+) -> Any:
     if chunks is not None:
         lazy = _lazy(trajectory, name, chunks)
         if lazy is not None:
             return lazy
-    if implicit:
+    if implicit and _signature(trajectory, name) is None:
         storage = trajectory.storage
         assert storage is not None
         n = len(trajectory)
@@ -247,7 +287,7 @@ def _variable(trajectory: Trajectory, name: str, implicit: bool, chunks: Any, pa
             ]
         if not present or not (_arraylike(present[0]) or isinstance(present[0], str)):
             return None
-    return _read(trajectory, name, pad)
+    return _read(trajectory, name, pad, per_run)
 
 
 def _column(values: Sequence[object]) -> npt.NDArray[Any]:

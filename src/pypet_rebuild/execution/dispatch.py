@@ -261,44 +261,53 @@ class _Dispatcher:
         suspects: deque[RunTask],
         in_flight: dict[cf.Future[ChunkResult], list[RunTask]],
     ) -> None:
-        try:
-            results = future.result()
-        except BrokenProcessPool:
+        if future.cancelled():
+            self._dropped(chunk, pending)
+            return
+        # ``exception()`` returns what the chunk raised (the future is done) instead of raising
+        # it, so a KeyboardInterrupt from a worker is told apart from a Ctrl-C in this process.
+        error = future.exception()
+        if error is None:
+            self._take(future.result(), chunk, pending)
+        elif isinstance(error, BrokenProcessPool):
             self._worker_died(chunk, pending, suspects, in_flight)
-            return
-        except cf.CancelledError:
-            # This dispatcher only cancels when the sweep stops, and then collects nothing more:
-            # the executor dropped the chunk (e.g. Dask lost its input when the workers holding
-            # it died). Run it again, a few times at most.
-            for task in chunk:
-                dropped = self.dropped.get(task[0], 0) + 1
-                self.dropped[task[0]] = dropped
-                if dropped <= _MAX_DROPPED:
-                    pending.appendleft(task)
-                    continue
-                message = (
-                    f"CancelledError: the executor cancelled this run {dropped} times without "
-                    "running it (on Dask: its workers keep dying or losing data)"
-                )
-                record = failed_record(task, message, self.context.trajectory_seed)
-                if self._outcome(record, None, task, can_retry=False):
-                    pending.appendleft(task)
-            return
-        except WorkerSetupError as exc:
+        elif isinstance(error, KeyboardInterrupt):
+            # The workers of an executor passed to env.run got the terminal's Ctrl-C too: the
+            # chunk's runs did not finish and stay pending; stop as for a first Ctrl-C here.
+            self.interrupts.stop = True
+        elif isinstance(error, WorkerSetupError):
             # Every chunk would fail the same way: stop instead of failing each run alike.
-            raise ExecutorBrokenError(str(exc)) from None
-        except Exception as exc:
-            if type(exc).__name__ == "KilledWorker" and len(chunk) > 1:
-                # Dask gave up on a chunk whose workers died: find the run that kills them.
-                suspects.extend(chunk)
-                return
-            message = f"{type(exc).__name__}: the executor could not run this chunk: {exc}"
+            raise ExecutorBrokenError(str(error)) from None
+        elif not isinstance(error, Exception):
+            raise error
+        elif type(error).__name__ == "KilledWorker" and len(chunk) > 1:
+            # Dask gave up on a chunk whose workers died: find the run that kills them.
+            suspects.extend(chunk)
+        else:
+            message = f"{type(error).__name__}: the executor could not run this chunk: {error}"
             for task in chunk:
                 record = failed_record(task, message, self.context.trajectory_seed)
                 if self._outcome(record, None, task):
                     pending.appendleft(task)
-            return
-        self._take(results, chunk, pending)
+
+    def _dropped(self, chunk: list[RunTask], pending: deque[RunTask]) -> None:
+        """A chunk the executor cancelled: run it again, a few times at most.
+
+        This dispatcher only cancels when the sweep stops, and then collects nothing more: the
+        executor dropped the chunk (e.g. Dask lost its input when the workers holding it died).
+        """
+        for task in chunk:
+            dropped = self.dropped.get(task[0], 0) + 1
+            self.dropped[task[0]] = dropped
+            if dropped <= _MAX_DROPPED:
+                pending.appendleft(task)
+                continue
+            message = (
+                f"CancelledError: the executor cancelled this run {dropped} times without "
+                "running it (on Dask: its workers keep dying or losing data)"
+            )
+            record = failed_record(task, message, self.context.trajectory_seed)
+            self._outcome(record, None, task, can_retry=False)
 
     def _take(self, results: ChunkResult, chunk: list[RunTask], pending: deque[RunTask]) -> None:
         by_index = {task[0]: task for task in chunk}

@@ -216,7 +216,8 @@ class Environment:
         InvalidSimulateFunctionError
             Before any run, if ``simulate`` is not a one-argument callable.
         InvalidExecutorError
-            Before any run, for an unknown executor, ``workers < 1`` or a bad chunk size.
+            Before any run, for an unknown executor, ``workers < 1``, a bad chunk size, or a
+            ``start_method`` / ``dask_address`` given for another executor.
         UnpicklableError
             Before any run, if the simulate function or a parameter value cannot reach
             process or Dask workers.
@@ -231,6 +232,17 @@ class Environment:
         _check_counts(chunksize, retries, timeout)
         check_executor(executor)
         check_workers(workers)
+        if start_method is not None and executor != "process":
+            raise InvalidExecutorError(
+                f"start_method={start_method!r} only applies to executor='process', not to "
+                f"{executor_label(executor)!r}; configure the start method of your own executor "
+                "when you create it"
+            )
+        if dask_address is not None and executor != "dask":
+            raise InvalidExecutorError(
+                f"dask_address={dask_address!r} only applies to executor='dask', not to "
+                f"{executor_label(executor)!r}"
+            )
         hook_list = list(hooks)
         for hook in hook_list:
             if not isinstance(hook, SweepHooks):

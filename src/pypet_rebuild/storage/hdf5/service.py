@@ -269,6 +269,21 @@ class HDF5StorageService:
                 self._rewrite(name)
 
     @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the writer lock across several operations.
+
+        ``merge_trajectories`` holds it from reading the target to installing the merge, so no
+        other process can write runs in between that the merge would then replace.
+
+        Raises
+        ------
+        FileLockedError
+            If another process is writing the file.
+        """
+        with self._locked():
+            yield
+
+    @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         held = self._lock.held
         self._check_writable()

@@ -54,16 +54,18 @@ class TrajectoryView:
         self.stores: list[h5py.Group] = [main]
         self.expansions: list[h5py.Group] = []
         self.n_runs = self.main_runs
-        self._snapshot: TrajectorySnapshot | None = None
-        self._columns: RunColumns | None = None
-        self._location: tuple[npt.NDArray[np.int16], npt.NDArray[np.int64]] | None = None
+        # What has been read, and up to which segment (or expansion) it is up to date: a
+        # segment added later is read into each cache when that cache is next used.
+        self._snapshot: tuple[TrajectorySnapshot, int] | None = None
+        self._columns: tuple[RunColumns, int] | None = None
+        self._location: tuple[npt.NDArray[np.int16], npt.NDArray[np.int64], int] | None = None
         self._sources: dict[str, list[ResultSource | None]] = {}
-        self._result_names: set[str] | None = None
+        self._result_names: tuple[set[str], int] | None = None
         for segment in segments:
             self.add_segment(segment)
 
     def add_segment(self, segment: h5py.Group) -> None:
-        """Append a newer segment, updating what was already read instead of reading it again.
+        """Append a newer segment; what was already read is kept and updated when next used.
 
         The writer calls this after each segment it writes, so a long series of small sweeps (an
         adaptive loop) reads every store once, not all of them again in every round.
@@ -73,24 +75,6 @@ class TrajectoryView:
         if "definition" in segment:
             self.expansions.append(segment)
             self.n_runs = int(segment["definition"].attrs["n_runs"])
-            if self._snapshot is not None:
-                self._snapshot = _expanded(self._snapshot, segment)
-        if self._columns is not None:
-            if self.n_runs > len(self._columns.index):
-                self._columns = _grown(self._columns, self.snapshot())
-            _apply_runs(self._columns, segment)
-        if self._location is not None:
-            store, row = self._location
-            if self.n_runs > len(store):
-                added = self.n_runs - len(store)
-                store = np.concatenate([store, np.full(added, -1, dtype=np.int16)])
-                row = np.concatenate([row, np.arange(len(row), self.n_runs, dtype=np.int64)])
-            _apply_location(store, row, len(self.stores) - 1, segment)
-            self._location = (store, row)
-        for name, found in self._sources.items():
-            found.append(_source(segment, name))
-        if self._result_names is not None and "results" in segment:
-            self._result_names.update(segment["results"].keys())
 
     # -- definition and run table ---------------------------------------------------------------
 
@@ -113,23 +97,28 @@ class TrajectoryView:
                 kind=header.kind,
                 hashes=tuple(read_run_columns(self.main).hashes()) if explored else None,
             )
-            for segment in self.expansions:
+            self._snapshot = (snapshot, 0)
+        snapshot, applied = self._snapshot
+        if applied < len(self.expansions):
+            for segment in self.expansions[applied:]:
                 snapshot = _expanded(snapshot, segment)
-            self._snapshot = snapshot
-        return self._snapshot
+            self._snapshot = (snapshot, len(self.expansions))
+        return snapshot
 
     def run_columns(self, extended: TrajectorySnapshot | None = None) -> RunColumns:
         """The merged run table; with ``extended``, padded with its new runs as pending."""
         if self._columns is None:
-            stored = read_run_columns(self.main)
-            if self.n_runs > self.main_runs:
-                stored = _grown(stored, self.snapshot())
-            for segment in self.segments:
-                _apply_runs(stored, segment)
-            self._columns = stored
-        if extended is None or extended.n_runs == len(self._columns.index):
-            return self._columns
-        return _grown(self._columns, extended)
+            self._columns = (read_run_columns(self.main), 0)
+        columns, applied = self._columns
+        if applied < len(self.segments):
+            if self.n_runs > len(columns.index):
+                columns = _grown(columns, self.snapshot())
+            for segment in self.segments[applied:]:
+                _apply_runs(columns, segment)
+            self._columns = (columns, len(self.segments))
+        if extended is None or extended.n_runs == len(columns.index):
+            return columns
+        return _grown(columns, extended)
 
     def derived(self) -> dict[str, Result[Any]]:
         """Trajectory-level results of the main file, replaced or extended by segments."""
@@ -148,32 +137,39 @@ class TrajectoryView:
     def location(self) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int64]]:
         """For every run: the store holding its current record, and the row within that store."""
         if self._location is None:
-            n = self.n_runs
-            store = np.zeros(n, dtype=np.int16)
-            store[self.main_runs :] = -1  # appended by an expansion: no store has them yet
-            row = np.arange(n, dtype=np.int64)
-            for position, segment in enumerate(self.segments, start=1):
-                _apply_location(store, row, position, segment)
-            self._location = (store, row)
-        return self._location
+            store = np.zeros(self.main_runs, dtype=np.int16)
+            self._location = (store, np.arange(self.main_runs, dtype=np.int64), 0)
+        store, row, applied = self._location
+        if applied < len(self.segments) or len(store) < self.n_runs:
+            if len(store) < self.n_runs:
+                # Runs appended by an expansion: no store has them until a segment records them.
+                added = self.n_runs - len(store)
+                store = np.concatenate([store, np.full(added, -1, dtype=np.int16)])
+                row = np.concatenate([row, np.arange(len(row), self.n_runs, dtype=np.int64)])
+            for position in range(applied, len(self.segments)):
+                _apply_location(store, row, position + 1, self.segments[position])
+            self._location = (store, row, len(self.segments))
+        return store, row
 
     # -- results --------------------------------------------------------------------------------
 
     def result_names(self) -> tuple[str, ...]:
         """The result names of any store, sorted."""
         if self._result_names is None:
-            names: set[str] = set()
-            for store in self.stores:
-                if "results" in store:
-                    names.update(store["results"].keys())
-            self._result_names = names
-        return tuple(sorted(self._result_names))
+            self._result_names = (set(), 0)
+        names, applied = self._result_names
+        for store in self.stores[applied:]:
+            if "results" in store:
+                names.update(store["results"].keys())
+        self._result_names = (names, len(self.stores))
+        return tuple(sorted(names))
 
     def sources(self, name: str) -> list[ResultSource | None]:
         """The column of result ``name`` in each store (``None`` where a store has none)."""
-        if name not in self._sources:
-            self._sources[name] = [_source(store, name) for store in self.stores]
-        return self._sources[name]
+        found = self._sources.setdefault(name, [])
+        if len(found) < len(self.stores):
+            found.extend(_source(store, name) for store in self.stores[len(found) :])
+        return found
 
     def comment(self, name: str) -> str:
         """The comment of result ``name`` (from the newest store that has one)."""
