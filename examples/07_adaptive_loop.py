@@ -16,7 +16,8 @@ Two classic loops:
 Reloading the file shows every round of both searches.
 
 Run it with ``uv run examples/07_adaptive_loop.py`` (writes ``07_adaptive_loop.h5`` next to this
-script), or ``... OUT.h5 --size 3`` for fewer rounds. Needs scipy (``pypet_rebuild[scipy]``).
+script), or ``... OUT.h5 --size 2 --evaluations 20`` for a quick one. Needs scipy
+(``pypet_rebuild[scipy]``).
 """
 
 from __future__ import annotations
@@ -116,8 +117,8 @@ def fit_logistic(path: Path, evaluations: int) -> tuple[float, float]:
     return float(found.x[0]), float(found.x[1])
 
 
-def main(path: Path, size: int = 6) -> None:
-    """Run both searches into ``path``; reload and show every round."""
+def main(path: Path, size: int = 6, evaluations: int = 120) -> None:
+    """``size`` bisection rounds and at most ``evaluations`` fit runs into ``path``; reload."""
     path.unlink(missing_ok=True)
 
     print("multisection for the rheobase:")
@@ -127,7 +128,7 @@ def main(path: Path, size: int = 6) -> None:
     print(f"  estimate {estimate:.6f}, closed form {exact:.6f}\n")
 
     print("Nelder-Mead fit of a logistic curve:")
-    rate, capacity = fit_logistic(path, evaluations=20 * size)
+    rate, capacity = fit_logistic(path, evaluations)
     print(f"  true values: rate {TRUE_RATE}, capacity {TRUE_CAPACITY}\n")
 
     # Every round is in the file.
@@ -153,8 +154,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "path", nargs="?", type=Path, default=Path(__file__).with_name("07_adaptive_loop.h5")
     )
-    parser.add_argument(
-        "--size", type=int, default=6, help="bisection rounds (x 20 fit evaluations)"
-    )
+    parser.add_argument("--size", type=int, default=6, help="bisection rounds")
+    parser.add_argument("--evaluations", type=int, default=120, help="most fit evaluations")
     arguments = parser.parse_args()
-    main(arguments.path, arguments.size)
+    main(arguments.path, arguments.size, arguments.evaluations)

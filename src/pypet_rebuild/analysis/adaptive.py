@@ -178,8 +178,12 @@ class AdaptiveSweep:
 
     def compact(self) -> None:
         """Fold the rounds' segment files into the main file (HDF5 storage only)."""
-        compact = getattr(self._environment.storage, "compact", None)
-        if compact is not None:
+        storage = self._environment.storage
+        compact = getattr(storage, "compact", None)
+        path = getattr(storage, "path", None)
+        if compact is None or (path is not None and not os.path.exists(path)):
+            return  # nothing stored yet (no round was evaluated)
+        if self.trajectory.name in storage.trajectory_names():
             compact(self.trajectory.name)
 
     def __enter__(self) -> AdaptiveSweep:

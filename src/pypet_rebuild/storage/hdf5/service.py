@@ -257,6 +257,12 @@ class HDF5StorageService:
 
     def compact(self, trajectory: str | None = None) -> None:
         """Fold leftover segments (e.g. of a killed sweep) into the main file."""
+        if trajectory and trajectory not in self._stored_names():
+            listed = ", ".join(repr(n) for n in self._stored_names()) or "none"
+            raise TrajectoryNotFoundError(
+                f"cannot compact {trajectory!r}: {str(self.path)!r} holds no such trajectory "
+                f"(it holds: {listed})"
+            )
         with self._locked():
             names = (
                 [trajectory]

@@ -1,0 +1,272 @@
+"""Queries over a stored sweep: find_runs, collect_runs, to_pandas options, unique_points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pypet_rebuild as pr
+from pypet_rebuild.errors import QueryError, UnknownParameterError
+
+
+def simulate(run: pr.Run) -> dict[str, object]:
+    if run.x == 2.0 and run.sim.steps == 20:
+        raise ValueError("diverged")
+    z = run.x * run.sim.steps
+    return {
+        "z": z,
+        "hits": int(run.sim.steps // 10),
+        "ok": bool(z > 25),
+        "tag": "big" if z > 25 else "small",
+        "trace": np.full(3, z),
+    }
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> pr.Trajectory:
+    """x in (1, 2, 3) x sim.steps in (10, 20); the run x=2, steps=20 (index 3) failed."""
+    path = tmp_path_factory.mktemp("queries") / "queries.h5"
+    traj = pr.Trajectory("queries", seed=3)
+    traj.add_parameter("x", 1.0)
+    traj.add_parameter("sim.steps", 10)
+    traj.add_parameter("sim.dt", 0.1)
+    traj.explore(pr.cartesian_product({"x": [1.0, 2.0, 3.0], "sim.steps": [10, 20]}))
+    pr.Environment(traj, storage=path).run(simulate, on_error="continue", progress=False)
+    return pr.load_trajectory(path)
+
+
+# z by run: 10, 20, 20, (failed), 30, 60
+
+
+# -- find_runs ---------------------------------------------------------------------------------
+
+
+def test_a_predicate_picks_its_values_by_argument_name(sweep: pr.Trajectory) -> None:
+    assert sweep.find_runs(lambda x, steps: x > 1.0 and steps == 20) == [3, 5]
+    assert sweep.find_runs(lambda sim__steps: sim__steps == 10) == [0, 2, 4]
+    # A predicate on a result sees only the runs that have it: the failed run never matches.
+    assert sweep.find_runs(lambda z: z >= 20) == [1, 2, 4, 5]
+    assert sweep.find_runs(lambda trace: trace[0] > 25) == [4, 5]
+    # Unexplored parameters are their default in every run.
+    assert sweep.find_runs(lambda dt: dt == 0.1) == list(range(6))
+
+
+def test_keyword_conditions_compare_for_equality(sweep: pr.Trajectory) -> None:
+    assert sweep.find_runs(x=2.0) == [2, 3]
+    assert sweep.find_runs(x=2.0, steps=10) == [2]
+    assert sweep.find_runs(lambda z: z > 40, x=3.0) == [5]
+    assert sweep.find_runs(tag="small") == [0, 1, 2]
+    with pytest.raises(UnknownParameterError, match="neither a parameter nor a stored result"):
+        sweep.find_runs(nope=1)
+
+
+def test_query_strings_use_explored_values_results_and_run_metadata(
+    sweep: pr.Trajectory,
+) -> None:
+    assert sweep.find_runs("x > 1 and z < 50") == [2, 4]
+    assert sweep.find_runs("`sim.steps` == 20") == [1, 3, 5]
+    assert sweep.find_runs("steps == 20 and x < 3") == [1, 3]  # a unique leaf name works too
+    assert sweep.find_runs("status == 'failed'") == [3]
+    assert sweep.find_runs("status == 'done' and `sim.steps` > 10") == [1, 5]
+    assert sweep.find_runs("tag == 'big' or hits == 1") == [0, 2, 4, 5]
+    assert sweep.find_runs("ok") == [4, 5]
+    assert sweep.find_runs("duration >= 0 and seed >= 0") == [0, 1, 2, 3, 4, 5]
+    assert sweep.find_runs("dt == 0.1 and x == 3") == [4, 5]
+    # A query string combines with keyword conditions.
+    assert sweep.find_runs("z > 40", x=3.0) == [5]
+
+
+def test_a_query_naming_something_unknown_lists_what_it_may_use(sweep: pr.Trajectory) -> None:
+    with pytest.raises(QueryError) as caught:
+        sweep.find_runs("speed > 3")
+    message = str(caught.value)
+    assert "['speed']" in message
+    for known in ("'x'", "'sim.steps'", "'z'", "'status'", "backticks"):
+        assert known in message
+    assert "'trace'" not in message.split("it may use")[1]  # arrays cannot be compared
+    assert isinstance(caught.value, ValueError)
+
+
+def test_a_query_that_does_not_parse_is_a_query_error(sweep: pr.Trajectory) -> None:
+    with pytest.raises(QueryError, match="does not parse"):
+        sweep.find_runs("x >> > 1")
+    with pytest.raises(QueryError, match="does not parse"):
+        sweep.find_runs("x == (1")
+
+
+def test_a_query_comparing_an_array_result_points_to_a_predicate(sweep: pr.Trajectory) -> None:
+    with pytest.raises(QueryError, match=r"\['trace'\].*not scalars.*predicate"):
+        sweep.find_runs("trace > 1")
+
+
+def test_a_query_that_cannot_be_evaluated_is_a_query_error(sweep: pr.Trajectory) -> None:
+    with pytest.raises(QueryError, match="cannot be evaluated"):
+        sweep.find_runs("tag > 3")
+
+
+def test_a_query_reads_only_the_results_it_names(
+    sweep: pr.Trajectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = sweep.storage
+    assert storage is not None
+    read: list[str] = []
+    original = storage.read_results
+
+    def spy(trajectory: str, name: str, runs: object) -> list[object]:
+        read.append(name)
+        return original(trajectory, name, runs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(storage, "read_results", spy)
+    assert sweep.find_runs("z > 25 and x > 2") == [4, 5]
+    assert sweep.find_runs(lambda hits: hits == 2) == [1, 5]
+    assert set(read) == {"z", "hits"}
+
+
+@settings(max_examples=40)
+@given(threshold=st.floats(-5, 70, allow_nan=False), steps=st.sampled_from([10, 20]))
+def test_a_query_string_agrees_with_the_same_predicate(threshold: float, steps: int) -> None:
+    traj = _memory_sweep()
+    by_query = traj.find_runs(f"z > {threshold!r} and `sim.steps` == {steps}")
+    by_function = traj.find_runs(lambda z, sim__steps: z > threshold and sim__steps == steps)
+    assert by_query == by_function
+
+
+_MEMORY: list[pr.Trajectory] = []
+
+
+def _memory_sweep() -> pr.Trajectory:
+    if not _MEMORY:
+        traj = pr.Trajectory("memory", seed=3)
+        traj.add_parameter("x", 1.0)
+        traj.add_parameter("sim.steps", 10)
+        traj.add_parameter("sim.dt", 0.1)
+        traj.explore(pr.cartesian_product({"x": [1.0, 2.0, 3.0], "sim.steps": [10, 20]}))
+        pr.Environment(traj).run(simulate, on_error="continue", progress=False)
+        _MEMORY.append(traj)
+    return _MEMORY[0]
+
+
+# -- collect_runs ------------------------------------------------------------------------------
+
+
+def test_collect_runs_gives_a_result_by_run_for_the_runs_that_have_it(
+    sweep: pr.Trajectory,
+) -> None:
+    assert sweep.collect_runs("z") == {0: 10.0, 1: 20.0, 2: 20.0, 4: 30.0, 5: 60.0}
+    traces = sweep.collect_runs("trace")
+    assert sorted(traces) == [0, 1, 2, 4, 5]
+    np.testing.assert_array_equal(traces[5], [60.0] * 3)  # type: ignore[arg-type]
+    with pytest.raises(UnknownParameterError, match="no stored result 'x'"):
+        sweep.collect_runs("x")
+
+
+# -- to_pandas ---------------------------------------------------------------------------------
+
+
+def test_to_pandas_has_explored_values_scalar_results_and_status(sweep: pr.Trajectory) -> None:
+    frame = sweep.to_pandas()
+    assert list(frame.columns) == [
+        "x",
+        "sim.steps",
+        "hits",
+        "ok",
+        "tag",
+        "z",
+        "status",
+        "duration",
+    ]
+    assert frame.index.name == "run"
+    assert frame["x"].dtype == np.float64
+    assert frame["sim.steps"].dtype == np.int64
+    # Missing values keep the column's kind: NaN for floats, pandas' NA for ints and bools.
+    assert frame["z"].isna().tolist() == [False, False, False, True, False, False]
+    assert str(frame["hits"].dtype) == "Int64"
+    assert frame["hits"].tolist()[:3] == [1, 2, 1]
+    assert frame["hits"].isna().tolist()[3]
+    assert str(frame["ok"].dtype) == "boolean"
+    assert pd.isna(frame["tag"][3])
+    assert frame["tag"][4] == "big"
+    assert isinstance(frame["status"].dtype, pd.CategoricalDtype)
+    assert frame["status"].tolist() == ["done", "done", "done", "failed", "done", "done"]
+
+
+def test_to_pandas_picks_results_and_metadata_columns(sweep: pr.Trajectory) -> None:
+    frame = sweep.to_pandas(["z", "trace"], metadata=False)
+    assert list(frame.columns) == ["x", "sim.steps", "z", "trace"]
+    np.testing.assert_array_equal(frame["trace"][5], [60.0] * 3)
+    assert frame["trace"][3] is None
+    frame = sweep.to_pandas([], metadata=["status", "error", "host", "pid", "seed"])
+    assert list(frame.columns) == ["x", "sim.steps", "status", "error", "host", "pid", "seed"]
+    assert "diverged" in frame["error"][3]
+    assert frame["error"][0] == ""
+    assert (frame["pid"] > 0).all()
+    assert frame["seed"].nunique() == 6
+    frame = sweep.to_pandas([], metadata="status")
+    assert list(frame.columns) == ["x", "sim.steps", "status"]
+    with pytest.raises(UnknownParameterError, match="unknown metadata column 'colour'"):
+        sweep.to_pandas(metadata=["colour"])
+    with pytest.raises(UnknownParameterError, match="no stored result 'nope'"):
+        sweep.to_pandas(["nope"])
+
+
+def test_to_pandas_indexes_by_the_explored_values(sweep: pr.Trajectory) -> None:
+    frame = sweep.to_pandas(["z"], index="explored")
+    assert isinstance(frame.index, pd.MultiIndex)
+    assert list(frame.index.names) == ["x", "sim.steps"]
+    assert frame.loc[(3.0, 20), "z"] == 60.0
+    assert frame.loc[(3.0, 20), "run"] == 5
+    assert frame.xs(10, level="sim.steps")["z"].tolist() == [10.0, 20.0, 30.0]
+    with pytest.raises(ValueError, match="index must be 'run' or 'explored'"):
+        sweep.to_pandas(index="points")
+
+
+def test_to_pandas_does_not_read_array_results_it_leaves_out(
+    sweep: pr.Trajectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = sweep.storage
+    assert storage is not None
+    read: list[str] = []
+    original = storage.read_results
+
+    def spy(trajectory: str, name: str, runs: object) -> list[object]:
+        read.append(name)
+        return original(trajectory, name, runs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(storage, "read_results", spy)
+    sweep.to_pandas()
+    assert "trace" not in read
+
+
+# -- unique points -----------------------------------------------------------------------------
+
+
+def test_unique_points_groups_the_runs_of_repeated_points(tmp_path: Path) -> None:
+    traj = pr.Trajectory("repeats", seed=1)
+    traj.add_parameter("x", 1.0)
+    traj.add_parameter("n", 0)
+    traj.explore(pr.zipped({"x": [1.0, 2.0, 1.0, 3.0, 2.0, 1.0], "n": [0, 0, 0, 1, 0, 0]}))
+    pr.Environment(traj, storage=tmp_path / "repeats.h5").run(
+        lambda run: {"v": run.x + run.index}, progress=False
+    )
+    loaded = pr.load_trajectory(tmp_path / "repeats.h5")
+    groups = loaded.unique_points()
+    assert groups == [
+        ({"x": 1.0, "n": 0}, [0, 2, 5]),
+        ({"x": 2.0, "n": 0}, [1, 4]),
+        ({"x": 3.0, "n": 1}, [3]),
+    ]
+    # The typical use: average a result over the repetitions of each point.
+    collected = loaded.collect_runs("v")
+    means = {point["x"]: np.mean([collected[i] for i in runs]) for point, runs in groups}
+    assert means == {1.0: (1.0 + 3.0 + 6.0) / 3, 2.0: (3.0 + 6.0) / 2, 3.0: 6.0}
+
+
+def test_a_grid_has_one_point_per_run(sweep: pr.Trajectory) -> None:
+    groups = sweep.unique_points()
+    assert [runs for _, runs in groups] == [[i] for i in range(6)]
+    assert groups[3][0] == {"x": 2.0, "sim.steps": 20}
