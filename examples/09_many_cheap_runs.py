@@ -98,7 +98,8 @@ def main(path: Path, size: int = 10_000, workers: int = 2) -> dict[str, pr.RunRe
     )
 
     # Wall times include starting the workers (and, for Dask, the cluster), except on the warm
-    # pool. With more cores than two, the pools pull further ahead of the serial loop.
+    # pool. This process stores every run, so on two cores the writer and the workers share the
+    # CPU and a pool gains little; with more cores, or costlier runs, it pulls ahead.
     for label, report in reports.items():
         rate = (report.done + report.failed) / report.wall_time
         print(f"[{label}] {rate:,.0f} runs/s")

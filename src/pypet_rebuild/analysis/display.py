@@ -89,7 +89,7 @@ def _result_rows(trajectory: Trajectory) -> list[list[object]]:
     for name in trajectory.results:
         signature = None if signature_of is None else signature_of(trajectory.name, name)
         if signature is not None:
-            rows.append([name, str(tuple(signature.shape)), str(signature.dtype), "stacked"])
+            rows.append([name, str(tuple(signature.shape)), str(signature.dtype), "fixed"])
         else:
             rows.append([name, "per run", "-", "packed"])
     return rows
@@ -193,7 +193,7 @@ def column_summary(column: ResultColumn) -> dict[str, Any]:
         "runs": len(column),
         "shape per run": None if signature is None else tuple(signature.shape),
         "dtype": None if signature is None else str(signature.dtype),
-        "layout": "stacked" if signature is not None else "per run",
+        "layout": "fixed" if signature is not None else "packed",
         "file": _location(trajectory),
         "comment": column.comment,
     }

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pypet_rebuild.errors import QueryError, UnknownParameterError
+from pypet_rebuild.errors import QueryError, UnknownParameterError, UnsupportedTypeError
 from pypet_rebuild.exploration import bind_predicate
 from pypet_rebuild.storage.records import MISSING
 
@@ -26,7 +26,8 @@ def _resolve(trajectory: Trajectory, name: str, results: tuple[str, ...]) -> str
     if name in results:
         return name
     try:
-        return trajectory.get_parameter(name).path
+        # Keyword arguments cannot contain dots: ``sim__steps=10`` means ``sim.steps``.
+        return trajectory.get_parameter(name.replace("__", ".")).path
     except KeyError:
         known = [p.path for p in trajectory.parameters()] + list(results)
         raise UnknownParameterError(
@@ -185,6 +186,14 @@ def _scalar_result(trajectory: Trajectory, name: str) -> bool:
             if value is not MISSING:
                 return _is_scalar(value)
     return True  # no run has a value: an all-missing column, nothing says it is not scalar
+
+
+def _probably_scalar(trajectory: Trajectory, name: str) -> bool:
+    """Whether to include a result in a default table: scalars only, never failing on decode."""
+    try:
+        return _scalar_result(trajectory, name)
+    except UnsupportedTypeError:
+        return False  # a codec this process does not know: leave the result out
 
 
 def unique_points(trajectory: Trajectory) -> list[tuple[dict[str, object], list[int]]]:

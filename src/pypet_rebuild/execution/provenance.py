@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import platform
@@ -53,6 +54,7 @@ def git_state(directory: Path | None = None) -> dict[str, object]:
     }
 
 
+@functools.cache
 def _versions() -> dict[str, str]:
     versions: dict[str, str] = {}
     for package in _PACKAGES:
@@ -79,7 +81,7 @@ def collect_provenance(**extra: object) -> dict[str, object]:
         "command_line": " ".join(sys.argv),
         "working_directory": str(Path.cwd()),
     }
-    provenance.update({f"version_{name}": v for name, v in _versions().items()})
+    provenance.update({f"version_{name}": v for name, v in _versions().items()})  # cached
     provenance.update(git_state())
     provenance.update(extra)
     return provenance

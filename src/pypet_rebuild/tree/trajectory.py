@@ -28,7 +28,7 @@ __all__ = ["Trajectory"]
 
 T = TypeVar("T")
 
-ExplorationLike = ParameterSpace | Mapping[str, Iterable[object]] | Sequence[Axis[Any]]
+ExplorationLike = ParameterSpace | Mapping[str, Iterable[object]] | Axis[Any] | Sequence[Axis[Any]]
 
 
 class Trajectory:

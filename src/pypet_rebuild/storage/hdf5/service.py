@@ -71,6 +71,7 @@ __all__ = ["Compaction", "HDF5StorageService"]
 
 Compaction = Literal["always", "auto", "manual"]
 _FOLD_RATIO = 0.25
+_FOLD_MIN_BYTES = 8 << 20
 _FOLD_FILES = 128
 
 
@@ -90,8 +91,8 @@ class HDF5StorageService:
         When segments are folded into the main file. ``"always"`` (default): at the start and
         end of every sweep, so the file stands alone afterwards. ``"auto"``: resumed sweeps and
         expansions only append segments, and the file is folded once the unfolded segments reach
-        a quarter of its size (or 128 files), so a long adaptive loop costs the same per round
-        however much is stored. ``"manual"``: only :meth:`compact` folds.
+        a quarter of its size (and at least 8 MB), or 128 files, so a long adaptive loop costs
+        the same per round however much is stored. ``"manual"``: only :meth:`compact` folds.
 
     Examples
     --------
@@ -253,7 +254,8 @@ class HDF5StorageService:
         folded = folded_segments(self._reader_for().main).get(trajectory, 0)
         pending = [p for _, seq, p in list_segments(self.path, trajectory) if seq > folded]
         size = sum(p.stat().st_size for p in pending)
-        return len(pending) >= _FOLD_FILES or size >= _FOLD_RATIO * self.path.stat().st_size
+        threshold = max(_FOLD_RATIO * self.path.stat().st_size, _FOLD_MIN_BYTES)
+        return len(pending) >= _FOLD_FILES or size >= threshold
 
     def compact(self, trajectory: str | None = None) -> None:
         """Fold leftover segments (e.g. of a killed sweep) into the main file."""
