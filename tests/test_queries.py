@@ -160,7 +160,7 @@ def test_collect_runs_gives_a_result_by_run_for_the_runs_that_have_it(
     assert sweep.collect_runs("z") == {0: 10.0, 1: 20.0, 2: 20.0, 4: 30.0, 5: 60.0}
     traces = sweep.collect_runs("trace")
     assert sorted(traces) == [0, 1, 2, 4, 5]
-    np.testing.assert_array_equal(traces[5], [60.0] * 3)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(traces[5], [60.0] * 3)
     with pytest.raises(UnknownParameterError, match="no stored result 'x'"):
         sweep.collect_runs("x")
 

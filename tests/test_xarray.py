@@ -246,10 +246,13 @@ def test_sampled_sweeps_have_the_sampled_values_as_run_coordinates(
     ds = loaded.to_xarray(["z"])
     space = loaded.space
     assert space is not None
-    xs, ys = list(space.columns["x"]), list(space.columns["y"])
+    xs = [float(x) for x in space.columns["x"]]  # type: ignore[arg-type]
+    ys = [int(y) for y in space.columns["y"]]  # type: ignore[call-overload]
     np.testing.assert_array_equal(ds["x"].values, xs)
     np.testing.assert_array_equal(ds["y"].values, ys)
-    np.testing.assert_array_equal(ds["z"].values, [expected_z(x, y) for x, y in zip(xs, ys)])
+    np.testing.assert_array_equal(
+        ds["z"].values, [expected_z(x, y) for x, y in zip(xs, ys, strict=True)]
+    )
     frame = loaded.to_pandas(["z"])
     np.testing.assert_array_equal(frame["x"].to_numpy(), xs)
     np.testing.assert_array_equal(frame["z"].to_numpy(), ds["z"].values)
@@ -348,7 +351,9 @@ def test_every_grid_cell_holds_the_value_of_its_run(sizes: list[int], fail: int)
     traj = pr.Trajectory("prop", seed=0)
     for name in ("a", "b", "c"):
         traj.add_parameter(name, 0)
-    traj.explore(pr.cartesian_product({n: list(range(s)) for n, s in zip(names, sizes)}))
+    traj.explore(
+        pr.cartesian_product({n: list(range(s)) for n, s in zip(names, sizes, strict=False)})
+    )
     failing = fail % len(traj)
 
     def sim(run: pr.Run) -> dict[str, object]:

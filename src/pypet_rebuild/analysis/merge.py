@@ -32,7 +32,8 @@ from pypet_rebuild.tree.trajectory import Trajectory
 
 __all__ = ["merge_trajectories"]
 
-_BATCH = 2000
+_BATCH = 10_000
+"""Runs copied per segment of the staging file (a million runs make 100 segments to fold)."""
 
 
 def _storage(trajectory: Trajectory) -> StorageService:
@@ -278,24 +279,17 @@ def _remove_staging(temporary: Path) -> None:
 
 
 def _remove_stale_staging(final: Path) -> None:
-    """Delete the staging files of merges into ``final`` that were killed.
+    """Delete what merges into ``final`` that were killed left behind.
 
-    Called while holding ``final``'s writer lock, so no merge into it is running: every staging
-    file left is debris (its own lock, released by the kernel when its writer died, proves it).
+    Called while holding ``final``'s writer lock: a merge builds its staging file (and its lock
+    file, segment folder and temporary files, all named after it) only while holding that lock,
+    so no merge into ``final`` is running and every staging file left is debris.
     """
-    from pypet_rebuild.errors import FileLockedError
-    from pypet_rebuild.storage.hdf5.files import WriterLock
-
-    for leftover in final.parent.glob(glob.escape(f".{final.name}{_STAGING}") + "*.h5"):
-        lock = WriterLock(leftover)
-        try:
-            lock.acquire()
-        except FileLockedError:
-            continue
-        try:
-            _remove_staging(leftover)
-        finally:
-            lock.release()
+    for leftover in final.parent.glob("*" + glob.escape(f"{final.name}{_STAGING}") + "*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 def _build(
