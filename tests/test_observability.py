@@ -72,11 +72,6 @@ def test_capture_output_stores_what_each_run_prints(executor: ExecutorName) -> N
         assert traj.run(index).metadata["output"] == output
 
 
-@pytest.mark.xfail(
-    reason="storage/hdf5/skeleton.py RunColumns.to_table does not pass the stored `outputs` "
-    "to RunTable(output=...), so the HDF5 backend reads every run's output as ''",
-    strict=True,
-)
 def test_captured_output_is_readable_from_an_hdf5_file(tmp_path: Path) -> None:
     path = tmp_path / "observed.h5"
     env = pr.Environment(trajectory(2), path)

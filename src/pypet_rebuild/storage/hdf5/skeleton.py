@@ -228,6 +228,9 @@ class RunColumns:
         error = np.full(n, "", dtype=object)
         for row, text in self.errors.items():
             error[row] = text
+        output = np.full(n, "", dtype=object)
+        for row, text in self.outputs.items():
+            output[row] = text
         hosts = np.array(self.hosts, dtype=object)
         return RunTable(
             index=self.index.copy(),
@@ -240,6 +243,7 @@ class RunColumns:
             pid=self.pid.astype(np.int64),
             seed=self.seed.copy(),
             error=error,
+            output=output,
         )
 
 
