@@ -208,12 +208,18 @@ class _Dispatcher:
                 hook.before_run(task[0], self.point(task[0]))
 
     def run_serial(self, tasks: Sequence[RunTask]) -> None:
+        # The per-run overhead of every serial sweep lives in this loop: keep it lean.
         queue = deque(tasks)
-        while queue and not self.interrupts.stop and self.failure is None:
+        context, sink, hooks, interrupts = self.context, self.sink, self.hooks, self.interrupts
+        retries = self.settings.retries
+        while queue and not interrupts.stop and self.failure is None:
             task = queue.popleft()
-            self._announce([task])
-            record, error = execute_run(self.context, task)
-            if self._outcome(record, error, task):
+            if hooks:
+                self._announce([task])
+            record, error = execute_run(context, task)
+            if error is None and not retries:
+                sink.add(record, None)
+            elif self._outcome(record, error, task):
                 queue.appendleft(task)
 
     def run_parallel(self, tasks: Sequence[RunTask]) -> None:

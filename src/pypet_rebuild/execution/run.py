@@ -106,11 +106,14 @@ class Run:
         The sweep's name lookup.
     trajectory_seed
         The trajectory's seed, from which :attr:`seed` derives.
+    mixer
+        ``seed_mixer(trajectory_seed)``, precomputed once per sweep.
     """
 
     __slots__ = (
         "_comments",
         "_lookup",
+        "_mixer",
         "_results",
         "_rng",
         "_seed",
@@ -127,12 +130,14 @@ class Run:
         values: dict[str, object],
         lookup: ParameterLookup,
         trajectory_seed: int,
+        mixer: int | None = None,
     ) -> None:
         self.index = index
         self.point_hash = point_hash
         self._values = values
         self._lookup = lookup
         self._trajectory_seed = trajectory_seed
+        self._mixer = mixer
         self._results: dict[str, object] = {}
         self._comments: dict[str, str] = {}
         self._seed: int | None = None
@@ -164,7 +169,7 @@ class Run:
     def seed(self) -> int:
         """The seed of :attr:`rng`, derived from the trajectory seed and the point hash."""
         if self._seed is None:
-            self._seed = run_seed(self._trajectory_seed, self.point_hash)
+            self._seed = run_seed(self._trajectory_seed, self.point_hash, self._mixer)
         return self._seed
 
     @property
@@ -209,6 +214,12 @@ class Run:
             self._comments[name] = comment
 
     def _absorb(self, returned: object) -> None:
+        if type(returned) is dict and not self._results:
+            valid = self._lookup.valid_results
+            if all(name in valid for name in returned):
+                # The usual case: a plain dict of names already checked in an earlier run.
+                self._results = dict(returned)
+                return
         if not isinstance(returned, Mapping):
             raise InvalidResultError(
                 f"the simulate function returned a {type(returned).__name__}; return a mapping "

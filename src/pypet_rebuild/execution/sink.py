@@ -15,6 +15,7 @@ from pypet_rebuild.storage.records import RunRecord, RunStatus
 __all__ = ["RecordSink", "estimate_bytes"]
 
 _FLUSH_BYTES = 64 << 20
+_SAMPLE_EVERY = 8
 
 
 def estimate_bytes(results: Mapping[str, object]) -> int:
@@ -84,7 +85,9 @@ class RecordSink:
     def add(self, record: RunRecord, error: BaseException | None) -> None:
         """Take one finished run."""
         self._batch.append(record)
-        self._batch_bytes += estimate_bytes(record.results)
+        if not len(self._batch) % _SAMPLE_EVERY:
+            # Sizing every record costs more than the bound needs: sample and extrapolate.
+            self._batch_bytes += _SAMPLE_EVERY * estimate_bytes(record.results)
         self._durations[record.index] = record.duration
         if record.status is RunStatus.DONE:
             self.done += 1

@@ -16,7 +16,7 @@ import socket
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pypet_rebuild.execution.run import ParameterLookup, Run
@@ -29,6 +29,7 @@ from pypet_rebuild.execution.runtime import (
     time_limit,
 )
 from pypet_rebuild.storage.records import RunRecord, RunStatus
+from pypet_rebuild.tree.seeding import seed_mixer
 
 __all__ = [
     "ChunkResult",
@@ -48,6 +49,15 @@ ChunkResult = list[tuple[RunRecord, BaseException | None]]
 """Each run's record, and the exception if it failed (``None`` when it cannot be pickled)."""
 
 _HOST = socket.gethostname()
+_PID = os.getpid()
+
+
+def _forked() -> None:
+    global _PID  # noqa: PLW0603 - the cached pid must follow a fork
+    _PID = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,11 @@ class SweepContext:
     trajectory_seed: int
     timeout: float | None = None
     capture_output: bool = False
+    mixer: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Every run seed needs the trajectory seed's mixed value: compute it once per sweep.
+        object.__setattr__(self, "mixer", seed_mixer(self.trajectory_seed))
 
 
 def execute_run(context: SweepContext, task: RunTask) -> tuple[RunRecord, Exception | None]:
@@ -89,7 +104,7 @@ def execute_run(context: SweepContext, task: RunTask) -> tuple[RunRecord, Except
     index, point_hash, explored = task
     values = context.defaults.copy()
     values.update(zip(context.explored_names, explored, strict=True))
-    run = Run(index, point_hash, values, context.lookup, context.trajectory_seed)
+    run = Run(index, point_hash, values, context.lookup, context.trajectory_seed, context.mixer)
     error: Exception | None = None
     output = ""
     started = time.time()
@@ -130,7 +145,7 @@ def execute_run(context: SweepContext, task: RunTask) -> tuple[RunRecord, Except
         finished=started + duration,
         duration=duration,
         host=_HOST,
-        pid=os.getpid(),
+        pid=_PID,
         seed=run.seed,
         error="" if error is None else "".join(traceback.format_exception(error)),
         results=run._results if error is None else {},
