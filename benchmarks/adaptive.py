@@ -38,6 +38,14 @@ def make_simulate(length: int) -> object:
     return simulate
 
 
+def main_file_identity(path: Path) -> tuple[int, int] | None:
+    """Changes whenever the main file is rewritten (inode numbers alone may be reused)."""
+    if not path.exists():
+        return None
+    info = path.stat()
+    return info.st_ino, info.st_mtime_ns
+
+
 @dataclass
 class Series:
     """One ask/tell loop."""
@@ -68,7 +76,7 @@ def run_series(work: Path, compaction: str, rounds: int, points: int, kb: int) -
     times: list[float] = []
     folds = 0
     for _ in range(rounds):
-        before = path.stat().st_ino if path.exists() else None
+        before = main_file_identity(path)
         proposals = best + radius * rng.uniform(-1, 1, size=(points, 2))  # ask
         start = time.perf_counter()
         outcome = sweep.evaluate({"x": proposals[:, 0].tolist(), "y": proposals[:, 1].tolist()})
@@ -78,7 +86,7 @@ def run_series(work: Path, compaction: str, rounds: int, points: int, kb: int) -
             best_loss, best = float(losses.min()), proposals[int(losses.argmin())]
         radius *= 0.98
         # A fold rewrites the main file under a new name and renames it over the old one.
-        folds += path.stat().st_ino != before
+        folds += main_file_identity(path) != before
     start = time.perf_counter()
     sweep.compact()
     compact = time.perf_counter() - start

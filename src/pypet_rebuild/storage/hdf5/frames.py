@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from pypet_rebuild.errors import NodeNotFoundError
 from pypet_rebuild.storage.codecs import Encoded, decode_value, encode_value
 from pypet_rebuild.storage.hdf5.encoded import dtype_from_json
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["read_frame_columns"]
 
@@ -44,6 +46,8 @@ def read_frame_columns(
     column: h5py.Group, row: int, labels: Sequence[object], result: str
 ) -> pd.DataFrame:
     """The columns ``labels`` of the DataFrame stored in ``row`` of a packed result column."""
+    import pandas as pd  # imported here: importing pypet_rebuild must not pay for pandas
+
     header = column["header"].asstr()[row]
     meta = json.loads(header)
     if meta["codec"] != "pandas.DataFrame":
