@@ -11,6 +11,9 @@ file (rewrote it), and the time of the final ``compact()``.
 files; they are folded into the main file once they reach a quarter of its size, or 128 files).
 ``always`` (the ``HDF5StorageService`` default, folding at every sweep) is shown for comparison.
 
+Every loop runs ``--repeats`` times (default 3); each round's time is the median over the loops
+(the machines these run on are shared, and single rounds are noisy).
+
 Run with ``uv run python benchmarks/adaptive.py [--rounds 200] [--points 10] [--kb 10]``.
 """
 
@@ -100,6 +103,19 @@ def run_series(work: Path, compaction: str, rounds: int, points: int, kb: int) -
     return Series(compaction, times, folds, compact, size, len(stored))
 
 
+def combine(loops: Sequence[Series]) -> Series:
+    """One series of the repeats: round by round, the median over the loops."""
+    rounds = [statistics.median(times) for times in zip(*(s.rounds for s in loops), strict=True)]
+    return Series(
+        loops[0].compaction,
+        rounds,
+        round(statistics.median(s.folds for s in loops)),
+        statistics.median(s.compact for s in loops),
+        loops[0].size,
+        loops[0].runs,
+    )
+
+
 def format_table(series: Sequence[Series]) -> str:
     lines = [
         (
@@ -125,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--points", type=int, default=10, help="points per round")
     parser.add_argument("--kb", type=int, default=10, help="size of each run's array result")
     parser.add_argument(
+        "--repeats", type=int, default=3, help="loops per mode; round times are medians"
+    )
+    parser.add_argument(
         "--compaction",
         nargs="+",
         choices=["auto", "always", "manual"],
@@ -139,9 +158,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     try:
         run_series(work, "auto", 3, 2, 1)  # warm-up: lazy imports
-        series = [
-            run_series(work, mode, args.rounds, args.points, args.kb) for mode in args.compaction
-        ]
+        series = []
+        for mode in args.compaction:
+            loops = [
+                run_series(work, mode, args.rounds, args.points, args.kb)
+                for _ in range(args.repeats)
+            ]
+            series.append(combine(loops))
         for s in series:
             print(
                 f"  {s.compaction}: rounds (ms) " + " ".join(f"{t * 1e3:.0f}" for t in s.rounds),
@@ -153,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print()
     print(
         f"{args.rounds} rounds of {args.points} points, {args.kb} KB array + 1 scalar per run; "
-        "round time = AdaptiveSweep.evaluate (expand, run the new points, read their results)"
+        "round time = AdaptiveSweep.evaluate (expand, run the new points, read their results), "
+        f"median over {args.repeats} loops round by round"
     )
     print(format_table(series))
 

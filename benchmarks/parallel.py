@@ -51,11 +51,18 @@ def workload(n: int) -> pr.Trajectory:
     return traj
 
 
-def sweep(n: int, simulate: Callable[[pr.Run], dict[str, object]], executor: str) -> float:
+def sweep(
+    n: int,
+    simulate: Callable[[pr.Run], dict[str, object]],
+    executor: str,
+    start_method: str | None = None,
+) -> float:
     traj = workload(n)
     env = pr.Environment(traj)
+    options: dict[str, object] = {} if start_method is None else {"start_method": start_method}
+    workers = None if executor == "serial" else 2
     start = time.perf_counter()
-    report = env.run(simulate, executor=executor, workers=2, progress=False)  # type: ignore[arg-type]
+    report = env.run(simulate, executor=executor, workers=workers, progress=False, **options)  # type: ignore[arg-type]
     elapsed = time.perf_counter() - start
     assert report.done == n, report
     return elapsed
@@ -80,10 +87,13 @@ def main() -> None:
     args = parser.parse_args()
 
     serial = statistics.median(sweep(args.cpu_n, burn, "serial") for _ in range(args.repeats))
-    process = statistics.median(sweep(args.cpu_n, burn, "process") for _ in range(args.repeats))
-    print(f"CPU-bound, N = {args.cpu_n} x ~5 ms, medians of {args.repeats}")
-    print(f"  serial          {serial:7.2f} s")
-    print(f"  process, 2      {process:7.2f} s   speedup {serial / process:.2f}x")
+    print(f"CPU-bound, N = {args.cpu_n} x ~5 ms, medians of {args.repeats} (pool start included)")
+    print(f"  serial                   {serial:7.2f} s")
+    for method in ("forkserver", "spawn", "fork"):
+        process = statistics.median(
+            sweep(args.cpu_n, burn, "process", method) for _ in range(args.repeats)
+        )
+        print(f"  process, 2, {method:<12} {process:7.2f} s   speedup {serial / process:.2f}x")
 
     n = args.cheap_n
     loop = statistics.median(bare_loop(n) for _ in range(args.repeats))

@@ -181,6 +181,8 @@ def test_an_expansion_with_unknown_or_missing_parameters_is_refused(tmp_path: Pa
         sweep.evaluate([{"x": 1.0, "y": 1}, {"x": 2.0}])
     with pytest.raises(ExplorationError, match="at least one point"):
         sweep.evaluate([])
+    with pytest.raises(TypeError, match="decides resume= itself"):
+        pr.AdaptiveSweep(traj, cubic, resume=True)
     # Nothing of the refused rounds was added.
     assert len(traj) == 1
     assert len(pr.load_trajectory(tmp_path / "bad.h5")) == 1

@@ -118,6 +118,11 @@ class AdaptiveSweep:
         storage: StorageService | str | os.PathLike[str] | None = None,
         **run_options: Any,
     ) -> None:
+        if "resume" in run_options:
+            raise TypeError(
+                "AdaptiveSweep decides resume= itself (every round after the first resumes the "
+                "stored study); leave it out of the run options"
+            )
         if storage is None:
             storage = trajectory.storage
         if isinstance(storage, str | os.PathLike):

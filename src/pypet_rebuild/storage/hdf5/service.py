@@ -55,13 +55,14 @@ from pypet_rebuild.storage.hdf5.files import (
 )
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.hdf5.skeleton import (
+    STATUS_CODES,
     RunColumns,
     pending_columns,
     write_run_columns,
     write_snapshot,
 )
 from pypet_rebuild.storage.hdf5.view import TrajectoryView
-from pypet_rebuild.storage.records import MISSING, RunRecord, RunTable
+from pypet_rebuild.storage.records import MISSING, RunRecord, RunStatus, RunTable
 from pypet_rebuild.storage.resume import check_resumable, snapshot_hashes
 from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.seeding import run_seed
@@ -147,8 +148,11 @@ class HDF5StorageService:
                 self._append_definition(snapshot, view.n_runs)
         else:
             self._rewrite(snapshot.name, snapshot=snapshot)
-        table = self.load_run_table(snapshot.name)
-        return table.done()
+        # The done runs straight from the status codes: building the whole run table (hex point
+        # hashes, host names...) would cost every round of an adaptive loop O(stored runs).
+        columns = self._reader_for().view(snapshot.name).run_columns()
+        done = np.flatnonzero(columns.status == STATUS_CODES[RunStatus.DONE])
+        return frozenset(done.tolist())
 
     def _append_definition(self, snapshot: TrajectorySnapshot, stored_runs: int) -> None:
         """Record an expansion (the new points only) in a segment instead of a rewrite."""
