@@ -236,26 +236,46 @@ def test_a_zipped_sweep_uses_a_run_dimension_with_parameter_coordinates(
         zipped_sweep.to_xarray(layout="grid")
 
 
+def sampled_simulate(run: pr.Run) -> dict[str, object]:
+    """Fails above x = 2.5, so a sample has failed runs too."""
+    if run.x > 2.5:
+        raise ValueError("out of range")
+    return simulate(run)
+
+
 @pytest.mark.parametrize("sampler", [pr.random_sample, pr.latin_hypercube])
 def test_sampled_sweeps_have_the_sampled_values_as_run_coordinates(
     tmp_path: Path, sampler: Any
 ) -> None:
     traj = declare("sampled")
-    traj.explore(sampler({"x": (0.0, 4.0), "y": (1, 3)}, 6, seed=3))
-    loaded = run_and_load(traj, tmp_path / "sampled.h5")
-    ds = loaded.to_xarray(["z"])
+    traj.explore(sampler({"x": (0.0, 4.0), "y": (1, 3)}, 8, seed=3))
+    pr.Environment(traj, storage=tmp_path / "sampled.h5").run(
+        sampled_simulate, on_error="continue", progress=False
+    )
+    loaded = pr.load_trajectory(tmp_path / "sampled.h5")
+    ds = loaded.to_xarray(["z", "count"])
+    assert dict(ds.sizes) == {"run": 8}
     space = loaded.space
     assert space is not None
+    assert space.kind == "sampled"
     xs = [float(x) for x in space.columns["x"]]  # type: ignore[arg-type]
     ys = [int(y) for y in space.columns["y"]]  # type: ignore[call-overload]
+    failed = [x > 2.5 for x in xs]
+    assert any(failed)
+    assert not all(failed)
     np.testing.assert_array_equal(ds["x"].values, xs)
     np.testing.assert_array_equal(ds["y"].values, ys)
-    np.testing.assert_array_equal(
-        ds["z"].values, [expected_z(x, y) for x, y in zip(xs, ys, strict=True)]
-    )
-    frame = loaded.to_pandas(["z"])
+    expected = [np.nan if bad else x * y for x, y, bad in zip(xs, ys, failed, strict=True)]
+    np.testing.assert_array_equal(ds["z"].values, expected)
+    assert ds["status"].values.tolist() == ["failed" if bad else "done" for bad in failed]
+    np.testing.assert_array_equal(np.isnan(ds["count"].values), failed)
+    frame = loaded.to_pandas(["z", "count"])
     np.testing.assert_array_equal(frame["x"].to_numpy(), xs)
     np.testing.assert_array_equal(frame["z"].to_numpy(), ds["z"].values)
+    assert frame["count"].isna().tolist() == failed
+    assert frame["status"].tolist() == ds["status"].values.tolist()
+    lazy = loaded.to_xarray(["z", "count"], chunks={0: 3})
+    xr.testing.assert_identical(lazy.compute(), ds)
 
 
 def test_an_expanded_grid_falls_back_to_the_run_layout(expanded: pr.Trajectory) -> None:
