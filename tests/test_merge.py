@@ -359,7 +359,7 @@ def test_a_merge_killed_at_any_moment_leaves_the_target_as_it_was_or_merged(
         assert merged[0] == len(points)
         assert merged != original
 
-        outcomes = []
+        outcomes: list[tuple[str, bool]] = []
         chance = random.Random(2026)
         while sum(kind == "killed" for kind, _ in outcomes) < 6 and len(outcomes) < 15:
             started = time.perf_counter()

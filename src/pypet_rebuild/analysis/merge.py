@@ -285,7 +285,10 @@ def _remove_stale_staging(final: Path) -> None:
     file, segment folder and temporary files, all named after it) only while holding that lock,
     so no merge into ``final`` is running and every staging file left is debris.
     """
-    for leftover in final.parent.glob("*" + glob.escape(f"{final.name}{_STAGING}") + "*"):
+    staging = glob.escape(f".{final.name}{_STAGING}") + "*"
+    # The staging file, its lock file and segment folder, and (one more dot) its temporary files.
+    leftovers = [*final.parent.glob(staging), *final.parent.glob("." + staging)]
+    for leftover in leftovers:
         if leftover.is_dir():
             shutil.rmtree(leftover, ignore_errors=True)
         else:
