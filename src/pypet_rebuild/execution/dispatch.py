@@ -11,6 +11,7 @@ import concurrent.futures as cf
 import contextlib
 import logging
 import math
+import pickle
 import signal
 import threading
 import time
@@ -25,6 +26,7 @@ from pypet_rebuild.execution.executors import Backend
 from pypet_rebuild.execution.hooks import SweepHooks
 from pypet_rebuild.execution.sink import RecordSink, estimate_bytes
 from pypet_rebuild.execution.worker import (
+    ChunkRecords,
     ChunkResult,
     RunTask,
     SweepContext,
@@ -148,6 +150,12 @@ def failed_record(task: RunTask, message: str, trajectory_seed: int) -> RunRecor
         seed=run_seed(trajectory_seed, task[1]),
         error=message,
     )
+
+
+def _records(outcome: ChunkResult) -> ChunkRecords:
+    """A chunk's records (chunks that went through Dask come back as one pickled blob)."""
+    records: ChunkRecords = pickle.loads(outcome) if isinstance(outcome, bytes) else outcome
+    return records
 
 
 class _Dispatcher:
@@ -274,7 +282,7 @@ class _Dispatcher:
         # it, so a KeyboardInterrupt from a worker is told apart from a Ctrl-C in this process.
         error = future.exception()
         if error is None:
-            self._take(future.result(), chunk, pending)
+            self._take(_records(future.result()), chunk, pending)
         elif isinstance(error, BrokenProcessPool):
             self._worker_died(chunk, pending, suspects, in_flight)
         elif isinstance(error, KeyboardInterrupt):
@@ -315,7 +323,7 @@ class _Dispatcher:
             record = failed_record(task, message, self.context.trajectory_seed)
             self._outcome(record, None, task, can_retry=False)
 
-    def _take(self, results: ChunkResult, chunk: list[RunTask], pending: deque[RunTask]) -> None:
+    def _take(self, results: ChunkRecords, chunk: list[RunTask], pending: deque[RunTask]) -> None:
         by_index = {task[0]: task for task in chunk}
         for record, error in results:
             task = by_index[record.index]
@@ -334,7 +342,7 @@ class _Dispatcher:
             tasks = in_flight.pop(other)
             if other.done() and not other.cancelled() and other.exception() is None:
                 # Finished before the pool broke: keep its runs instead of running them again.
-                self._take(other.result(), tasks, pending)
+                self._take(_records(other.result()), tasks, pending)
             else:
                 lost.extend(tasks)
         if self.backend.restart is None:

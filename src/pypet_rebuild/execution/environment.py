@@ -128,7 +128,7 @@ class Environment:
         trajectory: Trajectory,
         storage: StorageService | str | os.PathLike[str] | None = None,
         *,
-        batch_size: int = 1000,
+        batch_size: int = 10_000,
         flush_seconds: float = 1.0,
     ) -> None:
         if not isinstance(trajectory, Trajectory):

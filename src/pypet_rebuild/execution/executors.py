@@ -25,6 +25,7 @@ from pypet_rebuild.errors import (
     SchedulerUnavailableError,
 )
 from pypet_rebuild.execution.worker import (
+    ChunkRecords,
     ChunkResult,
     RunTask,
     SweepContext,
@@ -54,7 +55,7 @@ def default_start_method() -> StartMethod:
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _shared_batch(context: SweepContext, tasks: Sequence[RunTask], attempt: int) -> ChunkResult:
+def _shared_batch(context: SweepContext, tasks: Sequence[RunTask], attempt: int) -> ChunkRecords:
     del attempt
     return list(execute_batch(context, tasks))
 
@@ -121,6 +122,11 @@ class Backend:
     def close(self) -> None:
         """Shut down what this backend owns (never an executor the user passed in)."""
         self._close()
+
+
+def _opaque(tasks: Sequence[RunTask]) -> bytes:
+    """Tasks as one pickled blob, so a scheduler that inspects arguments (Dask) skips them."""
+    return pickle.dumps(list(tasks), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _payload(context: SweepContext) -> tuple[str, bytes]:
@@ -276,7 +282,9 @@ def _wrap_user_executor(
         name,
         count,
         executor,
-        lambda tasks, attempt: executor.submit(run_remote_chunk, key, payload, tasks, attempt),
+        lambda tasks, attempt: executor.submit(
+            run_remote_chunk, key, payload, _opaque(tasks), attempt
+        ),
         lambda: None,
     )
 
@@ -326,7 +334,7 @@ def _dask_backend(context: SweepContext, workers: int | None, address: str | Non
             # Every worker holding the scattered context died: the scheduler forgot it.
             shared[0] = client.scatter(payload, broadcast=True, hash=False)
         future: cf.Future[ChunkResult] = pool.submit(
-            run_remote_chunk, key, shared[0], tasks, attempt
+            run_remote_chunk, key, shared[0], _opaque(tasks), attempt
         )
         return future
 

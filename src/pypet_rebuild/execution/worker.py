@@ -32,6 +32,7 @@ from pypet_rebuild.storage.records import RunRecord, RunStatus
 from pypet_rebuild.tree.seeding import seed_mixer
 
 __all__ = [
+    "ChunkRecords",
     "ChunkResult",
     "RunTask",
     "SweepContext",
@@ -45,10 +46,15 @@ __all__ = [
 RunTask = tuple[int, str, tuple[object, ...]]
 """One run to execute: ``(index, point_hash, explored values in explored-name order)``."""
 
-ChunkResult = list[tuple[RunRecord, BaseException | None]]
+ChunkRecords = list[tuple[RunRecord, BaseException | None]]
 """Each run's record, and the exception if it failed (``None`` when it cannot be pickled)."""
 
+ChunkResult = ChunkRecords | bytes
+"""What a chunk returns: its records, or the same pickled (when they travel through Dask)."""
+
 _HOST = socket.gethostname()
+_DONE = RunStatus.DONE
+_FAILED = RunStatus.FAILED
 _PID = os.getpid()
 
 
@@ -137,20 +143,21 @@ def execute_run(context: SweepContext, task: RunTask) -> tuple[RunRecord, Except
                 error = exc
         output = "" if buffer is None else buffer.getvalue()
     duration = time.perf_counter() - clock
+    # Positional arguments: this runs once per run, and keywords cost a third more.
     record = RunRecord(
-        index=index,
-        point_hash=point_hash,
-        status=RunStatus.DONE if error is None else RunStatus.FAILED,
-        started=started,
-        finished=started + duration,
-        duration=duration,
-        host=_HOST,
-        pid=_PID,
-        seed=run.seed,
-        error="" if error is None else "".join(traceback.format_exception(error)),
-        results=run._results if error is None else {},
-        comments=run._comments,
-        output=output,
+        index,
+        point_hash,
+        _DONE if error is None else _FAILED,
+        started,
+        started + duration,
+        duration,
+        _HOST,
+        _PID,
+        run.seed,
+        "" if error is None else "".join(traceback.format_exception(error)),
+        run._results if error is None else {},
+        run._comments,
+        output,
     )
     return record, error
 
@@ -218,11 +225,15 @@ def _portable(error: Exception | None) -> BaseException | None:
 
 
 def run_remote_chunk(
-    key: str, payload: bytes | None, tasks: Sequence[RunTask], attempt: int
+    key: str, payload: bytes | None, tasks: Sequence[RunTask] | bytes, attempt: int
 ) -> ChunkResult:
     """Execute a chunk in a worker; the context comes from the cache or from ``payload``.
 
-    ``attempt`` only makes retried submissions distinct (Dask deduplicates identical calls).
+    ``tasks`` may arrive pickled: Dask walks and tokenizes every nested argument of a task,
+    which for a chunk of 25,000 runs costs more than running them; one bytes object it does not
+    look into. The result then goes back pickled too, for the same reason (Dask would otherwise
+    send every array of every record as a separate buffer). ``attempt`` only makes retried
+    submissions distinct (Dask deduplicates identical calls).
 
     Raises
     ------
@@ -241,4 +252,7 @@ def run_remote_chunk(
         context = _load_context(key, payload)
         _CONTEXTS.clear()  # one sweep at a time per worker: drop older contexts
         _CONTEXTS[key] = context
-    return [(record, _portable(error)) for record, error in execute_batch(context, tasks)]
+    opaque = isinstance(tasks, bytes)
+    chunk: Sequence[RunTask] = pickle.loads(tasks) if isinstance(tasks, bytes) else tasks
+    results = [(record, _portable(error)) for record, error in execute_batch(context, chunk)]
+    return pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL) if opaque else results
