@@ -345,11 +345,7 @@ class HDF5StorageService:
         segment_files = [h5py.File(path, "r") for _, path in segments]
         try:
             with atomic_h5(self.path) as new:
-                new.attrs[FORMAT_ATTR] = FORMAT_VERSION
-                if old is not None:
-                    for name in old:
-                        if name != trajectory:
-                            old.copy(old[name], new, name=name)
+                _start_main_file(new, old, trajectory)
                 view = None
                 if old is not None and trajectory in old:
                     view = TrajectoryView(old[trajectory], [f[trajectory] for f in segment_files])
@@ -393,11 +389,7 @@ class HDF5StorageService:
             try:
                 folded = folded_segments(old) if old is not None else {}
                 with atomic_h5(self.path) as new:
-                    new.attrs[FORMAT_ATTR] = FORMAT_VERSION
-                    if old is not None:
-                        for name in old:
-                            if name != trajectory:
-                                old.copy(old[name], new, name=name)
+                    _start_main_file(new, old, trajectory)
                     incoming.copy(incoming[trajectory], new, name=trajectory)
                     # Segments of the replaced trajectory must never be read into the new one.
                     last = max([folded.get(trajectory, 0), *(seq for _, seq, _ in stale)])
@@ -584,6 +576,15 @@ def _stamp(path: Path) -> tuple[object, ...]:
     except (FileNotFoundError, NotADirectoryError):
         names = []
     return (info.st_ino, info.st_mtime_ns, info.st_size, *names)
+
+
+def _start_main_file(new: h5py.File, old: h5py.File | None, replaced: str) -> None:
+    """Mark a new main file as ours and copy every trajectory of the old one but ``replaced``."""
+    new.attrs[FORMAT_ATTR] = FORMAT_VERSION
+    if old is not None:
+        for name in old:
+            if name != replaced:
+                old.copy(old[name], new, name=name)
 
 
 def _fold(
