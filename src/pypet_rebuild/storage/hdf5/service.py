@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -29,9 +28,7 @@ from pypet_rebuild.errors import StorageError, TrajectoryNotFoundError
 from pypet_rebuild.storage.codecs import encode_value
 from pypet_rebuild.storage.hdf5.columns import (
     FixedSignature,
-    ResultSource,
     classify,
-    copy_rows,
     write_column,
 )
 from pypet_rebuild.storage.hdf5.extras import (
@@ -53,19 +50,17 @@ from pypet_rebuild.storage.hdf5.files import (
     segment_directory,
     segment_path,
 )
+from pypet_rebuild.storage.hdf5.folding import fold_trajectory, start_main_file, write_extras
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.hdf5.skeleton import (
     STATUS_CODES,
     RunColumns,
-    pending_columns,
     write_run_columns,
-    write_snapshot,
 )
 from pypet_rebuild.storage.hdf5.view import TrajectoryView
 from pypet_rebuild.storage.records import MISSING, RunRecord, RunStatus, RunTable
 from pypet_rebuild.storage.resume import check_resumable, snapshot_hashes
 from pypet_rebuild.tree.nodes import Result
-from pypet_rebuild.tree.seeding import run_seed
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 
 __all__ = ["Compaction", "HDF5StorageService"]
@@ -345,12 +340,12 @@ class HDF5StorageService:
         segment_files = [h5py.File(path, "r") for _, path in segments]
         try:
             with atomic_h5(self.path) as new:
-                _start_main_file(new, old, trajectory)
+                start_main_file(new, old, trajectory)
                 view = None
                 if old is not None and trajectory in old:
                     view = TrajectoryView(old[trajectory], [f[trajectory] for f in segment_files])
-                _fold(new, trajectory, view, snapshot, self.options)
-                _write_extras(new[trajectory], view, provenance, derived, self.allow_pickle)
+                fold_trajectory(new, trajectory, view, snapshot, self.options)
+                write_extras(new[trajectory], view, provenance, derived, self.allow_pickle)
                 if segments:
                     folded[trajectory] = segments[-1][0]
                 new.attrs[FOLDED_ATTR] = json.dumps(folded)
@@ -389,7 +384,7 @@ class HDF5StorageService:
             try:
                 folded = folded_segments(old) if old is not None else {}
                 with atomic_h5(self.path) as new:
-                    _start_main_file(new, old, trajectory)
+                    start_main_file(new, old, trajectory)
                     incoming.copy(incoming[trajectory], new, name=trajectory)
                     # Segments of the replaced trajectory must never be read into the new one.
                     last = max([folded.get(trajectory, 0), *(seq for _, seq, _ in stale)])
@@ -576,136 +571,3 @@ def _stamp(path: Path) -> tuple[object, ...]:
     except (FileNotFoundError, NotADirectoryError):
         names = []
     return (info.st_ino, info.st_mtime_ns, info.st_size, *names)
-
-
-def _start_main_file(new: h5py.File, old: h5py.File | None, replaced: str) -> None:
-    """Mark a new main file as ours and copy every trajectory of the old one but ``replaced``."""
-    new.attrs[FORMAT_ATTR] = FORMAT_VERSION
-    if old is not None:
-        for name in old:
-            if name != replaced:
-                old.copy(old[name], new, name=name)
-
-
-def _fold(
-    new: h5py.File,
-    trajectory: str,
-    view: TrajectoryView | None,
-    snapshot: TrajectorySnapshot | None,
-    options: StorageOptions,
-) -> None:
-    """Write ``trajectory`` into ``new``: definition, merged run table and folded results."""
-    if snapshot is None:
-        assert view is not None, "folding needs a stored trajectory or a new definition"
-        snapshot = view.snapshot()
-    group = new.create_group(trajectory)
-    created = time.time() if view is None else float(view.main.attrs["created"])
-    write_snapshot(group, snapshot, created)
-    n = snapshot.n_runs
-    if view is None:
-        hashes = snapshot_hashes(snapshot)
-        columns = pending_columns(hashes, [run_seed(snapshot.seed, h) for h in hashes])
-        write_run_columns(group, columns)
-        group.create_group("results")
-        return
-    columns = view.run_columns(snapshot)
-    write_run_columns(group, columns)
-    results = group.create_group("results")
-    store, row = view.location()
-    if len(store) < n:
-        store = np.concatenate([store, np.full(n - len(store), -1, dtype=np.int16)])
-        row = np.concatenate([row, np.arange(len(row), n, dtype=np.int64)])
-    for name in view.result_names():
-        _fold_column(results, name, view, store, row, n, options)
-
-
-def _fold_column(
-    results: h5py.Group,
-    name: str,
-    view: TrajectoryView,
-    store: npt.NDArray[np.int16],
-    row: npt.NDArray[np.int64],
-    n: int,
-    options: StorageOptions,
-) -> None:
-    sources = view.sources(name)
-    signature = view.fixed_signature(name)
-    column = results.create_group(name)
-    column.attrs["comment"] = view.comment(name)
-    present = np.zeros(n, dtype=bool)
-    owners = _owners(sources, store, row, n)
-    if signature is not None:
-        column.attrs["layout"] = "fixed"
-        for key, attr in signature.to_attrs().items():
-            column.attrs[key] = attr
-        shape = (n, *signature.shape)
-        values = column.create_dataset(
-            "values",
-            shape=shape,
-            dtype=signature.dtype,
-            **options.dataset_kwargs(shape, signature.dtype.itemsize),
-        )
-        for source, targets, rows in owners:
-            has = source.present[rows]
-            present[targets[has]] = True
-            copy_rows(source.column["values"], rows[has], values, targets[has])
-        column.create_dataset("present", data=present)
-        return
-    column.attrs["layout"] = "packed"
-    packed: dict[int, tuple[str, npt.NDArray[np.uint8]]] = {}
-    for source, targets, rows in owners:
-        has = source.present[rows]
-        packed.update(zip(targets[has].tolist(), source.read_packed(rows[has]), strict=True))
-    headers = [""] * n
-    bounds = np.zeros(n + 1, dtype=np.int64)
-    chunks: list[npt.NDArray[np.uint8]] = []
-    for target in range(n):
-        found = packed.get(target)
-        size = 0
-        if found is not None:
-            headers[target], payload = found
-            chunks.append(np.asarray(payload, dtype=np.uint8))
-            size = len(payload)
-            present[target] = True
-        bounds[target + 1] = bounds[target] + size
-    heap = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.uint8)
-    column.create_dataset("present", data=present)
-    column.create_dataset("header", data=np.array(headers, dtype=object), dtype=h5py.string_dtype())
-    column.create_dataset("bounds", data=bounds)
-    column.create_dataset("heap", data=heap, **options.dataset_kwargs(heap.shape, 1))
-
-
-def _owners(
-    sources: Sequence[ResultSource | None],
-    store: npt.NDArray[np.int16],
-    row: npt.NDArray[np.int64],
-    n: int,
-) -> list[tuple[ResultSource, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
-    """For each store with this result: the runs it owns and their rows in that store."""
-    owners = []
-    for position, source in enumerate(sources):
-        if source is None:
-            continue
-        targets = np.flatnonzero(store[:n] == position).astype(np.int64)
-        rows = row[targets]
-        inside = rows < len(source.present)
-        owners.append((source, targets[inside], rows[inside]))
-    return owners
-
-
-def _write_extras(
-    group: h5py.Group,
-    view: TrajectoryView | None,
-    provenance: Mapping[str, object] | None,
-    derived: Sequence[Result[Any]],
-    allow_pickle: bool = False,
-) -> None:
-    """Carry over (and extend) the derived results and the provenance list."""
-    kept = view.derived() if view is not None else {}
-    for result in derived:
-        kept[result.path] = result
-    write_derived(group, list(kept.values()), allow_pickle=allow_pickle)
-    records = view.provenance() if view is not None else []
-    if provenance is not None:
-        records.append(dict(provenance))
-    write_provenance(group, records)
