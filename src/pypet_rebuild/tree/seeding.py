@@ -2,11 +2,12 @@
 
 Version 1 of the derivation: with ``mix`` the SplitMix64 finaliser (64-bit arithmetic),
 
-    seed = mix(int(point_hash[:16], 16) XOR mix(trajectory_seed mod 2**64))
+    seed = int(point_hash[:16], 16) XOR mix(trajectory_seed mod 2**64)
 
 The point hash is already a SHA-256 digest of the point, so its first 64 bits are uniform; the
-mixing keeps seeds of neighbouring trajectory seeds unrelated, and ``numpy.random.default_rng``
-hashes the seed once more through a ``SeedSequence``. It costs well under a microsecond per run.
+mixed trajectory seed (computed once per sweep) keeps the seeds of neighbouring trajectory seeds
+unrelated, and ``numpy.random.default_rng`` hashes the seed once more through a
+``SeedSequence``. Per run this is one hex parse and one XOR.
 
 A seed depends on *what* is run (the point), not on *when* or *where* (run index, worker), so a
 resumed, re-ordered or parallel sweep draws the same random numbers as a serial one. Identical
@@ -49,7 +50,7 @@ def run_seed(trajectory_seed: int, point_hash: str, mixer: int | None = None) ->
     """
     if mixer is None:
         mixer = seed_mixer(trajectory_seed)
-    return _mix(int(point_hash[:16], 16) ^ mixer)
+    return int(point_hash[:16], 16) ^ mixer
 
 
 def run_rng(seed: int) -> np.random.Generator:
