@@ -9,42 +9,22 @@ and ``arr[:, 10]`` (all runs), as medians over repeats. Run with
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
+from workload import K, simulate, workload_trajectory
 
 import pypet_rebuild as pr
 
-K = 100
 OPTIONS: dict[str, pr.StorageOptions] = {
     "none (default)": pr.StorageOptions(),
     "lzf": pr.StorageOptions(compression="lzf"),
     "gzip 4": pr.StorageOptions(compression="gzip", compression_level=4),
     "gzip 4 + shuffle": pr.StorageOptions(compression="gzip", compression_level=4, shuffle=True),
 }
-
-
-def simulate(run: pr.Run) -> dict[str, object]:
-    z = run.x * run.y
-    return {"z": z, "arr": np.full(K, z)}
-
-
-def workload(n: int) -> pr.Trajectory:
-    nx = math.ceil(math.sqrt(n))
-    ny = math.ceil(n / nx)
-    xs = np.linspace(0.0, 1.0, nx)
-    traj = pr.Trajectory("workload", seed=0)
-    traj.add_parameter("x", 0.0)
-    traj.add_parameter("y", 0)
-    traj.explore(
-        pr.zipped({"x": [float(xs[i // ny]) for i in range(n)], "y": [i % ny for i in range(n)]})
-    )
-    return traj
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -56,7 +36,7 @@ def timed(action: Callable[[], object]) -> float:
 def measure(n: int, options: pr.StorageOptions, workdir: Path) -> dict[str, float]:
     path = workdir / "bench.h5"
     path.unlink(missing_ok=True)
-    traj = workload(n)
+    traj = workload_trajectory(n)
     storage = pr.HDF5StorageService(path, options=options)
     store = timed(lambda: pr.Environment(traj, storage=storage).run(simulate, progress=False))
     storage.close()

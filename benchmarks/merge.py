@@ -28,25 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from workload import simulate, workload_points
 
 import pypet_rebuild as pr
-
-K = 100
-"""Length of the ``arr`` result."""
-
-
-def workload_points(n: int) -> tuple[list[float], list[int]]:
-    """The first ``n`` points of the WORKLOAD grid (``x`` outer, ``y`` inner), in run order."""
-    nx = math.ceil(math.sqrt(n))
-    ny = math.ceil(n / nx)
-    grid: list[float] = np.linspace(0.0, 1.0, nx).tolist()
-    return [grid[i // ny] for i in range(n)], [i % ny for i in range(n)]
-
-
-def simulate(run: pr.Run) -> dict[str, object]:
-    """The WORKLOAD simulate function."""
-    z = run.x * run.y
-    return {"z": z, "arr": np.full(K, z)}
 
 
 def make_sources(folder: Path, files: int, runs: int) -> list[Path]:

@@ -15,40 +15,14 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
 import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
+from workload import simulate, simulate_values, workload_points
 
 import pypet_rebuild as pr
-
-K = 100
-"""Length of the ``arr`` result."""
-
-
-def workload_points(n: int) -> tuple[list[float], list[int]]:
-    """The first ``n`` points of the WORKLOAD grid (``x`` outer, ``y`` inner), in run order."""
-    nx = math.ceil(math.sqrt(n))
-    ny = math.ceil(n / nx)
-    grid: list[float] = np.linspace(0.0, 1.0, nx).tolist()
-    xs = [grid[i // ny] for i in range(n)]
-    ys = [i % ny for i in range(n)]
-    return xs, ys
-
-
-def simulate_values(x: float, y: int) -> dict[str, object]:
-    """The workload's simulate function on plain values (the bare loop's body)."""
-    z = x * y
-    return {"z": z, "arr": np.full(K, z)}
-
-
-def simulate(run: pr.Run) -> dict[str, object]:
-    """The same simulate function as the framework calls it."""
-    z = run.x * run.y
-    return {"z": z, "arr": np.full(K, z)}
 
 
 def bare_loop(xs: Sequence[float], ys: Sequence[int]) -> float:

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import math
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
+from workload import simulate as cheap
+from workload import simulate_values, workload_points, workload_trajectory
 
 import pypet_rebuild as pr
-
-K = 100
 
 
 def burn(run: pr.Run) -> dict[str, object]:
@@ -35,31 +33,13 @@ def burn(run: pr.Run) -> dict[str, object]:
     return {"z": run.x * run.y}
 
 
-def cheap(run: pr.Run) -> dict[str, object]:
-    z = run.x * run.y
-    return {"z": z, "arr": np.full(K, z)}
-
-
-def workload(n: int) -> pr.Trajectory:
-    nx = math.ceil(math.sqrt(n))
-    ny = math.ceil(n / nx)
-    xs = np.linspace(0.0, 1.0, nx)
-    traj = pr.Trajectory("workload", seed=0)
-    traj.add_parameter("x", 0.0)
-    traj.add_parameter("y", 0)
-    traj.explore(
-        pr.zipped({"x": [float(xs[i // ny]) for i in range(n)], "y": [i % ny for i in range(n)]})
-    )
-    return traj
-
-
 def sweep(
     n: int,
     simulate: Callable[[pr.Run], dict[str, object]],
     executor: str,
     start_method: str | None = None,
 ) -> float:
-    traj = workload(n)
+    traj = workload_trajectory(n)
     env = pr.Environment(traj)
     options: dict[str, object] = {} if start_method is None else {"start_method": start_method}
     workers = None if executor == "serial" else 2
@@ -71,13 +51,10 @@ def sweep(
 
 
 def bare_loop(n: int) -> float:
-    nx = math.ceil(math.sqrt(n))
-    ny = math.ceil(n / nx)
-    xs = np.linspace(0.0, 1.0, nx)
+    xs, ys = workload_points(n)
     start = time.perf_counter()
-    for i in range(n):
-        z = float(xs[i // ny]) * (i % ny)
-        np.full(K, z)
+    for x, y in zip(xs, ys, strict=True):
+        simulate_values(x, y)
     return time.perf_counter() - start
 
 
@@ -117,7 +94,7 @@ def main() -> None:
     ):
         walls = []
         for _ in range(args.repeats):
-            traj = workload(n)
+            traj = workload_trajectory(n)
             start = time.perf_counter()
             pr.Environment(traj).run(
                 cheap, executor=client.get_executor(), workers=2, progress=False

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import shutil
@@ -34,43 +33,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import h5py  # noqa: TID251
 import numpy as np
+from workload import PAYLOAD_PER_RUN, K, simulate, simulate_values, workload_points
 
-K = 100
-"""Length of the ``arr`` result."""
-PAYLOAD_PER_RUN = 8 + 8 * K + 16
-"""Raw payload of one run in bytes: ``z``, ``arr``, ``x`` and ``y``."""
 PHASES = ("store", "load_z", "load_one", "load_slice", "open")
 LOAD_PHASES = PHASES[1:]
 IMPLS = ("loop", "raw", "rebuild")
 
 
 # -- the workload --------------------------------------------------------------------------------
-
-
-def workload_points(n: int) -> tuple[list[float], list[int]]:
-    """The first ``n`` points of the WORKLOAD grid (``x`` outer, ``y`` inner), in run order."""
-    nx = math.ceil(math.sqrt(n))
-    ny = math.ceil(n / nx)
-    grid: list[float] = np.linspace(0.0, 1.0, nx).tolist()
-    xs = [grid[i // ny] for i in range(n)]
-    ys = [i % ny for i in range(n)]
-    return xs, ys
-
-
-def simulate_values(x: float, y: int) -> dict[str, Any]:
-    """The workload's simulate function on plain values."""
-    z = x * y
-    return {"z": z, "arr": np.full(K, z)}
-
-
-def simulate(run: Any) -> dict[str, object]:
-    """The same simulate function as pypet_rebuild calls it (``run`` is a ``pr.Run``)."""
-    z = run.x * run.y
-    return {"z": z, "arr": np.full(K, z)}
 
 
 # -- the child: one phase of one implementation, timed ---------------------------------------
