@@ -119,7 +119,6 @@ class Run:
         "_rng",
         "_seed",
         "_trajectory_seed",
-        "_values",
         "index",
         "point_hash",
     )
@@ -135,8 +134,7 @@ class Run:
     ) -> None:
         self.index = index
         self.point_hash = point_hash
-        self._values = values
-        # The values double as the instance dictionary: ``run.x`` for a top-level parameter is
+        # The values are the instance dictionary: ``run.x`` for a top-level parameter is
         # then a plain attribute lookup, the fastest Python has (this runs twice per run in a
         # typical simulate function). Dotted paths and leaf names go through __getattr__.
         self.__dict__ = values
@@ -150,17 +148,17 @@ class Run:
 
     def __getattr__(self, name: str) -> Any:
         try:
-            return self._values[self._lookup.names[name]]
+            return self.__dict__[self._lookup.names[name]]
         except KeyError:
             pass
         if name.startswith("_"):
             raise AttributeError(name)
         if name in self._lookup.groups:
             return RunGroup(self, name)
-        return self._values[self._lookup.resolve(name)]
+        return self.__dict__[self._lookup.resolve(name)]
 
     def __getitem__(self, name: str) -> Any:
-        return self._values[self._lookup.resolve(name)]
+        return self.__dict__[self._lookup.resolve(name)]
 
     def __contains__(self, name: object) -> bool:
         return name in self._lookup.names
@@ -168,7 +166,7 @@ class Run:
     @property
     def params(self) -> Mapping[str, object]:
         """Every parameter's value in this run, by full path (read-only)."""
-        return MappingProxyType(self._values)
+        return MappingProxyType(self.__dict__)
 
     @property
     def seed(self) -> int:
@@ -234,7 +232,7 @@ class Run:
             self.add_result(name, value)
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
         return f"<Run {self.index}: {shown}>"
 
 
@@ -259,7 +257,7 @@ class RunGroup:
         if name.startswith("_"):
             raise AttributeError(name)
         path = f"{self._prefix}.{name}"
-        values = self._run._values
+        values = self._run.__dict__
         if path in values:
             return values[path]
         if path in self._run._lookup.groups:
@@ -268,7 +266,7 @@ class RunGroup:
 
     def __iter__(self) -> Iterator[str]:
         start = self._prefix + "."
-        return (p for p in self._run._values if p.startswith(start))
+        return (p for p in self._run.__dict__ if p.startswith(start))
 
     def __repr__(self) -> str:
         return f"<RunGroup {self._prefix!r}>"
