@@ -511,3 +511,32 @@ class TestStorageConformance:
             loaded.results["trace"]
         with pytest.raises(KeyError, match="nope"):
             pr.load_trajectory(backend.reopen(), load_only=["z", "nope"])
+
+
+@dataclass
+class _Model:
+    """A parameter value of a type the point hash does not cover."""
+
+    gain: float
+
+
+@pytest.mark.parametrize("changed", [False, True])
+def test_resume_compares_defaults_of_any_type(tmp_path: Path, changed: bool) -> None:
+    def study(gain: float) -> pr.Trajectory:
+        traj = pr.Trajectory("custom", seed=3)
+        traj.add_parameter("model", _Model(1.0))
+        traj.add_parameter("x", 1.0)
+        traj["model"].default = _Model(gain)
+        traj.explore({"x": [1.0, 2.0]})
+        return traj
+
+    storage = pr.MemoryStorageService()
+    pr.Environment(study(1.0), storage=storage).run(lambda run: {"z": run.x * run.model.gain})
+    if changed:
+        with pytest.raises(ResumeMismatchError, match="model"):
+            pr.Environment(study(2.0), storage=storage).run(lambda run: {"z": run.x}, resume=True)
+    else:
+        report = pr.Environment(study(1.0), storage=storage).run(
+            lambda run: {"z": run.x}, resume=True
+        )
+        assert report.skipped == 2

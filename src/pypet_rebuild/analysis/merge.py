@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pypet_rebuild.errors import MergeError
-from pypet_rebuild.exploration import ParameterSpace, hash_columns, point_hash
+from pypet_rebuild.exploration import ParameterSpace, hash_columns, point_hash, same_value
 from pypet_rebuild.storage.memory import MemoryStorageService
 from pypet_rebuild.storage.protocol import StorageService
 from pypet_rebuild.storage.records import MISSING, RunRecord, RunStatus
@@ -88,7 +88,7 @@ def _explored_union(sources: Sequence[Trajectory], trial: str | None) -> list[st
         if path in names or path == trial:
             continue
         defaults = [source.get_parameter(path).default for source in sources]
-        if any(point_hash({"v": d}) != point_hash({"v": defaults[0]}) for d in defaults[1:]):
+        if not all(same_value(d, defaults[0]) for d in defaults[1:]):
             names.append(path)  # differing defaults: keep each run's real value
     if trial is not None and trial not in names:
         names.append(trial)

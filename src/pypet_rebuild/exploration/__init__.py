@@ -10,7 +10,14 @@ identity across machines and versions. This layer knows nothing about the Trajec
 from .axis import Axis, Point
 from .combinators import AxisSpec, cartesian_product, zipped
 from .description import SpaceDescription
-from .hashing import HASH_VERSION, canonical_encoding, hash_columns, point_hash, value_hash
+from .hashing import (
+    HASH_VERSION,
+    canonical_encoding,
+    hash_columns,
+    point_hash,
+    same_value,
+    value_hash,
+)
 from .predicates import BoundPredicate, bind_predicate
 from .samplers import Range, RangeSpec, latin_hypercube, random_sample, sobol
 from .space import KINDS, ParameterSpace
@@ -33,6 +40,7 @@ __all__ = [
     "latin_hypercube",
     "point_hash",
     "random_sample",
+    "same_value",
     "sobol",
     "value_hash",
     "zipped",

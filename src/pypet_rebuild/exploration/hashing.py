@@ -79,7 +79,14 @@ from pypet_rebuild.errors import UnsupportedTypeError
 if TYPE_CHECKING:
     from .axis import Point
 
-__all__ = ["HASH_VERSION", "canonical_encoding", "hash_columns", "point_hash", "value_hash"]
+__all__ = [
+    "HASH_VERSION",
+    "canonical_encoding",
+    "hash_columns",
+    "point_hash",
+    "same_value",
+    "value_hash",
+]
 
 HASH_VERSION: Final[int] = 1
 """Version of the point-hash format documented in this module."""
@@ -401,3 +408,20 @@ def _type_name(value: object) -> str:
     cls = type(value)
     module = cls.__module__
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def same_value(left: object, right: object) -> bool:
+    """Whether two values are the same for the purposes of a study (resume, merge).
+
+    Values the canonical encoding covers compare by hash, so ``1`` equals ``np.int64(1)`` and
+    arrays compare by dtype, shape and content. Values of other types (a parameter may hold any
+    type) compare with ``==``.
+    """
+    try:
+        return value_hash(left) == value_hash(right)
+    except UnsupportedTypeError:
+        pass
+    try:
+        return bool(np.all(left == right))
+    except Exception:
+        return False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pypet_rebuild.errors import ResumeMismatchError
-from pypet_rebuild.exploration import ParameterSpace, point_hash
+from pypet_rebuild.exploration import ParameterSpace, point_hash, same_value
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 
 __all__ = ["check_resumable", "snapshot_hashes"]
@@ -39,18 +39,17 @@ def check_resumable(stored: TrajectorySnapshot, new: TrajectorySnapshot) -> None
             f"cannot resume {name!r}: the stored sweep has parameters {sorted(stored_paths)} "
             f"but this one has {sorted(new_paths)}; use a new trajectory name for a new study"
         )
-    if stored.defaults_fingerprint() != new.defaults_fingerprint():
-        stored_specs = {spec.path: spec for spec in stored.parameters}
-        changed = [
-            spec.path
-            for spec in new.parameters
-            if point_hash({"v": (spec.type_name, spec.default)})
-            != point_hash(
-                {"v": (stored_specs[spec.path].type_name, stored_specs[spec.path].default)}
-            )
-        ]
+    stored_specs = {spec.path: spec for spec in stored.parameters}
+    changed = [
+        spec.path
+        for spec in new.parameters
+        if (spec.type_name, spec.dtype)
+        != (stored_specs[spec.path].type_name, stored_specs[spec.path].dtype)
+        or not same_value(spec.default, stored_specs[spec.path].default)
+    ]
+    if changed:
         raise ResumeMismatchError(
-            f"cannot resume {name!r}: the default or type of {changed or 'some parameters'} "
+            f"cannot resume {name!r}: the default or type of {changed} "
             "differs from the stored sweep; restore the stored values or start a new trajectory"
         )
     if set(stored.explored) != set(new.explored):

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from pypet_rebuild.exploration import point_hash
 from pypet_rebuild.tree.values import ValueType
 
 __all__ = ["ParameterSpec", "TrajectorySnapshot", "type_from_name", "type_to_name"]
@@ -124,10 +123,3 @@ class TrajectorySnapshot:
         for values in self.explored.values():
             return len(values)
         return 1
-
-    def defaults_fingerprint(self) -> str:
-        """A stable hash of every parameter's path, declared type and default value."""
-        fingerprint: dict[str, object] = {}
-        for spec in self.parameters:
-            fingerprint[spec.path] = (spec.type_name, spec.dtype or "", spec.default)
-        return point_hash(fingerprint)
