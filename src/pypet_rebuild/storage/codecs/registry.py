@@ -246,8 +246,9 @@ class CodecRegistry:
             codec = self._by_name.get(encoded.codec)
         if codec is None:
             raise UnsupportedTypeError(
-                f"cannot read a value stored with codec {encoded.codec!r}: register a codec "
-                "with that id (CodecRegistry.register or register_decoder)"
+                f"cannot read a value stored with codec {encoded.codec!r}: import the code that "
+                "registers it (pypet_rebuild.register_codec(YourType, codec) with a codec whose "
+                "name is that id) before reading"
             )
         return codec.decode(encoded, DecodeContext(self, encoded))
 
