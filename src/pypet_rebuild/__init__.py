@@ -8,9 +8,10 @@ point, storing parameters, results and run metadata through a :class:`StorageSer
 import logging
 
 from pypet_rebuild import errors
-from pypet_rebuild.analysis.adaptive import AdaptiveSweep, Round
 from pypet_rebuild.analysis.merge import merge_trajectories
+from pypet_rebuild.analysis.study import StoredTrajectory, load_trajectory
 from pypet_rebuild.execution import Environment, Hooks, Run, RunFailure, RunReport, SweepHooks
+from pypet_rebuild.execution.adaptive import AdaptiveSweep, Round
 from pypet_rebuild.exploration import (
     Axis,
     ParameterSpace,
@@ -29,9 +30,9 @@ from pypet_rebuild.storage import (
     RunStatus,
     StorageService,
 )
+from pypet_rebuild.storage.backends import open_storage
 from pypet_rebuild.storage.codecs import register_codec
 from pypet_rebuild.storage.hdf5 import HDF5StorageService, StorageOptions
-from pypet_rebuild.storage.loading import load_trajectory
 from pypet_rebuild.tree import Group, Parameter, Result, Trajectory
 
 __version__ = "0.1.0"
@@ -60,6 +61,7 @@ __all__ = [
     "SpaceDescription",
     "StorageOptions",
     "StorageService",
+    "StoredTrajectory",
     "SweepHooks",
     "Trajectory",
     "__version__",
@@ -68,6 +70,7 @@ __all__ = [
     "latin_hypercube",
     "load_trajectory",
     "merge_trajectories",
+    "open_storage",
     "point_hash",
     "random_sample",
     "register_codec",

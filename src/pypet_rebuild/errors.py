@@ -9,7 +9,6 @@ The tree::
     PypetRebuildError
     ├── TreeError
     │   ├── InvalidNameError (ValueError)
-    │   │   └── ReservedNameError
     │   ├── DuplicateNodeError (ValueError)
     │   ├── NodeNotFoundError (KeyError, AttributeError)
     │   ├── AmbiguousNameError (LookupError, AttributeError)
@@ -34,7 +33,9 @@ The tree::
     │   ├── FileFormatError
     │   ├── TrajectoryNotFoundError (KeyError)
     │   └── FileLockedError
+    ├── InvalidStorageError (TypeError, ValueError)
     ├── AnalysisError
+    │   ├── ResultNotFoundError (KeyError)
     │   ├── IncompatibleShapesError (ValueError)
     │   ├── QueryError (ValueError)
     │   └── MergeError (ValueError)
@@ -64,6 +65,7 @@ __all__ = [
     "InvalidNameError",
     "InvalidResultError",
     "InvalidSimulateFunctionError",
+    "InvalidStorageError",
     "MergeError",
     "MissingDependencyError",
     "NodeNotFoundError",
@@ -72,7 +74,7 @@ __all__ = [
     "PypetRebuildError",
     "QueryError",
     "RaggedExplorationError",
-    "ReservedNameError",
+    "ResultNotFoundError",
     "ResumeMismatchError",
     "RunFailedError",
     "SchedulerUnavailableError",
@@ -100,10 +102,6 @@ class TreeError(PypetRebuildError):
 
 class InvalidNameError(TreeError, ValueError):
     """A node name is not a valid identifier path (empty, leading digit, bad characters)."""
-
-
-class ReservedNameError(InvalidNameError):
-    """A node name would shadow part of the API (``add_parameter``, ``results``, ...)."""
 
 
 class DuplicateNodeError(TreeError, ValueError):
@@ -243,8 +241,16 @@ class FileLockedError(StorageError):
     """The file is already open for writing by another process."""
 
 
+class InvalidStorageError(PypetRebuildError, TypeError, ValueError):
+    """What was passed as storage is not a path, a StorageService or a known backend name."""
+
+
 class AnalysisError(PypetRebuildError):
     """A question asked of stored results cannot be answered as asked."""
+
+
+class ResultNotFoundError(AnalysisError, KeyError):
+    """No result of that name is stored; the message lists the stored results."""
 
 
 class IncompatibleShapesError(AnalysisError, ValueError):

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pypet_rebuild.storage.protocol import SupportsLocation
+
 if TYPE_CHECKING:
     from pypet_rebuild.analysis.results import ResultColumn
+    from pypet_rebuild.analysis.study import StoredTrajectory
     from pypet_rebuild.execution.report import RunReport
-    from pypet_rebuild.tree.trajectory import Trajectory
 
 __all__ = ["column_summary", "report_html", "trajectory_html", "trajectory_summary"]
 
@@ -52,7 +54,7 @@ def _hashable(value: object) -> object:
     return repr(value) if isinstance(value, np.ndarray | list | dict) else value
 
 
-def _parameter_rows(trajectory: Trajectory) -> list[list[object]]:
+def _parameter_rows(trajectory: StoredTrajectory) -> list[list[object]]:
     space = trajectory.space
     rows: list[list[object]] = []
     for parameter in trajectory.parameters():
@@ -71,39 +73,31 @@ def _parameter_rows(trajectory: Trajectory) -> list[list[object]]:
     return rows
 
 
-def _status_counts(trajectory: Trajectory) -> dict[str, int] | None:
-    storage = trajectory.storage
-    if storage is None or trajectory.name not in storage.trajectory_names():
-        return None
-    table = storage.load_run_table(trajectory.name)
+def _status_counts(trajectory: StoredTrajectory) -> dict[str, int] | None:
+    table = trajectory.run_table()
     values, counts = np.unique(table.status.astype(str), return_counts=True)
     return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
 
 
-def _result_rows(trajectory: Trajectory) -> list[list[object]]:
-    storage = trajectory.storage
-    if storage is None or trajectory.name not in storage.trajectory_names():
-        return []
-    signature_of = getattr(storage, "result_signature", None)
+def _result_rows(trajectory: StoredTrajectory) -> list[list[object]]:
     rows: list[list[object]] = []
     for name in trajectory.results:
-        signature = None if signature_of is None else signature_of(trajectory.name, name)
-        if signature is not None:
-            rows.append([name, str(tuple(signature.shape)), str(signature.dtype), "fixed"])
+        info = trajectory.result_info(name)
+        if info.stackable:
+            rows.append([name, str(info.shape), str(info.dtype), "fixed"])
         else:
             rows.append([name, "per run", "-", "packed"])
     return rows
 
 
-def _location(trajectory: Trajectory) -> str:
+def _location(trajectory: StoredTrajectory) -> str:
     storage = trajectory.storage
-    if storage is None:
-        return "not stored yet"
-    path = getattr(storage, "path", None)
-    return str(path) if path is not None else type(storage).__name__
+    if isinstance(storage, SupportsLocation):
+        return storage.location
+    return type(storage).__name__
 
 
-def trajectory_summary(trajectory: Trajectory) -> str:
+def trajectory_summary(trajectory: StoredTrajectory) -> str:
     """The plain-text view of a trajectory."""
     lines = [f"Trajectory {trajectory.name!r}: {len(trajectory)} run(s) in {_location(trajectory)}"]
     if trajectory.comment:
@@ -128,7 +122,7 @@ def trajectory_summary(trajectory: Trajectory) -> str:
     return "\n".join(lines)
 
 
-def trajectory_html(trajectory: Trajectory) -> str:
+def trajectory_html(trajectory: StoredTrajectory) -> str:
     """The notebook view of a trajectory."""
     space = trajectory.space
     heading = (
@@ -185,15 +179,13 @@ def report_html(report: RunReport) -> str:
 def column_summary(column: ResultColumn) -> dict[str, Any]:
     """What a result handle knows without reading data: runs, shape and dtype per run."""
     trajectory = column._trajectory
-    storage = trajectory.storage
-    signature_of = getattr(storage, "result_signature", None)
-    signature = None if signature_of is None else signature_of(trajectory.name, column.name)
+    info = trajectory.result_info(column.name)
     return {
         "name": column.name,
         "runs": len(column),
-        "shape per run": None if signature is None else tuple(signature.shape),
-        "dtype": None if signature is None else str(signature.dtype),
-        "layout": "fixed" if signature is not None else "packed",
+        "shape per run": info.shape,
+        "dtype": None if info.dtype is None else str(info.dtype),
+        "layout": "fixed" if info.stackable else "packed",
         "file": _location(trajectory),
         "comment": column.comment,
     }

@@ -13,19 +13,20 @@ target as it was.
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from pypet_rebuild.analysis.study import StoredTrajectory
 from pypet_rebuild.errors import MergeError
 from pypet_rebuild.exploration import ParameterSpace, hash_columns, point_hash, same_value
-from pypet_rebuild.storage.memory import MemoryStorageService
-from pypet_rebuild.storage.protocol import StorageService
+from pypet_rebuild.storage.backends import open_storage
+from pypet_rebuild.storage.protocol import (
+    StorageService,
+    SupportsReplace,
+    WriterSession,
+    storage_location,
+)
 from pypet_rebuild.storage.records import MISSING, RunRecord, RunStatus
 from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.trajectory import Trajectory
@@ -36,24 +37,21 @@ _BATCH = 10_000
 """Runs copied per segment of the staging file (a million runs make 100 segments to fold)."""
 
 
-def _storage(trajectory: Trajectory) -> StorageService:
-    storage = trajectory.storage
-    if storage is None:
+def _storage(trajectory: StoredTrajectory) -> StorageService:
+    if not isinstance(trajectory, StoredTrajectory):
         raise MergeError(
-            f"the trajectory {trajectory.name!r} has no stored runs: run it with an Environment "
-            "or load it with pr.load_trajectory before merging"
+            f"merge_trajectories takes stored studies, got {type(trajectory).__name__} "
+            f"{getattr(trajectory, 'name', '')!r}: run it (env.study) or load it with "
+            "pr.load_trajectory before merging"
         )
-    return storage
+    return trajectory.storage
 
 
-def _location(trajectory: Trajectory) -> tuple[str, str]:
-    storage = _storage(trajectory)
-    path = getattr(storage, "path", None)
-    where = str(Path(path).resolve()) if path is not None else f"memory:{id(storage)}"
-    return where, trajectory.name
+def _location(trajectory: StoredTrajectory) -> tuple[str, str]:
+    return storage_location(_storage(trajectory)), trajectory.name
 
 
-def _check_compatible(sources: Sequence[Trajectory], trial: str | None) -> None:
+def _check_compatible(sources: Sequence[StoredTrajectory], trial: str | None) -> None:
     reference = sources[0]
     expected = {p.path: p.value_type.name for p in reference.parameters() if p.path != trial}
     problems: list[str] = []
@@ -79,7 +77,7 @@ def _check_compatible(sources: Sequence[Trajectory], trial: str | None) -> None:
         )
 
 
-def _explored_union(sources: Sequence[Trajectory], trial: str | None) -> list[str]:
+def _explored_union(sources: Sequence[StoredTrajectory], trial: str | None) -> list[str]:
     names: list[str] = []
     for source in sources:
         names.extend(n for n in source.explored_names if n not in names)
@@ -96,14 +94,14 @@ def _explored_union(sources: Sequence[Trajectory], trial: str | None) -> list[st
 
 
 def merge_trajectories(
-    target: Trajectory,
-    *others: Trajectory,
-    into: str | os.PathLike[str] | None = None,
+    target: StoredTrajectory,
+    *others: StoredTrajectory,
+    into: str | os.PathLike[str] | StorageService | None = None,
     name: str | None = None,
     drop_duplicates: bool = False,
     trial_parameter: str | None = None,
-) -> Trajectory:
-    """Merge stored trajectories into one; returns the merged trajectory (loaded lazily).
+) -> StoredTrajectory:
+    """Merge stored studies into one; returns the merged study (read lazily).
 
     Parameters
     ----------
@@ -113,7 +111,7 @@ def merge_trajectories(
     *others
         The trajectories to merge in, from the same or other files (or memory).
     into
-        Write the merged trajectory to this HDF5 file instead of replacing ``target``.
+        Write the merged trajectory to this file (or storage) instead of replacing ``target``.
     name
         The merged trajectory's name (default: the target's).
     drop_duplicates
@@ -128,6 +126,8 @@ def merge_trajectories(
         If there is nothing to merge, a trajectory is merged into itself, or the parameter sets
         or types differ (the message lists every difference).
     """
+    for source in (target, *others):
+        _storage(source)
     if not others:
         raise MergeError("nothing to merge: pass at least one trajectory besides the target")
     sources = [target, *others]
@@ -169,7 +169,7 @@ Plan = Sequence[tuple[int, int]]
 
 
 def _plan(
-    sources: Sequence[Trajectory],
+    sources: Sequence[StoredTrajectory],
     explored: Sequence[str],
     trial: str | None,
     drop_duplicates: bool,
@@ -217,105 +217,50 @@ def _plan(
 
 def _write(
     merged: Trajectory,
-    sources: Sequence[Trajectory],
+    sources: Sequence[StoredTrajectory],
     plan: Plan,
-    into: str | os.PathLike[str] | None,
-    target: Trajectory,
-) -> Trajectory:
-    from pypet_rebuild.storage.hdf5 import HDF5StorageService
-    from pypet_rebuild.storage.loading import load_trajectory
-
-    target_storage = _storage(target)
-    final: Path | None = None
-    if into is not None:
-        final = Path(into)
-    elif isinstance(target_storage, HDF5StorageService):
-        final = target_storage.path
-    if final is None:
-        staging = MemoryStorageService()
-        _build(staging, merged, sources, plan)
-        return load_trajectory(staging, merged.name)
-    if final.exists() and final.resolve() != Path(_location(target)[0]):
-        existing = HDF5StorageService(final)
-        try:
-            names = existing.trajectory_names()
-        finally:
-            existing.close()
-        if merged.name in names:
-            raise MergeError(
-                f"{str(final)!r} already holds a trajectory named {merged.name!r}, which is not "
-                "the target of this merge; pass name= to choose another name, or another file"
-            )
-    installed = HDF5StorageService(final)
-    # Hold the target file's writer lock from the first read to the installation: no other
-    # process can add runs that the installed merge would silently replace.
-    with contextlib.closing(installed), installed.writing():
-        _remove_stale_staging(final)
-        handle, name = tempfile.mkstemp(
-            prefix=f".{final.name}{_STAGING}", suffix=".h5", dir=final.parent
+    into: str | os.PathLike[str] | StorageService | None,
+    target: StoredTrajectory,
+) -> StoredTrajectory:
+    destination = _storage(target) if into is None else open_storage(into, mode="w")
+    location = (storage_location(destination), merged.name)
+    if location != _location(target) and merged.name in destination.trajectory_names():
+        raise MergeError(
+            f"{location[0]!r} already holds a trajectory named {merged.name!r}, which is not "
+            "the target of this merge; pass name= to choose another name, or another file"
         )
-        os.close(handle)
-        temporary = Path(name)
-        temporary.unlink()
-        staging_file = HDF5StorageService(temporary)
-        try:
-            _build(staging_file, merged, sources, plan)
-            staging_file.close()
-            # One atomic rewrite of the target file: a kill leaves it as it was, or merged.
-            installed.adopt_trajectory(temporary, merged.name)
-        finally:
-            staging_file.close()
-            _remove_staging(temporary)
-    return load_trajectory(final, merged.name)
+    if not isinstance(destination, SupportsReplace):
+        raise MergeError(
+            f"the storage {destination!r} cannot install a merged trajectory (it does not "
+            "implement SupportsReplace); merge into a file with into=PATH"
+        )
 
+    def build(staging: StorageService) -> None:
+        _build(staging, merged, sources, plan)
 
-_STAGING = ".merge-"
-
-
-def _remove_staging(temporary: Path) -> None:
-    for leftover in (temporary, temporary.with_name(temporary.name + ".lock")):
-        leftover.unlink(missing_ok=True)
-    shutil.rmtree(temporary.with_name(temporary.name + ".segments"), ignore_errors=True)
-
-
-def _remove_stale_staging(final: Path) -> None:
-    """Delete what merges into ``final`` that were killed left behind.
-
-    Called while holding ``final``'s writer lock: a merge builds its staging file (and its lock
-    file, segment folder and temporary files, all named after it) only while holding that lock,
-    so no merge into ``final`` is running and every staging file left is debris.
-    """
-    staging = glob.escape(f".{final.name}{_STAGING}") + "*"
-    # The staging file, its lock file and segment folder, and (one more dot) its temporary files.
-    leftovers = [*final.parent.glob(staging), *final.parent.glob("." + staging)]
-    for leftover in leftovers:
-        if leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)
+    # The backend builds the merge in staging storage while holding its writer lock, then
+    # installs it in one atomic step: a kill leaves the destination as it was, or merged.
+    destination.replace_trajectory(merged.name, build)
+    return StoredTrajectory(destination, merged.name, owns_storage=into is not None)
 
 
 def _build(
     staging: StorageService,
     merged: Trajectory,
-    sources: Sequence[Trajectory],
+    sources: Sequence[StoredTrajectory],
     plan: Plan,
 ) -> None:
     """Write the merged trajectory (runs, derived results, lineage) to ``staging``."""
-    staging.begin_sweep(merged.snapshot(), resume=False)
-    try:
+    with staging.begin_sweep(merged.snapshot(), resume=False) as session:
         hashes = merged.point_hashes()
-        _copy_runs(staging, merged.name, sources, plan, hashes)
+        _copy_runs(session, sources, plan, hashes)
         derived = _derived(sources, plan)
         if derived:
-            staging.store_derived(merged.name, derived)
-    except BaseException:
-        staging.close()
-        raise
-    staging.end_sweep(merged.name, _lineage(sources, plan))
+            session.store_derived(derived)
+        session.finish(_lineage(sources, plan))
 
 
-def _derived(sources: Sequence[Trajectory], plan: Plan) -> list[Result[Any]]:
+def _derived(sources: Sequence[StoredTrajectory], plan: Plan) -> list[Result[Any]]:
     """Every source's derived results, their run lineage renumbered to the merged runs.
 
     The target's keep their names; those of source ``i`` (counting the target as 0) are stored
@@ -337,9 +282,8 @@ def _derived(sources: Sequence[Trajectory], plan: Plan) -> list[Result[Any]]:
 
 
 def _copy_runs(
-    staging: StorageService,
-    name: str,
-    sources: Sequence[Trajectory],
+    session: WriterSession,
+    sources: Sequence[StoredTrajectory],
     plan: Plan,
     hashes: Sequence[str],
 ) -> None:
@@ -376,14 +320,15 @@ def _copy_runs(
                         pid=int(table.pid[old]),
                         seed=int(table.seed[old]),
                         error=str(table.error[old]),
+                        output=str(table.output[old]),
                         results=results,
                         comments={r: c for r, c in comments.items() if c and r in results},
                     )
                 )
-            staging.store_runs(name, records)
+            session.store_runs(records)
 
 
-def _lineage(sources: Sequence[Trajectory], plan: Plan) -> dict[str, Any]:
+def _lineage(sources: Sequence[StoredTrajectory], plan: Plan) -> dict[str, Any]:
     kept = [0] * len(sources)
     for position, _ in plan:
         kept[position] += 1

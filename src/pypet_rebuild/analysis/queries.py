@@ -7,22 +7,35 @@ definition, and a result is read only if the query names it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from pypet_rebuild.errors import QueryError, UnknownParameterError, UnsupportedTypeError
+from pypet_rebuild.errors import (
+    QueryError,
+    ResultNotFoundError,
+    UnknownParameterError,
+    UnsupportedTypeError,
+)
 from pypet_rebuild.exploration import bind_predicate
 from pypet_rebuild.storage.records import MISSING
 
 if TYPE_CHECKING:
-    from pypet_rebuild.tree.trajectory import Trajectory
+    from pypet_rebuild.analysis.study import StoredTrajectory
 
-__all__ = ["collect_runs", "find_runs", "query_runs", "to_pandas", "unique_points"]
+__all__ = [
+    "METADATA_PREFIX",
+    "collect_runs",
+    "find_runs",
+    "metadata_columns",
+    "query_runs",
+    "to_pandas",
+    "unique_points",
+]
 
 
-def _resolve(trajectory: Trajectory, name: str, results: tuple[str, ...]) -> str:
+def _resolve(trajectory: StoredTrajectory, name: str, results: tuple[str, ...]) -> str:
     if name in results:
         return name
     try:
@@ -36,13 +49,11 @@ def _resolve(trajectory: Trajectory, name: str, results: tuple[str, ...]) -> str
         ) from None
 
 
-def _column(trajectory: Trajectory, name: str, results: tuple[str, ...]) -> list[object]:
+def _column(trajectory: StoredTrajectory, name: str, results: tuple[str, ...]) -> list[object]:
     """Every run's value of a parameter or result (``MISSING`` where a run has no result)."""
     n = len(trajectory)
     if name in results:
-        storage = trajectory.storage
-        assert storage is not None
-        return storage.read_results(trajectory.name, name, range(n))
+        return trajectory.storage.read_results(trajectory.name, name, range(n))
     space = trajectory.space
     if space is not None and name in space.columns:
         return list(space.columns[name])
@@ -50,7 +61,7 @@ def _column(trajectory: Trajectory, name: str, results: tuple[str, ...]) -> list
 
 
 def find_runs(
-    trajectory: Trajectory,
+    trajectory: StoredTrajectory,
     predicate: Callable[..., bool] | str | None = None,
     /,
     **conditions: object,
@@ -96,8 +107,25 @@ def find_runs(
 
 _METADATA = ("status", "duration", "started", "finished", "host", "pid", "seed")
 
+METADATA_PREFIX = "run_"
+"""The prefix a run-metadata column takes when a result or parameter already has its name."""
 
-def query_runs(trajectory: Trajectory, query: str) -> list[int]:
+
+def metadata_columns(trajectory: StoredTrajectory, fields: Iterable[str]) -> dict[str, str]:
+    """Column name -> run-table field, for the given metadata fields.
+
+    The one rule for every table, dataset, query and CLI listing: a metadata field keeps its
+    name (``status``, ``duration``...) unless a stored result or a parameter has that name; then
+    it is ``run_<name>``, so run metadata never replaces a user's value.
+    """
+    taken = set(_stored_results(trajectory)) | {p.path for p in trajectory.parameters()}
+    return {(METADATA_PREFIX + field if field in taken else field): field for field in fields}
+
+
+_METADATA_SOURCE = "@run-table:"  # marks a query column read from the run table (not a name)
+
+
+def query_runs(trajectory: StoredTrajectory, query: str) -> list[int]:
     """Indices of the runs matching a pandas query string; see :func:`find_runs`.
 
     Only the columns the query names are read. Dotted parameter paths are written in backticks
@@ -129,10 +157,14 @@ def query_runs(trajectory: Trajectory, query: str) -> list[int]:
             "numbers and strings: use a predicate function, e.g. lambda arr: arr.max() > 1"
         )
     columns: dict[str, str] = {}  # name in the query -> parameter path, result or metadata
+    metadata = metadata_columns(trajectory, _METADATA)
     unknown = []
     for name in sorted(names):
-        if name in results or name in _METADATA or name in parameters:
+        if name in results or name in parameters:
             columns[name] = name
+            continue
+        if name in metadata:
+            columns[name] = _METADATA_SOURCE + metadata[name]
             continue
         try:
             columns[name] = trajectory.get_parameter(name).path  # a unique leaf name
@@ -140,7 +172,7 @@ def query_runs(trajectory: Trajectory, query: str) -> list[int]:
             unknown.append(name)
     if unknown:
         scalars = [name for name in results if _scalar_result(trajectory, name)]
-        known = [*parameters, *scalars, *_METADATA]
+        known = [*parameters, *scalars, *metadata]
         raise QueryError(
             f"the query {query!r} names {unknown}, which are neither parameters, stored results "
             f"nor run metadata; it may use {known} (write dotted paths in backticks: "
@@ -150,18 +182,12 @@ def query_runs(trajectory: Trajectory, query: str) -> list[int]:
     frame = pd.DataFrame(index=pd.RangeIndex(n, name="run"))
     table = None
     for name, source in columns.items():
-        if source in results:
-            frame[name] = _to_series(_column(trajectory, source, results), frame.index)
-        elif source in _METADATA:
+        if source.startswith(_METADATA_SOURCE):
             if table is None:
-                storage = trajectory.storage
-                if storage is None:
-                    raise QueryError(
-                        f"the query {query!r} names run metadata, but {trajectory.name!r} has "
-                        "not run: run it or load it with pr.load_trajectory first"
-                    )
-                table = storage.load_run_table(trajectory.name)
-            frame[name] = getattr(table, source)
+                table = trajectory.run_table()
+            frame[name] = getattr(table, source.removeprefix(_METADATA_SOURCE))
+        elif source in results:
+            frame[name] = _to_series(_column(trajectory, source, results), frame.index)
         else:
             frame[name] = _to_series(_column(trajectory, source, results), frame.index)
     try:
@@ -171,15 +197,12 @@ def query_runs(trajectory: Trajectory, query: str) -> list[int]:
     return [int(i) for i in selected.index]
 
 
-def _scalar_result(trajectory: Trajectory, name: str) -> bool:
+def _scalar_result(trajectory: StoredTrajectory, name: str) -> bool:
     """Whether a result holds scalars, reading at most one run's value (or a batch of runs)."""
+    info = trajectory.result_info(name)
+    if info.stackable:
+        return info.shape == ()
     storage = trajectory.storage
-    assert storage is not None
-    signature_of = getattr(storage, "result_signature", None)
-    if signature_of is not None:
-        signature = signature_of(trajectory.name, name)
-        if signature is not None:
-            return bool(signature.shape == ())
     for start in range(0, len(trajectory), 64):
         stop = min(start + 64, len(trajectory))
         for value in storage.read_results(trajectory.name, name, range(start, stop)):
@@ -188,7 +211,7 @@ def _scalar_result(trajectory: Trajectory, name: str) -> bool:
     return True  # no run has a value: an all-missing column, nothing says it is not scalar
 
 
-def _probably_scalar(trajectory: Trajectory, name: str) -> bool:
+def _probably_scalar(trajectory: StoredTrajectory, name: str) -> bool:
     """Whether to include a result in a default table: scalars only, never failing on decode."""
     try:
         return _scalar_result(trajectory, name)
@@ -196,7 +219,7 @@ def _probably_scalar(trajectory: Trajectory, name: str) -> bool:
         return False  # a codec this process does not know: leave the result out
 
 
-def unique_points(trajectory: Trajectory) -> list[tuple[dict[str, object], list[int]]]:
+def unique_points(trajectory: StoredTrajectory) -> list[tuple[dict[str, object], list[int]]]:
     """Every distinct explored point with the runs that explore it (pypet's find_unique_points)."""
     groups: dict[str, list[int]] = {}
     for index, digest in enumerate(trajectory.point_hashes()):
@@ -209,17 +232,19 @@ def _equal(left: object, right: object) -> bool:
     return bool(np.all(outcome))
 
 
-def collect_runs(trajectory: Trajectory, name: str) -> dict[int, object]:
+def collect_runs(trajectory: StoredTrajectory, name: str) -> dict[int, object]:
     """Result ``name`` by run index, for the runs that have it."""
     results = _stored_results(trajectory)
     if name not in results:
-        raise UnknownParameterError(f"no stored result {name!r}; stored results: {list(results)}")
+        raise ResultNotFoundError(
+            f"no stored result {name!r} in {trajectory.name!r}; stored results: {list(results)}"
+        )
     values = _column(trajectory, name, results)
     return {index: value for index, value in enumerate(values) if value is not MISSING}
 
 
-def _stored_results(trajectory: Trajectory) -> tuple[str, ...]:
-    return tuple(trajectory.results) if trajectory.storage is not None else ()
+def _stored_results(trajectory: StoredTrajectory) -> tuple[str, ...]:
+    return tuple(trajectory.results)
 
 
 def _is_scalar(value: object) -> bool:
@@ -229,11 +254,11 @@ def _is_scalar(value: object) -> bool:
 
 
 def to_pandas(
-    trajectory: Trajectory,
+    trajectory: StoredTrajectory,
     results: Iterable[str] | None = None,
     *,
     metadata: bool | Iterable[str] = True,
-    index: str = "run",
+    index: Literal["run", "explored"] = "run",
 ) -> pd.DataFrame:
     """One row per run: explored values, scalar results, and run metadata.
 
@@ -245,7 +270,9 @@ def to_pandas(
         Result names to include (default: every result whose values are scalars).
     metadata
         ``True`` adds ``status`` and ``duration``; an iterable picks columns among
-        ``status, duration, started, finished, host, pid, seed, error``; ``False`` none.
+        ``status, duration, started, finished, host, pid, seed, error``; ``False`` none. A
+        metadata column is named ``run_<name>`` when a result or parameter has its name
+        (see :func:`metadata_columns`).
     index
         ``"run"`` (the run index) or ``"explored"`` (a MultiIndex of the explored values,
         with the run index as a column).
@@ -275,21 +302,22 @@ def to_pandas(
     storage = trajectory.storage
     for name in chosen:
         if name not in stored:
-            raise UnknownParameterError(f"no stored result {name!r}; stored: {list(stored)}")
-        assert storage is not None
+            raise ResultNotFoundError(
+                f"no stored result {name!r} in {trajectory.name!r}; stored: {list(stored)}"
+            )
         if results is None and not _scalar_result(trajectory, name):
             continue  # decided from the stored layout (or one value): arrays are not read
         values = storage.read_results(trajectory.name, name, range(n))
         frame[name] = _to_series(values, frame.index)
-    if columns and storage is not None:
-        table = storage.load_run_table(trajectory.name)
-        for column_name in columns:
-            if column_name == "status":
-                frame["status"] = pd.Categorical(
+    if columns:
+        table = trajectory.run_table()
+        for column_name, field in metadata_columns(trajectory, columns).items():
+            if field == "status":
+                frame[column_name] = pd.Categorical(
                     table.status, categories=["pending", "done", "failed"]
                 )
             else:
-                frame[column_name] = getattr(table, column_name)
+                frame[column_name] = getattr(table, field)
     if index == "explored" and space is not None:
         frame = frame.reset_index().set_index(list(space.names))
     return frame

@@ -13,25 +13,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from pypet_rebuild.errors import NodeNotFoundError
+from pypet_rebuild.errors import ResultNotFoundError
 from pypet_rebuild.storage.protocol import SupportsArrayRead, SupportsFrameRead
 from pypet_rebuild.storage.records import MISSING, RunTable
 
 if TYPE_CHECKING:
+    from pypet_rebuild.analysis.study import StoredTrajectory
     from pypet_rebuild.storage.protocol import StorageService
-    from pypet_rebuild.tree.trajectory import Trajectory
 
 __all__ = ["ResultColumn", "ResultsView", "RunView", "index_value", "stack_values"]
-
-
-def _storage_of(trajectory: Trajectory) -> StorageService:
-    storage = trajectory.storage
-    if storage is None:
-        raise NodeNotFoundError(
-            f"the trajectory {trajectory.name!r} has no stored results yet: run it with "
-            "pr.Environment(traj).run(simulate), or load one with pr.load_trajectory(path)"
-        )
-    return storage
 
 
 def _numeric_like(value: object) -> bool:
@@ -125,7 +115,7 @@ class ResultColumn:
         The result name.
     """
 
-    def __init__(self, trajectory: Trajectory, name: str) -> None:
+    def __init__(self, trajectory: StoredTrajectory, name: str) -> None:
         self._trajectory = trajectory
         self._name = name
 
@@ -137,7 +127,7 @@ class ResultColumn:
     @property
     def comment(self) -> str:
         """The comment given with the result."""
-        return _storage_of(self._trajectory).result_comment(self._trajectory.name, self._name)
+        return self._trajectory.storage.result_comment(self._trajectory.name, self._name)
 
     def __len__(self) -> int:
         return len(self._trajectory)
@@ -168,7 +158,7 @@ class ResultColumn:
         return self._read_block(unique, ())[(translated, *item)]
 
     def _read_one(self, run: int, item: tuple[Any, ...]) -> Any:
-        storage = _storage_of(self._trajectory)
+        storage = self._trajectory.storage
         (value,) = storage.read_results(self._trajectory.name, self._name, [run])
         if value is MISSING:
             raise KeyError(
@@ -181,7 +171,7 @@ class ResultColumn:
 
     def _read_block(self, runs: npt.NDArray[np.int64], item: tuple[Any, ...]) -> Any:
         """Values of sorted unique ``runs`` stacked on a first axis, masked where missing."""
-        storage = _storage_of(self._trajectory)
+        storage = self._trajectory.storage
         if isinstance(storage, SupportsArrayRead):
             found = storage.read_array(self._trajectory.name, self._name, runs, item)
             if found is not None:
@@ -236,7 +226,7 @@ class ResultColumn:
         chosen: list[int] = (
             [int(runs)] if single else list(range(len(self))) if runs is None else list(runs)  # type: ignore[arg-type]
         )
-        storage = _storage_of(self._trajectory)
+        storage = self._trajectory.storage
         frames: dict[int, Any] = {}
         for run in chosen:
             if columns is not None and isinstance(storage, SupportsFrameRead):
@@ -260,7 +250,7 @@ class ResultColumn:
 
     def to_list(self) -> list[object]:
         """Every run's value as a list (``None`` where a run has no value)."""
-        storage = _storage_of(self._trajectory)
+        storage = self._trajectory.storage
         values = storage.read_results(self._trajectory.name, self._name, range(len(self)))
         return [None if v is MISSING else v for v in values]
 
@@ -286,22 +276,19 @@ class ResultsView(Mapping[str, ResultColumn]):
         The trajectory whose results to show.
     """
 
-    def __init__(self, trajectory: Trajectory) -> None:
+    def __init__(self, trajectory: StoredTrajectory) -> None:
         self._trajectory = trajectory
 
     def _names(self) -> tuple[str, ...]:
-        storage = self._trajectory.storage
-        if storage is None:
-            return ()
-        names = storage.result_names(self._trajectory.name)
-        wanted = self._trajectory._result_filter
+        names = self._trajectory.storage.result_names(self._trajectory.name)
+        wanted = self._trajectory.result_filter
         return names if wanted is None else tuple(n for n in names if n in wanted)
 
     def __getitem__(self, name: str) -> ResultColumn:
         names = self._names()
         if name not in names:
             known = ", ".join(repr(n) for n in names) or "none"
-            raise NodeNotFoundError(
+            raise ResultNotFoundError(
                 f"the trajectory {self._trajectory.name!r} has no result {name!r}; "
                 f"stored results: {known}"
             )
@@ -328,7 +315,7 @@ class RunView:
         The run index.
     """
 
-    def __init__(self, trajectory: Trajectory, index: int) -> None:
+    def __init__(self, trajectory: StoredTrajectory, index: int) -> None:
         self._trajectory = trajectory
         self.index = index
 
@@ -345,10 +332,10 @@ class RunView:
     @property
     def results(self) -> dict[str, object]:
         """The run's results by name (read when accessed)."""
-        storage = _storage_of(self._trajectory)
+        storage = self._trajectory.storage
         name = self._trajectory.name
         names = storage.result_names(name)
-        wanted = self._trajectory._result_filter
+        wanted = self._trajectory.result_filter
         if wanted is not None:  # load_only hides the other results here too
             names = tuple(n for n in names if n in wanted)
         found: dict[str, object] = {}
@@ -359,7 +346,7 @@ class RunView:
         return found
 
     def _table(self) -> RunTable:
-        return _storage_of(self._trajectory).load_run_table(self._trajectory.name)
+        return self._trajectory.storage.load_run_table(self._trajectory.name)
 
     @property
     def status(self) -> str:

@@ -15,21 +15,26 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from pypet_rebuild.analysis.queries import metadata_columns
 from pypet_rebuild.analysis.results import stack_values
 from pypet_rebuild.errors import (
     IncompatibleShapesError,
     MissingDependencyError,
+    ResultNotFoundError,
     UnknownParameterError,
 )
+from pypet_rebuild.storage.protocol import SupportsResultInfo
 from pypet_rebuild.storage.records import MISSING
 
 if TYPE_CHECKING:
-    from pypet_rebuild.tree.trajectory import Trajectory
+    from xarray import Dataset
+
+    from pypet_rebuild.analysis.study import StoredTrajectory
 
 __all__ = ["to_xarray"]
 
@@ -43,7 +48,7 @@ def _import(name: str, extra: str) -> Any:
         ) from exc
 
 
-def _grid_axes(trajectory: Trajectory) -> list[tuple[str, list[str], list[int]]] | None:
+def _grid_axes(trajectory: StoredTrajectory) -> list[tuple[str, list[str], list[int]]] | None:
     """For a grid: ``(dimension name, parameters on it, their values along it)`` per axis."""
     space = trajectory.space
     if space is None or space.grid is None or space.shape is None:
@@ -100,18 +105,11 @@ def _padded(values: Sequence[object], name: str) -> npt.NDArray[Any]:
     return out
 
 
-def _signature(trajectory: Trajectory, name: str) -> Any | None:
-    """The fixed-layout signature of a result (one shape and dtype in every run), if known."""
-    signature_of = getattr(trajectory.storage, "result_signature", None)
-    return None if signature_of is None else signature_of(trajectory.name, name)
-
-
-def _read(trajectory: Trajectory, name: str, pad: bool, per_run: bool) -> npt.NDArray[Any]:
-    if _signature(trajectory, name) is not None:
+def _read(trajectory: StoredTrajectory, name: str, pad: bool, per_run: bool) -> npt.NDArray[Any]:
+    if trajectory.result_info(name).stackable:
         # One shape in every run: a single (sliced) read, no per-run objects.
         return _fill_missing(trajectory.results[name][:])
     storage = trajectory.storage
-    assert storage is not None
     values = storage.read_results(trajectory.name, name, range(len(trajectory)))
     present = [v for v in values if v is not MISSING]
     shapes = {np.shape(v) for v in present if _arraylike(v)}  # type: ignore[call-overload]
@@ -136,18 +134,20 @@ def _arraylike(value: object) -> bool:
     return isinstance(value, np.ndarray | np.generic | int | float | complex | bool)
 
 
-def _lazy(trajectory: Trajectory, name: str, chunks: Any) -> Any | None:
+def _lazy(trajectory: StoredTrajectory, name: str, chunks: Any) -> Any | None:
     """A dask array over a fixed-layout result of the HDF5 backend, or ``None``."""
-    signature = _signature(trajectory, name)
-    if signature is None:
+    storage = trajectory.storage
+    info = trajectory.result_info(name)
+    if not isinstance(storage, SupportsResultInfo) or not info.stackable:
         return None
+    assert info.shape is not None
+    assert info.dtype is not None
     dask_array = _import("dask.array", "dask")
     # The dtype must be known before any chunk is read, and be the one the eager read gives:
     # the stored dtype if every run has a value, else the one with a missing marker (NaN...).
-    presence_of = getattr(trajectory.storage, "result_presence", None)
-    complete = presence_of is not None and bool(presence_of(trajectory.name, name).all())
-    dtype = signature.dtype if complete else _missing_dtype(signature.dtype)
-    source = _ResultArray(trajectory, name, (len(trajectory), *signature.shape), dtype)
+    complete = bool(storage.result_presence(trajectory.name, name).all())
+    dtype = info.dtype if complete else _missing_dtype(info.dtype)
+    source = _ResultArray(trajectory, name, (len(trajectory), *info.shape), dtype)
     return dask_array.from_array(source, chunks=chunks, asarray=True, fancy=False, name=False)
 
 
@@ -164,7 +164,7 @@ class _ResultArray:
     """
 
     def __init__(
-        self, trajectory: Trajectory, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]
+        self, trajectory: StoredTrajectory, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]
     ) -> None:
         self._column = trajectory.results[name]
         self.shape = shape
@@ -176,14 +176,14 @@ class _ResultArray:
 
 
 def to_xarray(
-    trajectory: Trajectory,
+    trajectory: StoredTrajectory,
     results: Iterable[str] | None = None,
     *,
     dims: Mapping[str, Sequence[str]] | None = None,
-    layout: str = "auto",
+    layout: Literal["auto", "grid", "run"] = "auto",
     chunks: Any = None,
     pad: bool = False,
-) -> Any:
+) -> Dataset:
     """The sweep's results as an ``xarray.Dataset``; see the module docstring.
 
     Parameters
@@ -214,11 +214,13 @@ def to_xarray(
             f"the exploration of {trajectory.name!r} is not a cartesian grid; use layout='run'"
         )
     n = len(trajectory)
-    stored = tuple(trajectory.results) if trajectory.storage is not None else ()
+    stored = tuple(trajectory.results)
     chosen = list(stored) if results is None else list(results)
     unknown = sorted(set(chosen) - set(stored))
     if unknown:
-        raise UnknownParameterError(f"no stored results {unknown}; stored results: {list(stored)}")
+        raise ResultNotFoundError(
+            f"no stored results {unknown} in {trajectory.name!r}; stored results: {list(stored)}"
+        )
     strays = sorted(set(dims or {}) - set(chosen))
     if strays:
         raise UnknownParameterError(
@@ -256,28 +258,27 @@ def to_xarray(
         data = variable.reshape(run_shape + tuple(extra))
         attrs = {"comment": trajectory.results[name].comment}
         data_vars[name] = (run_dims + names[: len(extra)], data, attrs)
-    storage = trajectory.storage
-    if storage is not None:
-        table = storage.load_run_table(trajectory.name)
-        data_vars["status"] = (run_dims, table.status.astype(str).reshape(run_shape))
-        data_vars["duration"] = (run_dims, table.duration.reshape(run_shape))
+    table = trajectory.run_table()
+    # Run metadata never replaces a result: the same naming rule as to_pandas and queries.
+    for variable_name, field in metadata_columns(trajectory, ("status", "duration")).items():
+        values = table.status.astype(str) if field == "status" else table.duration
+        data_vars[variable_name] = (run_dims, values.reshape(run_shape))
     dataset = xr.Dataset(data_vars, coords=coords)
     dataset.attrs.update(
         {"trajectory": trajectory.name, "comment": trajectory.comment, "seed": str(trajectory.seed)}
     )
-    return dataset
+    return cast("Dataset", dataset)
 
 
 def _variable(
-    trajectory: Trajectory, name: str, implicit: bool, chunks: Any, pad: bool, per_run: bool
+    trajectory: StoredTrajectory, name: str, implicit: bool, chunks: Any, pad: bool, per_run: bool
 ) -> Any:
     if chunks is not None:
         lazy = _lazy(trajectory, name, chunks)
         if lazy is not None:
             return lazy
-    if implicit and _signature(trajectory, name) is None:
+    if implicit and not trajectory.result_info(name).stackable:
         storage = trajectory.storage
-        assert storage is not None
         n = len(trajectory)
         found = storage.read_results(trajectory.name, name, range(min(n, 16)))
         present = [v for v in found if v is not MISSING]
@@ -299,7 +300,7 @@ def _column(values: Sequence[object]) -> npt.NDArray[Any]:
     return array
 
 
-def _attrs(trajectory: Trajectory, path: str) -> dict[str, Any]:
+def _attrs(trajectory: StoredTrajectory, path: str) -> dict[str, Any]:
     parameter = trajectory.get_parameter(path)
     attrs: dict[str, Any] = {"comment": parameter.comment} if parameter.comment else {}
     for key, value in parameter.annotations.items():

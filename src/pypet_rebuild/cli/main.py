@@ -19,7 +19,10 @@ import numpy as np
 import pandas as pd
 
 import pypet_rebuild as pr
+from pypet_rebuild.analysis.queries import metadata_columns
 from pypet_rebuild.errors import PypetRebuildError
+from pypet_rebuild.storage.backends import open_storage
+from pypet_rebuild.storage.protocol import SupportsCompaction
 
 __all__ = ["main"]
 
@@ -46,24 +49,24 @@ def _time(stamp: object) -> str:
 
 
 def _names(path: Path) -> tuple[str, ...]:
-    return pr.HDF5StorageService(path).trajectory_names()
+    storage = open_storage(path, mode="r")
+    try:
+        return storage.trajectory_names()
+    finally:
+        storage.close()
 
 
-def _load(path: Path, name: str | None) -> pr.Trajectory:
+def _load(path: Path, name: str | None) -> pr.StoredTrajectory:
     return pr.load_trajectory(path, name)
 
 
-def _counts(trajectory: pr.Trajectory) -> dict[str, int]:
-    storage = trajectory.storage
-    assert storage is not None
-    table = storage.load_run_table(trajectory.name)
+def _counts(trajectory: pr.StoredTrajectory) -> dict[str, int]:
+    table = trajectory.run_table()
     return {status.value: table.count(status) for status in pr.RunStatus}
 
 
-def _created(trajectory: pr.Trajectory) -> object:
-    storage = trajectory.storage
-    assert storage is not None
-    records = storage.load_provenance(trajectory.name)
+def _created(trajectory: pr.StoredTrajectory) -> object:
+    records = trajectory.provenance
     return records[0].get("started") if records else None
 
 
@@ -71,16 +74,18 @@ def command_ls(args: argparse.Namespace) -> None:
     """List the trajectories in a file."""
     rows = []
     for name in _names(args.file):
-        trajectory = _load(args.file, name)
-        counts = _counts(trajectory)
+        with _load(args.file, name) as trajectory:
+            counts = _counts(trajectory)
+            created = _created(trajectory)
+            runs = len(trajectory)
         rows.append(
             {
                 "name": name,
-                "runs": len(trajectory),
+                "runs": runs,
                 "done": counts["done"],
                 "failed": counts["failed"],
                 "pending": counts["pending"],
-                "created": _time(_created(trajectory)),
+                "created": _time(created),
             }
         )
     frame = pd.DataFrame(rows, columns=["name", "runs", "done", "failed", "pending", "created"])
@@ -96,13 +101,10 @@ def _range(values: Sequence[object]) -> str:
     return f"{len(distinct)} values: {shown}{', ...' if len(distinct) > 5 else ''}"
 
 
-def _result_info(trajectory: pr.Trajectory, name: str) -> dict[str, object]:
-    storage = trajectory.storage
-    assert storage is not None
-    signature_of = getattr(storage, "result_signature", None)
-    signature = None if signature_of is None else signature_of(trajectory.name, name)
-    if signature is not None:
-        return {"name": name, "shape": list(signature.shape), "dtype": str(signature.dtype)}
+def _result_info(trajectory: pr.StoredTrajectory, name: str) -> dict[str, object]:
+    info = trajectory.result_info(name)
+    if info.stackable:
+        return {"name": name, "shape": list(info.shape or ()), "dtype": str(info.dtype)}
     for value in trajectory.collect_runs(name).values():
         shape = list(np.shape(value)) if isinstance(value, np.ndarray) else []
         dtype = str(getattr(value, "dtype", type(value).__name__))
@@ -126,9 +128,7 @@ def command_info(args: argparse.Namespace) -> None:
             entry["explored"] = _range(space.columns[parameter.path])
         parameters.append(entry)
     results = [_result_info(trajectory, name) for name in trajectory.results]
-    storage = trajectory.storage
-    assert storage is not None
-    provenance = storage.load_provenance(trajectory.name)
+    provenance = trajectory.provenance
     data = {
         "name": trajectory.name,
         "comment": trajectory.comment,
@@ -166,12 +166,12 @@ def command_runs(args: argparse.Namespace) -> None:
     """Print a table of runs, optionally filtered."""
     trajectory = _load(args.file, args.trajectory)
     frame = trajectory.to_pandas(metadata=["status", "duration", "host"])
+    # The status column follows the metadata naming rule (run_status if a result is "status").
+    (status,) = metadata_columns(trajectory, ["status"])
     if args.failed:
-        frame = frame[frame["status"] == "failed"]
+        frame = frame[frame[status] == "failed"]
     if args.where:
-        frame = frame.loc[trajectory.find_runs(args.where)]
-        if args.failed:
-            frame = frame[frame["status"] == "failed"]
+        frame = frame.loc[frame.index.intersection(trajectory.find_runs(args.where))]
     if args.limit is not None:
         frame = frame.head(args.limit)
     if args.json:
@@ -203,7 +203,7 @@ def command_merge(args: argparse.Namespace) -> None:
         raise PypetRebuildError(
             f"{str(args.output)!r} exists; merge writes a new file, choose another name"
         )
-    sources: list[pr.Trajectory] = []
+    sources: list[pr.StoredTrajectory] = []
     for path in args.inputs:
         names = _names(path) if args.trajectory is None else (args.trajectory,)
         sources.extend(_load(path, name) for name in names)
@@ -228,7 +228,13 @@ def command_merge(args: argparse.Namespace) -> None:
 def command_compact(args: argparse.Namespace) -> None:
     """Fold leftover segment files into the main file."""
     size_before = args.file.stat().st_size
-    pr.HDF5StorageService(args.file).compact()
+    storage = open_storage(args.file, mode="r")
+    try:
+        if not isinstance(storage, SupportsCompaction):
+            raise PypetRebuildError(f"{str(args.file)!r} is of a format that needs no compaction")
+        storage.compact()
+    finally:
+        storage.close()
     size_after = args.file.stat().st_size
     _emit(
         {"file": str(args.file), "bytes_before": size_before, "bytes_after": size_after},

@@ -5,11 +5,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import inspect
 import logging
-import os
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pypet_rebuild.errors import (
     ExecutionError,
@@ -17,6 +16,9 @@ from pypet_rebuild.errors import (
     InvalidSimulateFunctionError,
 )
 from pypet_rebuild.execution.dispatch import DispatchSettings, dispatch, graceful_interrupts
+from pypet_rebuild.execution.executors import (
+    Backend as ExecutorBackend,
+)
 from pypet_rebuild.execution.executors import (
     ExecutorSpec,
     StartMethod,
@@ -33,29 +35,18 @@ from pypet_rebuild.execution.report import RunReport
 from pypet_rebuild.execution.run import ParameterLookup, Run
 from pypet_rebuild.execution.sink import RecordSink
 from pypet_rebuild.execution.worker import RunTask, SweepContext
-from pypet_rebuild.storage.memory import MemoryStorageService
-from pypet_rebuild.storage.protocol import StorageService
+from pypet_rebuild.storage.backends import StorageTarget, open_storage
+from pypet_rebuild.storage.protocol import StorageService, WriterSession
 from pypet_rebuild.tree.trajectory import Trajectory
+
+if TYPE_CHECKING:
+    from pypet_rebuild.analysis.study import StoredTrajectory
 
 __all__ = ["Environment", "OnError"]
 
 OnError = Literal["raise", "continue"]
 
 logger = logging.getLogger("pypet_rebuild")
-
-
-def _open_storage(storage: StorageService | str | os.PathLike[str] | None) -> StorageService:
-    if storage is None:
-        return MemoryStorageService()
-    if isinstance(storage, str | os.PathLike):
-        from pypet_rebuild.storage.hdf5 import HDF5StorageService
-
-        return HDF5StorageService(Path(storage))
-    if not isinstance(storage, StorageService):
-        raise TypeError(
-            f"storage must be a file path, a StorageService or None, got {type(storage).__name__}"
-        )
-    return storage
 
 
 def _check_counts(chunksize: object, retries: object, timeout: object) -> None:
@@ -105,8 +96,9 @@ class Environment:
     trajectory
         The trajectory to run.
     storage
-        Where the runs go: a file path (an HDF5 file, created if missing), any
-        :class:`StorageService`, or ``None`` for a fresh :class:`MemoryStorageService`.
+        Where the runs go: a file path (an HDF5 file, created if missing; an existing file's
+        backend is recognised by its signature), any :class:`StorageService`, or ``None`` for a
+        fresh :class:`MemoryStorageService`.
     batch_size
         How many finished runs are handed to storage at once.
     flush_seconds
@@ -118,27 +110,50 @@ class Environment:
     >>> traj = pr.Trajectory("demo", seed=1)
     >>> _ = traj.add_parameter("x", 1.0)
     >>> traj.explore({"x": [1.0, 2.0, 3.0]})
-    >>> report = pr.Environment(traj).run(lambda run: {"y": run.x ** 2})
-    >>> report.done, traj.results["y"][:].tolist()
+    >>> env = pr.Environment(traj)
+    >>> report = env.run(lambda run: {"y": run.x ** 2})
+    >>> report.done, env.study.results["y"][:].tolist()
     (3, [1.0, 4.0, 9.0])
     """
 
     def __init__(
         self,
         trajectory: Trajectory,
-        storage: StorageService | str | os.PathLike[str] | None = None,
+        storage: StorageTarget = None,
         *,
         batch_size: int = 10_000,
         flush_seconds: float = 1.0,
     ) -> None:
-        if not isinstance(trajectory, Trajectory):
-            raise TypeError(f"expected a Trajectory, got {type(trajectory).__name__}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        given: object = trajectory
+        if not isinstance(given, Trajectory):
+            from pypet_rebuild.analysis.study import StoredTrajectory
+
+            hint = (
+                "; to continue a stored study pass its definition, study.trajectory"
+                if isinstance(given, StoredTrajectory)
+                else ""
+            )
+            raise TypeError(f"expected a Trajectory, got {type(given).__name__}{hint}")
+        size: object = batch_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise InvalidExecutorError(
+                f"batch_size must be a positive integer (runs handed to storage at once), "
+                f"got {batch_size!r}"
+            )
+        seconds: object = flush_seconds
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or seconds < 0
+        ):
+            raise InvalidExecutorError(
+                f"flush_seconds must be a finite number of seconds >= 0, got {flush_seconds!r}"
+            )
         self._trajectory = trajectory
-        self._storage = _open_storage(storage)
+        self._storage = open_storage(storage, mode="w")
         self._batch_size = batch_size
-        self._flush_seconds = flush_seconds
+        self._flush_seconds = float(flush_seconds)
 
     @property
     def trajectory(self) -> Trajectory:
@@ -149,6 +164,19 @@ class Environment:
     def storage(self) -> StorageService:
         """The storage backend the runs go to."""
         return self._storage
+
+    @property
+    def study(self) -> StoredTrajectory:
+        """The stored study this environment's runs went to (read lazily, like a loaded file).
+
+        Raises
+        ------
+        TrajectoryNotFoundError
+            If nothing has been stored yet (run the sweep first).
+        """
+        from pypet_rebuild.analysis.study import StoredTrajectory
+
+        return StoredTrajectory(self._storage, self._trajectory.name)
 
     def run(
         self,
@@ -255,9 +283,10 @@ class Environment:
             space = trajectory.space
             explored = {} if space is None else dict(space.columns)
             check_picklable(context, explored, executor_label(executor))
-        storage = self._storage
+        snapshot = trajectory.snapshot()
         start = time.time()
         clock = time.perf_counter()
+        # The executor starts before anything is written: an unreachable scheduler stores nothing.
         backend = open_backend(
             executor,
             context,
@@ -266,24 +295,53 @@ class Environment:
             dask_address=dask_address,
         )
         try:
-            already_done = storage.begin_sweep(trajectory.snapshot(), resume=resume)
-        except BaseException:
+            # Checks the definition before taking the writer lock; from here the session holds
+            # it, and leaving the block (normally, by an error or by Ctrl-C) releases it.
+            with self._storage.begin_sweep(snapshot, resume=resume) as session:
+                trajectory.lock()
+                report, interrupted = self._sweep(
+                    session,
+                    backend,
+                    context,
+                    hook_list,
+                    progress=progress,
+                    settings=(on_error, retries, chunksize),
+                    started=(start, clock),
+                )
+        finally:
             backend.close()
-            raise
-        trajectory.lock()
-        trajectory._attach_storage(storage)
-        trajectory._store_derived()
+        logger.info("%s", report.summary())
+        if interrupted:
+            # The first Ctrl-C let the runs in flight finish; they are stored. Stop the script.
+            raise KeyboardInterrupt
+        return report
+
+    def _sweep(
+        self,
+        session: WriterSession,
+        backend: ExecutorBackend,
+        context: SweepContext,
+        hook_list: list[SweepHooks],
+        *,
+        progress: bool | None,
+        settings: tuple[OnError, int, int | Literal["auto"]],
+        started: tuple[float, float],
+    ) -> tuple[RunReport, bool]:
+        """Run the pending points through ``session``; the report, and whether interrupted."""
+        trajectory = self._trajectory
+        start, clock = started
+        on_error, retries, chunksize = settings
+        already_done = session.done_runs
         tasks = list(self._pending_tasks(already_done))
         sink = RecordSink(
-            storage,
-            trajectory.name,
+            session,
             hooks=hook_list,
             progress=make_progress(progress, len(tasks), trajectory.name),
             batch_size=self._batch_size,
             flush_seconds=self._flush_seconds,
             points=trajectory.point,
         )
-        settings = DispatchSettings(
+        dispatch_settings = DispatchSettings(
             on_error=on_error,
             retries=retries,
             chunksize=chunksize,
@@ -300,7 +358,7 @@ class Environment:
                     tasks,
                     sink,
                     hook_list,
-                    settings,
+                    dispatch_settings,
                     interrupts,
                     trajectory.point,
                 )
@@ -312,9 +370,9 @@ class Environment:
             try:
                 sink.close()
             finally:
+                # Workers end before the fold: none can outlive the sweep holding the file.
                 backend.close()
-                storage.end_sweep(
-                    trajectory.name,
+                session.finish(
                     collect_provenance(
                         started=start,
                         finished=time.time(),
@@ -322,7 +380,7 @@ class Environment:
                         workers=backend.workers,
                         runs_done=sink.done,
                         runs_failed=sink.failed,
-                    ),
+                    )
                 )
             report = sink.report(
                 n_runs=len(trajectory),
@@ -332,11 +390,7 @@ class Environment:
             )
             for hook in hook_list:
                 hook.after_sweep(report)
-        logger.info("%s", report.summary())
-        if interrupted:
-            # The first Ctrl-C let the runs in flight finish; they are stored. Stop the script.
-            raise KeyboardInterrupt
-        return report
+        return report, interrupted
 
     def _pending_tasks(self, already_done: frozenset[int]) -> Iterator[RunTask]:
         trajectory = self._trajectory

@@ -120,8 +120,13 @@ class Backend:
         return self._submit(tasks, attempt)
 
     def close(self) -> None:
-        """Shut down what this backend owns (never an executor the user passed in)."""
-        self._close()
+        """Shut down what this backend owns (never an executor the user passed in); idempotent."""
+        close, self._close = self._close, _closed
+        close()
+
+
+def _closed() -> None:
+    """What closing an already closed backend does: nothing."""
 
 
 def _opaque(tasks: Sequence[RunTask]) -> bytes:

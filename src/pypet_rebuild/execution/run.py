@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -75,7 +75,7 @@ class ParameterLookup:
                 f"result names must be strings, got {type(name).__name__} {name!r}"
             )
         try:
-            check_path(name, what="result name", reserved=False)
+            check_path(name, what="result name")
         except InvalidNameError as exc:
             raise InvalidResultError(str(exc)) from None
         if name in self.paths or name in self.groups:
@@ -187,7 +187,17 @@ class Run:
         """The results added so far in this run (read-only)."""
         return MappingProxyType(self._results)
 
-    def add_result(self, name: str, value: object, *, comment: str = "") -> None:
+    @property
+    def add_result(self) -> Callable[..., None]:
+        """Add a result of this run: ``run.add_result(name, value, comment="")``.
+
+        A property returning the method, so that it wins over a parameter named ``add_result``
+        (parameter values live in the instance dictionary, which plain methods lose to); reach
+        such a parameter as ``run["add_result"]``.
+        """
+        return self._add_result
+
+    def _add_result(self, name: str, value: object, *, comment: str = "") -> None:
         """Add a result of this run.
 
         Parameters
@@ -229,7 +239,7 @@ class Run:
                 "of result names to values (e.g. {'z': z}), or None after run.add_result(...)"
             )
         for name, value in returned.items():
-            self.add_result(name, value)
+            self._add_result(name, value)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pypet_rebuild.execution.hooks import SweepHooks
 from pypet_rebuild.execution.progress import Progress
 from pypet_rebuild.execution.report import RunFailure, RunReport
-from pypet_rebuild.storage.protocol import StorageService
+from pypet_rebuild.storage.protocol import WriterSession
 from pypet_rebuild.storage.records import RunRecord, RunStatus
 
 __all__ = ["RecordSink", "estimate_bytes"]
@@ -40,10 +40,8 @@ class RecordSink:
 
     Parameters
     ----------
-    storage
-        The backend the batches go to.
-    trajectory
-        The trajectory's name.
+    session
+        The writer session the batches go to.
     hooks
         Called with each record once its batch is stored.
     progress
@@ -58,8 +56,7 @@ class RecordSink:
 
     def __init__(
         self,
-        storage: StorageService,
-        trajectory: str,
+        session: WriterSession,
         *,
         hooks: Sequence[SweepHooks],
         progress: Progress,
@@ -67,8 +64,7 @@ class RecordSink:
         flush_seconds: float,
         points: Callable[[int], dict[str, object]],
     ) -> None:
-        self._storage = storage
-        self._trajectory = trajectory
+        self._session = session
         self._hooks = hooks
         self._progress = progress
         self._batch_size = batch_size
@@ -126,7 +122,7 @@ class RecordSink:
         if not batch:
             return
         try:
-            self._storage.store_runs(self._trajectory, batch)
+            self._session.store_runs(batch)
         except KeyboardInterrupt:
             # A second Ctrl-C while writing: keep the runs, so that closing the sink
             # stores them instead of leaving finished runs pending in the file.
@@ -150,7 +146,7 @@ class RecordSink:
     ) -> RunReport:
         """The report of everything this sink has taken."""
         return RunReport(
-            trajectory=self._trajectory,
+            trajectory=self._session.trajectory,
             n_runs=n_runs,
             done=self.done,
             failed=self.failed,

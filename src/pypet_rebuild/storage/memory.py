@@ -6,13 +6,15 @@ notebooks and tests that need no file. Everything is lost when the process ends.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pypet_rebuild.errors import StorageError, TrajectoryNotFoundError
+from pypet_rebuild.errors import FileLockedError, StorageError, TrajectoryNotFoundError
+from pypet_rebuild.storage.protocol import StorageService, WriterSession
 from pypet_rebuild.storage.records import MISSING, RunRecord, RunTable
 from pypet_rebuild.storage.resume import check_resumable, snapshot_hashes
+from pypet_rebuild.storage.session import SessionBase, check_definition, check_derived
 from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.seeding import run_seed
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
@@ -47,6 +49,7 @@ class MemoryStorageService:
 
     def __init__(self) -> None:
         self._trajectories: dict[str, _StoredTrajectory] = {}
+        self._writing: set[str] = set()
 
     def _get(self, trajectory: str) -> _StoredTrajectory:
         try:
@@ -57,41 +60,68 @@ class MemoryStorageService:
                 f"no trajectory {trajectory!r} in memory storage; stored trajectories: {known}"
             ) from None
 
-    def begin_sweep(self, snapshot: TrajectorySnapshot, *, resume: bool) -> frozenset[int]:
-        """Record the trajectory's definition; see :meth:`StorageService.begin_sweep`."""
+    def begin_sweep(self, snapshot: TrajectorySnapshot, *, resume: bool) -> WriterSession:
+        """Check and record the trajectory's definition; see :meth:`StorageService.begin_sweep`."""
         stored = self._trajectories.get(snapshot.name)
-        if stored is None:
-            self._trajectories[snapshot.name] = _StoredTrajectory(
-                snapshot, snapshot_hashes(snapshot)
-            )
-            return frozenset()
-        if not resume:
+        if stored is not None and not resume:
             raise StorageError(
                 f"a trajectory named {snapshot.name!r} is already stored; pass resume=True to "
                 "continue it, or give the new study another name"
             )
-        check_resumable(stored.snapshot, snapshot)
-        stored.snapshot = snapshot
-        stored.hashes = snapshot_hashes(snapshot)
-        return frozenset(i for i, r in stored.records.items() if r.status == "done")
+        if stored is not None:
+            check_resumable(stored.snapshot, snapshot)
+        check_definition(snapshot)
+        self._acquire(snapshot.name)
+        if stored is None:
+            stored = _StoredTrajectory(snapshot, snapshot_hashes(snapshot))
+            self._trajectories[snapshot.name] = stored
+        else:
+            stored.snapshot = snapshot
+            stored.hashes = snapshot_hashes(snapshot)
+        done = frozenset(i for i, r in stored.records.items() if r.status == "done")
+        return _MemorySession(self, snapshot.name, done)
 
-    def store_runs(self, trajectory: str, records: Sequence[RunRecord]) -> None:
-        """Keep a batch of finished runs."""
+    def open_writer(self, trajectory: str) -> WriterSession:
+        """A session on a stored trajectory, for derived results."""
+        stored = self._get(trajectory)
+        self._acquire(trajectory)
+        done = frozenset(i for i, r in stored.records.items() if r.status == "done")
+        return _MemorySession(self, trajectory, done)
+
+    def _acquire(self, trajectory: str) -> None:
+        if trajectory in self._writing:
+            raise FileLockedError(
+                f"the trajectory {trajectory!r} in memory storage is being written by another "
+                "sweep; finish (or close) that sweep's session first"
+            )
+        self._writing.add(trajectory)
+
+    def _store_runs(self, trajectory: str, records: Sequence[RunRecord]) -> None:
         stored = self._get(trajectory)
         for record in records:
             stored.records[record.index] = record
             stored.result_names.update(record.results)
             stored.comments.update(record.comments)
 
-    def store_derived(self, trajectory: str, results: Sequence[Result[Any]]) -> None:
-        """Keep trajectory-level results."""
+    def _store_derived(self, trajectory: str, results: Sequence[Result[Any]]) -> None:
+        check_derived(results)
         stored = self._get(trajectory)
         for result in results:
             stored.derived[result.path] = result
 
-    def end_sweep(self, trajectory: str, provenance: Mapping[str, object]) -> None:
-        """Record the provenance of the sweep."""
-        self._get(trajectory).provenance.append(dict(provenance))
+    def _finish(self, trajectory: str, provenance: Mapping[str, object] | None) -> None:
+        if provenance is not None:
+            self._get(trajectory).provenance.append(dict(provenance))
+
+    def replace_trajectory(self, name: str, build: Callable[[StorageService], None]) -> None:
+        """Build a trajectory in a fresh memory storage, then install it here under ``name``."""
+        self._acquire(name)
+        try:
+            staging = MemoryStorageService()
+            build(staging)
+            self._trajectories[name] = staging._get(name)
+        finally:
+            self._writing.discard(name)
 
     def trajectory_names(self) -> tuple[str, ...]:
         """The names of the stored trajectories."""
@@ -138,3 +168,22 @@ class MemoryStorageService:
 
     def __repr__(self) -> str:
         return f"MemoryStorageService(trajectories={list(self._trajectories)})"
+
+
+class _MemorySession(SessionBase):
+    """A writer session on a :class:`MemoryStorageService` trajectory."""
+
+    def __init__(
+        self, storage: MemoryStorageService, trajectory: str, done: frozenset[int]
+    ) -> None:
+        super().__init__(trajectory, done, lambda: storage._writing.discard(trajectory))
+        self._storage = storage
+
+    def _write_runs(self, records: Sequence[RunRecord]) -> None:
+        self._storage._store_runs(self.trajectory, records)
+
+    def _write_derived(self, results: Sequence[Result[Any]]) -> None:
+        self._storage._store_derived(self.trajectory, results)
+
+    def _write_finish(self, provenance: Mapping[str, object] | None) -> None:
+        self._storage._finish(self.trajectory, provenance)

@@ -1,14 +1,23 @@
-"""The storage contract: a small typed Protocol that every backend implements.
+"""The storage contract: small typed Protocols that every backend implements.
 
-The Environment is the only writer: it opens a sweep, hands finished runs over in batches and
-closes the sweep. Simulate functions and workers never see storage. Readers (``traj.results``,
-``load_trajectory``, analysis) go through the same protocol, so the in-memory backend and the HDF5
-backend are interchangeable, and a third backend (zarr, a database) only has to implement this.
+Writing goes through a :class:`WriterSession`: :meth:`StorageService.begin_sweep` checks what it
+can, takes the backend's writer lock, records the trajectory's definition and returns the session,
+which is the only way to store runs, derived results and provenance, and which releases the lock
+on every exit path (use it as a context manager). Simulate functions and workers never see
+storage. Readers go through the same protocol, so the in-memory backend and the HDF5 backend are
+interchangeable, and a third backend (zarr, a database, the reader of pypet's files) only has to
+implement :class:`StorageService`.
+
+Optional features are declared as separate ``Supports...`` Protocols with backend-neutral value
+types (:class:`ResultInfo`), checked with ``isinstance``; nothing outside ``storage/`` probes a
+backend with ``getattr``. This module imports no backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -18,15 +27,76 @@ from pypet_rebuild.storage.records import RunRecord, RunTable
 from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 
-__all__ = ["StorageService", "SupportsArrayRead", "SupportsFrameRead"]
+__all__ = [
+    "ResultInfo",
+    "StorageService",
+    "SupportsArrayRead",
+    "SupportsCompaction",
+    "SupportsFrameRead",
+    "SupportsHeader",
+    "SupportsLocation",
+    "SupportsReplace",
+    "SupportsResultInfo",
+    "WriterSession",
+    "storage_location",
+]
+
+
+@runtime_checkable
+class WriterSession(Protocol):
+    """An open write of one trajectory; holds the backend's writer lock until closed.
+
+    Use it as a context manager: leaving the ``with`` block, normally or by any exception
+    (``KeyboardInterrupt`` included), releases the lock. Runs stored before an exit survive it;
+    a session closed without :meth:`finish` leaves the sweep resumable.
+    """
+
+    @property
+    def trajectory(self) -> str:
+        """The name of the trajectory being written."""
+        ...
+
+    @property
+    def done_runs(self) -> frozenset[int]:
+        """Indices of the runs already stored as done when the session began."""
+        ...
+
+    def store_runs(self, records: Sequence[RunRecord]) -> None:
+        """Store a batch of finished runs; once this returns they survive a crash."""
+        ...
+
+    def store_derived(self, results: Sequence[Result[Any]]) -> None:
+        """Store trajectory-level results (replacing any of the same name)."""
+        ...
+
+    def finish(self, provenance: Mapping[str, object] | None = None) -> None:
+        """Record the sweep's provenance (if given), make the stored state final, and close."""
+        ...
+
+    def close(self) -> None:
+        """Release the writer lock without finishing; safe to call twice."""
+        ...
+
+    def __enter__(self) -> WriterSession: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
 
 
 @runtime_checkable
 class StorageService(Protocol):
     """What the Environment and the readers need from a storage backend."""
 
-    def begin_sweep(self, snapshot: TrajectorySnapshot, *, resume: bool) -> frozenset[int]:
-        """Record the trajectory's definition before its runs are stored.
+    def begin_sweep(self, snapshot: TrajectorySnapshot, *, resume: bool) -> WriterSession:
+        """Check and record a trajectory's definition; return the session that writes its runs.
+
+        Everything that can be checked (that every default and explored value can be stored,
+        that a resumed sweep matches the stored one) is checked before the writer lock is
+        taken, and a failure leaves the lock free and the stored data as it was.
 
         Parameters
         ----------
@@ -38,8 +108,8 @@ class StorageService(Protocol):
 
         Returns
         -------
-        frozenset of int
-            Indices of runs already done (empty for a new sweep).
+        WriterSession
+            Holding the writer lock; its ``done_runs`` are the runs already done.
 
         Raises
         ------
@@ -47,19 +117,23 @@ class StorageService(Protocol):
             If a trajectory of that name is stored and ``resume`` is false.
         ResumeMismatchError
             If ``resume`` is true but the stored sweep differs.
+        UnsupportedTypeError
+            If a default or explored value has no codec.
+        FileLockedError
+            If another process is writing.
         """
         ...
 
-    def store_runs(self, trajectory: str, records: Sequence[RunRecord]) -> None:
-        """Store a batch of finished runs; once this returns they survive a crash."""
-        ...
+    def open_writer(self, trajectory: str) -> WriterSession:
+        """A session on a stored trajectory, to add derived results to it (no runs).
 
-    def store_derived(self, trajectory: str, results: Sequence[Result[Any]]) -> None:
-        """Store trajectory-level results (replacing any of the same name)."""
-        ...
-
-    def end_sweep(self, trajectory: str, provenance: Mapping[str, object]) -> None:
-        """Finish a sweep: flush buffers and record the sweep's provenance."""
+        Raises
+        ------
+        TrajectoryNotFoundError
+            If no trajectory of that name is stored.
+        FileLockedError
+            If another process is writing.
+        """
         ...
 
     def trajectory_names(self) -> tuple[str, ...]:
@@ -99,6 +173,43 @@ class StorageService(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ResultInfo:
+    """What a backend knows about a result without reading its values.
+
+    Parameters
+    ----------
+    stackable
+        Every stored value is a number or array of ``shape`` and ``dtype``, so the result reads
+        as one array with the run axis first.
+    shape
+        The shape of one run's value (``()`` for numbers), when stackable.
+    dtype
+        The element dtype, when stackable.
+    """
+
+    stackable: bool
+    shape: tuple[int, ...] | None = None
+    dtype: np.dtype[Any] | None = None
+
+
+UNSTACKABLE = ResultInfo(stackable=False)
+"""The :class:`ResultInfo` of a result whose values differ in type or shape between runs."""
+
+
+@runtime_checkable
+class SupportsResultInfo(Protocol):
+    """Optional capability: describe a result (and which runs hold it) without reading values."""
+
+    def result_info(self, trajectory: str, name: str) -> ResultInfo:
+        """Whether result ``name`` stacks into one array, and its shape and dtype if so."""
+        ...
+
+    def result_presence(self, trajectory: str, name: str) -> npt.NDArray[np.bool_]:
+        """Which runs hold a value of result ``name``, without reading any value."""
+        ...
+
+
 @runtime_checkable
 class SupportsArrayRead(Protocol):
     """Optional capability: read a result across runs as one array, sliced inside each value."""
@@ -122,3 +233,53 @@ class SupportsFrameRead(Protocol):
     def read_frame(self, trajectory: str, name: str, run: int, columns: Sequence[object]) -> object:
         """The DataFrame of ``run`` restricted to ``columns`` (``MISSING`` if the run has none)."""
         ...
+
+
+@runtime_checkable
+class SupportsHeader(Protocol):
+    """Optional capability: the definition without explored values, cheaply (large studies)."""
+
+    def load_header(self, trajectory: str) -> tuple[TrajectorySnapshot, int]:
+        """The definition with empty ``explored``, and the number of runs."""
+        ...
+
+
+@runtime_checkable
+class SupportsLocation(Protocol):
+    """Optional capability: where the data lives, as a resolved path or URL."""
+
+    @property
+    def location(self) -> str:
+        """A string that is equal for two services exactly when they reach the same data."""
+        ...
+
+
+@runtime_checkable
+class SupportsCompaction(Protocol):
+    """Optional capability: fold what a crashed or appending writer left into the main store."""
+
+    def compact(self, trajectory: str | None = None) -> None:
+        """Fold leftovers of ``trajectory`` (default: every trajectory)."""
+        ...
+
+
+@runtime_checkable
+class SupportsReplace(Protocol):
+    """Optional capability: build a trajectory elsewhere and install it in one atomic step.
+
+    ``merge_trajectories`` uses it: ``build`` receives a fresh staging storage of the same
+    backend and writes the merged trajectory into it; the backend then replaces (or adds) the
+    trajectory of that name, holding its writer lock from before ``build`` runs until the
+    installation, and removes every staging file whatever happens.
+    """
+
+    def replace_trajectory(self, name: str, build: Callable[[StorageService], None]) -> None:
+        """Run ``build`` on a staging storage, then install its trajectory ``name`` here."""
+        ...
+
+
+def storage_location(storage: StorageService) -> str:
+    """Where ``storage`` keeps its data: its location, or an identity for in-memory backends."""
+    if isinstance(storage, SupportsLocation):
+        return storage.location
+    return f"{type(storage).__name__}:{id(storage):#x}"

@@ -1,11 +1,11 @@
 """Rules for the names of trajectories, groups, parameters and results.
 
 A path is a dot-separated sequence of segments (``"sim.steps"``). Every segment must be a Python
-identifier (so attribute access works), must not be a keyword, must not start with an underscore
-(reserved for internals) and must not shadow a public attribute of the API objects users reach
-nodes through (``Trajectory``, groups and ``Run``). The reserved set is spelled out here rather
-than computed from ``dir()`` so that it is visible and stable; a test checks that it covers every
-public attribute of those classes.
+identifier (so attribute access works), must not be a keyword and must not start with an
+underscore (reserved for internals). Nothing else is refused: ``seed``, ``name``, ``index`` or
+``results`` are fine names. Item access (``traj["seed"]``, ``run["seed"]``) always reaches the
+node; attribute access is a shortcut where the name is not an attribute of the API object, as in
+pandas and xarray (``traj.seed`` is the trajectory's seed).
 """
 
 from __future__ import annotations
@@ -13,61 +13,13 @@ from __future__ import annotations
 import keyword
 from functools import lru_cache
 
-from pypet_rebuild.errors import InvalidNameError, ReservedNameError
+from pypet_rebuild.errors import InvalidNameError
 
-__all__ = ["RESERVED_NAMES", "check_path", "check_segment", "leaf_name", "parent_path"]
-
-RESERVED_NAMES: frozenset[str] = frozenset(
-    {
-        # Trajectory
-        "add_derived",
-        "add_parameter",
-        "comment",
-        "derived",
-        "describe",
-        "expand",
-        "explore",
-        "explored_names",
-        "find_runs",
-        "from_snapshot",
-        "collect_runs",
-        "get_parameter",
-        "groups",
-        "is_locked",
-        "lock",
-        "name",
-        "nodes",
-        "parameters",
-        "path",
-        "point",
-        "point_hashes",
-        "results",
-        "run",
-        "run_parameters",
-        "runs",
-        "seed",
-        "snapshot",
-        "space",
-        "storage",
-        "to_pandas",
-        "to_xarray",
-        "unique_points",
-        "annotations",
-        # Group
-        "children",
-        # Run
-        "add_result",
-        "index",
-        "params",
-        "point_hash",
-        "rng",
-        "trajectory",
-    }
-)
+__all__ = ["check_path", "check_segment", "leaf_name", "parent_path"]
 
 
 @lru_cache(maxsize=4096)
-def check_segment(segment: str, *, what: str = "name", reserved: bool = True) -> str:
+def check_segment(segment: str, *, what: str = "name") -> str:
     """Validate one segment of a path and return it.
 
     Parameters
@@ -76,16 +28,11 @@ def check_segment(segment: str, *, what: str = "name", reserved: bool = True) ->
         The name to check, without dots.
     what
         What the name is for, used in the error message (``"parameter name"``...).
-    reserved
-        Whether to refuse the names in :data:`RESERVED_NAMES` (only names reached by attribute
-        access on API objects need to be refused).
 
     Raises
     ------
     InvalidNameError
         If the name is empty, not an identifier, a keyword, or starts with an underscore.
-    ReservedNameError
-        If the name would shadow part of the API.
     """
     if not segment:
         raise InvalidNameError(f"empty {what}: every part of a dotted path needs a name")
@@ -103,16 +50,11 @@ def check_segment(segment: str, *, what: str = "name", reserved: bool = True) ->
         raise InvalidNameError(
             f"invalid {what} {segment!r}: names starting with '_' are reserved for internals"
         )
-    if reserved and segment in RESERVED_NAMES:
-        raise ReservedNameError(
-            f"the {what} {segment!r} would shadow the API attribute of the same name; "
-            f"choose another name, e.g. {segment + '_value'!r}"
-        )
     return segment
 
 
 @lru_cache(maxsize=4096)
-def check_path(path: str, *, what: str = "name", dotted: bool = True, reserved: bool = True) -> str:
+def check_path(path: str, *, what: str = "name", dotted: bool = True) -> str:
     """Validate a dotted path and return it.
 
     Parameters
@@ -123,8 +65,6 @@ def check_path(path: str, *, what: str = "name", dotted: bool = True, reserved: 
         What the path names, for error messages.
     dotted
         Whether dots (groups) are allowed at all.
-    reserved
-        Whether to refuse names that shadow the API (see :func:`check_segment`).
 
     Raises
     ------
@@ -141,7 +81,7 @@ def check_path(path: str, *, what: str = "name", dotted: bool = True, reserved: 
         )
     for segment in path.split("."):
         try:
-            check_segment(segment, what=what, reserved=reserved)
+            check_segment(segment, what=what)
         except InvalidNameError as exc:
             if segment == path:
                 raise

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import secrets
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from pypet_rebuild.errors import (
     AmbiguousNameError,
@@ -16,13 +15,9 @@ from pypet_rebuild.errors import (
 )
 from pypet_rebuild.exploration import Axis, ParameterSpace, point_hash, zipped
 from pypet_rebuild.tree.naming import check_path, leaf_name, parent_path
-from pypet_rebuild.tree.nodes import Group, Node, Parameter, Result
+from pypet_rebuild.tree.nodes import Group, Node, Parameter
 from pypet_rebuild.tree.snapshot import ParameterSpec, TrajectorySnapshot, type_to_name
 from pypet_rebuild.tree.values import ValueType, normalize_default
-
-if TYPE_CHECKING:
-    from pypet_rebuild.analysis.results import ResultsView, RunView
-    from pypet_rebuild.storage.protocol import StorageService
 
 __all__ = ["Trajectory"]
 
@@ -56,20 +51,14 @@ class Trajectory:
     """
 
     def __init__(self, name: str, *, comment: str = "", seed: int | None = None) -> None:
-        self._name = check_path(name, what="trajectory name", dotted=False, reserved=False)
+        self._name = check_path(name, what="trajectory name", dotted=False)
         self.comment = comment
         self._seed = secrets.randbits(63) if seed is None else int(seed)
         self._root = Group("")
         self._parameters: dict[str, Parameter[Any]] = {}
         self._by_leaf: dict[str, list[str]] = {}
-        self._space_value: ParameterSpace | None = None
-        # A trajectory loaded from storage reads its explored values only when first needed.
-        self._space_loader: Callable[[], ParameterSpace | None] | None = None
-        self._stored_runs: int | None = None
-        self._result_filter: frozenset[str] | None = None
+        self._space: ParameterSpace | None = None
         self._locked = False
-        self._derived: dict[str, Result[Any]] = {}
-        self._storage: StorageService | None = None
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -91,30 +80,6 @@ class Trajectory:
     def lock(self) -> None:
         """Lock the parameters (the Environment does this when a run starts)."""
         self._locked = True
-
-    @property
-    def _space(self) -> ParameterSpace | None:
-        if self._space_loader is not None:
-            self._space_value = self._space_loader()
-            self._space_loader = None
-        return self._space_value
-
-    @_space.setter
-    def _space(self, space: ParameterSpace | None) -> None:
-        self._space_loader = None
-        self._space_value = space
-
-    def _set_lazy_space(self, loader: Callable[[], ParameterSpace | None], n_runs: int) -> None:
-        self._space_loader = loader
-        self._stored_runs = n_runs
-
-    @property
-    def storage(self) -> StorageService | None:
-        """The storage the trajectory's runs were stored in, once it has run or been loaded."""
-        return self._storage
-
-    def _attach_storage(self, storage: StorageService) -> None:
-        self._storage = storage
 
     # -- building the tree ----------------------------------------------------------------------
 
@@ -169,72 +134,15 @@ class Trajectory:
         parameter = Parameter(
             path, default, value_type, comment=comment, annotations=annotations, owner=self
         )
-        group = self._ensure_group(parent_path(path))
-        group._add_child(leaf_name(path), parameter)
-        self._parameters[path] = parameter
-        self._by_leaf.setdefault(leaf_name(path), []).append(path)
+        self._insert(parameter)
         return parameter
 
-    def add_derived(
-        self,
-        name: str,
-        value: T,
-        *,
-        comment: str = "",
-        annotations: Mapping[str, object] | None = None,
-        runs: Iterable[int] | None = None,
-        replace: bool = False,
-    ) -> Result[T]:
-        """Add a trajectory-level result: an analysis product of the whole study.
-
-        A trajectory that is stored (it has run, or was loaded) stores the result at once;
-        otherwise it is stored by the next ``Environment.run``.
-
-        Parameters
-        ----------
-        name
-            The result's dotted name.
-        value
-            The value to keep (any storable type, e.g. a firing-rate table).
-        comment
-            A human-readable description.
-        annotations
-            Free-form metadata.
-        runs
-            The runs the value was computed from; recorded as lineage in the annotations
-            (``"lineage_runs"``), with the time it was added.
-        replace
-            Replace an existing derived result of the same name.
-        """
-        check_path(name, what="derived result name", reserved=False)
-        if name in self.derived and not replace:
-            raise DuplicateNodeError(
-                f"the derived result {name!r} already exists; pass replace=True to overwrite it"
-            )
-        meta = dict(annotations or {})
-        if runs is not None:
-            meta["lineage_runs"] = [int(i) for i in runs]
-            meta["lineage_added"] = time.time()
-        result = Result(name, value, comment, meta)
-        self._derived[name] = result
-        if self._storage is not None:
-            self._store_derived()
-        return result
-
-    def _store_derived(self) -> None:
-        """Hand derived results added while unstored to the attached storage."""
-        if self._storage is not None and self._derived:
-            self._storage.store_derived(self._name, list(self._derived.values()))
-            self._derived.clear()
-
-    @property
-    def derived(self) -> Mapping[str, Result[Any]]:
-        """Trajectory-level results: stored ones (read when asked) and ones added since."""
-        found: dict[str, Result[Any]] = {}
-        if self._storage is not None and self._name in self._storage.trajectory_names():
-            found.update(self._storage.load_derived(self._name))
-        found.update(self._derived)
-        return found
+    def _insert(self, parameter: Parameter[Any]) -> None:
+        """Put a built parameter into the tree (the checks are the caller's)."""
+        group = self._ensure_group(parent_path(parameter.path))
+        group._add_child(leaf_name(parameter.path), parameter)
+        self._parameters[parameter.path] = parameter
+        self._by_leaf.setdefault(leaf_name(parameter.path), []).append(parameter.path)
 
     def _ensure_group(self, path: str) -> Group:
         group = self._root
@@ -410,8 +318,6 @@ class Trajectory:
         return () if self._space is None else self._space.names
 
     def __len__(self) -> int:
-        if self._space_loader is not None and self._stored_runs is not None:
-            return self._stored_runs
         return 1 if self._space is None else len(self._space)
 
     def point(self, index: int) -> dict[str, object]:
@@ -450,113 +356,6 @@ class Trajectory:
         if not -len(self) <= index < len(self):
             raise IndexError(f"run index {index} is out of range: the trajectory has {len(self)}")
 
-    # -- results --------------------------------------------------------------------------------
-
-    @property
-    def results(self) -> ResultsView:
-        """Lazy handles on the stored results, by name (``traj.results["z"][:]``)."""
-        from pypet_rebuild.analysis.results import ResultsView
-
-        return ResultsView(self)
-
-    def run(self, index: int) -> RunView:
-        """One run's parameters, results and metadata."""
-        from pypet_rebuild.analysis.results import RunView
-
-        self._check_index(index)
-        return RunView(self, index % len(self))
-
-    def find_runs(
-        self, predicate: Callable[..., bool] | str | None = None, /, **conditions: object
-    ) -> list[int]:
-        """Indices of the runs whose values satisfy ``predicate`` and equal ``conditions``.
-
-        The predicate's argument names select parameters (full path, unique leaf name, or
-        ``a__b`` for ``a.b``) and stored results; only the named results are read. A string is
-        a pandas query over explored values, scalar results and run metadata.
-
-        Examples
-        --------
-        >>> traj.find_runs(lambda x, y: x > 1.0 and y == 10)  # doctest: +SKIP
-        >>> traj.find_runs("z > 15 and status == 'done'")  # doctest: +SKIP
-        """
-        from pypet_rebuild.analysis.queries import find_runs
-
-        return find_runs(self, predicate, **conditions)
-
-    def collect_runs(self, name: str) -> dict[int, object]:
-        """A stored result by run index, for the runs that have it."""
-        from pypet_rebuild.analysis.queries import collect_runs
-
-        return collect_runs(self, name)
-
-    def to_pandas(
-        self,
-        results: Iterable[str] | None = None,
-        *,
-        metadata: bool | Iterable[str] = True,
-        index: str = "run",
-    ) -> Any:
-        """One row per run: explored values, scalar results and run metadata.
-
-        Parameters
-        ----------
-        results
-            The results to include (default: every result with scalar values).
-        metadata
-            ``True`` for ``status`` and ``duration``, ``False`` for none, or the column names
-            to include (``status, duration, started, finished, host, pid, seed, error``).
-        index
-            ``"run"``, or ``"explored"`` for a MultiIndex of the explored parameters.
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per run.
-        """
-        from pypet_rebuild.analysis.queries import to_pandas
-
-        return to_pandas(self, results, metadata=metadata, index=index)
-
-    def unique_points(self) -> list[tuple[dict[str, object], list[int]]]:
-        """Each distinct explored point with the indices of the runs that explore it."""
-        from pypet_rebuild.analysis.queries import unique_points
-
-        return unique_points(self)
-
-    def to_xarray(
-        self,
-        results: Iterable[str] | None = None,
-        *,
-        dims: Mapping[str, Sequence[str]] | None = None,
-        layout: str = "auto",
-        chunks: Any = None,
-        pad: bool = False,
-    ) -> Any:
-        """The results as an ``xarray.Dataset`` (grid dimensions for cartesian explorations).
-
-        Parameters
-        ----------
-        results
-            Result names to include (default: every result of numbers or arrays).
-        dims
-            Names of the extra dimensions of array results, by result name.
-        layout
-            ``"auto"``, ``"grid"`` (one dimension per swept axis) or ``"run"``.
-        chunks
-            Load large results lazily as dask arrays with these chunks.
-        pad
-            Pad array results whose shapes differ between runs with NaN.
-
-        Returns
-        -------
-        xarray.Dataset
-            Data variables per result, plus ``status`` and ``duration``.
-        """
-        from pypet_rebuild.analysis.xarray_view import to_xarray
-
-        return to_xarray(self, results, dims=dims, layout=layout, chunks=chunks, pad=pad)
-
     # -- plain data -----------------------------------------------------------------------------
 
     def snapshot(self) -> TrajectorySnapshot:
@@ -588,18 +387,25 @@ class Trajectory:
 
     @classmethod
     def from_snapshot(cls, snapshot: TrajectorySnapshot) -> Trajectory:
-        """Rebuild a trajectory from its plain-data description."""
+        """Rebuild a trajectory from its plain-data description (e.g. as stored).
+
+        The stored description is taken as it is: names and defaults are not checked again, so a
+        file stays loadable whatever names later versions give their own attributes. The
+        trajectory comes back locked (its parameters describe stored runs); ``expand`` still
+        adds points.
+        """
         trajectory = cls(snapshot.name, comment=snapshot.comment, seed=snapshot.seed)
         for spec in snapshot.parameters:
-            value_type = spec.value_type()
-            parameter = trajectory.add_parameter(
-                spec.path,
-                spec.default,
-                type=value_type.python_type,
-                comment=spec.comment,
-                annotations=spec.annotations,
+            trajectory._insert(
+                Parameter(
+                    spec.path,
+                    spec.default,
+                    spec.value_type(),
+                    comment=spec.comment,
+                    annotations=spec.annotations,
+                    owner=trajectory,
+                )
             )
-            parameter._value_type = value_type
         if snapshot.explored:
             trajectory._space = ParameterSpace(
                 snapshot.explored,
@@ -607,14 +413,8 @@ class Trajectory:
                 kind=snapshot.kind or "zipped",
                 shape=snapshot.shape,
             )
+        trajectory.lock()
         return trajectory
 
     def __repr__(self) -> str:
-        from pypet_rebuild.analysis.display import trajectory_summary
-
-        return trajectory_summary(self)
-
-    def _repr_html_(self) -> str:
-        from pypet_rebuild.analysis.display import trajectory_html
-
-        return trajectory_html(self)
+        return self.describe()

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import json
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,8 +37,11 @@ __all__ = [
     "folded_segments",
     "fsync_directory",
     "list_segments",
+    "new_staging_path",
     "open_checked",
     "remove_leftovers",
+    "remove_staging",
+    "remove_stale_staging",
     "segment_directory",
     "segment_path",
 ]
@@ -188,6 +194,41 @@ def open_checked(path: Path) -> h5py.File:
             f"reads ({FORMAT_VERSION}); upgrade pypet_rebuild"
         )
     return file
+
+
+_STAGING = ".merge-"
+
+
+def new_staging_path(path: Path) -> Path:
+    """A fresh, unused name next to ``path`` for a file built before it replaces a trajectory."""
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}{_STAGING}", suffix=".h5", dir=path.parent)
+    os.close(handle)
+    staging = Path(name)
+    staging.unlink()
+    return staging
+
+
+def remove_staging(staging: Path) -> None:
+    """Delete a staging file with its lock file and segment folder."""
+    for leftover in (staging, staging.with_name(staging.name + ".lock")):
+        leftover.unlink(missing_ok=True)
+    shutil.rmtree(segment_directory(staging), ignore_errors=True)
+
+
+def remove_stale_staging(path: Path) -> None:
+    """Delete what staging writers into ``path`` that were killed left behind.
+
+    Called while holding ``path``'s writer lock: a staging file (and its lock file, segment
+    folder and temporary files, all named after it) exists only while its builder holds that
+    lock, so every staging file left is debris.
+    """
+    staging = glob.escape(f".{path.name}{_STAGING}") + "*"
+    # The staging file, its lock file and segment folder, and (one more dot) its temporary files.
+    for leftover in [*path.parent.glob(staging), *path.parent.glob("." + staging)]:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 class WriterLock:

@@ -26,11 +26,7 @@ import numpy.typing as npt
 
 from pypet_rebuild.errors import StorageError, TrajectoryNotFoundError
 from pypet_rebuild.storage.codecs import encode_value
-from pypet_rebuild.storage.hdf5.columns import (
-    FixedSignature,
-    classify,
-    write_column,
-)
+from pypet_rebuild.storage.hdf5.columns import classify, write_column
 from pypet_rebuild.storage.hdf5.extras import (
     write_definition,
     write_derived,
@@ -45,8 +41,11 @@ from pypet_rebuild.storage.hdf5.files import (
     folded_segments,
     fsync_directory,
     list_segments,
+    new_staging_path,
     open_checked,
     remove_leftovers,
+    remove_staging,
+    remove_stale_staging,
     segment_directory,
     segment_path,
 )
@@ -58,8 +57,10 @@ from pypet_rebuild.storage.hdf5.skeleton import (
     write_run_columns,
 )
 from pypet_rebuild.storage.hdf5.view import TrajectoryView
+from pypet_rebuild.storage.protocol import UNSTACKABLE, ResultInfo, StorageService, WriterSession
 from pypet_rebuild.storage.records import MISSING, RunRecord, RunStatus, RunTable
 from pypet_rebuild.storage.resume import check_resumable, snapshot_hashes
+from pypet_rebuild.storage.session import SessionBase, check_definition, check_derived
 from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 
@@ -117,26 +118,46 @@ class HDF5StorageService:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def begin_sweep(self, snapshot: TrajectorySnapshot, *, resume: bool) -> frozenset[int]:
-        """Write the definition and pending run table; see :meth:`StorageService.begin_sweep`."""
+    def begin_sweep(self, snapshot: TrajectorySnapshot, *, resume: bool) -> WriterSession:
+        """Check, then write the definition and pending run table; returns the writer session.
+
+        See :meth:`StorageService.begin_sweep`. The values are checked before the writer lock is
+        taken; anything that fails after it releases the lock again.
+        """
         self._check_writable()
+        check_definition(snapshot)
         self._lock.acquire()
+        try:
+            done = self._begin(snapshot, resume=resume)
+        except BaseException:
+            self._lock.release()
+            raise
+        return _HDF5Session(self, snapshot.name, done)
+
+    def open_writer(self, trajectory: str) -> WriterSession:
+        """A session on a stored trajectory, for derived results (takes the writer lock)."""
+        self._check_writable()
+        if trajectory not in self._stored_names():
+            listed = ", ".join(repr(n) for n in self._stored_names()) or "none"
+            raise TrajectoryNotFoundError(
+                f"{str(self.path)!r} has no trajectory {trajectory!r} to write to; it holds: "
+                f"{listed}"
+            )
+        self._lock.acquire()
+        return _HDF5Session(self, trajectory, frozenset())
+
+    def _begin(self, snapshot: TrajectorySnapshot, *, resume: bool) -> frozenset[int]:
         self._refresh()
         stored = self._stored_names()
         if snapshot.name in stored and not resume:
-            self._lock.release()
             raise StorageError(
                 f"{str(self.path)!r} already holds a trajectory named {snapshot.name!r}; pass "
                 "resume=True to continue it, or give the new study another name"
             )
         if snapshot.name in stored:
-            try:
-                view = self._reader_for().view(snapshot.name)
-                check_resumable(view.snapshot(), snapshot)
-                grown = snapshot.n_runs > view.n_runs
-            except Exception:
-                self._lock.release()
-                raise
+            view = self._reader_for().view(snapshot.name)
+            check_resumable(view.snapshot(), snapshot)
+            grown = snapshot.n_runs > view.n_runs
             if self.compaction == "always":
                 self._rewrite(snapshot.name, snapshot=snapshot)
             elif grown:
@@ -159,10 +180,8 @@ class HDF5StorageService:
 
         self._write_segment(snapshot.name, write)
 
-    def store_runs(self, trajectory: str, records: Sequence[RunRecord]) -> None:
+    def _store_runs(self, trajectory: str, records: Sequence[RunRecord]) -> None:
         """Write a batch of finished runs to a new segment file (durable when this returns)."""
-        if not records:
-            return
         names = sorted({name for record in records for name in record.results})
         comments: dict[str, str] = {}
         for record in records:
@@ -206,8 +225,7 @@ class HDF5StorageService:
             self._reader.add_segment(trajectory, target)
 
     def _first_free_segment(self, trajectory: str) -> int:
-        """A segment number above every folded or existing one (``begin_sweep`` not called)."""
-        self._lock.acquire()
+        """A segment number above every folded or existing one."""
         folded = 0
         if self.path.exists():
             with contextlib.closing(open_checked(self.path)) as main:
@@ -221,32 +239,28 @@ class HDF5StorageService:
             if value is not MISSING:
                 encode_value(value, f"results.{name}", allow_pickle=self.allow_pickle)
 
-    def store_derived(self, trajectory: str, results: Sequence[Result[Any]]) -> None:
+    def _store_derived(self, trajectory: str, results: Sequence[Result[Any]]) -> None:
         """Store trajectory-level results (rewrites the main file atomically)."""
-        for result in results:
-            encode_value(result.value, f"derived.{result.path}", allow_pickle=self.allow_pickle)
-        with self._locked():
-            if self.compaction == "always":
-                self._rewrite(trajectory, derived=results)
-            else:
-                self._write_segment(
-                    trajectory,
-                    lambda group: write_derived(group, results, allow_pickle=self.allow_pickle),
-                )
+        check_derived(results, allow_pickle=self.allow_pickle)
+        if self.compaction == "always":
+            self._rewrite(trajectory, derived=results)
+        else:
+            self._write_segment(
+                trajectory,
+                lambda group: write_derived(group, results, allow_pickle=self.allow_pickle),
+            )
 
-    def end_sweep(self, trajectory: str, provenance: Mapping[str, object]) -> None:
-        """Record provenance and fold the segments (see ``compaction``); release the lock."""
-        try:
-            if self.compaction == "always":
-                self._rewrite(trajectory, provenance=provenance)
-            else:
-                self._write_segment(
-                    trajectory, lambda group: write_provenance(group, [dict(provenance)])
-                )
-                if self.compaction == "auto" and self._fold_due(trajectory):
-                    self._rewrite(trajectory)
-        finally:
-            self._lock.release()
+    def _finish(self, trajectory: str, provenance: Mapping[str, object] | None) -> None:
+        """Record provenance and fold the segments (see ``compaction``)."""
+        if self.compaction == "always":
+            self._rewrite(trajectory, provenance=provenance)
+            return
+        if provenance is not None:
+            self._write_segment(
+                trajectory, lambda group: write_provenance(group, [dict(provenance)])
+            )
+        if self.compaction == "auto" and self._fold_due(trajectory):
+            self._rewrite(trajectory)
 
     def _fold_due(self, trajectory: str) -> bool:
         """Whether the unfolded segments reached a quarter of the main file (or too many)."""
@@ -275,12 +289,12 @@ class HDF5StorageService:
             for name in names:
                 self._rewrite(name)
 
-    @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
-        """Hold the writer lock across several operations.
+    def replace_trajectory(self, name: str, build: Callable[[StorageService], None]) -> None:
+        """Build trajectory ``name`` in a staging file, then install it here atomically.
 
-        ``merge_trajectories`` holds it from reading the target to installing the merge, so no
-        other process can write runs in between that the merge would then replace.
+        The writer lock is held from before ``build`` runs (so no other process adds runs that
+        the installed trajectory would silently replace) to the installation; the staging file
+        lives next to this one and is removed whatever happens, as is any left by a killed merge.
 
         Raises
         ------
@@ -288,7 +302,17 @@ class HDF5StorageService:
             If another process is writing the file.
         """
         with self._locked():
-            yield
+            remove_stale_staging(self.path)
+            staging_path = new_staging_path(self.path)
+            staging = HDF5StorageService(staging_path, options=self.options, allow_pickle=True)
+            try:
+                build(staging)
+                staging.close()
+                # One atomic rewrite of this file: a kill leaves it as it was, or replaced.
+                self.adopt_trajectory(staging_path, name)
+            finally:
+                staging.close()
+                remove_staging(staging_path)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -423,8 +447,8 @@ class HDF5StorageService:
         return self._reader_for().names()
 
     def trajectory_names(self) -> tuple[str, ...]:
-        """The names of the trajectories in the file."""
-        return self._reader_for().names()
+        """The names of the trajectories in the file (none while the file does not exist)."""
+        return self._stored_names()
 
     def load_snapshot(self, trajectory: str) -> TrajectorySnapshot:
         """The stored definition of a trajectory, explored values included."""
@@ -458,10 +482,6 @@ class HDF5StorageService:
         """Only some columns of a DataFrame result in one run (the other columns are not read)."""
         return self._reader_for().view(trajectory).read_frame(name, run, columns)
 
-    def result_signature(self, trajectory: str, name: str) -> FixedSignature | None:
-        """Shape, dtype and kind of a result stored in the fixed layout, else ``None``."""
-        return self._reader_for().view(trajectory).fixed_signature(name)
-
     def result_presence(self, trajectory: str, name: str) -> npt.NDArray[np.bool_]:
         """Which runs hold a value of result ``name``, without reading any value."""
         return self._reader_for().view(trajectory).presence(name)
@@ -477,6 +497,18 @@ class HDF5StorageService:
     def load_provenance(self, trajectory: str) -> list[dict[str, object]]:
         """The provenance of every sweep, oldest first."""
         return self._reader_for().view(trajectory).provenance()
+
+    @property
+    def location(self) -> str:
+        """The resolved path of the file (equal for two services on the same file)."""
+        return str(self.path.resolve())
+
+    def result_info(self, trajectory: str, name: str) -> ResultInfo:
+        """Whether the result is stored in the fixed (stackable) layout, with shape and dtype."""
+        signature = self._reader_for().view(trajectory).fixed_signature(name)
+        if signature is None:
+            return UNSTACKABLE
+        return ResultInfo(stackable=True, shape=tuple(signature.shape), dtype=signature.dtype)
 
     def close(self) -> None:
         """Close the file handles and release the writer lock."""
@@ -558,6 +590,23 @@ class _Reader:
 
 
 _REOPEN_ATTEMPTS = 20
+
+
+class _HDF5Session(SessionBase):
+    """A writer session on an :class:`HDF5StorageService`: owns the file's writer lock."""
+
+    def __init__(self, service: HDF5StorageService, trajectory: str, done: frozenset[int]) -> None:
+        super().__init__(trajectory, done, service._lock.release)
+        self._service = service
+
+    def _write_runs(self, records: Sequence[RunRecord]) -> None:
+        self._service._store_runs(self.trajectory, records)
+
+    def _write_derived(self, results: Sequence[Result[Any]]) -> None:
+        self._service._store_derived(self.trajectory, results)
+
+    def _write_finish(self, provenance: Mapping[str, object] | None) -> None:
+        self._service._finish(self.trajectory, provenance)
 
 
 def _stamp(path: Path) -> tuple[object, ...]:

@@ -23,17 +23,18 @@ With ``scipy.optimize`` (one run per call of the objective)::
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pypet_rebuild.errors import ExplorationError, UnknownParameterError
+from pypet_rebuild.analysis.study import StoredTrajectory
+from pypet_rebuild.errors import ExplorationError, ResultNotFoundError
 from pypet_rebuild.execution.environment import Environment
 from pypet_rebuild.execution.report import RunReport
 from pypet_rebuild.execution.run import Run
 from pypet_rebuild.exploration import zipped
-from pypet_rebuild.storage.protocol import StorageService
+from pypet_rebuild.storage.backends import StorageTarget, open_storage
+from pypet_rebuild.storage.protocol import StorageService, SupportsCompaction
 from pypet_rebuild.storage.records import MISSING
 from pypet_rebuild.tree.trajectory import Trajectory
 
@@ -71,7 +72,7 @@ class Round:
         try:
             return self.results[name]
         except KeyError:
-            raise UnknownParameterError(
+            raise ResultNotFoundError(
                 f"round {self.number} produced no result {name!r}; results: {list(self.results)}"
             ) from None
 
@@ -98,24 +99,24 @@ class AdaptiveSweep:
     Parameters
     ----------
     trajectory
-        The study; declared parameters, explored or not yet. A loaded trajectory continues a
-        stored study.
+        The study: a :class:`Trajectory` (declared parameters, explored or not yet), or a
+        :class:`StoredTrajectory` to continue a stored study in its own storage.
     simulate
         The simulate function.
     storage
-        Where runs go (a path or a :class:`StorageService`); default: the trajectory's own
-        storage if it has one, else memory. A path opens the file with
-        ``compaction="auto"``: call :meth:`compact` (or use the sweep as a context manager) to
-        fold every round into the single file at the end.
+        Where runs go (a path or a :class:`StorageService`); default: the stored study's own
+        storage, else memory. A path opens the file with ``compaction="auto"``: call
+        :meth:`compact` (or use the sweep as a context manager) to fold every round into the
+        single file at the end.
     **run_options
         Passed to every :meth:`Environment.run` (``executor=``, ``workers=``, ``on_error=``...).
     """
 
     def __init__(
         self,
-        trajectory: Trajectory,
+        trajectory: Trajectory | StoredTrajectory,
         simulate: Callable[[Run], Any],
-        storage: StorageService | str | os.PathLike[str] | None = None,
+        storage: StorageTarget = None,
         **run_options: Any,
     ) -> None:
         if "resume" in run_options:
@@ -123,19 +124,32 @@ class AdaptiveSweep:
                 "AdaptiveSweep decides resume= itself (every round after the first resumes the "
                 "stored study); leave it out of the run options"
             )
-        if storage is None:
-            storage = trajectory.storage
-        if isinstance(storage, str | os.PathLike):
-            from pypet_rebuild.storage.hdf5 import HDF5StorageService
-
+        if isinstance(trajectory, StoredTrajectory):
+            if storage is None:
+                storage = trajectory.storage
+            trajectory = trajectory.trajectory
+        resolved: StorageService
+        if storage is None or isinstance(storage, StorageService):
+            resolved = open_storage(storage, mode="w")
+        else:
             # Rounds append segments; folding is amortised, so a round costs the same however
             # much is already stored. compact() folds everything into the single file.
-            storage = HDF5StorageService(storage, compaction="auto")
+            resolved = open_storage(storage, mode="w", compaction="auto")
         self.trajectory = trajectory
         self._simulate = simulate
         self._options = {"on_error": "continue", "progress": False, **run_options}
-        self._environment = Environment(trajectory, storage)
+        self._environment = Environment(trajectory, resolved)
         self.rounds: list[Round] = []
+
+    @property
+    def storage(self) -> StorageService:
+        """Where the rounds are stored."""
+        return self._environment.storage
+
+    @property
+    def study(self) -> StoredTrajectory:
+        """The stored study with every round so far."""
+        return self._environment.study
 
     def evaluate(self, points: Points) -> Round:
         """Run the given points (and only those); return their results.
@@ -151,10 +165,9 @@ class AdaptiveSweep:
             The runs of this round and their results, in the order of the points.
         """
         trajectory = self.trajectory
+        storage = self._environment.storage
         columns = _columns(points)
-        stored = trajectory.storage is not None and trajectory.name in (
-            trajectory.storage.trajectory_names()
-        )
+        stored = trajectory.name in storage.trajectory_names()
         start = len(trajectory) if (stored or trajectory.space is not None) else 0
         if stored or trajectory.space is not None:
             trajectory.expand(zipped(columns))
@@ -162,8 +175,6 @@ class AdaptiveSweep:
             trajectory.explore(zipped(columns))
         report = self._environment.run(self._simulate, resume=stored, **self._options)
         indices = tuple(range(start, len(trajectory)))
-        storage = trajectory.storage
-        assert storage is not None
         results = {
             name: [
                 None if value is MISSING else value
@@ -182,14 +193,13 @@ class AdaptiveSweep:
         return outcome
 
     def compact(self) -> None:
-        """Fold the rounds' segment files into the main file (HDF5 storage only)."""
+        """Fold the rounds' segment files into the main file (backends with compaction)."""
         storage = self._environment.storage
-        compact = getattr(storage, "compact", None)
-        path = getattr(storage, "path", None)
-        if compact is None or (path is not None and not os.path.exists(path)):
-            return  # nothing stored yet (no round was evaluated)
-        if self.trajectory.name in storage.trajectory_names():
-            compact(self.trajectory.name)
+        # Nothing to fold for backends without segments, or before the first round.
+        if isinstance(storage, SupportsCompaction) and (
+            self.trajectory.name in storage.trajectory_names()
+        ):
+            storage.compact(self.trajectory.name)
 
     def __enter__(self) -> AdaptiveSweep:
         return self

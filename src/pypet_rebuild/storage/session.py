@@ -1,0 +1,137 @@
+"""What every backend's writer session shares: the lock's lifetime and the checks before it.
+
+A backend subclasses :class:`SessionBase` and implements the three ``_write_*`` methods; the base
+class makes the session a context manager, refuses writes after it closed, and releases the
+writer lock exactly once, on every exit path.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from pypet_rebuild.errors import StorageError
+from pypet_rebuild.storage.codecs import encode_value
+from pypet_rebuild.storage.records import RunRecord
+from pypet_rebuild.tree.nodes import Result
+from pypet_rebuild.tree.snapshot import TrajectorySnapshot
+
+__all__ = ["SessionBase", "check_definition", "check_derived"]
+
+# Parameter types whose converted values always encode: their explored columns need no check.
+_PLAIN_TYPES = frozenset({"bool", "int", "float", "complex", "str", "bytes"})
+
+
+def check_definition(snapshot: TrajectorySnapshot, *, allow_pickle: bool = False) -> None:
+    """Raise ``UnsupportedTypeError`` if a default or explored value of ``snapshot`` has no codec.
+
+    Encoding is pure, so this writes nothing; backends call it before taking the writer lock.
+    """
+    plain = {spec.path for spec in snapshot.parameters if spec.type_name in _PLAIN_TYPES}
+    for spec in snapshot.parameters:
+        encode_value(spec.default, f"parameters.{spec.path}", allow_pickle=allow_pickle)
+    for path, values in snapshot.explored.items():
+        if path not in plain:
+            for position, value in enumerate(values):
+                encode_value(value, f"explored.{path} (run {position})", allow_pickle=allow_pickle)
+
+
+def check_derived(results: Sequence[Result[Any]], *, allow_pickle: bool = False) -> None:
+    """Raise ``UnsupportedTypeError`` if a derived result's value has no codec."""
+    for result in results:
+        encode_value(result.value, f"derived.{result.path}", allow_pickle=allow_pickle)
+
+
+class SessionBase(ABC):
+    """A writer session: holds the lock from creation until :meth:`close` or :meth:`finish`.
+
+    Parameters
+    ----------
+    trajectory
+        The trajectory written.
+    done_runs
+        The runs already stored as done.
+    release
+        Releases the backend's writer lock; called exactly once.
+    """
+
+    def __init__(
+        self, trajectory: str, done_runs: frozenset[int], release: Callable[[], None]
+    ) -> None:
+        self._trajectory = trajectory
+        self._done_runs = done_runs
+        self._release: Callable[[], None] | None = release
+
+    @property
+    def trajectory(self) -> str:
+        """The name of the trajectory being written."""
+        return self._trajectory
+
+    @property
+    def done_runs(self) -> frozenset[int]:
+        """Indices of the runs already stored as done when the session began."""
+        return self._done_runs
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session has released its lock."""
+        return self._release is None
+
+    def _check_open(self, action: str) -> None:
+        if self._release is None:
+            raise StorageError(
+                f"cannot {action}: the writer session of {self._trajectory!r} is closed; "
+                "begin a new sweep (or open a new writer) to write again"
+            )
+
+    def store_runs(self, records: Sequence[RunRecord]) -> None:
+        """Store a batch of finished runs; once this returns they survive a crash."""
+        self._check_open("store runs")
+        if records:
+            self._write_runs(records)
+
+    def store_derived(self, results: Sequence[Result[Any]]) -> None:
+        """Store trajectory-level results (replacing any of the same name)."""
+        self._check_open("store derived results")
+        if results:
+            self._write_derived(results)
+
+    def finish(self, provenance: Mapping[str, object] | None = None) -> None:
+        """Record the provenance (if any), make the stored state final, and release the lock."""
+        self._check_open("finish the sweep")
+        try:
+            self._write_finish(provenance)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Release the writer lock (without finishing); safe to call twice."""
+        release, self._release = self._release, None
+        if release is not None:
+            release()
+
+    @abstractmethod
+    def _write_runs(self, records: Sequence[RunRecord]) -> None: ...
+
+    @abstractmethod
+    def _write_derived(self, results: Sequence[Result[Any]]) -> None: ...
+
+    @abstractmethod
+    def _write_finish(self, provenance: Mapping[str, object] | None) -> None: ...
+
+    def __enter__(self) -> SessionBase:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<{type(self).__name__} of {self._trajectory!r} ({state})>"
