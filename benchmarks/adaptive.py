@@ -97,8 +97,7 @@ def run_series(work: Path, compaction: str, rounds: int, points: int, kb: int) -
     if len(stored) != rounds * points or stored.find_runs("status != 'done'"):
         raise RuntimeError("the stored study does not hold every round")
     size = path.stat().st_size
-    if stored.storage is not None:
-        stored.storage.close()
+    stored.close()
     storage.close()
     return Series(compaction, times, folds, compact, size, len(stored))
 

@@ -68,8 +68,7 @@ def time_merge(paths: Sequence[Path], out: Path, n: int, total: float) -> float:
     if not math.isclose(found, total, rel_tol=1e-9):
         raise RuntimeError(f"merged z sums to {found}, expected {total}")
     for source in [*sources, merged]:
-        if source.storage is not None:
-            source.storage.close()
+        source.close()
     out.unlink()
     out.with_name(out.name + ".lock").unlink(missing_ok=True)
     return seconds

@@ -6,7 +6,8 @@ What it shows:
   them: full path, attribute through the groups, and a unique leaf name; an ambiguous leaf name
   (``tau``) is an error that lists the candidates;
 * storing a sweep, then reloading it lazily: nothing but the definition is read until asked;
-* one run (``traj.run(i)``), the run table (status, duration, host, pid, seed), provenance;
+* the stored study (``pr.load_trajectory``): one run (``study.run(i)``), the run table (status,
+  duration, host, pid, seed), provenance;
 * a derived (trajectory-level) result added after the sweep;
 * several trajectories in one file.
 
@@ -104,11 +105,13 @@ def main(path: Path, size: int = 6) -> None:
     longer = declare("lif_long", duration=1000.0)
     longer.explore(pr.zipped({"neuron.current": [1.5, 2.5], "neuron.tau": [10.0, 20.0]}))
     pr.Environment(longer, storage=path).run(simulate_neuron, progress=False)
-    names = pr.HDF5StorageService(path).trajectory_names()
-    print("trajectories in the file:", names)
+    storage = pr.open_storage(path)  # the backend a path resolves to (by its signature: HDF5)
+    print("trajectories in the file:", storage.trajectory_names())
+    storage.close()
 
-    # Reload. With two trajectories in the file, name the one you want. This reads the
-    # parameter tree and the number of runs, nothing else.
+    # Reload: a stored study (pr.StoredTrajectory), which owns all reading. With two
+    # trajectories in the file, name the one you want. This reads the parameter tree and the
+    # number of runs, nothing else.
     loaded = pr.load_trajectory(path, name="lif")
     print(loaded, end="\n\n")  # a summary: parameters, explored ranges, run counts, results
 
@@ -130,9 +133,7 @@ def main(path: Path, size: int = 6) -> None:
     print(table.to_string(), end="\n\n")
 
     # Provenance: one record per Environment.run call (versions, host, git commit, executor).
-    storage = loaded.storage
-    assert storage is not None  # a loaded trajectory always has its storage attached
-    provenance = storage.load_provenance(loaded.name)[-1]
+    provenance = loaded.provenance[-1]
     for key in ("python", "version_pypet_rebuild", "version_numpy", "hostname", "executor"):
         print(f"  provenance {key}: {provenance[key]}")
 
@@ -143,15 +144,15 @@ def main(path: Path, size: int = 6) -> None:
     loaded.add_derived(
         "f_i_curve", f_i, comment="rate (Hz) against current, tau = 10 ms", runs=runs
     )
-    print(
-        "f-I curve (stored as a derived result):\n",
-        pr.load_trajectory(path, "lif").derived["f_i_curve"].value,
-    )
+    loaded.close()
+    with pr.load_trajectory(path, "lif") as again:
+        print("f-I curve (stored as a derived result):\n", again.derived["f_i_curve"].value)
 
     # The other trajectory, loaded with only one of its results visible.
     other = pr.load_trajectory(path, name="lif_long", load_only=["rate"])
     rates = other.results["rate"][:]
     print(f"{other.name}: {len(other)} runs, results {list(other.results)}, rates {rates}")
+    other.close()
     print(f"stored in {path} ({path.stat().st_size / 1024:.1f} KiB)")
 
 

@@ -96,9 +96,7 @@ def main(path: Path, size: int = 3) -> None:
     print(means.to_string(), end="\n\n")
 
     # Lineage: the merge is recorded in the provenance, with the provenance of every source.
-    storage = trials.storage
-    assert storage is not None
-    (record,) = storage.load_provenance(trials.name)
+    (record,) = trials.provenance
     print("operation:", record["operation"], "-", record["runs"], "runs")
     sources = record["merged_from"]
     assert isinstance(sources, list)
@@ -106,7 +104,11 @@ def main(path: Path, size: int = 3) -> None:
         print(f"  from {source['file']} [{source['trajectory']}]: {source['runs']} runs")
 
     # Both merged trajectories live in one file, next to nothing else.
-    print("trajectories in", path.name, pr.HDF5StorageService(path).trajectory_names())
+    for stored in (a, b, unique, trials):
+        stored.close()
+    storage = pr.open_storage(path)
+    print("trajectories in", path.name, storage.trajectory_names())
+    storage.close()
 
 
 if __name__ == "__main__":
