@@ -115,15 +115,15 @@ def load_raw(phase: str, n: int, path: Path) -> float:
 def load_rebuild(phase: str, n: int, path: Path) -> float:
     import pypet_rebuild as pr
 
-    traj = pr.load_trajectory(path)
+    study = pr.load_trajectory(path)
     if phase == "load_z":
-        return float(np.asarray(traj.results["z"][:]).sum())
+        return float(np.asarray(study.results["z"][:]).sum())
     if phase == "load_one":
-        return float(np.asarray(traj.results["arr"][n // 2]).sum())
+        return float(np.asarray(study.results["arr"][n // 2]).sum())
     if phase == "load_slice":
-        return float(np.asarray(traj.results["arr"][:, 10]).sum())
-    runs = len(traj)
-    names = [p.path for p in traj.parameters()]
+        return float(np.asarray(study.results["arr"][:, 10]).sum())
+    runs = len(study)
+    names = [p.path for p in study.parameters()]
     return float(runs + len(names))
 
 
