@@ -241,7 +241,8 @@ def _write(
     # The backend builds the merge in staging storage while holding its writer lock, then
     # installs it in one atomic step: a kill leaves the destination as it was, or merged.
     destination.replace_trajectory(merged.name, build)
-    return StoredTrajectory(destination, merged.name, owns_storage=into is not None)
+    owns = into is not None and not isinstance(into, StorageService)
+    return StoredTrajectory(destination, merged.name, owns_storage=owns)
 
 
 def _build(

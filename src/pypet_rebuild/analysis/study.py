@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pypet_rebuild.errors import DuplicateNodeError, NodeNotFoundError, TrajectoryNotFoundError
+from pypet_rebuild.errors import DuplicateNodeError, ResultNotFoundError, TrajectoryNotFoundError
 from pypet_rebuild.exploration import ParameterSpace, point_hash
 from pypet_rebuild.storage.backends import open_storage
 from pypet_rebuild.storage.protocol import (
@@ -25,7 +25,6 @@ from pypet_rebuild.storage.protocol import (
     SupportsResultInfo,
 )
 from pypet_rebuild.storage.records import RunTable
-from pypet_rebuild.storage.session import check_derived
 from pypet_rebuild.tree.naming import check_path
 from pypet_rebuild.tree.nodes import Group, Node, Parameter, Result
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
@@ -87,14 +86,13 @@ class StoredTrajectory:
         self._parameters = Trajectory.from_snapshot(header)
         self._snapshot: TrajectorySnapshot | None = None
         self._space: ParameterSpace | None = None
-        self._model: Trajectory | None = None
         self._result_filter: frozenset[str] | None = None
         if load_only is not None:
             wanted = frozenset(load_only)
             stored = set(storage.result_names(name))
             unknown = sorted(wanted - stored)
             if unknown:
-                raise NodeNotFoundError(
+                raise ResultNotFoundError(
                     f"load_only names results that are not stored: {unknown}; "
                     f"stored: {sorted(stored)}"
                 )
@@ -129,14 +127,13 @@ class StoredTrajectory:
 
     @property
     def trajectory(self) -> Trajectory:
-        """The study's definition as a :class:`Trajectory`, explored values included.
+        """A new :class:`Trajectory` with the study's definition, explored values included.
 
-        Use it to grow the study: ``t = study.trajectory; t.expand(...)``, then
+        Each access builds a new one (changing it never changes this stored study). Use it to
+        grow the study: ``t = study.trajectory; t.expand(...)``, then
         ``Environment(t, storage=study.storage).run(simulate, resume=True)``.
         """
-        if self._model is None:
-            self._model = Trajectory.from_snapshot(self.snapshot())
-        return self._model
+        return Trajectory.from_snapshot(self.snapshot())
 
     def snapshot(self) -> TrajectorySnapshot:
         """The stored definition as plain data, explored values included."""
@@ -255,7 +252,7 @@ class StoredTrajectory:
         The predicate's argument names select parameters (full path, unique leaf name, or
         ``a__b`` for ``a.b``) and stored results; only the named results are read. A string is
         a pandas query over explored values, scalar results and run metadata (the metadata
-        columns carry a ``run.`` prefix when a result of the same name exists, see
+        columns carry a ``run_`` prefix when a result of the same name exists, see
         :meth:`to_pandas`).
 
         Examples
@@ -289,7 +286,7 @@ class StoredTrajectory:
         metadata
             ``True`` for ``status`` and ``duration``, ``False`` for none, or the names to
             include (``status, duration, started, finished, host, pid, seed, error``). A
-            metadata column is named ``run.<name>`` when a result has the same name, so
+            metadata column is named ``run_<name>`` when a result or parameter has the same name, so
             metadata never replaces a result.
         index
             ``"run"``, or ``"explored"`` for a MultiIndex of the explored parameters.
@@ -337,7 +334,7 @@ class StoredTrajectory:
         -------
         xarray.Dataset
             Data variables per result, plus the run metadata ``status`` and ``duration``
-            (named ``run.status`` and ``run.duration`` when a result has the same name).
+            (named ``run_status`` and ``run_duration`` when a result has the same name).
         """
         from pypet_rebuild.analysis.xarray_view import to_xarray
 
@@ -362,7 +359,8 @@ class StoredTrajectory:
     ) -> Result[T]:
         """Store a trajectory-level result: an analysis product of the whole study.
 
-        The value is checked before the storage's writer lock is taken, and stored at once.
+        The value is stored at once; one no codec can store is refused before anything is
+        written, and the writer lock is released whatever happens.
 
         Parameters
         ----------
@@ -397,7 +395,6 @@ class StoredTrajectory:
             meta["lineage_runs"] = [int(i) for i in runs]
             meta["lineage_added"] = time.time()
         result = Result(name, value, comment, meta)
-        check_derived([result])
         with self._storage.open_writer(self.name) as session:
             session.store_derived([result])
         return result
@@ -473,7 +470,7 @@ def load_trajectory(
     TrajectoryNotFoundError
         If ``name`` is not in the storage (the message lists those that are), or the storage
         holds several trajectories and no ``name`` was given.
-    NodeNotFoundError
+    ResultNotFoundError
         If ``load_only`` names a result that is not stored.
 
     Examples

@@ -1,11 +1,13 @@
 """``HDF5StorageService``: one self-describing HDF5 file, crash-safe, read lazily.
 
-Writing (only ever by the process holding ``<file>.lock``):
+Writing (only ever by the process holding ``<file>.lock``, through a writer session):
 
-* ``begin_sweep`` rewrites the main file atomically with the trajectory's definition and a run
-  table of pending runs (folding in segments of an interrupted sweep when resuming);
-* ``store_runs`` writes each batch of finished runs to a new immutable segment file;
-* ``end_sweep`` folds the segments into a new main file (atomically) and deletes them.
+* ``begin_sweep`` checks the definition, takes the lock, rewrites the main file atomically with
+  the trajectory's definition and a run table of pending runs (folding in segments of an
+  interrupted sweep when resuming) and returns the session;
+* ``session.store_runs`` writes each batch of finished runs to a new immutable segment file;
+* ``session.finish`` folds the segments into a new main file (atomically), deletes them and
+  releases the lock (``close`` releases it without folding).
 
 A ``kill -9`` at any moment therefore leaves the old or the new main file plus complete
 segments; readers merge them, so every run that reached a segment is there.
@@ -125,7 +127,7 @@ class HDF5StorageService:
         taken; anything that fails after it releases the lock again.
         """
         self._check_writable()
-        check_definition(snapshot)
+        check_definition(snapshot, allow_pickle=self.allow_pickle)
         self._lock.acquire()
         try:
             done = self._begin(snapshot, resume=resume)
