@@ -25,6 +25,7 @@ from pypet_rebuild.errors import (
     TrajectoryNotFoundError,
 )
 from pypet_rebuild.storage import MISSING, RunRecord, RunStatus
+from pypet_rebuild.storage.codecs import DecodeContext, EncodeContext, Encoded
 from pypet_rebuild.tree.seeding import run_seed
 
 XS = [1.0, 2.0, 3.0]
@@ -515,13 +516,29 @@ class TestStorageConformance:
 
 @dataclass
 class _Model:
-    """A parameter value of a type the point hash does not cover."""
+    """A parameter value of a type the point hash does not cover (stored by its own codec)."""
 
     gain: float
 
 
+class _ModelCodec:
+    name = "tests.conformance.Model"
+
+    def can_encode(self, value: object) -> bool:
+        return True
+
+    def encode(self, value: _Model, ctx: EncodeContext) -> Encoded:
+        return Encoded(self.name, {"gain": np.array(value.gain)})
+
+    def decode(self, encoded: Encoded, ctx: DecodeContext) -> _Model:
+        return _Model(float(encoded.arrays["gain"]))
+
+
+pr.register_codec(_Model, _ModelCodec(), replace=True)
+
+
 @pytest.mark.parametrize("changed", [False, True])
-def test_resume_compares_defaults_of_any_type(tmp_path: Path, changed: bool) -> None:
+def test_resume_compares_defaults_of_any_type(backend: Backend, changed: bool) -> None:
     def study(gain: float) -> pr.Trajectory:
         traj = pr.Trajectory("custom", seed=3)
         traj.add_parameter("model", _Model(1.0))
@@ -530,13 +547,16 @@ def test_resume_compares_defaults_of_any_type(tmp_path: Path, changed: bool) -> 
         traj.explore({"x": [1.0, 2.0]})
         return traj
 
-    storage = pr.MemoryStorageService()
-    pr.Environment(study(1.0), storage=storage).run(lambda run: {"z": run.x * run.model.gain})
+    pr.Environment(study(1.0), storage=backend.storage).run(
+        lambda run: {"z": run.x * run.model.gain}
+    )
     if changed:
         with pytest.raises(ResumeMismatchError, match="model"):
-            pr.Environment(study(2.0), storage=storage).run(lambda run: {"z": run.x}, resume=True)
+            pr.Environment(study(2.0), storage=backend.reopen()).run(
+                lambda run: {"z": run.x}, resume=True
+            )
     else:
-        report = pr.Environment(study(1.0), storage=storage).run(
+        report = pr.Environment(study(1.0), storage=backend.reopen()).run(
             lambda run: {"z": run.x}, resume=True
         )
         assert report.skipped == 2

@@ -1,16 +1,29 @@
 """The in-memory storage backend: the reference implementation of the protocol and a test double.
 
-Values are kept as given (no copy, no encoding), so it is also the fastest backend; use it for
-notebooks and tests that need no file. Everything is lost when the process ends.
+A faithful double of the file backends: every value it keeps (results, derived results,
+parameter defaults, explored values) goes through the same codec registry, with
+:func:`~pypet_rebuild.storage.codecs.copies.encode_copy`, so it refuses exactly what HDF5 refuses
+(same :class:`~pypet_rebuild.errors.UnsupportedTypeError`, same path, same ``allow_pickle``), and
+every read decodes a fresh value: mutating a value after storing it, or a value read back, never
+changes what is stored. Numbers and numpy arrays are kept as plain copies, so a sweep of them
+costs next to nothing. Use it for notebooks and tests that need no file; everything is lost when
+the process ends.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pypet_rebuild.errors import StorageError, TrajectoryNotFoundError
+from pypet_rebuild.storage.codecs.copies import (
+    EncodedCopy,
+    decode_copy,
+    encode_copy,
+    is_plain_scalar,
+)
 from pypet_rebuild.storage.records import MISSING, RunRecord, RunTable
 from pypet_rebuild.storage.resume import check_resumable, snapshot_hashes
 from pypet_rebuild.tree.nodes import Result
@@ -20,19 +33,84 @@ from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 __all__ = ["MemoryStorageService"]
 
 
+@dataclass(frozen=True)
+class _StoredSnapshot:
+    """A trajectory's definition with its defaults and explored values encoded."""
+
+    outline: TrajectorySnapshot  # defaults ``None``, nothing explored: only immutable fields
+    defaults: tuple[EncodedCopy, ...]
+    explored: Mapping[str, tuple[object, ...] | EncodedCopy]
+
+    @classmethod
+    def of(cls, snapshot: TrajectorySnapshot) -> _StoredSnapshot:
+        # As HDF5 writes them: defaults under their path, never pickled; explored values as one
+        # list each (kept as they are when every value is an immutable scalar).
+        defaults = tuple(encode_copy(spec.default, spec.path) for spec in snapshot.parameters)
+        explored: dict[str, tuple[object, ...] | EncodedCopy] = {}
+        for path, values in snapshot.explored.items():
+            if all(is_plain_scalar(value) for value in values):
+                explored[path] = tuple(values)
+            else:
+                explored[path] = encode_copy(list(values), f"explored.{path}")
+        outline = dataclasses.replace(
+            snapshot,
+            parameters=tuple(
+                dataclasses.replace(spec, default=None, annotations=dict(spec.annotations))
+                for spec in snapshot.parameters
+            ),
+            explored={},
+        )
+        return cls(outline, defaults, explored)
+
+    def decode(self) -> TrajectorySnapshot:
+        """A fresh snapshot: decoded defaults and explored values."""
+        parameters = tuple(
+            dataclasses.replace(
+                spec, default=decode_copy(default), annotations=dict(spec.annotations)
+            )
+            for spec, default in zip(self.outline.parameters, self.defaults, strict=True)
+        )
+        explored: dict[str, tuple[object, ...]] = {}
+        for path, values in self.explored.items():
+            if isinstance(values, EncodedCopy):
+                decoded = decode_copy(values)
+                assert isinstance(decoded, list)
+                explored[path] = tuple(decoded)
+            else:
+                explored[path] = values
+        return dataclasses.replace(self.outline, parameters=parameters, explored=explored)
+
+
+@dataclass
+class _StoredDerived:
+    path: str
+    value: EncodedCopy
+    comment: str
+    annotations: dict[str, object]
+
+
 @dataclass
 class _StoredTrajectory:
-    snapshot: TrajectorySnapshot
+    snapshot: _StoredSnapshot
     hashes: tuple[str, ...]
+    # Run metadata (results and comments left out) and each run's encoded results.
     records: dict[int, RunRecord] = field(default_factory=dict)
+    results: dict[int, dict[str, EncodedCopy]] = field(default_factory=dict)
     result_names: set[str] = field(default_factory=set)
     comments: dict[str, str] = field(default_factory=dict)
-    derived: dict[str, Result[Any]] = field(default_factory=dict)
+    derived: dict[str, _StoredDerived] = field(default_factory=dict)
     provenance: list[dict[str, object]] = field(default_factory=list)
 
 
 class MemoryStorageService:
-    """Keeps trajectories, runs and results in memory.
+    """Keeps trajectories, runs and results in memory, encoded as a file backend would.
+
+    Parameters
+    ----------
+    allow_pickle
+        Store values that no codec handles by pickling them, as
+        :class:`~pypet_rebuild.HDF5StorageService` does with the same option (off by default:
+        such values are refused with :class:`~pypet_rebuild.errors.UnsupportedTypeError`).
 
     Examples
     --------
@@ -45,7 +123,8 @@ class MemoryStorageService:
     ('t',)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, allow_pickle: bool = False) -> None:
+        self.allow_pickle = allow_pickle
         self._trajectories: dict[str, _StoredTrajectory] = {}
 
     def _get(self, trajectory: str) -> _StoredTrajectory:
@@ -62,7 +141,7 @@ class MemoryStorageService:
         stored = self._trajectories.get(snapshot.name)
         if stored is None:
             self._trajectories[snapshot.name] = _StoredTrajectory(
-                snapshot, snapshot_hashes(snapshot)
+                _StoredSnapshot.of(snapshot), snapshot_hashes(snapshot)
             )
             return frozenset()
         if not resume:
@@ -70,24 +149,44 @@ class MemoryStorageService:
                 f"a trajectory named {snapshot.name!r} is already stored; pass resume=True to "
                 "continue it, or give the new study another name"
             )
-        check_resumable(stored.snapshot, snapshot)
-        stored.snapshot = snapshot
+        previous = dataclasses.replace(stored.snapshot.decode(), hashes=stored.hashes)
+        check_resumable(previous, snapshot)
+        encoded = _StoredSnapshot.of(snapshot)
+        stored.snapshot = encoded
         stored.hashes = snapshot_hashes(snapshot)
         return frozenset(i for i, r in stored.records.items() if r.status == "done")
 
     def store_runs(self, trajectory: str, records: Sequence[RunRecord]) -> None:
-        """Keep a batch of finished runs."""
+        """Keep a batch of finished runs (all or none: a value without a codec refuses it)."""
         stored = self._get(trajectory)
-        for record in records:
-            stored.records[record.index] = record
-            stored.result_names.update(record.results)
+        # Encode the whole batch first: an unsupported value stores nothing, as in HDF5.
+        encoded = [
+            {
+                name: encode_copy(value, f"results.{name}", allow_pickle=self.allow_pickle)
+                for name, value in record.results.items()
+            }
+            for record in records
+        ]
+        for record, results in zip(records, encoded, strict=True):
+            stored.records[record.index] = dataclasses.replace(record, results={}, comments={})
+            stored.results[record.index] = results
+            stored.result_names.update(results)
             stored.comments.update(record.comments)
 
     def store_derived(self, trajectory: str, results: Sequence[Result[Any]]) -> None:
-        """Keep trajectory-level results."""
+        """Keep trajectory-level results (all or none, replacing those of the same name)."""
         stored = self._get(trajectory)
-        for result in results:
-            stored.derived[result.path] = result
+        encoded = [
+            _StoredDerived(
+                result.path,
+                encode_copy(result.value, f"derived.{result.path}", allow_pickle=self.allow_pickle),
+                result.comment,
+                dict(result.annotations),
+            )
+            for result in results
+        ]
+        for derived in encoded:
+            stored.derived[derived.path] = derived
 
     def end_sweep(self, trajectory: str, provenance: Mapping[str, object]) -> None:
         """Record the provenance of the sweep."""
@@ -98,13 +197,13 @@ class MemoryStorageService:
         return tuple(self._trajectories)
 
     def load_snapshot(self, trajectory: str) -> TrajectorySnapshot:
-        """The stored definition of a trajectory."""
-        return self._get(trajectory).snapshot
+        """The stored definition of a trajectory (decoded afresh on every call)."""
+        return self._get(trajectory).snapshot.decode()
 
     def load_run_table(self, trajectory: str) -> RunTable:
         """The run table of a trajectory."""
         stored = self._get(trajectory)
-        seed = stored.snapshot.seed
+        seed = stored.snapshot.outline.seed
         seeds = [run_seed(seed, h) for h in stored.hashes]
         return RunTable.from_records(stored.hashes, stored.records, seeds)
 
@@ -113,12 +212,12 @@ class MemoryStorageService:
         return tuple(sorted(self._get(trajectory).result_names))
 
     def read_results(self, trajectory: str, name: str, runs: Sequence[int]) -> list[object]:
-        """One result's values in the given runs (``MISSING`` where absent)."""
-        records = self._get(trajectory).records
+        """One result's values in the given runs (``MISSING`` where absent), decoded afresh."""
+        results = self._get(trajectory).results
         values: list[object] = []
         for index in runs:
-            record = records.get(int(index))
-            values.append(MISSING if record is None else record.results.get(name, MISSING))
+            encoded = results.get(int(index), {}).get(name)
+            values.append(MISSING if encoded is None else decode_copy(encoded))
         return values
 
     def result_comment(self, trajectory: str, name: str) -> str:
@@ -126,12 +225,15 @@ class MemoryStorageService:
         return self._get(trajectory).comments.get(name, "")
 
     def load_derived(self, trajectory: str) -> dict[str, Result[Any]]:
-        """Trajectory-level results by name."""
-        return dict(self._get(trajectory).derived)
+        """Trajectory-level results by name, decoded afresh."""
+        return {
+            path: Result(path, decode_copy(d.value), d.comment, dict(d.annotations))
+            for path, d in self._get(trajectory).derived.items()
+        }
 
     def load_provenance(self, trajectory: str) -> list[dict[str, object]]:
         """The provenance of every sweep, oldest first."""
-        return list(self._get(trajectory).provenance)
+        return [dict(record) for record in self._get(trajectory).provenance]
 
     def close(self) -> None:
         """Nothing to release; the data stays available."""
