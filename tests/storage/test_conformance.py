@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from storable import assert_same, storable_values
 
 import pypet_rebuild as pr
 from pypet_rebuild.errors import (
@@ -512,6 +513,132 @@ class TestStorageConformance:
             loaded.results["trace"]
         with pytest.raises(KeyError, match="nope"):
             pr.load_trajectory(backend.reopen(), load_only=["z", "nope"])
+
+
+# -- every codec on every backend ----------------------------------------------------------------
+
+VALUE_NAMES = sorted(storable_values())
+# The Trajectory itself refuses object-array defaults (its type check), before any storage.
+# (It also cannot rebuild a structured-array parameter on loading, so the defaults live in a
+# trajectory of their own, read through load_snapshot.)
+NOT_PARAMETERS = frozenset({"a_object", "a_object_str"})
+
+HDF5_FIXED_LOSES_FORTRAN_ORDER = pytest.mark.xfail(
+    strict=True,
+    reason="HDF5 stacks same-shape array results into one dataset and reads them back in C "
+    "order (hdf5/columns.py FixedSignature.box); the codec law and the memory backend keep "
+    "Fortran order",
+)
+
+
+def _parameters() -> pr.Trajectory:
+    """Every storable value as a parameter default (the trajectory may convert numpy scalars)."""
+    traj = pr.Trajectory("defaults", seed=1)
+    for name, value in storable_values().items():
+        if name not in NOT_PARAMETERS:
+            traj.add_parameter(name, value)
+    return traj
+
+
+def _store_everything(storage: pr.StorageService) -> None:
+    """Every storable value as a parameter default, a result of runs 0 and 1, a derived result."""
+    assert pr.Environment(_parameters(), storage=storage).run(lambda run: None).ok
+    traj = pr.Trajectory("values", seed=1)
+    traj.add_parameter("vector", np.zeros((2, 2)))
+    traj.add_parameter("config", {"a": 1})
+    traj.explore(
+        {
+            "vector": [np.zeros((2, 2)), np.asfortranarray(np.ones((2, 2)))],
+            "config": [{"a": [1, None]}, {"b": (2.5, "x")}],
+        }
+    )
+    report = pr.Environment(traj, storage=storage).run(lambda run: storable_values())
+    assert report.ok
+    storage.store_derived(
+        "values", [pr.Result(name, value) for name, value in storable_values().items()]
+    )
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, pr.StorageService]]:
+    """A reader per backend of what ``_store_everything`` stored."""
+    memory = pr.MemoryStorageService()
+    _store_everything(memory)
+    path = tmp_path_factory.mktemp("everything") / "values.h5"
+    writer = pr.HDF5StorageService(path)
+    _store_everything(writer)
+    writer.close()
+    reader = pr.HDF5StorageService(path)
+    yield {"memory": memory, "hdf5": reader}
+    reader.close()
+
+
+@pytest.fixture(params=["memory", "hdf5"])
+def stored(
+    request: pytest.FixtureRequest, everything: dict[str, pr.StorageService]
+) -> pr.StorageService:
+    return everything[request.param]
+
+
+class TestEveryCodecOnEveryBackend:
+    """Each backend gives back every storable value with its type, dtype, shape and value."""
+
+    @pytest.mark.parametrize("name", VALUE_NAMES)
+    def test_result(
+        self, stored: pr.StorageService, name: str, request: pytest.FixtureRequest
+    ) -> None:
+        if name == "a_fortran" and isinstance(stored, pr.HDF5StorageService):
+            request.applymarker(HDF5_FIXED_LOSES_FORTRAN_ORDER)
+        expected = storable_values()[name]
+        for value in stored.read_results("values", name, [0, 1]):
+            assert_same(expected, value)
+
+    @pytest.mark.parametrize("name", VALUE_NAMES)
+    def test_derived_result(self, stored: pr.StorageService, name: str) -> None:
+        assert_same(storable_values()[name], stored.load_derived("values")[name].value)
+
+    @pytest.mark.parametrize("name", sorted(set(VALUE_NAMES) - NOT_PARAMETERS))
+    def test_parameter_default(self, stored: pr.StorageService, name: str) -> None:
+        given = {spec.path: spec.default for spec in _parameters().snapshot().parameters}
+        defaults = {spec.path: spec.default for spec in stored.load_snapshot("defaults").parameters}
+        assert_same(given[name], defaults[name])
+
+    def test_explored_values(self, stored: pr.StorageService) -> None:
+        explored = stored.load_snapshot("values").explored
+        assert_same((np.zeros((2, 2)), np.asfortranarray(np.ones((2, 2)))), explored["vector"])
+        assert_same(({"a": [1, None]}, {"b": (2.5, "x")}), explored["config"])
+
+    def test_through_the_loaded_trajectory(self, stored: pr.StorageService) -> None:
+        loaded = pr.load_trajectory(stored, "values")
+        results = loaded.run(1).results
+        for name, expected in storable_values().items():
+            if name == "a_fortran":
+                continue  # see HDF5_FIXED_LOSES_FORTRAN_ORDER; the values are checked above
+            assert_same(expected, results[name])
+        assert_same(np.asfortranarray(np.ones((2, 2))), loaded.run(1).params["vector"])
+
+    def test_both_backends_give_back_the_same(
+        self, everything: dict[str, pr.StorageService]
+    ) -> None:
+        memory, hdf5 = everything["memory"], everything["hdf5"]
+        for name in VALUE_NAMES:
+            if name == "a_fortran":
+                continue  # see HDF5_FIXED_LOSES_FORTRAN_ORDER
+            for left, right in zip(
+                memory.read_results("values", name, [0, 1]),
+                hdf5.read_results("values", name, [0, 1]),
+                strict=True,
+            ):
+                assert_same(right, left)
+            assert_same(
+                hdf5.load_derived("values")[name].value, memory.load_derived("values")[name].value
+            )
+        for left_spec, right_spec in zip(
+            memory.load_snapshot("defaults").parameters,
+            hdf5.load_snapshot("defaults").parameters,
+            strict=True,
+        ):
+            assert_same(right_spec.default, left_spec.default)
 
 
 @dataclass
