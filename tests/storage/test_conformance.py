@@ -616,6 +616,25 @@ class TestStorageConformance:
         assert again.parameters[0].default == {"gains": [1.0]}
         assert_same((np.zeros(3), np.ones(3)), again.explored["weights"])
 
+    def test_annotations_and_provenance_come_back_as_json(self, backend: Backend) -> None:
+        storage = backend.storage
+        traj = trajectory()
+        traj.add_parameter("gain", 1.0, annotations={"scale": np.float32(2.0), "at": (1, 2)})
+        storage.begin_sweep(traj.snapshot(), resume=False)
+        storage.store_derived("sweep", [pr.Result("d", 1.0, annotations={"runs": (0, 1)})])
+        provenance = {"args": ("a", 1), "obj": Unstorable([1]), "nested": {"k": [1]}}
+        storage.end_sweep("sweep", provenance)
+        provenance["nested"]["k"].append(2)  # type: ignore[index]
+
+        reader = backend.reopen()
+        spec = reader.load_snapshot("sweep").parameters[-1]
+        assert spec.annotations == {"scale": 2.0, "at": [1, 2]}
+        assert reader.load_derived("sweep")["d"].annotations == {"runs": [0, 1]}
+        expected = {"args": ["a", 1], "obj": "Unstorable(payload=[1])", "nested": {"k": [1]}}
+        assert reader.load_provenance("sweep") == [expected]
+        reader.load_provenance("sweep")[0]["nested"]["k"].append(3)  # type: ignore[index]
+        assert reader.load_provenance("sweep") == [expected]
+
     # -- what cannot be stored is refused, by every backend alike -------------------------------
 
     @pytest.mark.parametrize(

@@ -13,9 +13,12 @@ the process ends.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from pypet_rebuild.errors import StorageError, TrajectoryNotFoundError
 from pypet_rebuild.storage.codecs.copies import (
@@ -33,12 +36,28 @@ from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 __all__ = ["MemoryStorageService"]
 
 
+def _to_json(mapping: Mapping[str, object], default: Callable[[Any], Any] = repr) -> str:
+    # Annotations and provenance are kept as the JSON text HDF5 writes (same ``default``), so
+    # they read back as HDF5 gives them (tuples as lists, numpy scalars as numbers...) and fresh.
+    return json.dumps(dict(mapping), default=default)
+
+
+def _parameter_json(value: object) -> object:
+    # As hdf5/skeleton.py writes parameter annotations.
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return repr(value)
+
+
 @dataclass(frozen=True)
 class _StoredSnapshot:
     """A trajectory's definition with its defaults and explored values encoded."""
 
-    outline: TrajectorySnapshot  # defaults ``None``, nothing explored: only immutable fields
+    outline: TrajectorySnapshot  # no defaults, annotations or explored values: immutable
     defaults: tuple[EncodedCopy, ...]
+    annotations: tuple[str, ...]
     explored: Mapping[str, tuple[object, ...] | EncodedCopy]
 
     @classmethod
@@ -46,6 +65,9 @@ class _StoredSnapshot:
         # As HDF5 writes them: defaults under their path, never pickled; explored values as one
         # list each (kept as they are when every value is an immutable scalar).
         defaults = tuple(encode_copy(spec.default, spec.path) for spec in snapshot.parameters)
+        annotations = tuple(
+            _to_json(spec.annotations, _parameter_json) for spec in snapshot.parameters
+        )
         explored: dict[str, tuple[object, ...] | EncodedCopy] = {}
         for path, values in snapshot.explored.items():
             if all(is_plain_scalar(value) for value in values):
@@ -55,20 +77,20 @@ class _StoredSnapshot:
         outline = dataclasses.replace(
             snapshot,
             parameters=tuple(
-                dataclasses.replace(spec, default=None, annotations=dict(spec.annotations))
+                dataclasses.replace(spec, default=None, annotations={})
                 for spec in snapshot.parameters
             ),
             explored={},
         )
-        return cls(outline, defaults, explored)
+        return cls(outline, defaults, annotations, explored)
 
     def decode(self) -> TrajectorySnapshot:
         """A fresh snapshot: decoded defaults and explored values."""
         parameters = tuple(
-            dataclasses.replace(
-                spec, default=decode_copy(default), annotations=dict(spec.annotations)
+            dataclasses.replace(spec, default=decode_copy(default), annotations=json.loads(text))
+            for spec, default, text in zip(
+                self.outline.parameters, self.defaults, self.annotations, strict=True
             )
-            for spec, default in zip(self.outline.parameters, self.defaults, strict=True)
         )
         explored: dict[str, tuple[object, ...]] = {}
         for path, values in self.explored.items():
@@ -86,7 +108,7 @@ class _StoredDerived:
     path: str
     value: EncodedCopy
     comment: str
-    annotations: dict[str, object]
+    annotations: str  # JSON
 
 
 @dataclass
@@ -99,7 +121,7 @@ class _StoredTrajectory:
     result_names: set[str] = field(default_factory=set)
     comments: dict[str, str] = field(default_factory=dict)
     derived: dict[str, _StoredDerived] = field(default_factory=dict)
-    provenance: list[dict[str, object]] = field(default_factory=list)
+    provenance: list[str] = field(default_factory=list)  # JSON
 
 
 class MemoryStorageService:
@@ -181,7 +203,7 @@ class MemoryStorageService:
                 result.path,
                 encode_copy(result.value, f"derived.{result.path}", allow_pickle=self.allow_pickle),
                 result.comment,
-                dict(result.annotations),
+                _to_json(result.annotations),
             )
             for result in results
         ]
@@ -190,7 +212,7 @@ class MemoryStorageService:
 
     def end_sweep(self, trajectory: str, provenance: Mapping[str, object]) -> None:
         """Record the provenance of the sweep."""
-        self._get(trajectory).provenance.append(dict(provenance))
+        self._get(trajectory).provenance.append(_to_json(provenance))
 
     def trajectory_names(self) -> tuple[str, ...]:
         """The names of the stored trajectories."""
@@ -227,13 +249,13 @@ class MemoryStorageService:
     def load_derived(self, trajectory: str) -> dict[str, Result[Any]]:
         """Trajectory-level results by name, decoded afresh."""
         return {
-            path: Result(path, decode_copy(d.value), d.comment, dict(d.annotations))
+            path: Result(path, decode_copy(d.value), d.comment, json.loads(d.annotations))
             for path, d in self._get(trajectory).derived.items()
         }
 
     def load_provenance(self, trajectory: str) -> list[dict[str, object]]:
         """The provenance of every sweep, oldest first."""
-        return [dict(record) for record in self._get(trajectory).provenance]
+        return [json.loads(text) for text in self._get(trajectory).provenance]
 
     def close(self) -> None:
         """Nothing to release; the data stays available."""
