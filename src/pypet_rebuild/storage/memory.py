@@ -1,20 +1,36 @@
 """The in-memory storage backend: the reference implementation of the protocol and a test double.
 
-Values are kept as given (no copy, no encoding), so it is also the fastest backend; use it for
-notebooks and tests that need no file. Everything is lost when the process ends.
+A faithful double of the file backends: every value it keeps (results, derived results,
+parameter defaults, explored values) goes through the same codec registry, with
+:func:`~pypet_rebuild.storage.codecs.copies.encode_copy`, so it refuses exactly what HDF5 refuses
+(same :class:`~pypet_rebuild.errors.UnsupportedTypeError`, same path, same ``allow_pickle``), and
+every read decodes a fresh value: mutating a value after storing it, or a value read back, never
+changes what is stored. Numbers and numpy arrays are kept as plain copies, so a sweep of them
+costs next to nothing. Use it for notebooks and tests that need no file; everything is lost when
+the process ends.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from pypet_rebuild.errors import FileLockedError, StorageError, TrajectoryNotFoundError
+from pypet_rebuild.storage.codecs.copies import (
+    EncodedCopy,
+    decode_copy,
+    encode_copy,
+    is_plain_scalar,
+)
 from pypet_rebuild.storage.protocol import StorageService, WriterSession
 from pypet_rebuild.storage.records import MISSING, RunRecord, RunTable
 from pypet_rebuild.storage.resume import check_resumable, snapshot_hashes
-from pypet_rebuild.storage.session import SessionBase, check_definition, check_derived
+from pypet_rebuild.storage.session import SessionBase
 from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.seeding import run_seed
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
@@ -22,19 +38,103 @@ from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 __all__ = ["MemoryStorageService"]
 
 
+def _to_json(mapping: Mapping[str, object], default: Callable[[Any], Any] = repr) -> str:
+    # Annotations and provenance are kept as the JSON text HDF5 writes (same ``default``), so
+    # they read back as HDF5 gives them (tuples as lists, numpy scalars as numbers...) and fresh.
+    return json.dumps(dict(mapping), default=default)
+
+
+def _parameter_json(value: object) -> object:
+    # As hdf5/skeleton.py writes parameter annotations.
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return repr(value)
+
+
+@dataclass(frozen=True)
+class _StoredSnapshot:
+    """A trajectory's definition with its defaults and explored values encoded."""
+
+    outline: TrajectorySnapshot  # no defaults, annotations or explored values: immutable
+    defaults: tuple[EncodedCopy, ...]
+    annotations: tuple[str, ...]
+    explored: Mapping[str, tuple[object, ...] | EncodedCopy]
+
+    @classmethod
+    def of(cls, snapshot: TrajectorySnapshot) -> _StoredSnapshot:
+        # As HDF5 writes them: defaults under their path, never pickled; explored values as one
+        # list each (kept as they are when every value is an immutable scalar).
+        defaults = tuple(encode_copy(spec.default, spec.path) for spec in snapshot.parameters)
+        annotations = tuple(
+            _to_json(spec.annotations, _parameter_json) for spec in snapshot.parameters
+        )
+        explored: dict[str, tuple[object, ...] | EncodedCopy] = {}
+        for path, values in snapshot.explored.items():
+            if all(is_plain_scalar(value) for value in values):
+                explored[path] = tuple(values)
+            else:
+                explored[path] = encode_copy(list(values), f"explored.{path}")
+        outline = dataclasses.replace(
+            snapshot,
+            parameters=tuple(
+                dataclasses.replace(spec, default=None, annotations={})
+                for spec in snapshot.parameters
+            ),
+            explored={},
+        )
+        return cls(outline, defaults, annotations, explored)
+
+    def decode(self) -> TrajectorySnapshot:
+        """A fresh snapshot: decoded defaults and explored values."""
+        parameters = tuple(
+            dataclasses.replace(spec, default=decode_copy(default), annotations=json.loads(text))
+            for spec, default, text in zip(
+                self.outline.parameters, self.defaults, self.annotations, strict=True
+            )
+        )
+        explored: dict[str, tuple[object, ...]] = {}
+        for path, values in self.explored.items():
+            if isinstance(values, EncodedCopy):
+                decoded = decode_copy(values)
+                assert isinstance(decoded, list)
+                explored[path] = tuple(decoded)
+            else:
+                explored[path] = values
+        return dataclasses.replace(self.outline, parameters=parameters, explored=explored)
+
+
+@dataclass
+class _StoredDerived:
+    path: str
+    value: EncodedCopy
+    comment: str
+    annotations: str  # JSON
+
+
 @dataclass
 class _StoredTrajectory:
-    snapshot: TrajectorySnapshot
+    snapshot: _StoredSnapshot
     hashes: tuple[str, ...]
+    # Run metadata (results and comments left out) and each run's encoded results.
     records: dict[int, RunRecord] = field(default_factory=dict)
+    results: dict[int, dict[str, EncodedCopy]] = field(default_factory=dict)
     result_names: set[str] = field(default_factory=set)
     comments: dict[str, str] = field(default_factory=dict)
-    derived: dict[str, Result[Any]] = field(default_factory=dict)
-    provenance: list[dict[str, object]] = field(default_factory=list)
+    derived: dict[str, _StoredDerived] = field(default_factory=dict)
+    provenance: list[str] = field(default_factory=list)  # JSON
 
 
 class MemoryStorageService:
-    """Keeps trajectories, runs and results in memory.
+    """Keeps trajectories, runs and results in memory, encoded as a file backend would.
+
+    Parameters
+    ----------
+    allow_pickle
+        Store values that no codec handles by pickling them, as
+        :class:`~pypet_rebuild.HDF5StorageService` does with the same option (off by default:
+        such values are refused with :class:`~pypet_rebuild.errors.UnsupportedTypeError`).
 
     Examples
     --------
@@ -47,7 +147,8 @@ class MemoryStorageService:
     ('t',)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, allow_pickle: bool = False) -> None:
+        self.allow_pickle = allow_pickle
         self._trajectories: dict[str, _StoredTrajectory] = {}
         self._writing: set[str] = set()
 
@@ -69,14 +170,17 @@ class MemoryStorageService:
                 "continue it, or give the new study another name"
             )
         if stored is not None:
-            check_resumable(stored.snapshot, snapshot)
-        check_definition(snapshot)
+            previous = dataclasses.replace(stored.snapshot.decode(), hashes=stored.hashes)
+            check_resumable(previous, snapshot)
+        # Encoding is the check: a default or explored value without a codec stops here, before
+        # the trajectory is taken for writing.
+        encoded = _StoredSnapshot.of(snapshot)
         self._acquire(snapshot.name)
         if stored is None:
-            stored = _StoredTrajectory(snapshot, snapshot_hashes(snapshot))
+            stored = _StoredTrajectory(encoded, snapshot_hashes(snapshot))
             self._trajectories[snapshot.name] = stored
         else:
-            stored.snapshot = snapshot
+            stored.snapshot = encoded
             stored.hashes = snapshot_hashes(snapshot)
         done = frozenset(i for i, r in stored.records.items() if r.status == "done")
         return _MemorySession(self, snapshot.name, done)
@@ -97,27 +201,47 @@ class MemoryStorageService:
         self._writing.add(trajectory)
 
     def _store_runs(self, trajectory: str, records: Sequence[RunRecord]) -> None:
+        """Keep a batch of finished runs (all or none: a value without a codec refuses it)."""
         stored = self._get(trajectory)
-        for record in records:
-            stored.records[record.index] = record
-            stored.result_names.update(record.results)
+        # Encode the whole batch first: an unsupported value stores nothing, as in HDF5.
+        encoded = [
+            {
+                name: encode_copy(value, f"results.{name}", allow_pickle=self.allow_pickle)
+                for name, value in record.results.items()
+            }
+            for record in records
+        ]
+        for record, results in zip(records, encoded, strict=True):
+            stored.records[record.index] = dataclasses.replace(record, results={}, comments={})
+            stored.results[record.index] = results
+            stored.result_names.update(results)
             stored.comments.update(record.comments)
 
     def _store_derived(self, trajectory: str, results: Sequence[Result[Any]]) -> None:
-        check_derived(results)
+        """Keep trajectory-level results (all or none, replacing those of the same name)."""
         stored = self._get(trajectory)
-        for result in results:
-            stored.derived[result.path] = result
+        encoded = [
+            _StoredDerived(
+                result.path,
+                encode_copy(result.value, f"derived.{result.path}", allow_pickle=self.allow_pickle),
+                result.comment,
+                _to_json(result.annotations),
+            )
+            for result in results
+        ]
+        for derived in encoded:
+            stored.derived[derived.path] = derived
 
     def _finish(self, trajectory: str, provenance: Mapping[str, object] | None) -> None:
+        """Record the provenance of the sweep."""
         if provenance is not None:
-            self._get(trajectory).provenance.append(dict(provenance))
+            self._get(trajectory).provenance.append(_to_json(provenance))
 
     def replace_trajectory(self, name: str, build: Callable[[StorageService], None]) -> None:
         """Build a trajectory in a fresh memory storage, then install it here under ``name``."""
         self._acquire(name)
         try:
-            staging = MemoryStorageService()
+            staging = MemoryStorageService(allow_pickle=True)
             build(staging)
             self._trajectories[name] = staging._get(name)
         finally:
@@ -128,13 +252,13 @@ class MemoryStorageService:
         return tuple(self._trajectories)
 
     def load_snapshot(self, trajectory: str) -> TrajectorySnapshot:
-        """The stored definition of a trajectory."""
-        return self._get(trajectory).snapshot
+        """The stored definition of a trajectory (decoded afresh on every call)."""
+        return self._get(trajectory).snapshot.decode()
 
     def load_run_table(self, trajectory: str) -> RunTable:
         """The run table of a trajectory."""
         stored = self._get(trajectory)
-        seed = stored.snapshot.seed
+        seed = stored.snapshot.outline.seed
         seeds = [run_seed(seed, h) for h in stored.hashes]
         return RunTable.from_records(stored.hashes, stored.records, seeds)
 
@@ -143,12 +267,12 @@ class MemoryStorageService:
         return tuple(sorted(self._get(trajectory).result_names))
 
     def read_results(self, trajectory: str, name: str, runs: Sequence[int]) -> list[object]:
-        """One result's values in the given runs (``MISSING`` where absent)."""
-        records = self._get(trajectory).records
+        """One result's values in the given runs (``MISSING`` where absent), decoded afresh."""
+        results = self._get(trajectory).results
         values: list[object] = []
         for index in runs:
-            record = records.get(int(index))
-            values.append(MISSING if record is None else record.results.get(name, MISSING))
+            encoded = results.get(int(index), {}).get(name)
+            values.append(MISSING if encoded is None else decode_copy(encoded))
         return values
 
     def result_comment(self, trajectory: str, name: str) -> str:
@@ -156,12 +280,15 @@ class MemoryStorageService:
         return self._get(trajectory).comments.get(name, "")
 
     def load_derived(self, trajectory: str) -> dict[str, Result[Any]]:
-        """Trajectory-level results by name."""
-        return dict(self._get(trajectory).derived)
+        """Trajectory-level results by name, decoded afresh."""
+        return {
+            path: Result(path, decode_copy(d.value), d.comment, json.loads(d.annotations))
+            for path, d in self._get(trajectory).derived.items()
+        }
 
     def load_provenance(self, trajectory: str) -> list[dict[str, object]]:
         """The provenance of every sweep, oldest first."""
-        return list(self._get(trajectory).provenance)
+        return [json.loads(text) for text in self._get(trajectory).provenance]
 
     def close(self) -> None:
         """Nothing to release; the data stays available."""

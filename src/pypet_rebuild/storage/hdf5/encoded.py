@@ -58,8 +58,14 @@ def write_encoded(group: h5py.Group, name: str, encoded: Encoded) -> h5py.Group:
     target.attrs[_CODEC_ATTR] = encoded.codec
     target.attrs[_ATTRS_ATTR] = json.dumps(encoded.attrs)
     for array_name, array in encoded.arrays.items():
-        target.create_dataset(array_name, data=np.ascontiguousarray(array))
+        target.create_dataset(array_name, data=_c_order(array))
     return target
+
+
+def _c_order(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    # Not np.ascontiguousarray: it turns a 0-d array into shape (1,), and a codec that stores a
+    # 0-d array must read a 0-d array back (as it does from the memory backend).
+    return np.asarray(array, order="C")
 
 
 def read_encoded(group: h5py.Group) -> Encoded:
@@ -81,7 +87,7 @@ def pack(encoded: Encoded) -> tuple[str, list[npt.NDArray[np.uint8]], int]:
     chunks: list[npt.NDArray[np.uint8]] = []
     offset = 0
     for name, array in encoded.arrays.items():
-        contiguous = np.ascontiguousarray(array)
+        contiguous = _c_order(array)
         raw = contiguous.reshape(-1).view(np.uint8) if contiguous.size else np.empty(0, np.uint8)
         entries.append([name, dtype_to_json(contiguous.dtype), list(contiguous.shape), offset])
         chunks.append(raw)

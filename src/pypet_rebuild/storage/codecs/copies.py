@@ -1,0 +1,161 @@
+"""Values held apart from the caller: what a backend that keeps no file (memory) stores.
+
+:func:`encode_copy` turns a value into an :class:`EncodedCopy` that shares nothing mutable with
+it, and :func:`decode_copy` rebuilds a fresh value from it each time, so neither mutating the
+value after storing it nor mutating a value read back changes what is stored. It accepts and
+refuses exactly what :func:`~pypet_rebuild.storage.codecs.encode_value` does (same
+:class:`~pypet_rebuild.errors.UnsupportedTypeError`, same path, same ``allow_pickle``), and what
+comes back is what a file backend gives back: the codec's decoding of arrays that were copied
+into C order and attrs that went through JSON.
+
+Two kinds of value skip the codecs, because a copy already gives the same observable result
+and the common sweep (numbers and arrays) should cost next to nothing:
+
+- immutable scalars of an exact type (``None``, ``bool``, ``int``, ``float``, ``complex``,
+  ``str``, ``bytes`` and numpy numbers of a native dtype) are kept as they are: every codec
+  accepts them, and decoding gives back an equal value of the same type;
+- plain ``np.ndarray`` of a native, unstructured dtype is kept as a private copy, returned as
+  another copy in the memory order the numpy codec restores (Fortran order if the array was
+  Fortran-contiguous only, else C order).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pypet_rebuild.storage import codecs
+from pypet_rebuild.storage.codecs.base import Array, Encoded, is_native_dtype
+from pypet_rebuild.storage.codecs.registry import CodecRegistry
+
+__all__ = ["EncodedCopy", "decode_copy", "encode_copy", "is_plain_scalar"]
+
+_PLAIN_SCALARS: frozenset[type] = frozenset(
+    {type(None), bool, int, float, complex, str, bytes}
+    | {np.dtype(code).type for code in "?bhilqBHILQefdFD"}
+)
+_AS_IS = 0
+_ARRAY = 1
+_ENCODED = 2
+
+
+def is_plain_scalar(value: object) -> bool:
+    """Tell whether ``value`` is an immutable scalar that every backend stores unchanged.
+
+    These are ``None``, exact ``bool``/``int``/``float``/``complex``/``str``/``bytes`` and numpy
+    booleans and numbers of a native dtype (not ``np.longdouble``).
+    """
+    kind = type(value)
+    if kind not in _PLAIN_SCALARS:
+        return False
+    return not isinstance(value, np.generic) or is_native_dtype(value.dtype)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class EncodedCopy:
+    """A stored value that shares no mutable state with the caller; build with :func:`encode_copy`.
+
+    Instances compare by identity.
+    """
+
+    form: int
+    value: object = None
+    codec: str = ""
+    arrays: tuple[tuple[str, Array], ...] = ()
+    attrs: str = "{}"
+
+
+def encode_copy(
+    value: object,
+    path: str = "<value>",
+    *,
+    allow_pickle: bool = False,
+    registry: CodecRegistry | None = None,
+) -> EncodedCopy:
+    """Encode ``value`` into a form that no later change to ``value`` can reach.
+
+    Parameters
+    ----------
+    value
+        Any value :func:`~pypet_rebuild.storage.codecs.encode_value` accepts.
+    path
+        Where the value is stored, for error messages.
+    allow_pickle
+        Pickle values (anywhere in the structure) that have no codec.
+    registry
+        The registry to use; the default registry by default.
+
+    Returns
+    -------
+    EncodedCopy
+        The value, ready for :func:`decode_copy`.
+
+    Raises
+    ------
+    UnsupportedTypeError
+        Exactly where ``encode_value`` raises it, with the same message.
+    """
+    if is_plain_scalar(value):
+        return EncodedCopy(_AS_IS, value)
+    if _is_plain_array(value):
+        assert isinstance(value, np.ndarray)
+        stored = value.copy(order=_order(value))
+        stored.flags.writeable = False
+        return EncodedCopy(_ARRAY, stored)
+    encoded = codecs.encode_value(value, path, allow_pickle=allow_pickle, registry=registry)
+    arrays = []
+    for name, array in encoded.arrays.items():
+        # A file backend writes and reads the arrays back in C order; 0-d stays 0-d.
+        stored = np.array(array, order="C", copy=True)
+        stored.flags.writeable = False
+        arrays.append((name, stored))
+    # Attrs through JSON, as a file stores them: a tuple in a codec's attrs reads back a list.
+    return EncodedCopy(_ENCODED, None, encoded.codec, tuple(arrays), json.dumps(encoded.attrs))
+
+
+def decode_copy(copy: EncodedCopy, *, registry: CodecRegistry | None = None) -> object:
+    """Rebuild a fresh value from ``copy`` (every call returns a new, writable value).
+
+    Parameters
+    ----------
+    copy
+        The output of :func:`encode_copy`.
+    registry
+        The registry to use; the default registry by default.
+
+    Returns
+    -------
+    object
+        A value equal to the one encoded, of the same type and dtype.
+
+    Raises
+    ------
+    UnsupportedTypeError
+        If the codec that encoded it is no longer registered.
+    """
+    if copy.form == _AS_IS:
+        return copy.value
+    if copy.form == _ARRAY:
+        stored = copy.value
+        assert isinstance(stored, np.ndarray)
+        return stored.copy(order=_order(stored))
+    arrays = {name: array.copy() for name, array in copy.arrays}
+    encoded = Encoded(copy.codec, arrays, json.loads(copy.attrs))
+    return codecs.decode_value(encoded, registry=registry)
+
+
+def _is_plain_array(value: object) -> bool:
+    return (
+        type(value) is np.ndarray
+        and value.dtype.names is None
+        and value.dtype.subdtype is None
+        and is_native_dtype(value.dtype)
+    )
+
+
+def _order(array: Array) -> Any:
+    # The numpy codec restores Fortran order only for arrays that are Fortran-contiguous alone.
+    return "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
