@@ -7,10 +7,11 @@ object in memory, a new service on the same file for HDF5, which proves the data
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from storable import Gauge, Unstorable, assert_same, storable_values
 
 import pypet_rebuild as pr
 from pypet_rebuild.errors import (
+    FileLockedError,
     ResumeMismatchError,
     RunFailedError,
     StorageError,
@@ -30,6 +32,7 @@ from pypet_rebuild.errors import (
 )
 from pypet_rebuild.storage import MISSING, RunRecord, RunStatus
 from pypet_rebuild.storage.codecs import DecodeContext, EncodeContext, Encoded, encode_value
+from pypet_rebuild.storage.protocol import WriterSession
 from pypet_rebuild.tree.seeding import run_seed
 
 XS = [1.0, 2.0, 3.0]
@@ -44,6 +47,17 @@ class Backend:
     name: str
     storage: pr.StorageService
     reopen: Callable[[], pr.StorageService]
+
+
+def _files(backend: Backend) -> dict[str, bytes]:
+    """The bytes of every file next to an HDF5 backend's file (nothing for memory)."""
+    storage = backend.storage
+    if not isinstance(storage, pr.HDF5StorageService):
+        return {}
+    folder = storage.path.parent
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def _backend(kind: str, path: Path, *, allow_pickle: bool) -> Iterator[Backend]:
@@ -114,6 +128,46 @@ def record(index: int, traj: pr.Trajectory, **results: object) -> RunRecord:
     )
 
 
+def store_sweep(
+    storage: pr.StorageService,
+    traj: pr.Trajectory,
+    runs: Sequence[RunRecord] = (),
+    *,
+    derived: Sequence[pr.Result[Any]] = (),
+    provenance: Mapping[str, object] | None = None,
+    resume: bool = False,
+) -> frozenset[int]:
+    """One sweep through a writer session: begin, store ``runs`` and ``derived``, finish.
+
+    Returns the session's ``done_runs``.
+    """
+    with storage.begin_sweep(traj.snapshot(), resume=resume) as session:
+        done = session.done_runs
+        session.store_runs(runs)
+        session.store_derived(derived)
+        session.finish({} if provenance is None else provenance)
+    return done
+
+
+def stored_state(storage: pr.StorageService) -> dict[str, object]:
+    """Everything a storage holds, comparable with ``==`` (values by their ``repr``)."""
+    state: dict[str, object] = {}
+    for name in storage.trajectory_names():
+        table = storage.load_run_table(name)
+        runs = list(range(len(table)))
+        state[name] = {
+            "snapshot": storage.load_snapshot(name),
+            "status": table.status.tolist(),
+            "results": {
+                result: [repr(v) for v in storage.read_results(name, result, runs)]
+                for result in storage.result_names(name)
+            },
+            "derived": {key: repr(r.value) for key, r in storage.load_derived(name).items()},
+            "provenance": storage.load_provenance(name),
+        }
+    return state
+
+
 def _mutable_values() -> dict[str, object]:
     """Values that can be changed in place (fresh objects on every call)."""
     return {
@@ -145,6 +199,21 @@ def _mutate(values: dict[str, Any]) -> None:
         values["structured"]["a"][0] = 3
 
 
+HDF5_LOCK_IS_REENTRANT = pytest.mark.xfail(
+    strict=True,
+    reason="HDF5's WriterLock.acquire (hdf5/files.py) returns at once when the service already "
+    "holds the lock, so a second begin_sweep / open_writer on the same HDF5StorageService while a "
+    "session is open succeeds, and closing either session releases the other's lock",
+)
+
+HDF5_NAMES_DEFAULTS_UNDER_PARAMETERS = pytest.mark.xfail(
+    strict=True,
+    reason="HDF5 refuses a default without a codec in check_definition (storage/session.py), "
+    "which names the value 'parameters.<path>'; the memory backend (memory.py "
+    "_StoredSnapshot.of) names it '<path>', as this test expects: the backends disagree",
+)
+
+
 class TestStorageConformance:
     """What every backend must do; each test gets a fresh storage."""
 
@@ -158,11 +227,14 @@ class TestStorageConformance:
     def test_begin_store_end_cycle(self, backend: Backend) -> None:
         storage = backend.storage
         traj = trajectory()
-        assert storage.begin_sweep(traj.snapshot(), resume=False) == frozenset()
-        storage.store_runs("sweep", [record(0, traj, z=1.0), record(3, traj, z=4.0)])
-        storage.store_runs("sweep", [])
-        storage.store_runs("sweep", [record(1, traj, z=2.0, w="only here")])
-        storage.end_sweep("sweep", {"note": "first"})
+        with storage.begin_sweep(traj.snapshot(), resume=False) as session:
+            assert isinstance(session, WriterSession)
+            assert session.trajectory == "sweep"
+            assert session.done_runs == frozenset()
+            session.store_runs([record(0, traj, z=1.0), record(3, traj, z=4.0)])
+            session.store_runs([])
+            session.store_runs([record(1, traj, z=2.0, w="only here")])
+            session.finish({"note": "first"})
 
         reader = backend.reopen()
         assert reader.trajectory_names() == ("sweep",)
@@ -190,14 +262,202 @@ class TestStorageConformance:
     def test_begin_sweep_reports_the_done_runs_when_resuming(self, backend: Backend) -> None:
         storage = backend.storage
         traj = trajectory()
-        storage.begin_sweep(traj.snapshot(), resume=False)
         failed = record(2, traj)
         failed.status = RunStatus.FAILED
         failed.error = "Traceback: boom"
-        storage.store_runs("sweep", [record(0, traj, z=1.0), failed, record(5, traj, z=6.0)])
-        storage.end_sweep("sweep", {})
-        assert storage.begin_sweep(traj.snapshot(), resume=True) == frozenset({0, 5})
-        storage.end_sweep("sweep", {})
+        store_sweep(storage, traj, [record(0, traj, z=1.0), failed, record(5, traj, z=6.0)])
+        with storage.begin_sweep(traj.snapshot(), resume=True) as session:
+            assert session.done_runs == frozenset({0, 5})
+            session.finish({})
+
+    # -- the writer session ---------------------------------------------------------------------
+
+    def test_every_begin_sweep_reports_the_done_runs(self, backend: Backend) -> None:
+        storage = backend.storage
+        traj = trajectory()
+        failed = record(4, traj)
+        failed.status = RunStatus.FAILED
+        with storage.begin_sweep(traj.snapshot(), resume=False) as session:
+            assert session.done_runs == frozenset()
+            session.store_runs([record(0, traj, z=1.0), record(2, traj, z=3.0), failed])
+        # Closed without finishing: the sweep is resumable, its runs are kept.
+        with storage.begin_sweep(traj.snapshot(), resume=True) as session:
+            assert session.done_runs == frozenset({0, 2})
+            session.store_runs([record(4, traj, z=5.0)])
+            session.finish({})
+        traj.expand(pr.cartesian_product({"x": [4.0], "y": YS}))
+        with storage.begin_sweep(traj.snapshot(), resume=True) as session:
+            assert session.done_runs == frozenset({0, 2, 4})
+            session.store_runs([record(7, traj, z=8.0)])
+            session.finish({"note": "expanded"})
+        with backend.reopen().begin_sweep(traj.snapshot(), resume=True) as session:
+            assert session.done_runs == frozenset({0, 2, 4, 7})
+        reader = backend.reopen()
+        table = reader.load_run_table("sweep")
+        assert len(table) == 8
+        assert table.done() == frozenset({0, 2, 4, 7})
+        # Only finished sessions record provenance.
+        assert reader.load_provenance("sweep") == [{}, {"note": "expanded"}]
+
+    def test_a_second_writer_is_locked_out_while_a_session_is_open(self, backend: Backend) -> None:
+        # ``reopen`` is another handle on the same data (for HDF5 another service on the file).
+        traj = trajectory()
+        session = backend.storage.begin_sweep(traj.snapshot(), resume=False)
+        other = backend.reopen()
+        with pytest.raises(FileLockedError):
+            other.begin_sweep(traj.snapshot(), resume=True)
+        with pytest.raises(FileLockedError):
+            other.open_writer("sweep")
+        # The refused attempts left the session and its lock alone.
+        session.store_runs([record(0, traj, z=1.0)])
+        with pytest.raises(FileLockedError):
+            backend.reopen().begin_sweep(traj.snapshot(), resume=True)
+        session.close()
+        session.close()  # idempotent
+        with other.begin_sweep(traj.snapshot(), resume=True) as again:
+            assert again.done_runs == frozenset({0})
+            with pytest.raises(FileLockedError):
+                backend.storage.begin_sweep(traj.snapshot(), resume=True)
+            with pytest.raises(FileLockedError):
+                backend.storage.open_writer("sweep")
+        with backend.storage.open_writer("sweep") as writer:
+            writer.store_derived([pr.Result("d", 1.0)])
+        assert list(backend.reopen().load_derived("sweep")) == ["d"]
+
+    def test_a_second_sweep_on_the_same_storage_is_locked_out(
+        self, backend: Backend, request: pytest.FixtureRequest
+    ) -> None:
+        if backend.name == "hdf5":
+            request.applymarker(HDF5_LOCK_IS_REENTRANT)
+        storage = backend.storage
+        traj = trajectory()
+        with storage.begin_sweep(traj.snapshot(), resume=False) as session:
+            with pytest.raises(FileLockedError):
+                storage.begin_sweep(traj.snapshot(), resume=True)
+            with pytest.raises(FileLockedError):
+                storage.open_writer("sweep")
+            session.store_runs([record(1, traj, z=2.0)])
+        with storage.begin_sweep(traj.snapshot(), resume=True) as session:
+            assert session.done_runs == frozenset({1})
+
+    @pytest.mark.parametrize("error", [BoomError, KeyboardInterrupt])
+    def test_leaving_a_session_by_an_exception_releases_the_lock(
+        self, backend: Backend, error: type[BaseException]
+    ) -> None:
+        traj = trajectory()
+        session = backend.storage.begin_sweep(traj.snapshot(), resume=False)
+
+        def interrupted_sweep() -> None:
+            with session:
+                session.store_runs([record(1, traj, z=2.0)])
+                raise error("stop")
+
+        with pytest.raises(error, match="stop"):
+            interrupted_sweep()
+        with pytest.raises(StorageError, match="closed"):
+            session.store_runs([record(2, traj, z=3.0)])
+        # The runs stored before the exception survive; another writer begins at once.
+        with backend.reopen().begin_sweep(traj.snapshot(), resume=True) as again:
+            assert again.done_runs == frozenset({1})
+            again.finish({})
+        writer = backend.storage.open_writer("sweep")
+
+        def interrupted_write() -> None:
+            with writer:
+                writer.store_derived([pr.Result("kept", 1.0)])
+                raise error("stop")
+
+        with pytest.raises(error, match="stop"):
+            interrupted_write()
+        with backend.reopen().open_writer("sweep") as fresh:
+            fresh.store_derived([pr.Result("more", 2.0)])
+        reader = backend.reopen()
+        assert reader.load_run_table("sweep").done() == frozenset({1})
+        assert sorted(reader.load_derived("sweep")) == ["kept", "more"]
+
+    def test_a_closed_session_refuses_every_write(self, backend: Backend) -> None:
+        storage = backend.storage
+        traj = trajectory()
+        closed = storage.begin_sweep(traj.snapshot(), resume=False)
+        closed.store_runs([record(0, traj, z=1.0)])
+        closed.close()
+        finished = storage.begin_sweep(traj.snapshot(), resume=True)
+        finished.finish({"note": "done"})
+        writer = storage.open_writer("sweep")
+        writer.close()
+        for session in (closed, finished, writer):
+            with pytest.raises(StorageError, match=r"'sweep'.*closed") as refused_runs:
+                session.store_runs([record(1, traj, z=2.0)])
+            with pytest.raises(StorageError, match=r"'sweep'.*closed") as refused_derived:
+                session.store_derived([pr.Result("late", 1.0)])
+            with pytest.raises(StorageError, match=r"'sweep'.*closed") as refused_finish:
+                session.finish({"note": "late"})
+            for caught in (refused_runs, refused_derived, refused_finish):
+                assert not isinstance(caught.value, FileLockedError)
+        reader = backend.reopen()
+        assert reader.load_run_table("sweep").done() == frozenset({0})
+        assert reader.result_names("sweep") == ("z",)
+        assert reader.load_derived("sweep") == {}
+        assert reader.load_provenance("sweep") == [{"note": "done"}]
+
+    def test_finish_twice_is_refused(self, backend: Backend) -> None:
+        traj = trajectory()
+        with backend.storage.begin_sweep(traj.snapshot(), resume=False) as session:
+            session.store_runs([record(0, traj, z=1.0)])
+            session.finish({"note": "first"})
+            with pytest.raises(StorageError, match="closed"):
+                session.finish({"note": "second"})
+        assert backend.reopen().load_provenance("sweep") == [{"note": "first"}]
+        # The first finish released the lock.
+        with backend.reopen().begin_sweep(traj.snapshot(), resume=True) as again:
+            assert again.done_runs == frozenset({0})
+
+    @pytest.mark.parametrize("where", ["default", "explored"])
+    def test_a_definition_without_a_codec_is_refused_before_the_lock(
+        self, backend: Backend, where: str
+    ) -> None:
+        storage = backend.storage
+        pr.Environment(trajectory(), storage=storage).run(fail_on_x2, on_error="continue")
+        before = stored_state(backend.reopen())
+        files = _files(backend)
+        good = pr.Trajectory("model", seed=1)
+        good.add_parameter("cfg", {"gain": 1.0})
+        good.explore({"cfg": [{"gain": 1.0}, {"gain": 2.0}]})
+        if where == "default":
+            bad = pr.Trajectory("model", seed=1)
+            bad.add_parameter("cfg", {"gain": 1.0})
+            bad.add_parameter("obj", Unstorable([0]))
+            bad.explore({"cfg": [{"gain": 1.0}, {"gain": 2.0}]})
+            snapshot, path = bad.snapshot(), r"obj"
+        else:
+            # (A Trajectory cannot explore such a value: the point hash refuses it.)
+            explored = {"cfg": ({"gain": 1.0}, {"gain": Unstorable([1])})}
+            snapshot = dataclasses.replace(good.snapshot(), explored=explored)
+            path = r"explored\.cfg"
+        for resume in (False, True):
+            with pytest.raises(UnsupportedTypeError, match=rf"'Unstorable'.*{path}"):
+                storage.begin_sweep(snapshot, resume=resume)
+        assert stored_state(backend.reopen()) == before
+        assert _files(backend) == files
+        # The lock is free and nothing of "model" was recorded: a good sweep of that name runs
+        # fresh in this process (through another handle, which the lock would stop).
+        env = pr.Environment(good, storage=backend.reopen())
+        assert env.run(lambda run: {"g": run.cfg["gain"]}).ok
+        assert env.study.results["g"][:].tolist() == [1.0, 2.0]
+
+    def test_open_writer_on_an_unknown_trajectory(self, backend: Backend) -> None:
+        with pytest.raises(TrajectoryNotFoundError, match="'nope'"):
+            backend.storage.open_writer("nope")
+        pr.Environment(trajectory("first"), storage=backend.storage).run(simulate)
+        with pytest.raises(TrajectoryNotFoundError, match=r"'nope'.*'first'"):
+            backend.storage.open_writer("nope")
+        # Nothing was created, and the lock is free.
+        with backend.reopen().open_writer("first") as writer:
+            assert writer.trajectory == "first"
+            writer.store_derived([pr.Result("d", 1.0)])
+        reader = backend.reopen()
+        assert reader.trajectory_names() == ("first",)
+        assert list(reader.load_derived("first")) == ["d"]
 
     def test_unknown_trajectory_is_a_clear_error(self, backend: Backend) -> None:
         pr.Environment(trajectory("first"), storage=backend.storage).run(simulate)
@@ -300,8 +560,9 @@ class TestStorageConformance:
 
     def test_results_through_the_trajectory(self, backend: Backend) -> None:
         traj = trajectory()
-        pr.Environment(traj, storage=backend.storage).run(simulate)
-        for view in (traj, pr.load_trajectory(backend.reopen(), "sweep")):
+        env = pr.Environment(traj, storage=backend.storage)
+        env.run(simulate)
+        for view in (env.study, pr.load_trajectory(backend.reopen(), "sweep")):
             np.testing.assert_array_equal(view.results["z"][:], Z)
             trace = view.results["trace"][:]
             assert trace.shape == (6, 5)
@@ -331,8 +592,10 @@ class TestStorageConformance:
         pr.Environment(trajectory(), storage=storage).run(simulate)
         mean = pr.Result("stats.mean", np.float64(35.0), "mean of z", {"runs": [0, 1, 2]})
         table = pr.Result("table", {"best": 5, "label": "max"})
-        storage.store_derived("sweep", [mean, table])
-        storage.store_derived("sweep", [pr.Result("table", [1, 2, 3], "replaced")])
+        with storage.open_writer("sweep") as session:
+            session.store_derived([mean, table])
+        with storage.open_writer("sweep") as session:
+            session.store_derived([pr.Result("table", [1, 2, 3], "replaced")])
 
         derived = backend.reopen().load_derived("sweep")
         assert sorted(derived) == ["stats.mean", "table"]
@@ -349,7 +612,7 @@ class TestStorageConformance:
         traj = trajectory()
         env = pr.Environment(traj, storage=storage)
         env.run(simulate)
-        storage.store_derived("sweep", [pr.Result("total", 180.0)])
+        env.study.add_derived("total", 180.0)
         traj.expand(pr.cartesian_product({"x": [4.0], "y": [10]}))
         env.run(simulate, resume=True)
         assert backend.reopen().load_derived("sweep")["total"].value == 180.0
@@ -535,13 +798,16 @@ class TestStorageConformance:
     def test_mutating_values_after_storing_them_changes_nothing(self, backend: Backend) -> None:
         storage = backend.storage
         traj = trajectory()
-        storage.begin_sweep(traj.snapshot(), resume=False)
         mutable = _mutable_values()
         done = record(0, traj, **mutable)
-        storage.store_runs("sweep", [done])
         derived = _mutable_values()
-        storage.store_derived("sweep", [pr.Result(name, v) for name, v in derived.items()])
-        storage.end_sweep("sweep", {"note": "first"})
+        store_sweep(
+            storage,
+            traj,
+            [done],
+            derived=[pr.Result(name, v) for name, v in derived.items()],
+            provenance={"note": "first"},
+        )
 
         for values in (mutable, derived):
             _mutate(values)
@@ -564,7 +830,7 @@ class TestStorageConformance:
         traj.add_parameter("weights", np.zeros(3))
         traj.explore({"weights": [np.zeros(3), np.ones(3)]})
         snapshot = traj.snapshot()
-        backend.storage.begin_sweep(snapshot, resume=False)
+        session = backend.storage.begin_sweep(snapshot, resume=False)
         defaults = {spec.path: spec.default for spec in snapshot.parameters}
         defaults["cfg"]["gains"].append(3.0)  # type: ignore[index]
         defaults["weights"][:] = 5.0  # type: ignore[index]
@@ -574,16 +840,18 @@ class TestStorageConformance:
         assert_same({"gains": [1.0, 2.0]}, stored.parameters[0].default)
         assert_same(np.zeros(3), stored.parameters[1].default)
         assert_same((np.zeros(3), np.ones(3)), stored.explored["weights"])
+        session.close()
 
     def test_mutating_a_value_read_back_changes_nothing(self, backend: Backend) -> None:
         storage = backend.storage
         traj = trajectory()
-        storage.begin_sweep(traj.snapshot(), resume=False)
-        storage.store_runs("sweep", [record(0, traj, **_mutable_values())])
-        storage.store_derived(
-            "sweep", [pr.Result(name, v) for name, v in _mutable_values().items()]
+        store_sweep(
+            storage,
+            traj,
+            [record(0, traj, **_mutable_values())],
+            derived=[pr.Result(name, v) for name, v in _mutable_values().items()],
+            provenance={"note": "first"},
         )
-        storage.end_sweep("sweep", {"note": "first"})
         reader = backend.reopen()
 
         for name in _mutable_values():
@@ -620,10 +888,13 @@ class TestStorageConformance:
         storage = backend.storage
         traj = trajectory()
         traj.add_parameter("gain", 1.0, annotations={"scale": np.float32(2.0), "at": (1, 2)})
-        storage.begin_sweep(traj.snapshot(), resume=False)
-        storage.store_derived("sweep", [pr.Result("d", 1.0, annotations={"runs": (0, 1)})])
         provenance = {"args": ("a", 1), "obj": Unstorable([1]), "nested": {"k": [1]}}
-        storage.end_sweep("sweep", provenance)
+        store_sweep(
+            storage,
+            traj,
+            derived=[pr.Result("d", 1.0, annotations={"runs": (0, 1)})],
+            provenance=provenance,
+        )
         provenance["nested"]["k"].append(2)  # type: ignore[index]
 
         reader = backend.reopen()
@@ -647,17 +918,18 @@ class TestStorageConformance:
     ) -> None:
         storage = backend.storage
         traj = trajectory()
-        storage.begin_sweep(traj.snapshot(), resume=False)
-        storage.store_runs("sweep", [record(0, traj, z=1.0)])
-        with pytest.raises(UnsupportedTypeError) as caught:
-            storage.store_runs("sweep", [record(1, traj, z=2.0), record(2, traj, bad=bad)])
-        with pytest.raises(UnsupportedTypeError) as expected:
-            encode_value(bad, "results.bad")
-        assert str(caught.value) == str(expected.value)
-        assert "'Unstorable'" in str(caught.value)
-        assert isinstance(caught.value, TypeError)
-        storage.store_runs("sweep", [record(3, traj, z=4.0)])
-        storage.end_sweep("sweep", {})
+        with storage.begin_sweep(traj.snapshot(), resume=False) as session:
+            session.store_runs([record(0, traj, z=1.0)])
+            with pytest.raises(UnsupportedTypeError) as caught:
+                session.store_runs([record(1, traj, z=2.0), record(2, traj, bad=bad)])
+            with pytest.raises(UnsupportedTypeError) as expected:
+                encode_value(bad, "results.bad")
+            assert str(caught.value) == str(expected.value)
+            assert "'Unstorable'" in str(caught.value)
+            assert isinstance(caught.value, TypeError)
+            # The session stays usable after a refused batch.
+            session.store_runs([record(3, traj, z=4.0)])
+            session.finish({})
 
         reader = backend.reopen()
         table = reader.load_run_table("sweep")
@@ -679,17 +951,28 @@ class TestStorageConformance:
     def test_a_derived_result_without_a_codec_refuses_the_batch(self, backend: Backend) -> None:
         storage = backend.storage
         pr.Environment(trajectory(), storage=storage).run(simulate)
-        storage.store_derived("sweep", [pr.Result("kept", 1.0)])
-        with pytest.raises(UnsupportedTypeError, match=r"'Unstorable'.*'derived\.obj'"):
-            storage.store_derived(
-                "sweep", [pr.Result("kept", 2.0), pr.Result("obj", Unstorable([1]))]
-            )
+        with storage.open_writer("sweep") as session:
+            session.store_derived([pr.Result("kept", 1.0)])
+            with pytest.raises(UnsupportedTypeError, match=r"'Unstorable'.*'derived\.obj'"):
+                session.store_derived([pr.Result("kept", 2.0), pr.Result("obj", Unstorable([1]))])
         derived = backend.reopen().load_derived("sweep")
         assert list(derived) == ["kept"]
         assert derived["kept"].value == 1.0
+        # Through the stored study, the same refusal, and the writer lock is released after it.
+        study = pr.load_trajectory(backend.reopen(), "sweep")
+        with pytest.raises(UnsupportedTypeError, match=r"'Unstorable'.*'derived\.obj'"):
+            study.add_derived("obj", Unstorable([2]))
+        study.add_derived("kept", 3.0, replace=True)
+        assert {name: r.value for name, r in backend.reopen().load_derived("sweep").items()} == {
+            "kept": 3.0
+        }
 
-    def test_a_parameter_without_a_codec_is_refused_before_any_run(self, backend: Backend) -> None:
+    def test_a_parameter_without_a_codec_is_refused_before_any_run(
+        self, backend: Backend, request: pytest.FixtureRequest
+    ) -> None:
         # (An explored value without a codec never gets this far: the point hash refuses it.)
+        if backend.name == "hdf5":
+            request.applymarker(HDF5_NAMES_DEFAULTS_UNDER_PARAMETERS)
         traj = trajectory("model")
         traj.add_parameter("model", Unstorable([0]))
         ran: list[int] = []
@@ -705,11 +988,13 @@ class TestStorageConformance:
     ) -> None:
         storage = pickling_backend.storage
         traj = trajectory()
-        storage.begin_sweep(traj.snapshot(), resume=False)
         nested = {"a": [1, Unstorable([2])]}
-        storage.store_runs("sweep", [record(0, traj, obj=Unstorable([1]), nested=nested)])
-        storage.store_derived("sweep", [pr.Result("obj", Unstorable([3]), "pickled")])
-        storage.end_sweep("sweep", {})
+        store_sweep(
+            storage,
+            traj,
+            [record(0, traj, obj=Unstorable([1]), nested=nested)],
+            derived=[pr.Result("obj", Unstorable([3]), "pickled")],
+        )
         reader = pickling_backend.reopen()
         assert reader.read_results("sweep", "obj", [0]) == [Unstorable([1])]
         assert reader.read_results("sweep", "nested", [0]) == [{"a": [1, Unstorable([2])]}]
@@ -794,9 +1079,8 @@ def _store_everything(storage: pr.StorageService) -> None:
     )
     report = pr.Environment(traj, storage=storage).run(lambda run: storable_values())
     assert report.ok
-    storage.store_derived(
-        "values", [pr.Result(name, value) for name, value in storable_values().items()]
-    )
+    with storage.open_writer("values") as session:
+        session.store_derived([pr.Result(name, value) for name, value in storable_values().items()])
 
 
 @pytest.fixture(scope="module")
@@ -927,3 +1211,28 @@ def test_resume_compares_defaults_of_any_type(backend: Backend, changed: bool) -
             lambda run: {"z": run.x}, resume=True
         )
         assert report.skipped == 2
+
+
+# -- HDF5 only -----------------------------------------------------------------------------------
+
+HDF5_LOCK_FILE_STAYS = pytest.mark.xfail(
+    strict=True,
+    reason="WriterLock.release (hdf5/files.py) unlocks and closes <file>.lock but never removes "
+    "it, so every written file leaves a .lock file beside it (the lock is being replaced)",
+)
+
+
+@HDF5_LOCK_FILE_STAYS
+def test_hdf5_leaves_no_lock_file_after_a_clean_finish(tmp_path: Path) -> None:
+    path = tmp_path / "clean.h5"
+    storage = pr.HDF5StorageService(path)
+    traj = trajectory()
+    try:
+        store_sweep(storage, traj, [record(0, traj, z=1.0)], provenance={"note": "clean"})
+    finally:
+        storage.close()
+    assert pr.HDF5StorageService(path).load_provenance("sweep") == [{"note": "clean"}]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.h5"]
+    # The same after a sweep through the Environment.
+    pr.Environment(trajectory("other"), storage=tmp_path / "env.h5").run(simulate)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.h5", "env.h5"]

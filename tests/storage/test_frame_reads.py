@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,16 +32,22 @@ def simulate(run: pr.Run) -> dict[str, object]:
 
 
 @pytest.fixture(params=["memory", "hdf5"])
-def trajectory(request: pytest.FixtureRequest, tmp_path: Path) -> pr.Trajectory:
+def trajectory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[pr.StoredTrajectory]:
     traj = pr.Trajectory("frames", seed=2)
     traj.add_parameter("x", 1.0)
     traj.explore({"x": [1.0, 2.0, 3.0, 4.0]})
     storage = None if request.param == "memory" else tmp_path / "frames.h5"
-    pr.Environment(traj, storage=storage).run(simulate, on_error="continue", progress=False)
-    return traj if storage is None else pr.load_trajectory(storage)
+    env = pr.Environment(traj, storage=storage)
+    env.run(simulate, on_error="continue", progress=False)
+    study = env.study if storage is None else pr.load_trajectory(storage)
+    yield study
+    study.close()
+    env.storage.close()
 
 
-def test_a_column_subset_equals_selecting_from_the_full_frame(trajectory: pr.Trajectory) -> None:
+def test_a_column_subset_equals_selecting_from_the_full_frame(
+    trajectory: pr.StoredTrajectory,
+) -> None:
     handle = trajectory.results["df"]
     for run in (0, 1, 3):
         full = handle[run]
@@ -48,7 +55,7 @@ def test_a_column_subset_equals_selecting_from_the_full_frame(trajectory: pr.Tra
         pd.testing.assert_frame_equal(subset, full[["count", "label"]])
 
 
-def test_row_ranges_and_all_runs_stack_with_a_run_level(trajectory: pr.Trajectory) -> None:
+def test_row_ranges_and_all_runs_stack_with_a_run_level(trajectory: pr.StoredTrajectory) -> None:
     stacked = trajectory.results["df"].frame(columns=["v"], rows=slice(1, 3))
     assert list(stacked.index.names) == ["run", "step"]
     assert sorted(set(stacked.index.get_level_values("run"))) == [0, 1, 3]
@@ -56,7 +63,7 @@ def test_row_ranges_and_all_runs_stack_with_a_run_level(trajectory: pr.Trajector
     assert stacked.loc[1].index.tolist() == [10, 20]
 
 
-def test_unknown_columns_and_missing_runs_are_clear_errors(trajectory: pr.Trajectory) -> None:
+def test_unknown_columns_and_missing_runs_are_clear_errors(trajectory: pr.StoredTrajectory) -> None:
     handle = trajectory.results["df"]
     with pytest.raises((NodeNotFoundError, KeyError), match="nope"):
         handle.frame(0, columns=["nope"])

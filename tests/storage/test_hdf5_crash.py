@@ -9,9 +9,9 @@ subprocess resumes; a last one completes the sweep.
 
 Phases a kill lands in: Python start-up (no file yet), ``begin_sweep`` (before and after the
 atomic rename of the main file, with and without segments of a killed sweep to fold), the runs
-and ``store_runs`` (before and after a segment's rename, leaving a temporary file behind), and
-``end_sweep``'s final fold (before and after the rename, i.e. before the folded segments are
-deleted).
+and the session's ``store_runs`` (before and after a segment's rename, leaving a temporary file
+behind), and the session's ``finish``, the final fold (before and after the rename, i.e. before
+the folded segments are deleted).
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ SCRIPT = '''
 
 Prints nothing. ``CRASH_MARKERS`` is a folder: ``ready`` appears just before ``env.run``.
 ``CRASH_PAUSE=<begin|store|end>:<n>:<before|after>`` sleeps for a minute just before or just
-after the n-th atomic rename (of a ``*.tmp`` file) inside that storage phase, after creating
-``paused``, so that the test can kill the process exactly there.
+after the n-th atomic rename (of a ``*.tmp`` file) inside that storage phase (``begin_sweep``,
+the writer session's ``store_runs``, its ``finish``), after creating ``paused``, so that the
+test can kill the process exactly there.
 """
 
 import os
@@ -103,21 +104,27 @@ def install_pause(spec, marker):
             marker.touch()
             time.sleep(60)
 
-    def tracked(name):
-        method = getattr(pr.HDF5StorageService, name)
-
-        def wrapper(self, *args, **kwargs):
-            state["phase"] = name.split("_")[0]
+    def tracked(phase, method):
+        def wrapper(*args, **kwargs):
+            state["phase"] = phase
             try:
-                return method(self, *args, **kwargs)
+                return method(*args, **kwargs)
             finally:
                 state["phase"] = ""
 
         return wrapper
 
+    begin = tracked("begin", pr.HDF5StorageService.begin_sweep)
+
+    def begin_sweep(self, *args, **kwargs):
+        session = begin(self, *args, **kwargs)
+        # The session writes the batches of runs and, on finish, the final fold.
+        session.store_runs = tracked("store", session.store_runs)
+        session.finish = tracked("end", session.finish)
+        return session
+
     os.replace = replace
-    for name in ("begin_sweep", "store_runs", "end_sweep"):
-        setattr(pr.HDF5StorageService, name, tracked(name))
+    pr.HDF5StorageService.begin_sweep = begin_sweep
 
 
 def main():
@@ -206,14 +213,15 @@ class CrashedSweep:
     def __post_init__(self) -> None:
         module: Any = self.module
         reference = module.build(self.n_x, self.n_y)
+        env = pr.Environment(reference)
         sleep, module.SLEEP = module.SLEEP, 0.0  # the reference run needs no slow runs
         try:
-            pr.Environment(reference).run(module.simulate, progress=False)
+            env.run(module.simulate, progress=False)
         finally:
             module.SLEEP = sleep
         self.n_runs = len(reference)
         for name in RESULTS:
-            self.expected[name] = list(reference.results[name].to_list())
+            self.expected[name] = list(env.study.results[name].to_list())
         self.hashes = list(reference.point_hashes())
 
     @property
@@ -297,7 +305,6 @@ class CrashedSweep:
             return previous
         traj = pr.load_trajectory(self.path)
         storage = traj.storage
-        assert storage is not None
         try:
             assert traj.name == NAME
             assert len(traj) == self.n_runs
@@ -334,7 +341,7 @@ class CrashedSweep:
         if outcome == "finished":
             assert grew == 1
         else:
-            # A kill after end_sweep's atomic rename still completed the run call.
+            # A kill after finish's atomic rename still completed the run call.
             assert grew in (0, 1)
             if grew:
                 self.completed_calls += 1
@@ -353,7 +360,6 @@ class CrashedSweep:
         assert _leftovers(self.path) == [], "segments or temporary files left behind"
         traj = pr.load_trajectory(self.path)
         storage = traj.storage
-        assert storage is not None
         try:
             for name in RESULTS:
                 values = traj.results[name].to_list()
@@ -429,7 +435,7 @@ def test_sigkill_during_the_final_fold_then_resume_completes_the_sweep(tmp_path:
     sweep.step(pause="end:1:before")  # every run done, the fold not yet renamed into place
     assert sweep.pending == 0
     assert sweep.outcomes[-1] == "end:1:before:killed"
-    sweep.step(wait=(0.0, 0.3))  # folding every run's segment in begin_sweep or end_sweep
+    sweep.step(wait=(0.0, 0.3))  # folding every run's segment in begin_sweep or finish
     sweep.step(pause="end:1:after")  # folded and renamed: the run call completed
     sweep.finish()
     assert sweep.kills >= 3, sweep.outcomes
@@ -491,7 +497,8 @@ def test_a_killed_writer_releases_the_lock_at_once(tmp_path: Path) -> None:
     # No waiting, no stale-lock cleanup: a new writer can begin immediately.
     writer = pr.HDF5StorageService(sweep.path)
     try:
-        assert writer.begin_sweep(snapshot, resume=True) == frozenset({0, 1})
+        with writer.begin_sweep(snapshot, resume=True) as session:
+            assert session.done_runs == frozenset({0, 1})
     finally:
         writer.close()
     assert sweep.check("killed").done == frozenset({0, 1})

@@ -223,10 +223,12 @@ def test_file_open_for_writing_by_another_process(
         pr.Environment(trajectory("new"), storage=stored).run(never)
     storage = pr.HDF5StorageService(stored)
     with pytest.raises(FileLockedError, match=r"stored\.h5"):
-        storage.store_derived("t", [pr.Result("total", 12.0)])
+        storage.open_writer("t")
     with pytest.raises(FileLockedError, match=r"stored\.h5"):
         storage.compact()
     storage.close()
+    with pr.load_trajectory(stored) as study, pytest.raises(FileLockedError, match=r"stored\.h5"):
+        study.add_derived("total", 12.0)
     # Readers are never locked out, and see everything.
     assert_intact(stored)
 
@@ -249,8 +251,15 @@ def test_read_only_file_opened_for_writing(stored: Path) -> None:
     try:
         with pytest.raises(StorageError, match=r"stored\.h5.*read-only"):
             pr.Environment(trajectory("more"), storage=stored).run(never)
+        storage = pr.HDF5StorageService(stored)
         with pytest.raises(StorageError, match=r"stored\.h5.*read-only"):
-            pr.HDF5StorageService(stored).store_derived("t", [pr.Result("total", 1.0)])
+            storage.open_writer("t")
+        storage.close()
+        with (
+            pr.load_trajectory(stored) as study,
+            pytest.raises(StorageError, match=r"stored\.h5.*read-only"),
+        ):
+            study.add_derived("total", 1.0)
         assert stored.read_bytes() == before
         assert_intact(stored)
     finally:

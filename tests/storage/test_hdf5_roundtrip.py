@@ -100,8 +100,8 @@ def sweep(
     *,
     storage: pr.StorageService | None = None,
     batch_size: int = 1000,
-) -> pr.Trajectory:
-    """Store ``per_run[name][i]`` as result ``name`` of run ``i``; return the loaded trajectory."""
+) -> pr.StoredTrajectory:
+    """Store ``per_run[name][i]`` as result ``name`` of run ``i``; return the loaded study."""
     n = len(next(iter(per_run.values())))
     traj = pr.Trajectory("t", seed=0)
     traj.add_parameter("i", 0)
@@ -117,7 +117,7 @@ def sweep(
 
 
 def check_runs(
-    loaded: pr.Trajectory,
+    loaded: pr.StoredTrajectory,
     name: str,
     values: Sequence[object],
     run_results: Sequence[Mapping[str, object]] | None = None,
@@ -257,28 +257,27 @@ EXAMPLES = examples()
 
 
 @pytest.fixture(scope="module")
-def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pr.Trajectory]:
+def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pr.StoredTrajectory]:
     path = tmp_path_factory.mktemp("roundtrip") / "all.h5"
     loaded = sweep(path, EXAMPLES)
     yield loaded
-    assert loaded.storage is not None
-    loaded.storage.close()
+    loaded.close()
 
 
 @pytest.fixture(scope="module")
-def run_results(stored: pr.Trajectory) -> list[dict[str, object]]:
+def run_results(stored: pr.StoredTrajectory) -> list[dict[str, object]]:
     # traj.run(i).results reads every result of the run: read them once for all examples.
     return [stored.run(i).results for i in range(N_RUNS)]
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_every_value_comes_back_with_its_type(
-    stored: pr.Trajectory, run_results: list[dict[str, object]], name: str
+    stored: pr.StoredTrajectory, run_results: list[dict[str, object]], name: str
 ) -> None:
     check_runs(stored, name, EXAMPLES[name], run_results)
 
 
-def test_every_result_is_listed(stored: pr.Trajectory) -> None:
+def test_every_result_is_listed(stored: pr.StoredTrajectory) -> None:
     assert sorted(stored.results) == sorted(EXAMPLES)
 
 
@@ -297,7 +296,7 @@ def test_every_result_is_listed(stored: pr.Trajectory) -> None:
     ],
 )
 def test_numbers_stack_across_runs_with_their_dtype(
-    stored: pr.Trajectory, name: str, dtype: Any
+    stored: pr.StoredTrajectory, name: str, dtype: Any
 ) -> None:
     stacked = stored.results[name][:]
     assert type(stacked) is np.ndarray
@@ -307,7 +306,7 @@ def test_numbers_stack_across_runs_with_their_dtype(
     assert stacked.tobytes() == expected.astype(stacked.dtype).tobytes()
 
 
-def test_strings_and_objects_come_back_per_run_from_the_column(stored: pr.Trajectory) -> None:
+def test_strings_and_objects_come_back_per_run_from_the_column(stored: pr.StoredTrajectory) -> None:
     everything = stored.results["df"][:]
     assert everything.shape == (N_RUNS,)
     for expected, actual in zip(EXAMPLES["df"], everything, strict=True):
@@ -352,8 +351,7 @@ def test_whatever_array_each_run_returns_the_file_gives_back(
         try:
             check_runs(loaded, "arr", arrays)
         finally:
-            assert loaded.storage is not None
-            loaded.storage.close()
+            loaded.close()
 
 
 # -- results whose type or shape changes between runs --------------------------------------------
@@ -419,13 +417,13 @@ def test_unsupported_type_is_refused_naming_type_and_path_and_earlier_runs_survi
         env.run(simulate)
     assert isinstance(caught.value, TypeError)
     loaded = pr.load_trajectory(path)
-    table = loaded.storage.load_run_table("t")  # type: ignore[union-attr]
+    table = loaded.run_table()
     # The first batch (runs 0-2) was stored; nothing of the refused batch (3-5) was written.
     assert table.status.tolist() == ["done"] * 3 + ["pending"] * 3
     assert loaded.results["a_fine"].to_list() == [0.0, 1.0, 2.0, None, None, None]
     assert "bad" not in loaded.results
     assert not list(tmp_path.glob("**/*.tmp"))
-    loaded.storage.close()  # type: ignore[union-attr]
+    loaded.close()
 
     report = pr.Environment(traj, storage=path).run(
         lambda run: {"a_fine": float(run.i)}, resume=True
@@ -447,36 +445,47 @@ def test_store_runs_refuses_a_batch_before_writing_any_of_it(tmp_path: Path) -> 
         )
 
     writer = pr.HDF5StorageService(path)
-    writer.begin_sweep(traj.snapshot(), resume=False)
-    writer.store_runs("t", [record(0, a=1.0, b="x")])
-    segments = path.with_name(path.name + ".segments")
-    before = sorted(p.name for p in segments.iterdir())
-    # "a" encodes fine, "b" does not: the error comes before the segment exists.
-    with pytest.raises(UnsupportedTypeError, match=r"'Big'.*results\.b"):
-        writer.store_runs("t", [record(1, a=2.0, b="y"), record(2, a=3.0, b=Big([3]))])
-    assert sorted(p.name for p in segments.iterdir()) == before
+    with writer.begin_sweep(traj.snapshot(), resume=False) as session:
+        session.store_runs([record(0, a=1.0, b="x")])
+        segments = path.with_name(path.name + ".segments")
+        before = sorted(p.name for p in segments.iterdir())
+        # "a" encodes fine, "b" does not: the error comes before the segment exists.
+        with pytest.raises(UnsupportedTypeError, match=r"'Big'.*results\.b"):
+            session.store_runs([record(1, a=2.0, b="y"), record(2, a=3.0, b=Big([3]))])
+        assert sorted(p.name for p in segments.iterdir()) == before
 
-    reader = pr.HDF5StorageService(path)
-    assert reader.load_run_table("t").status.tolist() == ["done", "pending", "pending", "pending"]
-    assert reader.read_results("t", "b", [0])[0] == "x"
-    reader.close()
+        reader = pr.HDF5StorageService(path)
+        table = reader.load_run_table("t")
+        assert table.status.tolist() == ["done", "pending", "pending", "pending"]
+        assert reader.read_results("t", "b", [0])[0] == "x"
+        reader.close()
 
-    writer.store_runs("t", [record(3, a=4.0, b="z")])
-    writer.end_sweep("t", {})
+        session.store_runs([record(3, a=4.0, b="z")])
+        session.finish({})
+    writer.close()
     loaded = pr.load_trajectory(path)
     assert loaded.results["a"].to_list() == [1.0, None, None, 4.0]
     assert loaded.results["b"].to_list() == ["x", None, None, "z"]
-    loaded.storage.close()  # type: ignore[union-attr]
+    loaded.close()
 
 
 def test_unsupported_derived_value_is_refused_and_the_file_keeps_its_runs(tmp_path: Path) -> None:
     path = tmp_path / "d.h5"
-    sweep(path, {"z": [1.0, 2.0]}).storage.close()  # type: ignore[union-attr]
+    sweep(path, {"z": [1.0, 2.0]}).close()
+    before = path.read_bytes()
     storage = pr.HDF5StorageService(path)
-    with pytest.raises(UnsupportedTypeError, match=r"'Big'.*derived\.obj"):
-        storage.store_derived("t", [pr.Result("obj", Big([1]))])
+    with (
+        pytest.raises(UnsupportedTypeError, match=r"'Big'.*derived\.obj"),
+        storage.open_writer("t") as session,
+    ):
+        session.store_derived([pr.Result("obj", Big([1]))])
     assert storage.load_derived("t") == {}
-    assert pr.load_trajectory(path).results["z"][:].tolist() == [1.0, 2.0]
+    assert path.read_bytes() == before
+    with pr.load_trajectory(path) as study:
+        with pytest.raises(UnsupportedTypeError, match=r"'Big'.*derived\.obj"):
+            study.add_derived("obj", Big([1]))
+        assert study.derived == {}
+        assert study.results["z"][:].tolist() == [1.0, 2.0]
     storage.close()
 
 
@@ -495,8 +504,9 @@ def test_allow_pickle_stores_an_arbitrary_picklable_object(tmp_path: Path) -> No
 def test_allow_pickle_stores_a_picklable_derived_result(tmp_path: Path) -> None:
     path = tmp_path / "p.h5"
     storage = pr.HDF5StorageService(path, allow_pickle=True)
-    sweep(path, {"z": [1.0]}, storage=storage)
-    storage.store_derived("t", [pr.Result("obj", Big([1, 2]), "pickled")])
+    sweep(path, {"z": [1.0]}, storage=storage).close()
+    with storage.open_writer("t") as session:
+        session.store_derived([pr.Result("obj", Big([1, 2]), "pickled")])
     storage.close()
     reader = pr.HDF5StorageService(path)
     derived = reader.load_derived("t")["obj"]

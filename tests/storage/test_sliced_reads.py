@@ -21,6 +21,7 @@ from hypothesis.extra import numpy as hnp
 import pypet_rebuild as pr
 from pypet_rebuild.analysis.results import ResultColumn
 from pypet_rebuild.storage import RunRecord, RunStatus
+from pypet_rebuild.storage.protocol import WriterSession
 
 N = 7
 ITEM_SHAPE = (4, 5)
@@ -57,19 +58,19 @@ def record(traj: pr.Trajectory, index: int, *, failed: bool = False) -> RunRecor
     )
 
 
-def write_segments(path: Path) -> pr.HDF5StorageService:
+def write_segments(path: Path) -> tuple[pr.HDF5StorageService, WriterSession]:
     """Store the runs in several segments, out of order, as a killed sweep leaves them.
 
     Run 3 first fails (segment 1) and is done in a later segment: the newest record wins.
-    Returns the writer, which still holds the lock and has not folded anything.
+    Returns the writer and its session, which still holds the lock and has not folded anything.
     """
     traj = trajectory()
     writer = pr.HDF5StorageService(path)
-    writer.begin_sweep(traj.snapshot(), resume=False)
+    session = writer.begin_sweep(traj.snapshot(), resume=False)
     for batch in ([4, 5, 3], [0, 1], [6], [2]):
-        writer.store_runs("t", [record(traj, i, failed=(i == 3 and batch[0] == 4)) for i in batch])
-    writer.store_runs("t", [record(traj, 3)])
-    return writer
+        session.store_runs([record(traj, i, failed=(i == 3 and batch[0] == 4)) for i in batch])
+    session.store_runs([record(traj, 3)])
+    return writer, session
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +82,13 @@ BACKENDS = ["hdf5", "hdf5-segments", "hdf5-batched", "memory"]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def trajectory_of(request: pytest.FixtureRequest, folder: Path) -> Iterator[pr.Trajectory]:
+def trajectory_of(request: pytest.FixtureRequest, folder: Path) -> Iterator[pr.StoredTrajectory]:
     kind = request.param
-    opened: list[pr.StorageService] = []
+    opened: list[pr.StorageService | WriterSession] = []
     if kind == "memory":
-        memory = pr.MemoryStorageService()
-        pr.Environment(trajectory(), storage=memory).run(simulate)
-        yield pr.load_trajectory(memory, "t")
+        env = pr.Environment(trajectory(), storage=pr.MemoryStorageService())
+        env.run(simulate)
+        yield env.study
         return
     path = folder / f"{kind}.h5"
     if kind == "hdf5":
@@ -95,7 +96,7 @@ def trajectory_of(request: pytest.FixtureRequest, folder: Path) -> Iterator[pr.T
     elif kind == "hdf5-batched":
         pr.Environment(trajectory(), storage=path, batch_size=3).run(simulate)
     else:
-        opened.append(write_segments(path))
+        opened.extend(reversed(write_segments(path)))
     reader = pr.HDF5StorageService(path)
     opened.append(reader)
     yield pr.load_trajectory(reader)
@@ -186,7 +187,7 @@ PROPERTY_BACKENDS = pytest.mark.parametrize(
 @settings(max_examples=50)
 @given(data=st.data())
 def test_handle_indexes_like_the_stacked_array(
-    trajectory_of: pr.Trajectory, kind: str, data: st.DataObject
+    trajectory_of: pr.StoredTrajectory, kind: str, data: st.DataObject
 ) -> None:
     idx = data.draw(indices(ARR.shape, kind), label="idx")
     check(trajectory_of.results["arr"], ARR, idx)
@@ -196,7 +197,7 @@ def test_handle_indexes_like_the_stacked_array(
 @settings(max_examples=40)
 @given(data=st.data())
 def test_scalar_handle_indexes_like_the_stacked_values(
-    trajectory_of: pr.Trajectory, data: st.DataObject
+    trajectory_of: pr.StoredTrajectory, data: st.DataObject
 ) -> None:
     kind = data.draw(st.sampled_from(sorted(RUN_KEYS)), label="kind")
     idx = data.draw(indices(Z.shape, kind), label="idx")
@@ -243,7 +244,7 @@ EXAMPLES: list[Any] = [
 
 @pytest.mark.parametrize("idx", EXAMPLES, ids=repr)
 def test_handle_indexes_like_the_stacked_array_examples(
-    trajectory_of: pr.Trajectory, idx: Any
+    trajectory_of: pr.StoredTrajectory, idx: Any
 ) -> None:
     check(trajectory_of.results["arr"], ARR, idx)
 
@@ -271,7 +272,7 @@ GRID_ITEMS: list[tuple[Any, ...]] = [
 ]
 
 
-def test_every_run_key_with_every_item_index(trajectory_of: pr.Trajectory) -> None:
+def test_every_run_key_with_every_item_index(trajectory_of: pr.StoredTrajectory) -> None:
     # Deterministic cover of the combinations where numpy moves or broadcasts axes: an int or
     # a list on the run axis together with a list after a slice on an item axis.
     handle = trajectory_of.results["arr"]
@@ -284,7 +285,7 @@ def test_every_run_key_with_every_item_index(trajectory_of: pr.Trajectory) -> No
     "idx", [slice(None), slice(None, None, -1), [6, 0, 6], -3, np.array([1, 2])], ids=repr
 )
 def test_scalar_result_reads_like_the_stacked_values(
-    trajectory_of: pr.Trajectory, idx: Any
+    trajectory_of: pr.StoredTrajectory, idx: Any
 ) -> None:
     handle = trajectory_of.results["z"]
     assert handle[:].tolist() == [int(Z[i]) for i in range(N)]
@@ -293,7 +294,7 @@ def test_scalar_result_reads_like_the_stacked_values(
     assert [trajectory_of.run(i).results["z"] for i in range(N)] == Z.tolist()
 
 
-def test_out_of_range_run_is_an_index_error(trajectory_of: pr.Trajectory) -> None:
+def test_out_of_range_run_is_an_index_error(trajectory_of: pr.StoredTrajectory) -> None:
     with pytest.raises(IndexError):
         trajectory_of.results["arr"][N]
     with pytest.raises(IndexError):
@@ -312,18 +313,19 @@ def fail_some(run: pr.Run) -> dict[str, object]:
 
 
 @pytest.fixture(params=["hdf5", "hdf5-segments", "memory"])
-def with_failures(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[pr.Trajectory]:
+def with_failures(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[pr.StoredTrajectory]:
     path = tmp_path / "m.h5"
     if request.param == "hdf5-segments":
         # Failed runs spread over segments that are not folded yet, read by a second service.
         traj = trajectory()
         writer = pr.HDF5StorageService(path)
-        writer.begin_sweep(traj.snapshot(), resume=False)
+        session = writer.begin_sweep(traj.snapshot(), resume=False)
         for batch in ([5, 0, 1], [4, 3], [2, 6]):
-            writer.store_runs("t", [record(traj, i, failed=i in FAILING) for i in batch])
+            session.store_runs([record(traj, i, failed=i in FAILING) for i in batch])
         reader = pr.HDF5StorageService(path)
         yield pr.load_trajectory(reader, "t")
         reader.close()
+        session.close()
         writer.close()
         return
     storage: pr.StorageService = (
@@ -348,7 +350,7 @@ def with_failures(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[pr
     ],
     ids=repr,
 )
-def test_missing_runs_are_masked_exactly(with_failures: pr.Trajectory, idx: Any) -> None:
+def test_missing_runs_are_masked_exactly(with_failures: pr.StoredTrajectory, idx: Any) -> None:
     got = with_failures.results["arr"][idx]
     assert isinstance(got, np.ma.MaskedArray)
     missing = np.zeros(ARR.shape, dtype=bool)
@@ -361,7 +363,7 @@ def test_missing_runs_are_masked_exactly(with_failures: pr.Trajectory, idx: Any)
     np.testing.assert_array_equal(got.data[~expected_mask], expected[~expected_mask])
 
 
-def test_missing_scalar_runs_are_masked(with_failures: pr.Trajectory) -> None:
+def test_missing_scalar_runs_are_masked(with_failures: pr.StoredTrajectory) -> None:
     z = with_failures.results["z"][:]
     assert isinstance(z, np.ma.MaskedArray)
     assert z.mask.tolist() == [i in FAILING for i in range(N)]
@@ -371,13 +373,13 @@ def test_missing_scalar_runs_are_masked(with_failures: pr.Trajectory) -> None:
     ]
 
 
-def test_selecting_only_present_runs_is_not_masked(with_failures: pr.Trajectory) -> None:
+def test_selecting_only_present_runs_is_not_masked(with_failures: pr.StoredTrajectory) -> None:
     got = with_failures.results["arr"][[6, 0, 2]]
     np.testing.assert_array_equal(np.ma.getdata(got), ARR[[6, 0, 2]])
     assert not np.ma.getmaskarray(got).any()
 
 
-def test_one_missing_run_is_a_key_error(with_failures: pr.Trajectory) -> None:
+def test_one_missing_run_is_a_key_error(with_failures: pr.StoredTrajectory) -> None:
     with pytest.raises(KeyError, match="run 4"):
         with_failures.results["arr"][4]
     with pytest.raises(KeyError, match="run 1"):
@@ -407,7 +409,7 @@ def read_everything(path: Path) -> dict[str, Any]:
 
 def test_segments_read_identically_before_and_after_the_fold(tmp_path: Path) -> None:
     path = tmp_path / "seg.h5"
-    writer = write_segments(path)
+    writer, session = write_segments(path)
     segments = path.with_name(path.name + ".segments")
     assert len(list(segments.glob("*.h5"))) == 5
 
@@ -419,7 +421,7 @@ def test_segments_read_identically_before_and_after_the_fold(tmp_path: Path) -> 
     np.testing.assert_array_equal(before["z"], Z)
     assert before["runs"] == Z.tolist()
 
-    writer.end_sweep("t", {})
+    session.finish({})
     writer.close()
     assert not list(segments.glob("*.h5"))
     after = read_everything(path)
