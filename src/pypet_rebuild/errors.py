@@ -33,7 +33,8 @@ The tree::
     ├── StorageError (OSError)
     │   ├── FileFormatError
     │   ├── TrajectoryNotFoundError (KeyError)
-    │   └── FileLockedError
+    │   ├── FileLockedError
+    │   └── PickleRefusedError (also UnsupportedTypeError)
     ├── AnalysisError
     │   ├── IncompatibleShapesError (ValueError)
     │   ├── QueryError (ValueError)
@@ -69,6 +70,7 @@ __all__ = [
     "NodeNotFoundError",
     "ParameterLockedError",
     "ParameterTypeError",
+    "PickleRefusedError",
     "PypetRebuildError",
     "QueryError",
     "RaggedExplorationError",
@@ -265,3 +267,14 @@ class UnsupportedTypeError(PypetRebuildError, TypeError):
 
 class MissingDependencyError(PypetRebuildError, ImportError):
     """An optional dependency is needed; the message says which extra to install."""
+
+
+class PickleRefusedError(StorageError, UnsupportedTypeError):
+    """A stored value is a pickle and the reader did not pass ``allow_pickle=True``.
+
+    Unpickling runs code named in the file, so it is refused unless the reader trusts the file.
+    The message names the node (``"results.z of run 3"``, ``"parameter 'sim.obj' default"``)
+    and how to opt in. It is also an :class:`UnsupportedTypeError`: a value this reader will not
+    decode, like one stored with an unknown codec (tables built from several results leave such
+    a result out instead of failing).
+    """

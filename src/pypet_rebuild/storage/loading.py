@@ -20,6 +20,7 @@ def load_trajectory(
     name: str | None = None,
     *,
     load_only: Iterable[str] | None = None,
+    allow_pickle: bool = False,
 ) -> Trajectory:
     """Open a stored trajectory: its parameters now, explored values and results when used.
 
@@ -35,6 +36,12 @@ def load_trajectory(
         The trajectory's name; may be omitted when the file holds exactly one.
     load_only
         Result names to expose; others are not listed in ``traj.results``.
+    allow_pickle
+        Unpickle values stored as pickles. Unpickling runs code named in the file, so only
+        pass ``True`` for files you trust. Without it, reading a pickled result raises
+        :class:`~pypet_rebuild.errors.PickleRefusedError`, and a pickled parameter default or
+        derived result is a stand-in that raises it when used; everything else reads normally.
+        Applies when ``source`` is a path; a storage object reads with its own setting.
 
     Returns
     -------
@@ -56,7 +63,11 @@ def load_trajectory(
     >>> traj = pr.load_trajectory("sweep.h5")  # doctest: +SKIP
     >>> traj.results["z"][:]                    # doctest: +SKIP
     """
-    storage = source if isinstance(source, StorageService) else HDF5StorageService(Path(source))
+    storage = (
+        source
+        if isinstance(source, StorageService)
+        else HDF5StorageService(Path(source), allow_pickle=allow_pickle)
+    )
     names = storage.trajectory_names()
     if name is None:
         if len(names) != 1:

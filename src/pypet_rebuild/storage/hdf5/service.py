@@ -81,8 +81,11 @@ class HDF5StorageService:
     options
         Layout options of the compacted file (compression, chunking).
     allow_pickle
-        Store values that no codec handles by pickling them (off by default: a pickle may not
-        load in another environment, and loading one runs code).
+        Trust this file with pickles: store values that no codec handles by pickling them, and
+        unpickle stored pickles when reading. Off by default: unpickling runs code named in the
+        file, so without it a stored pickle is refused with
+        :class:`~pypet_rebuild.errors.PickleRefusedError` (and a pickle may not load in another
+        environment anyway). Folding segments never unpickles, either way.
     compaction
         When segments are folded into the main file. ``"always"`` (default): at the start and
         end of every sweep, so the file stands alone afterwards. ``"auto"``: resumed sweeps and
@@ -414,7 +417,7 @@ class HDF5StorageService:
 
     def _reader_for(self) -> _Reader:
         if self._reader is None:
-            self._reader = _Reader(self.path)
+            self._reader = _Reader(self.path, allow_pickle=self.allow_pickle)
         return self._reader
 
     def _stored_names(self) -> tuple[str, ...]:
@@ -490,8 +493,9 @@ class HDF5StorageService:
 class _Reader:
     """Open read handles on the main file and the unfolded segments."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, allow_pickle: bool = False) -> None:
         self.path = path
+        self.allow_pickle = allow_pickle
         self.stamp = _stamp(path)
         self.main = open_checked(path)
         self._segments: dict[str, list[h5py.File]] = {}
@@ -520,7 +524,9 @@ class _Reader:
             files = self._open_segments(trajectory)
             self._segments[trajectory] = files
             self._views[trajectory] = TrajectoryView(
-                self.main[trajectory], [f[trajectory] for f in files]
+                self.main[trajectory],
+                [f[trajectory] for f in files],
+                allow_pickle=self.allow_pickle,
             )
         return self._views[trajectory]
 
