@@ -33,7 +33,7 @@ from typing import Any
 import filelock
 import h5py
 
-from pypet_rebuild.errors import FileFormatError, FileLockedError, StorageError
+from pypet_rebuild.errors import FileFormatError, FileLockedError, PypetRebuildError, StorageError
 
 __all__ = [
     "FOLDED_ATTR",
@@ -159,18 +159,71 @@ def atomic_h5(target: Path) -> Iterator[h5py.File]:
     """Write a new HDF5 file that appears at ``target`` complete or not at all.
 
     A symlink ``target`` stays a symlink: the file it points to is replaced.
+
+    Raises
+    ------
+    StorageError
+        If writing fails (disk full, file size limit, I/O error), naming the first failure:
+        the temporary file is closed and removed, and ``target`` is left as it was.
     """
     target = real_path(target)
     temporary = _temporary_name(target, os.getpid())
     try:
-        with h5py.File(temporary, "w", libver=("v110", "latest")) as file:
+        try:
+            file = h5py.File(temporary, "w", libver=("v110", "latest"))
+        except OSError as exc:
+            raise write_failed(target, exc) from exc
+        try:
             yield file
-        fsync_file(temporary)
-        os.replace(temporary, target)
-        fsync_directory(target.parent)
+        except BaseException as exc:
+            # Closing a file whose writes failed fails again (HDF5 flushes on close); that second
+            # error must not hide the first, and the file must be closed now, not by a finalizer
+            # at interpreter exit (where a half-closed HDF5 file can crash the process).
+            _close_quietly(file)
+            # h5py reports HDF5 failures as OSError, some (a failed object copy) as RuntimeError.
+            if isinstance(exc, OSError | RuntimeError) and not isinstance(exc, PypetRebuildError):
+                raise write_failed(target, exc) from exc
+            raise
+        try:
+            file.close()
+            fsync_file(temporary)
+            os.replace(temporary, target)
+            fsync_directory(target.parent)
+        except OSError as exc:
+            _close_quietly(file)
+            raise write_failed(target, exc) from exc
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             temporary.unlink()
+
+
+_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def _close_quietly(file: h5py.File) -> None:
+    """Close ``file`` after a failure, however the close goes (a second failure adds nothing)."""
+    with contextlib.suppress(Exception):
+        file.close()
+    if file.id.valid:  # the close failed half way: drop the handle HDF5 still keeps
+        with contextlib.suppress(Exception):
+            file.id.close()
+
+
+def write_failed(target: Path, exc: OSError | RuntimeError) -> StorageError:
+    """The error for a failed write of ``target``, naming the cause (the first failure)."""
+    code = getattr(exc, "errno", None)
+    text = str(exc).lower()
+    if code in _FULL or any(f"errno = {full}," in text for full in _FULL) or "too large" in text:
+        cause = "the disk is full or a file size limit was reached"
+    else:
+        cause = "a write failed"
+    detail = " ".join(str(exc).split())
+    if len(detail) > 300:
+        detail = detail[:297] + "..."
+    return StorageError(
+        f"cannot write {str(target)!r}: {cause} ({detail}); the file is as it was before this "
+        "write, and runs already stored are kept"
+    )
 
 
 def open_checked(path: Path) -> h5py.File:
