@@ -34,7 +34,7 @@ The tree::
     │   ├── FileFormatError
     │   ├── TrajectoryNotFoundError (KeyError)
     │   ├── FileLockedError
-    │   └── PickleRefusedError (also UnsupportedTypeError)
+    │   └── PickleRefusedError (TypeError)
     ├── AnalysisError
     │   ├── IncompatibleShapesError (ValueError)
     │   ├── QueryError (ValueError)
@@ -42,7 +42,8 @@ The tree::
     ├── UnsupportedTypeError (TypeError)
     └── MissingDependencyError (ImportError)
 
-Every message names the offending thing and says how to fix it.
+``PickleRefusedError`` is also an ``UnsupportedTypeError`` (hence the ``TypeError``): a stored
+value this reader will not decode. Every message names the offending thing and says how to fix it.
 """
 
 from __future__ import annotations
