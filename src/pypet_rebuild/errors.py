@@ -32,7 +32,8 @@ The tree::
     ├── StorageError (OSError)
     │   ├── FileFormatError
     │   ├── TrajectoryNotFoundError (KeyError)
-    │   └── FileLockedError
+    │   ├── FileLockedError
+    │   └── PickleRefusedError (TypeError)
     ├── InvalidStorageError (TypeError, ValueError)
     ├── AnalysisError
     │   ├── ResultNotFoundError (KeyError)
@@ -42,7 +43,8 @@ The tree::
     ├── UnsupportedTypeError (TypeError)
     └── MissingDependencyError (ImportError)
 
-Every message names the offending thing and says how to fix it.
+``PickleRefusedError`` is also an ``UnsupportedTypeError`` (hence the ``TypeError``): a stored
+value this reader will not decode. Every message names the offending thing and says how to fix it.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ __all__ = [
     "NodeNotFoundError",
     "ParameterLockedError",
     "ParameterTypeError",
+    "PickleRefusedError",
     "PypetRebuildError",
     "QueryError",
     "RaggedExplorationError",
@@ -271,3 +274,14 @@ class UnsupportedTypeError(PypetRebuildError, TypeError):
 
 class MissingDependencyError(PypetRebuildError, ImportError):
     """An optional dependency is needed; the message says which extra to install."""
+
+
+class PickleRefusedError(StorageError, UnsupportedTypeError):
+    """A stored value is a pickle and the reader did not pass ``allow_pickle=True``.
+
+    Unpickling runs code named in the file, so it is refused unless the reader trusts the file.
+    The message names the node (``"results.z of run 3"``, ``"parameter 'sim.obj' default"``)
+    and how to opt in. It is also an :class:`UnsupportedTypeError`: a value this reader will not
+    decode, like one stored with an unknown codec (tables built from several results leave such
+    a result out instead of failing).
+    """

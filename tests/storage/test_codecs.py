@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from hypothesis.extra import pandas as hpd
 
-from pypet_rebuild.errors import UnsupportedTypeError
+from pypet_rebuild.errors import PickleRefusedError, UnsupportedTypeError
 from pypet_rebuild.storage import codecs
 from pypet_rebuild.storage.codecs import (
     CodecRegistry,
@@ -615,11 +615,19 @@ def test_pickle_is_refused_by_default_and_works_when_allowed() -> None:
     check_contract(encoded)
     assert encoded.codec == "builtins.dict"
     assert '"codec": "pickle"' in json.dumps(encoded.attrs)  # only the Foo is pickled
-    assert decode_value(encoded) == value
+    assert decode_value(encoded, allow_pickle=True) == value
     whole = encode_value(Foo(3), allow_pickle=True)
     assert whole.codec == "pickle"
     assert whole.arrays["values"].dtype == np.uint8
-    assert decode_value(whole) == Foo(3)
+    assert decode_value(whole, allow_pickle=True) == Foo(3)
+
+
+def test_decoding_a_pickle_is_refused_unless_the_reader_allows_it() -> None:
+    nested = encode_value({"a": [Foo(1), 2.0]}, allow_pickle=True)
+    with pytest.raises(PickleRefusedError, match=r"results\.cfg of run 2, nested at .*allow_"):
+        decode_value(nested, where="results.cfg of run 2")
+    with pytest.raises(PickleRefusedError, match=r"<value> is a pickled"):
+        decode_value(encode_value(Foo(3), allow_pickle=True))
 
 
 def test_unpicklable_value_is_unsupported_even_with_pickle() -> None:

@@ -199,21 +199,6 @@ def _mutate(values: dict[str, Any]) -> None:
         values["structured"]["a"][0] = 3
 
 
-HDF5_LOCK_IS_REENTRANT = pytest.mark.xfail(
-    strict=True,
-    reason="HDF5's WriterLock.acquire (hdf5/files.py) returns at once when the service already "
-    "holds the lock, so a second begin_sweep / open_writer on the same HDF5StorageService while a "
-    "session is open succeeds, and closing either session releases the other's lock",
-)
-
-HDF5_NAMES_DEFAULTS_UNDER_PARAMETERS = pytest.mark.xfail(
-    strict=True,
-    reason="HDF5 refuses a default without a codec in check_definition (storage/session.py), "
-    "which names the value 'parameters.<path>'; the memory backend (memory.py "
-    "_StoredSnapshot.of) names it '<path>', as this test expects: the backends disagree",
-)
-
-
 class TestStorageConformance:
     """What every backend must do; each test gets a fresh storage."""
 
@@ -327,8 +312,6 @@ class TestStorageConformance:
     def test_a_second_sweep_on_the_same_storage_is_locked_out(
         self, backend: Backend, request: pytest.FixtureRequest
     ) -> None:
-        if backend.name == "hdf5":
-            request.applymarker(HDF5_LOCK_IS_REENTRANT)
         storage = backend.storage
         traj = trajectory()
         with storage.begin_sweep(traj.snapshot(), resume=False) as session:
@@ -971,8 +954,6 @@ class TestStorageConformance:
         self, backend: Backend, request: pytest.FixtureRequest
     ) -> None:
         # (An explored value without a codec never gets this far: the point hash refuses it.)
-        if backend.name == "hdf5":
-            request.applymarker(HDF5_NAMES_DEFAULTS_UNDER_PARAMETERS)
         traj = trajectory("model")
         traj.add_parameter("model", Unstorable([0]))
         ran: list[int] = []
@@ -1215,14 +1196,7 @@ def test_resume_compares_defaults_of_any_type(backend: Backend, changed: bool) -
 
 # -- HDF5 only -----------------------------------------------------------------------------------
 
-HDF5_LOCK_FILE_STAYS = pytest.mark.xfail(
-    strict=True,
-    reason="WriterLock.release (hdf5/files.py) unlocks and closes <file>.lock but never removes "
-    "it, so every written file leaves a .lock file beside it (the lock is being replaced)",
-)
 
-
-@HDF5_LOCK_FILE_STAYS
 def test_hdf5_leaves_no_lock_file_after_a_clean_finish(tmp_path: Path) -> None:
     path = tmp_path / "clean.h5"
     storage = pr.HDF5StorageService(path)

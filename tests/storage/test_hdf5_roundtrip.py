@@ -100,6 +100,7 @@ def sweep(
     *,
     storage: pr.StorageService | None = None,
     batch_size: int = 1000,
+    allow_pickle: bool = False,
 ) -> pr.StoredTrajectory:
     """Store ``per_run[name][i]`` as result ``name`` of run ``i``; return the loaded study."""
     n = len(next(iter(per_run.values())))
@@ -113,7 +114,7 @@ def sweep(
     target = storage if storage is not None else path
     report = pr.Environment(traj, storage=target, batch_size=batch_size).run(simulate)
     assert report.ok
-    return pr.load_trajectory(path)
+    return pr.load_trajectory(path, allow_pickle=allow_pickle)
 
 
 def check_runs(
@@ -496,7 +497,9 @@ def test_allow_pickle_stores_an_arbitrary_picklable_object(tmp_path: Path) -> No
     path = tmp_path / "p.h5"
     values = [Big([1, 2]), Big([]), Big([3])]
     storage = pr.HDF5StorageService(path, allow_pickle=True)
-    loaded = sweep(path, {"obj": values, "mixed": [Big([0]), 1.0, "s"]}, storage=storage)
+    loaded = sweep(
+        path, {"obj": values, "mixed": [Big([0]), 1.0, "s"]}, storage=storage, allow_pickle=True
+    )
     check_runs(loaded, "obj", values)
     check_runs(loaded, "mixed", [Big([0]), 1.0, "s"])
 
@@ -508,7 +511,7 @@ def test_allow_pickle_stores_a_picklable_derived_result(tmp_path: Path) -> None:
     with storage.open_writer("t") as session:
         session.store_derived([pr.Result("obj", Big([1, 2]), "pickled")])
     storage.close()
-    reader = pr.HDF5StorageService(path)
+    reader = pr.HDF5StorageService(path, allow_pickle=True)  # the reader trusts the file
     derived = reader.load_derived("t")["obj"]
     assert derived.value == Big([1, 2])
     assert derived.comment == "pickled"

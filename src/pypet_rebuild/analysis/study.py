@@ -438,6 +438,7 @@ def load_trajectory(
     name: str | None = None,
     *,
     load_only: Iterable[str] | None = None,
+    allow_pickle: bool = False,
     engine: str | None = None,
 ) -> StoredTrajectory:
     """Open a stored study: its parameters now, explored values and results when used.
@@ -455,6 +456,11 @@ def load_trajectory(
         The trajectory's name; may be omitted when the storage holds exactly one.
     load_only
         Result names to expose; others are not listed in ``study.results``.
+    allow_pickle
+        Unpickle values stored as pickles. Loading a pickle runs code from the file: pass
+        ``True`` only for files you trust. Without it, such a value raises
+        :class:`~pypet_rebuild.errors.PickleRefusedError` naming it when read, and everything
+        else stays readable. A storage object passed as ``source`` keeps its own setting.
     engine
         The backend's name, to skip detection (``"hdf5"``).
 
@@ -479,7 +485,8 @@ def load_trajectory(
     >>> study.results["z"][:]                   # doctest: +SKIP
     """
     owns = not isinstance(source, StorageService)
-    storage = open_storage(source, mode="r", engine=engine)
+    options = {"allow_pickle": True} if allow_pickle and owns else {}
+    storage = open_storage(source, mode="r", engine=engine, **options)
     try:
         names = storage.trajectory_names()
         if name is None:

@@ -56,8 +56,9 @@ def _names(path: Path) -> tuple[str, ...]:
         storage.close()
 
 
-def _load(path: Path, name: str | None) -> pr.StoredTrajectory:
-    return pr.load_trajectory(path, name)
+def _load(args: argparse.Namespace, path: Path, name: str | None) -> pr.StoredTrajectory:
+    # --allow-pickle: unpickle stored pickles (runs code from the file; trusted files only).
+    return pr.load_trajectory(path, name, allow_pickle=args.allow_pickle)
 
 
 def _counts(trajectory: pr.StoredTrajectory) -> dict[str, int]:
@@ -74,7 +75,7 @@ def command_ls(args: argparse.Namespace) -> None:
     """List the trajectories in a file."""
     rows = []
     for name in _names(args.file):
-        with _load(args.file, name) as trajectory:
+        with _load(args, args.file, name) as trajectory:
             counts = _counts(trajectory)
             created = _created(trajectory)
             runs = len(trajectory)
@@ -114,7 +115,7 @@ def _result_info(trajectory: pr.StoredTrajectory, name: str) -> dict[str, object
 
 def command_info(args: argparse.Namespace) -> None:
     """Describe one trajectory: parameters, results, run status, provenance."""
-    trajectory = _load(args.file, args.trajectory)
+    trajectory = _load(args, args.file, args.trajectory)
     space = trajectory.space
     parameters = []
     for parameter in trajectory.parameters():
@@ -164,7 +165,7 @@ def command_info(args: argparse.Namespace) -> None:
 
 def command_runs(args: argparse.Namespace) -> None:
     """Print a table of runs, optionally filtered."""
-    trajectory = _load(args.file, args.trajectory)
+    trajectory = _load(args, args.file, args.trajectory)
     frame = trajectory.to_pandas(metadata=["status", "duration", "host"])
     # The status column follows the metadata naming rule (run_status if a result is "status").
     (status,) = metadata_columns(trajectory, ["status"])
@@ -182,7 +183,7 @@ def command_runs(args: argparse.Namespace) -> None:
 
 def command_export(args: argparse.Namespace) -> None:
     """Write the runs table (csv, parquet) or the dataset (netcdf) to a file."""
-    trajectory = _load(args.file, args.trajectory)
+    trajectory = _load(args, args.file, args.trajectory)
     suffix = {"csv": ".csv", "parquet": ".parquet", "netcdf": ".nc"}[args.format]
     out = args.output or args.file.with_name(f"{args.file.stem}.{trajectory.name}{suffix}")
     if args.format == "netcdf":
@@ -206,7 +207,7 @@ def command_merge(args: argparse.Namespace) -> None:
     sources: list[pr.StoredTrajectory] = []
     for path in args.inputs:
         names = _names(path) if args.trajectory is None else (args.trajectory,)
-        sources.extend(_load(path, name) for name in names)
+        sources.extend(_load(args, path, name) for name in names)
     if len(sources) < 2:
         raise PypetRebuildError("merge needs at least two trajectories among the input files")
     merged = pr.merge_trajectories(
@@ -254,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--json", action="store_true", help="machine-readable output")
+        sub.add_argument(
+            "--allow-pickle",
+            action="store_true",
+            help="unpickle stored pickles (runs code from the file: only for files you trust)",
+        )
         return sub
 
     ls = command("ls", "list the trajectories in a file")

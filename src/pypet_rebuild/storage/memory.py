@@ -187,10 +187,9 @@ class MemoryStorageService:
 
     def open_writer(self, trajectory: str) -> WriterSession:
         """A session on a stored trajectory, for derived results."""
-        stored = self._get(trajectory)
+        self._get(trajectory)
         self._acquire(trajectory)
-        done = frozenset(i for i, r in stored.records.items() if r.status == "done")
-        return _MemorySession(self, trajectory, done)
+        return _MemorySession(self, trajectory, frozenset())
 
     def _acquire(self, trajectory: str) -> None:
         if trajectory in self._writing:
@@ -272,7 +271,9 @@ class MemoryStorageService:
         values: list[object] = []
         for index in runs:
             encoded = results.get(int(index), {}).get(name)
-            values.append(MISSING if encoded is None else decode_copy(encoded))
+            values.append(
+                MISSING if encoded is None else decode_copy(encoded, allow_pickle=self.allow_pickle)
+            )
         return values
 
     def result_comment(self, trajectory: str, name: str) -> str:
@@ -282,7 +283,12 @@ class MemoryStorageService:
     def load_derived(self, trajectory: str) -> dict[str, Result[Any]]:
         """Trajectory-level results by name, decoded afresh."""
         return {
-            path: Result(path, decode_copy(d.value), d.comment, json.loads(d.annotations))
+            path: Result(
+                path,
+                decode_copy(d.value, allow_pickle=self.allow_pickle),
+                d.comment,
+                json.loads(d.annotations),
+            )
             for path, d in self._get(trajectory).derived.items()
         }
 

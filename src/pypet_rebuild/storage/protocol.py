@@ -58,7 +58,10 @@ class WriterSession(Protocol):
 
     @property
     def done_runs(self) -> frozenset[int]:
-        """Indices of the runs already stored as done when the session began."""
+        """Indices of the runs already stored as done when the sweep began.
+
+        Empty for a session from :meth:`StorageService.open_writer`, which stores no runs.
+        """
         ...
 
     def store_runs(self, records: Sequence[RunRecord]) -> None:
@@ -126,6 +129,8 @@ class StorageService(Protocol):
 
     def open_writer(self, trajectory: str) -> WriterSession:
         """A session on a stored trajectory, to add derived results to it (no runs).
+
+        It reads nothing of the stored trajectory (its ``done_runs`` are empty).
 
         Raises
         ------

@@ -24,18 +24,20 @@ __all__ = ["SessionBase", "check_definition", "check_derived"]
 _PLAIN_TYPES = frozenset({"bool", "int", "float", "complex", "str", "bytes"})
 
 
-def check_definition(snapshot: TrajectorySnapshot, *, allow_pickle: bool = False) -> None:
+def check_definition(snapshot: TrajectorySnapshot) -> None:
     """Raise ``UnsupportedTypeError`` if a default or explored value of ``snapshot`` has no codec.
 
     Encoding is pure, so this writes nothing; backends call it before taking the writer lock.
+    The paths in the messages are those the backends store the values under (the parameter's
+    path for a default, ``explored.<path>`` for an explored column).
     """
     plain = {spec.path for spec in snapshot.parameters if spec.type_name in _PLAIN_TYPES}
     for spec in snapshot.parameters:
-        encode_value(spec.default, f"parameters.{spec.path}", allow_pickle=allow_pickle)
+        # Parameters are never pickled (a definition must load anywhere), whatever the setting.
+        encode_value(spec.default, spec.path)
     for path, values in snapshot.explored.items():
         if path not in plain:
-            for position, value in enumerate(values):
-                encode_value(value, f"explored.{path} (run {position})", allow_pickle=allow_pickle)
+            encode_value(list(values), f"explored.{path}")
 
 
 def check_derived(results: Sequence[Result[Any]], *, allow_pickle: bool = False) -> None:

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import builtins
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from pypet_rebuild.errors import PickleRefusedError
 from pypet_rebuild.tree.values import ValueType
 
-__all__ = ["ParameterSpec", "TrajectorySnapshot", "type_from_name", "type_to_name"]
+__all__ = [
+    "ParameterSpec",
+    "PickledValue",
+    "TrajectorySnapshot",
+    "register_type",
+    "type_from_name",
+    "type_to_name",
+]
+
+_KNOWN_TYPES: dict[str, type[Any]] = {}
 
 
 def type_to_name(python_type: type[Any]) -> str:
@@ -22,23 +31,64 @@ def type_to_name(python_type: type[Any]) -> str:
     return f"{python_type.__module__}.{python_type.__qualname__}"
 
 
+def register_type(python_type: type[Any]) -> None:
+    """Let :func:`type_from_name` find ``python_type`` by its name.
+
+    Every type that gets a codec (``pypet_rebuild.register_codec``, and the built-in numpy,
+    pandas and scipy codecs) is registered, so a stored parameter declared with it resolves.
+    """
+    _KNOWN_TYPES[type_to_name(python_type)] = python_type
+
+
 def type_from_name(name: str) -> type[Any] | None:
-    """Find a type by the name :func:`type_to_name` gave it (``None`` if it cannot be imported)."""
+    """Find a type by the name :func:`type_to_name` gave it (``None`` if it is not known).
+
+    The name comes from a file, so it is looked up, never imported: builtin types and the types
+    given to :func:`register_type` (every type with a codec) are found; any other name gives
+    ``None``, and importing a module that the file names (which would run its code) never
+    happens.
+    """
     if "." not in name:
         found = getattr(builtins, name, None)
         return found if isinstance(found, type) else None
-    module_name, _, qualname = name.rpartition(".")
-    while module_name:
-        try:
-            target: Any = importlib.import_module(module_name)
-        except ImportError:
-            module_name, _, head = module_name.rpartition(".")
-            qualname = f"{head}.{qualname}"
-            continue
-        for part in qualname.split("."):
-            target = getattr(target, part, None)
-        return target if isinstance(target, type) else None
-    return None
+    return _KNOWN_TYPES.get(name)
+
+
+class PickledValue:
+    """Stands in for a stored pickle that the reader did not allow to be unpickled.
+
+    Opening a file keeps working when a parameter default or a derived result is a pickle: the
+    value is replaced by this placeholder, and using it (any attribute) raises
+    :class:`~pypet_rebuild.errors.PickleRefusedError` saying how to opt in. A writer copies the
+    stored bytes it stands for unchanged (nothing is unpickled to fold a file).
+
+    Parameters
+    ----------
+    message
+        Why it was not unpickled: the refusal naming the node and the opt-in.
+    payload
+        The stored (still encoded) value, for writers that copy it.
+    """
+
+    __slots__ = ("message", "payload")
+
+    def __init__(self, message: str, payload: object) -> None:
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "payload", payload)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)  # protocols probed by copy, pickle, numpy...
+        raise PickleRefusedError(self.message)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise PickleRefusedError(self.message)
+
+    def __repr__(self) -> str:
+        return "<pickled value, not unpickled: load with allow_pickle=True if you trust the file>"
+
+
+register_type(PickledValue)
 
 
 @dataclass(frozen=True)
@@ -72,7 +122,12 @@ class ParameterSpec:
     annotations: Mapping[str, object] = field(default_factory=dict)
 
     def value_type(self) -> ValueType:
-        """Rebuild the declared type (falls back to the default's type if it cannot be imported)."""
+        """Rebuild the declared type (falls back to the default's type if it is not known).
+
+        The stored type name is only looked up (see :func:`type_from_name`), never imported.
+        """
+        if isinstance(self.default, PickledValue):
+            return ValueType(PickledValue)
         python_type = type_from_name(self.type_name)
         if python_type is None:
             return ValueType.of(self.default)

@@ -8,7 +8,9 @@ A storage backend never sees user values, only :class:`Encoded` ones::
 same type (and dtype, where there is one). Encoding is pure (it never writes) and raises
 :class:`~pypet_rebuild.errors.UnsupportedTypeError` naming the type and the path (for nested
 values e.g. ``"results.z.items/2"`` or ``"results.cfg['key']"``) of the first value it cannot store.
-Values without a codec are pickled (codec ``"pickle"``) only with ``allow_pickle=True``.
+Values without a codec are pickled (codec ``"pickle"``) only with ``allow_pickle=True``, and
+pickles are decoded only when the *reader* passes ``allow_pickle=True`` to :func:`decode_value`
+(the trust boundary: data from a file never runs code unless the reader opted in).
 
 **The array contract.** Every array in :attr:`Encoded.arrays` has a dtype accepted by
 :func:`is_native_dtype`: bool, int8..int64, uint8..uint64, float16/32/64, complex64/128 in native
@@ -84,8 +86,9 @@ from pypet_rebuild.storage.codecs.base import (
 )
 from pypet_rebuild.storage.codecs.builtin import install_builtin_codecs
 from pypet_rebuild.storage.codecs.numpy_ import install_numpy_codecs
-from pypet_rebuild.storage.codecs.pickle_ import PICKLE_CODEC
+from pypet_rebuild.storage.codecs.pickle_ import PICKLE_CODEC, PickledValueCodec, decode_or_stand_in
 from pypet_rebuild.storage.codecs.registry import CodecRegistry, DecodeContext, EncodeContext
+from pypet_rebuild.tree.snapshot import PickledValue
 
 __all__ = [
     "CHILDREN",
@@ -98,6 +101,7 @@ __all__ = [
     "Encoded",
     "EncodedBuilder",
     "JSONValue",
+    "decode_or_placeholder",
     "decode_value",
     "default_registry",
     "encode_value",
@@ -133,6 +137,7 @@ def new_registry() -> CodecRegistry:
     install_builtin_codecs(registry)
     install_numpy_codecs(registry)
     registry.register_decoder(PICKLE_CODEC)
+    registry.register(PickledValue, PickledValueCodec())
     # pandas and scipy are imported only when a value (or a stored codec id) needs them.
     registry.register_lazy("pandas", _install_pandas, codec_prefixes=("pandas.",))
     registry.register_lazy("scipy", _install_sparse, codec_prefixes=("scipy.",))
@@ -141,6 +146,24 @@ def new_registry() -> CodecRegistry:
 
 default_registry: CodecRegistry = new_registry()
 """The registry used when none is given; :func:`register_codec` adds to it."""
+
+
+def decode_or_placeholder(
+    encoded: Encoded,
+    *,
+    allow_pickle: bool = False,
+    where: str = "<value>",
+    registry: CodecRegistry | None = None,
+) -> object:
+    """Like :func:`decode_value`, but a refused pickle gives a :class:`PickledValue` stand-in.
+
+    Using the stand-in raises the :class:`~pypet_rebuild.errors.PickleRefusedError`; encoding
+    it gives back ``encoded`` unchanged. For single stored values (parameter defaults, derived
+    results), so one pickle does not stop the rest of a file from opening.
+    """
+    return decode_or_stand_in(
+        registry or default_registry, encoded, allow_pickle=allow_pickle, where=where
+    )
 
 
 def register_codec(type_: type[T], codec: Codec[T], *, replace: bool = False) -> None:
@@ -197,13 +220,24 @@ def encode_value(
     return (registry or default_registry).encode(value, path, allow_pickle=allow_pickle)
 
 
-def decode_value(encoded: Encoded, *, registry: CodecRegistry | None = None) -> object:
+def decode_value(
+    encoded: Encoded,
+    *,
+    allow_pickle: bool = False,
+    where: str = "<value>",
+    registry: CodecRegistry | None = None,
+) -> object:
     """Rebuild the value that :func:`encode_value` encoded.
 
     Parameters
     ----------
     encoded
         The output of :func:`encode_value` (or an equal one read back by a backend).
+    allow_pickle
+        Unpickle values stored with the ``"pickle"`` codec. Unpickling runs code named in the
+        data: pass ``True`` only for data you trust. Off by default, whatever the writer did.
+    where
+        The stored node, named in error messages (e.g. ``"results.z of run 3"``).
     registry
         The registry to use; :data:`default_registry` by default.
 
@@ -214,7 +248,9 @@ def decode_value(encoded: Encoded, *, registry: CodecRegistry | None = None) -> 
 
     Raises
     ------
+    PickleRefusedError
+        If the value, or a value nested in it, is a pickle and ``allow_pickle`` is false.
     UnsupportedTypeError
         If no codec is registered under ``encoded.codec``.
     """
-    return (registry or default_registry).decode(encoded)
+    return (registry or default_registry).decode(encoded, allow_pickle=allow_pickle, where=where)

@@ -116,13 +116,23 @@ def encode_copy(
     return EncodedCopy(_ENCODED, None, encoded.codec, tuple(arrays), json.dumps(encoded.attrs))
 
 
-def decode_copy(copy: EncodedCopy, *, registry: CodecRegistry | None = None) -> object:
+def decode_copy(
+    copy: EncodedCopy,
+    *,
+    allow_pickle: bool = False,
+    where: str = "<value>",
+    registry: CodecRegistry | None = None,
+) -> object:
     """Rebuild a fresh value from ``copy`` (every call returns a new, writable value).
 
     Parameters
     ----------
     copy
         The output of :func:`encode_copy`.
+    allow_pickle
+        Unpickle values that were pickled (refused otherwise, as when reading a file).
+    where
+        The value's place, named by a refusal.
     registry
         The registry to use; the default registry by default.
 
@@ -144,7 +154,7 @@ def decode_copy(copy: EncodedCopy, *, registry: CodecRegistry | None = None) -> 
         return stored.copy(order=_order(stored))
     arrays = {name: array.copy() for name, array in copy.arrays}
     encoded = Encoded(copy.codec, arrays, json.loads(copy.attrs))
-    return codecs.decode_value(encoded, registry=registry)
+    return codecs.decode_value(encoded, allow_pickle=allow_pickle, where=where, registry=registry)
 
 
 def _is_plain_array(value: object) -> bool:

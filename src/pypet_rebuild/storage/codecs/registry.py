@@ -16,10 +16,12 @@ from pypet_rebuild.storage.codecs.base import (
     Encoded,
     is_native_dtype,
 )
+from pypet_rebuild.tree.snapshot import register_type
 
 __all__ = ["CodecRegistry", "DecodeContext", "EncodeContext"]
 
 T = TypeVar("T")
+_NESTED = ", nested at "
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class EncodeContext:
 
 
 class DecodeContext:
-    """What a codec needs while decoding: access to the nested values of one :class:`Encoded`.
+    """What a codec needs while decoding: the nested values of one :class:`Encoded`, the trust.
 
     Parameters
     ----------
@@ -77,11 +79,24 @@ class DecodeContext:
         The registry that decodes nested values.
     encoded
         The value being decoded.
+    allow_pickle
+        Whether the reader trusts the data enough to unpickle it (running code it names).
+    where
+        The stored node being decoded, for error messages (``"results.z of run 3"``).
     """
 
-    def __init__(self, registry: CodecRegistry, encoded: Encoded) -> None:
+    def __init__(
+        self,
+        registry: CodecRegistry,
+        encoded: Encoded,
+        *,
+        allow_pickle: bool = False,
+        where: str = "<value>",
+    ) -> None:
         self.registry = registry
         self.encoded = encoded
+        self.allow_pickle = allow_pickle
+        self.where = where
         self._children: dict[str, dict[str, Array]] | None = None
 
     def child(self, name: str) -> Encoded:
@@ -97,8 +112,10 @@ class DecodeContext:
         return Encoded(str(entry["codec"]), self._children.get(name, {}), attrs)
 
     def decode_child(self, name: str) -> object:
-        """Decode the nested value stored under the prefix ``name``."""
-        return self.registry.decode(self.child(name))
+        """Decode the nested value stored under the prefix ``name`` (with the same trust)."""
+        base, _, inside = self.where.partition(_NESTED)
+        where = f"{base}{_NESTED}{inside}/{name}" if inside else f"{base}{_NESTED}{name}"
+        return self.registry.decode(self.child(name), allow_pickle=self.allow_pickle, where=where)
 
 
 def _partition(arrays: Mapping[str, Array], children: Any) -> dict[str, dict[str, Array]]:
@@ -155,6 +172,7 @@ class CodecRegistry:
             )
         self.register_decoder(codec, replace=replace)
         self._by_type[type_] = codec
+        register_type(type_)  # a stored parameter declared with this type resolves to it
 
     def register_decoder(self, codec: Codec[Any], *, replace: bool = False) -> None:
         """Make ``codec`` read values stored under its id, without using it for any type."""
@@ -231,11 +249,25 @@ class CodecRegistry:
             ) from error
         return encoded
 
-    def decode(self, encoded: Encoded) -> object:
+    def decode(
+        self, encoded: Encoded, *, allow_pickle: bool = False, where: str = "<value>"
+    ) -> object:
         """Rebuild the value that :meth:`encode` turned into ``encoded``.
+
+        Parameters
+        ----------
+        encoded
+            The value to decode (from a file: untrusted).
+        allow_pickle
+            Unpickle values stored with the ``"pickle"`` codec. Unpickling runs code named in the
+            data, so only pass ``True`` for data you trust.
+        where
+            The stored node, named in error messages.
 
         Raises
         ------
+        PickleRefusedError
+            If the value (or a nested one) is a pickle and ``allow_pickle`` is false.
         UnsupportedTypeError
             If no codec with the id ``encoded.codec`` is registered.
         """
@@ -246,11 +278,12 @@ class CodecRegistry:
             codec = self._by_name.get(encoded.codec)
         if codec is None:
             raise UnsupportedTypeError(
-                f"cannot read a value stored with codec {encoded.codec!r}: import the code that "
+                f"cannot read {where}, stored with codec {encoded.codec!r}: import the code that "
                 "registers it (pypet_rebuild.register_codec(YourType, codec) with a codec whose "
                 "name is that id) before reading"
             )
-        return codec.decode(encoded, DecodeContext(self, encoded))
+        context = DecodeContext(self, encoded, allow_pickle=allow_pickle, where=where)
+        return codec.decode(encoded, context)
 
     def copy(self) -> CodecRegistry:
         """Return an independent registry with the same registrations."""

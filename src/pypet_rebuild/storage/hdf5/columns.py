@@ -224,10 +224,14 @@ class ResultSource:
     ----------
     column
         The column's HDF5 group.
+    allow_pickle
+        Whether values stored as pickles may be unpickled (the reader trusts the file).
     """
 
-    def __init__(self, column: h5py.Group) -> None:
+    def __init__(self, column: h5py.Group, *, allow_pickle: bool = False) -> None:
         self.column = column
+        self.allow_pickle = allow_pickle
+        self.name = str(column.name).rpartition("/")[2]
         self.layout = str(column.attrs["layout"])
         self.comment = str(column.attrs.get("comment", ""))
         self.signature = FixedSignature.from_attrs(column.attrs) if self.layout == "fixed" else None
@@ -240,8 +244,18 @@ class ResultSource:
             self._present = self.column["present"][...]
         return self._present
 
-    def read_values(self, rows: npt.NDArray[np.int64]) -> list[object]:
-        """The values of the given rows (any order), ``MISSING`` where absent."""
+    def read_values(
+        self, rows: npt.NDArray[np.int64], runs: npt.NDArray[np.int64] | None = None
+    ) -> list[object]:
+        """The values of the given rows (any order), ``MISSING`` where absent.
+
+        ``runs`` are the run indices of the rows, for error messages (default: the rows).
+
+        Raises
+        ------
+        PickleRefusedError
+            If a value is a pickle and the source does not allow unpickling.
+        """
         present = self.present[rows] if len(rows) else np.zeros(0, dtype=bool)
         if self.signature is not None:
             block = read_rows(self.column["values"], rows)
@@ -251,13 +265,16 @@ class ResultSource:
         bounds = self.column["bounds"]
         heap = self.column["heap"]
         values: list[object] = []
-        for row, has in zip(rows.tolist(), present.tolist(), strict=True):
+        named = (rows if runs is None else runs).tolist()
+        for row, has, run in zip(rows.tolist(), present.tolist(), named, strict=True):
             if not has:
                 values.append(MISSING)
                 continue
             start, stop = bounds[row : row + 2].tolist()
             header = headers.asstr()[row]
-            values.append(decode_value(unpack(header, heap[start:stop])))
+            encoded = unpack(header, heap[start:stop])
+            where = f"results.{self.name} of run {run}"
+            values.append(decode_value(encoded, allow_pickle=self.allow_pickle, where=where))
         return values
 
     def read_packed(self, rows: npt.NDArray[np.int64]) -> list[tuple[str, npt.NDArray[np.uint8]]]:

@@ -15,12 +15,13 @@ from typing import Any
 import h5py
 import numpy as np
 
-from pypet_rebuild.storage.codecs import decode_value, encode_value
+from pypet_rebuild.storage.codecs import decode_or_placeholder, encode_value
 from pypet_rebuild.storage.hdf5.encoded import read_encoded, write_encoded
 from pypet_rebuild.storage.hdf5.skeleton import read_explored, write_explored_column
 from pypet_rebuild.tree.nodes import Result
 
 __all__ = [
+    "derived_nodes",
     "read_definition",
     "read_derived",
     "read_provenance",
@@ -48,18 +49,34 @@ def write_definition(
     )
 
 
-def read_definition(group: h5py.Group) -> tuple[int, dict[str, tuple[object, ...]], list[str]]:
+def read_definition(
+    group: h5py.Group, *, allow_pickle: bool = False
+) -> tuple[int, dict[str, tuple[object, ...]], list[str]]:
     """The number of runs after an expansion, the appended points and their hashes."""
     definition = group["definition"]
     hashes = [h.hex() for h in definition["point_hash"][...].view("V16").tolist()]
-    return int(definition.attrs["n_runs"]), read_explored(definition), hashes
+    explored = read_explored(definition, allow_pickle=allow_pickle)
+    return int(definition.attrs["n_runs"]), explored, hashes
 
 
 def write_derived(
-    group: h5py.Group, results: Sequence[Result[Any]], *, allow_pickle: bool = False
+    group: h5py.Group,
+    results: Sequence[Result[Any]],
+    *,
+    allow_pickle: bool = False,
+    kept: Mapping[str, h5py.Group] | None = None,
 ) -> None:
-    """Write trajectory-level results as the ``derived`` group."""
+    """Write trajectory-level results as the ``derived`` group.
+
+    ``kept`` are stored derived results (by name) to carry over as they are: their nodes are
+    copied byte for byte, never decoded, so folding a file runs nothing it holds and needs no
+    codec. A result in ``results`` replaces a kept one of the same name.
+    """
     derived = group.create_group("derived")
+    replaced = {result.path for result in results}
+    for path, node in (kept or {}).items():
+        if path not in replaced:
+            node.file.copy(node, derived, name=path)
     for result in results:
         node = write_encoded(
             derived,
@@ -70,19 +87,34 @@ def write_derived(
         node.attrs["annotations"] = json.dumps(dict(result.annotations), default=repr)
 
 
-def read_derived(group: h5py.Group) -> dict[str, Result[Any]]:
-    """The ``derived`` group's results by name (empty if there is none)."""
+def read_derived(group: h5py.Group, *, allow_pickle: bool = False) -> dict[str, Result[Any]]:
+    """The ``derived`` group's results by name (empty if there is none).
+
+    A value stored as a pickle is unpickled only with ``allow_pickle``; otherwise it is a
+    :class:`~pypet_rebuild.tree.snapshot.PickledValue` that raises when used.
+    """
     if "derived" not in group:
         return {}
     return {
         path: Result(
             path,
-            decode_value(read_encoded(node)),
+            decode_or_placeholder(
+                read_encoded(node), allow_pickle=allow_pickle, where=f"derived.{path}"
+            ),
             str(node.attrs.get("comment", "")),
             json.loads(node.attrs.get("annotations", "{}")),
         )
         for path, node in group["derived"].items()
     }
+
+
+def derived_nodes(groups: Sequence[h5py.Group]) -> dict[str, h5py.Group]:
+    """The stored nodes of the derived results of ``groups`` (newer groups replace older ones)."""
+    found: dict[str, h5py.Group] = {}
+    for group in groups:
+        if "derived" in group:
+            found.update(group["derived"].items())
+    return found
 
 
 def write_provenance(group: h5py.Group, records: Sequence[Mapping[str, object]]) -> None:

@@ -9,25 +9,34 @@ main file plus every segment the main file has not folded in yet.
 A killed writer can leave two kinds of debris, both invisible to readers and removed by the next
 writer (under the lock): temporary files (``.<name>.<pid>.tmp``), and segments that the main file
 already lists as folded (the kill came between the main file's rename and their deletion).
+
+**One file, one writer.** Everything here is named after the *real* path of the main file
+(:func:`real_path`: symlinks resolved), so writers that reach one file through different symlinks
+share one lock, one segment folder and one rewrite target, and writing through a symlink updates
+the file it points to instead of replacing the link. A file with several hard links is refused for
+writing: the atomic rewrite would give it a new inode under one name only, and the names would not
+share a lock (see :class:`WriterLock`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import errno
 import glob
 import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import filelock
 import h5py
 
-from pypet_rebuild.errors import FileFormatError, FileLockedError, StorageError
+from pypet_rebuild.errors import FileFormatError, FileLockedError, PypetRebuildError, StorageError
 
 __all__ = [
     "FOLDED_ATTR",
@@ -39,6 +48,7 @@ __all__ = [
     "list_segments",
     "new_staging_path",
     "open_checked",
+    "real_path",
     "remove_leftovers",
     "remove_staging",
     "remove_stale_staging",
@@ -53,8 +63,18 @@ _SEGMENT_NAME = re.compile(r"^(?P<trajectory>[^/]+)\.(?P<seq>\d{8})\.h5$")
 _SEGMENT_TEMPORARY = re.compile(r"^\..+\.\d{8}\.h5\.\d+\.tmp$")
 
 
+def real_path(path: Path) -> Path:
+    """``path`` with every symlink resolved (also when the file does not exist yet).
+
+    The lock, the segment folder and the rewrite target are named after it, so two names of one
+    file (through symlinks) are one file to writers.
+    """
+    return Path(os.path.realpath(path))
+
+
 def segment_directory(path: Path) -> Path:
-    """The folder holding the segment files of ``path``."""
+    """The folder holding the segment files of ``path`` (beside the real file)."""
+    path = real_path(path)
     return path.with_name(path.name + ".segments")
 
 
@@ -89,6 +109,7 @@ def remove_leftovers(path: Path) -> list[Path]:
     list of Path
         The files removed.
     """
+    path = real_path(path)
     main = re.compile(rf"^\.{re.escape(path.name)}\.\d+\.tmp$")
     candidates = [entry for entry in _entries(path.parent) if main.match(entry.name)]
     candidates += [
@@ -121,6 +142,8 @@ def folded_segments(file: h5py.File) -> dict[str, int]:
 
 def fsync_directory(directory: Path) -> None:
     """Make a rename inside ``directory`` durable."""
+    if sys.platform == "win32":
+        return  # directories cannot be opened there; NTFS journals the rename itself
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -139,17 +162,74 @@ def fsync_file(path: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_h5(target: Path) -> Iterator[h5py.File]:
-    """Write a new HDF5 file that appears at ``target`` complete or not at all."""
+    """Write a new HDF5 file that appears at ``target`` complete or not at all.
+
+    A symlink ``target`` stays a symlink: the file it points to is replaced.
+
+    Raises
+    ------
+    StorageError
+        If writing fails (disk full, file size limit, I/O error), naming the first failure:
+        the temporary file is closed and removed, and ``target`` is left as it was.
+    """
+    target = real_path(target)
     temporary = _temporary_name(target, os.getpid())
     try:
-        with h5py.File(temporary, "w", libver=("v110", "latest")) as file:
+        try:
+            file = h5py.File(temporary, "w", libver=("v110", "latest"))
+        except OSError as exc:
+            raise write_failed(target, exc) from exc
+        try:
             yield file
-        fsync_file(temporary)
-        os.replace(temporary, target)
-        fsync_directory(target.parent)
+        except BaseException as exc:
+            # Closing a file whose writes failed fails again (HDF5 flushes on close); that second
+            # error must not hide the first, and the file must be closed now, not by a finalizer
+            # at interpreter exit (where a half-closed HDF5 file can crash the process).
+            _close_quietly(file)
+            # h5py reports HDF5 failures as OSError, some (a failed object copy) as RuntimeError.
+            if isinstance(exc, OSError | RuntimeError) and not isinstance(exc, PypetRebuildError):
+                raise write_failed(target, exc) from exc
+            raise
+        try:
+            file.close()
+            fsync_file(temporary)
+            os.replace(temporary, target)
+            fsync_directory(target.parent)
+        except OSError as exc:
+            _close_quietly(file)
+            raise write_failed(target, exc) from exc
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             temporary.unlink()
+
+
+_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def _close_quietly(file: h5py.File) -> None:
+    """Close ``file`` after a failure, however the close goes (a second failure adds nothing)."""
+    with contextlib.suppress(Exception):
+        file.close()
+    if file.id.valid:  # the close failed half way: drop the handle HDF5 still keeps
+        with contextlib.suppress(Exception):
+            file.id.close()
+
+
+def write_failed(target: Path, exc: OSError | RuntimeError) -> StorageError:
+    """The error for a failed write of ``target``, naming the cause (the first failure)."""
+    code = getattr(exc, "errno", None)
+    text = str(exc).lower()
+    if code in _FULL or any(f"errno = {full}," in text for full in _FULL) or "too large" in text:
+        cause = "the disk is full or a file size limit was reached"
+    else:
+        cause = "a write failed"
+    detail = " ".join(str(exc).split())
+    if len(detail) > 300:
+        detail = detail[:297] + "..."
+    return StorageError(
+        f"cannot write {str(target)!r}: {cause} ({detail}); the file is as it was before this "
+        "write, and runs already stored are kept"
+    )
 
 
 def open_checked(path: Path) -> h5py.File:
@@ -232,10 +312,17 @@ def remove_stale_staging(path: Path) -> None:
 
 
 class WriterLock:
-    """An exclusive lock on ``<file>.lock``, held while a process writes to the file.
+    """An exclusive lock on ``<real file>.lock``, held while a process writes to the file.
 
-    The operating system releases it when the process dies, so a killed writer never leaves a
-    stale lock behind.
+    Portable (the ``filelock`` package: ``flock`` on POSIX, ``LockFileEx`` on Windows), so
+    importing pypet_rebuild needs no POSIX-only module. The operating system releases the lock
+    when the process dies, so a killed writer never leaves a stale lock behind; a clean release
+    also removes the lock file.
+
+    The lock file is named after the real path of the main file (symlinks resolved), so writers
+    reaching one file through different symlinks exclude each other. It is never opened through
+    a symlink (``O_NOFOLLOW``): a symlink planted at the lock's name is refused, not followed to a
+    file it would truncate. A main file with several hard links is refused for writing.
 
     Parameters
     ----------
@@ -244,44 +331,76 @@ class WriterLock:
     """
 
     def __init__(self, path: Path) -> None:
-        self._path = path.with_name(path.name + ".lock")
-        self._fd: int | None = None
+        self._file = path
+        self._lock: filelock.BaseFileLock | None = None
+
+    @property
+    def path(self) -> Path:
+        """The lock file (beside the real main file)."""
+        real = real_path(self._file)
+        return real.with_name(real.name + ".lock")
 
     @property
     def held(self) -> bool:
         """Whether this object holds the lock."""
-        return self._fd is not None
+        return self._lock is not None
 
     def acquire(self) -> None:
-        """Take the lock, or raise :class:`FileLockedError` if another process holds it."""
-        if self._fd is not None:
+        """Take the lock, or raise :class:`FileLockedError` if another process holds it.
+
+        Raises
+        ------
+        FileLockedError
+            If another process writes the file.
+        StorageError
+            If the lock file cannot be created (read-only folder), is a symbolic link, or the
+            main file has several hard links.
+        """
+        if self._lock is not None:
             return
+        lock_path = self.path
+        if os.path.islink(lock_path):
+            raise _symlinked(lock_path)
+        lock = filelock.FileLock(lock_path, timeout=0, thread_local=False)
         try:
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        except PermissionError as exc:
-            raise StorageError(
-                f"cannot write next to {str(self._path.parent)!r} ({exc}); the folder is "
-                "read-only: copy the file somewhere writable, or open it read-only"
-            ) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+            lock.acquire()
+        except filelock.Timeout:
             raise FileLockedError(
-                f"{str(self._path.with_suffix(''))!r} is being written by another process "
-                "(its lock file is held); wait for that sweep to finish, or use another file"
+                f"{str(self._file)!r} is being written by another process (its lock file "
+                f"{str(lock_path)!r} is held); wait for that sweep to finish, or use another file"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
+        except OSError as exc:
+            if exc.errno == errno.ELOOP or os.path.islink(lock_path):
+                raise _symlinked(lock_path) from exc
+            raise StorageError(
+                f"cannot create the lock file {str(lock_path)!r} ({exc}); if the folder is "
+                "read-only, copy the file somewhere writable, or open it read-only"
+            ) from exc
+        self._lock = lock
+        try:
+            links = os.stat(self._file).st_nlink
+        except FileNotFoundError:
+            links = 1
+        if links > 1:
+            self.release()
+            raise StorageError(
+                f"{str(self._file)!r} has {links} hard links; pypet_rebuild rewrites a file by "
+                "replacing it, which would update only one of its names, and the names would not "
+                "share a writer lock. Write to a copy (or use a symbolic link instead)"
+            )
 
     def release(self) -> None:
-        """Give the lock back."""
-        if self._fd is None:
+        """Give the lock back and remove the lock file."""
+        lock, self._lock = self._lock, None
+        if lock is None:
             return
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-        self._fd = None
+        if sys.platform != "win32":
+            # Removed while still held: a process that opened it meanwhile sees an unlinked file
+            # once it gets the lock, and filelock then retries on a new one. (On Windows,
+            # filelock removes it itself on release.)
+            with contextlib.suppress(OSError):
+                os.unlink(lock.lock_file)
+        lock.release()
 
     def __enter__(self) -> WriterLock:
         self.acquire()
@@ -289,3 +408,11 @@ class WriterLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+def _symlinked(lock_path: Path) -> StorageError:
+    return StorageError(
+        f"the lock file {str(lock_path)!r} is a symbolic link; pypet_rebuild never follows one "
+        "(it could point at a file that taking the lock would overwrite). Remove it if you did "
+        "not create it on purpose"
+    )

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.storage.hdf5.columns import ResultSource, copy_rows
-from pypet_rebuild.storage.hdf5.extras import write_derived, write_provenance
+from pypet_rebuild.storage.hdf5.extras import derived_nodes, write_derived, write_provenance
 from pypet_rebuild.storage.hdf5.files import FORMAT_ATTR, FORMAT_VERSION
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.hdf5.skeleton import (
@@ -155,11 +155,13 @@ def write_extras(
     derived: Sequence[Result[Any]],
     allow_pickle: bool = False,
 ) -> None:
-    """Carry over (and extend) the derived results and the provenance list."""
-    kept = view.derived() if view is not None else {}
-    for result in derived:
-        kept[result.path] = result
-    write_derived(group, list(kept.values()), allow_pickle=allow_pickle)
+    """Carry over (and extend) the derived results and the provenance list.
+
+    Stored derived results are copied as stored (see :func:`write_derived`): folding never
+    decodes them, so it never unpickles one, whatever ``allow_pickle`` says.
+    """
+    kept = derived_nodes(view.stores) if view is not None else {}
+    write_derived(group, derived, allow_pickle=allow_pickle, kept=kept)
     records = view.provenance() if view is not None else []
     if provenance is not None:
         records.append(dict(provenance))

@@ -43,9 +43,18 @@ def _child(meta: dict[str, Any], heap: h5py.Dataset, start: int, prefix: str) ->
 
 
 def read_frame_columns(
-    column: h5py.Group, row: int, labels: Sequence[object], result: str
+    column: h5py.Group,
+    row: int,
+    labels: Sequence[object],
+    result: str,
+    allow_pickle: bool = False,
 ) -> pd.DataFrame:
-    """The columns ``labels`` of the DataFrame stored in ``row`` of a packed result column."""
+    """The columns ``labels`` of the DataFrame stored in ``row`` of a packed result column.
+
+    Pickled parts (a column of objects stored with ``allow_pickle``) are unpickled only with
+    ``allow_pickle``.
+    """
+    where = f"the DataFrame of result {result!r}"
     import pandas as pd  # imported here: importing pypet_rebuild must not pay for pandas
 
     header = column["header"].asstr()[row]
@@ -57,7 +66,9 @@ def read_frame_columns(
         )
     start = int(column["bounds"][row])
     heap = column["heap"]
-    stored_labels = decode_value(_child(meta, heap, start, "labels"))
+    stored_labels = decode_value(
+        _child(meta, heap, start, "labels"), allow_pickle=allow_pickle, where=where
+    )
     assert isinstance(stored_labels, pd.Index)
     positions = []
     for label in labels:
@@ -83,6 +94,8 @@ def read_frame_columns(
         arrays.update({f"columns/{j}/{k}": v for k, v in child.arrays.items()})
         children[f"columns/{j}"] = meta["attrs"]["children"][f"columns/{p}"]
     attrs = {"n_rows": meta["attrs"]["n_rows"], "n_columns": len(positions), "children": children}
-    frame = decode_value(Encoded("pandas.DataFrame", arrays, attrs))
+    frame = decode_value(
+        Encoded("pandas.DataFrame", arrays, attrs), allow_pickle=allow_pickle, where=where
+    )
     assert isinstance(frame, pd.DataFrame)
     return frame

@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from pypet_rebuild.errors import StorageError, TrajectoryNotFoundError
+from pypet_rebuild.errors import FileLockedError, StorageError, TrajectoryNotFoundError
 from pypet_rebuild.storage.codecs import encode_value
 from pypet_rebuild.storage.hdf5.columns import classify, write_column
 from pypet_rebuild.storage.hdf5.extras import (
@@ -84,8 +84,11 @@ class HDF5StorageService:
     options
         Layout options of the compacted file (compression, chunking).
     allow_pickle
-        Store values that no codec handles by pickling them (off by default: a pickle may not
-        load in another environment, and loading one runs code).
+        Trust this file with pickles: store values that no codec handles by pickling them, and
+        unpickle stored pickles when reading. Off by default: unpickling runs code named in the
+        file, so without it a stored pickle is refused with
+        :class:`~pypet_rebuild.errors.PickleRefusedError` (and a pickle may not load in another
+        environment anyway). Folding segments never unpickles, either way.
     compaction
         When segments are folded into the main file. ``"always"`` (default): at the start and
         end of every sweep, so the file stands alone afterwards. ``"auto"``: resumed sweeps and
@@ -127,8 +130,8 @@ class HDF5StorageService:
         taken; anything that fails after it releases the lock again.
         """
         self._check_writable()
-        check_definition(snapshot, allow_pickle=self.allow_pickle)
-        self._lock.acquire()
+        check_definition(snapshot)
+        self._acquire_for_session()
         try:
             done = self._begin(snapshot, resume=resume)
         except BaseException:
@@ -145,8 +148,19 @@ class HDF5StorageService:
                 f"{str(self.path)!r} has no trajectory {trajectory!r} to write to; it holds: "
                 f"{listed}"
             )
-        self._lock.acquire()
+        self._acquire_for_session()
+        # No runs are written through this session, so it reads no run table (nor anything
+        # else of the stored trajectory: a writer never decodes what it only copies).
         return _HDF5Session(self, trajectory, frozenset())
+
+    def _acquire_for_session(self) -> None:
+        """Take the writer lock for a new session; one session at a time, even in one process."""
+        if self._lock.held:
+            raise FileLockedError(
+                f"{str(self.path)!r} is being written by an open writer session of this "
+                "storage; finish or close that session (or leave its with-block) first"
+            )
+        self._lock.acquire()
 
     def _begin(self, snapshot: TrajectorySnapshot, *, resume: bool) -> frozenset[int]:
         self._refresh()
@@ -440,7 +454,7 @@ class HDF5StorageService:
 
     def _reader_for(self) -> _Reader:
         if self._reader is None:
-            self._reader = _Reader(self.path)
+            self._reader = _Reader(self.path, allow_pickle=self.allow_pickle)
         return self._reader
 
     def _stored_names(self) -> tuple[str, ...]:
@@ -524,8 +538,9 @@ class HDF5StorageService:
 class _Reader:
     """Open read handles on the main file and the unfolded segments."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, allow_pickle: bool = False) -> None:
         self.path = path
+        self.allow_pickle = allow_pickle
         self.stamp = _stamp(path)
         self.main = open_checked(path)
         self._segments: dict[str, list[h5py.File]] = {}
@@ -554,7 +569,9 @@ class _Reader:
             files = self._open_segments(trajectory)
             self._segments[trajectory] = files
             self._views[trajectory] = TrajectoryView(
-                self.main[trajectory], [f[trajectory] for f in files]
+                self.main[trajectory],
+                [f[trajectory] for f in files],
+                allow_pickle=self.allow_pickle,
             )
         return self._views[trajectory]
 

@@ -18,7 +18,8 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from pypet_rebuild.storage.codecs import decode_value, encode_value
+from pypet_rebuild.errors import FileFormatError
+from pypet_rebuild.storage.codecs import decode_or_placeholder, decode_value, encode_value
 from pypet_rebuild.storage.hdf5.encoded import read_encoded, write_encoded
 from pypet_rebuild.storage.records import RunRecord, RunStatus, RunTable
 from pypet_rebuild.tree.snapshot import ParameterSpec, TrajectorySnapshot
@@ -93,8 +94,14 @@ def _fits_int64(values: Sequence[object]) -> bool:
     return all(-(2**63) <= v < 2**63 for v in values)  # type: ignore[operator]
 
 
-def read_snapshot_header(group: h5py.Group) -> tuple[TrajectorySnapshot, int]:
-    """The definition without explored values (cheap, for opening), and the number of runs."""
+def read_snapshot_header(
+    group: h5py.Group, *, allow_pickle: bool = False
+) -> tuple[TrajectorySnapshot, int]:
+    """The definition without explored values (cheap, for opening), and the number of runs.
+
+    A parameter default stored as a pickle is unpickled only with ``allow_pickle``; otherwise it
+    is a :class:`~pypet_rebuild.tree.snapshot.PickledValue` that raises when used.
+    """
     specs: list[ParameterSpec] = []
     parameters = group["parameters"]
     for path in json.loads(group.attrs["parameter_order"]):
@@ -103,7 +110,11 @@ def read_snapshot_header(group: h5py.Group) -> tuple[TrajectorySnapshot, int]:
         specs.append(
             ParameterSpec(
                 path=path,
-                default=decode_value(read_encoded(node)),
+                default=decode_or_placeholder(
+                    read_encoded(node),
+                    allow_pickle=allow_pickle,
+                    where=f"the default of parameter {path!r}",
+                ),
                 type_name=str(node.attrs["type_name"]),
                 dtype=str(node.attrs["dtype"]) or None,
                 ndim=None if ndim < 0 else ndim,
@@ -126,8 +137,10 @@ def read_snapshot_header(group: h5py.Group) -> tuple[TrajectorySnapshot, int]:
     return snapshot, int(group.attrs["n_runs"])
 
 
-def read_explored(group: h5py.Group) -> dict[str, tuple[object, ...]]:
-    """The explored values by parameter path, as Python values."""
+def read_explored(
+    group: h5py.Group, *, allow_pickle: bool = False
+) -> dict[str, tuple[object, ...]]:
+    """The explored values by parameter path, as Python values (pickles only if allowed)."""
     explored = group["explored"]
     columns: dict[str, tuple[object, ...]] = {}
     for path in json.loads(group.attrs["explored_order"]):
@@ -135,8 +148,13 @@ def read_explored(group: h5py.Group) -> dict[str, tuple[object, ...]]:
         if isinstance(node, h5py.Dataset):
             columns[path] = tuple(node[...].tolist())
         else:
-            values = decode_value(read_encoded(node))
-            assert isinstance(values, list)
+            values = decode_value(
+                read_encoded(node),
+                allow_pickle=allow_pickle,
+                where=f"the explored values of parameter {path!r}",
+            )
+            if not isinstance(values, list):
+                raise FileFormatError(f"the explored values of parameter {path!r} are not a list")
             columns[path] = tuple(values)
     return columns
 

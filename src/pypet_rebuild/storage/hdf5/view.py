@@ -45,11 +45,18 @@ class TrajectoryView:
         The trajectory's group in the main file.
     segments
         The trajectory's groups in the unfolded segment files, oldest first.
+    allow_pickle
+        Unpickle values stored as pickles (runs code from the file: only for trusted files).
+        Without it, reading such a value raises :class:`~pypet_rebuild.errors.PickleRefusedError`
+        (parameter defaults and derived results become stand-ins that raise when used).
     """
 
-    def __init__(self, main: h5py.Group, segments: Sequence[h5py.Group]) -> None:
+    def __init__(
+        self, main: h5py.Group, segments: Sequence[h5py.Group], *, allow_pickle: bool = False
+    ) -> None:
         self.main = main
-        self.header, self.main_runs = read_snapshot_header(main)
+        self.allow_pickle = allow_pickle
+        self.header, self.main_runs = read_snapshot_header(main, allow_pickle=allow_pickle)
         self.segments: list[h5py.Group] = []
         self.stores: list[h5py.Group] = [main]
         self.expansions: list[h5py.Group] = []
@@ -85,7 +92,8 @@ class TrajectoryView:
         """
         if self._snapshot is None:
             header = self.header
-            explored = {path: tuple(values) for path, values in read_explored(self.main).items()}
+            stored = read_explored(self.main, allow_pickle=self.allow_pickle)
+            explored = {path: tuple(values) for path, values in stored.items()}
             snapshot = TrajectorySnapshot(
                 name=header.name,
                 comment=header.comment,
@@ -101,7 +109,7 @@ class TrajectoryView:
         snapshot, applied = self._snapshot
         if applied < len(self.expansions):
             for segment in self.expansions[applied:]:
-                snapshot = _expanded(snapshot, segment)
+                snapshot = _expanded(snapshot, segment, self.allow_pickle)
             self._snapshot = (snapshot, len(self.expansions))
         return snapshot
 
@@ -122,9 +130,9 @@ class TrajectoryView:
 
     def derived(self) -> dict[str, Result[Any]]:
         """Trajectory-level results of the main file, replaced or extended by segments."""
-        found = read_derived(self.main)
+        found = read_derived(self.main, allow_pickle=self.allow_pickle)
         for segment in self.segments:
-            found.update(read_derived(segment))
+            found.update(read_derived(segment, allow_pickle=self.allow_pickle))
         return found
 
     def provenance(self) -> list[dict[str, object]]:
@@ -168,7 +176,9 @@ class TrajectoryView:
         """The column of result ``name`` in each store (``None`` where a store has none)."""
         found = self._sources.setdefault(name, [])
         if len(found) < len(self.stores):
-            found.extend(_source(store, name) for store in self.stores[len(found) :])
+            found.extend(
+                _source(store, name, self.allow_pickle) for store in self.stores[len(found) :]
+            )
         return found
 
     def comment(self, name: str) -> str:
@@ -214,7 +224,8 @@ class TrajectoryView:
             source = sources[owner]
             if source is None:
                 continue
-            for position, value in zip(positions.tolist(), source.read_values(rows), strict=True):
+            read = source.read_values(rows, runs[positions])
+            for position, value in zip(positions.tolist(), read, strict=True):
                 values[position] = value
         return values
 
@@ -228,7 +239,7 @@ class TrajectoryView:
                 return MISSING
             if source.signature is not None:
                 raise TypeError(f"result {name!r} holds numbers or arrays, not DataFrames")
-            return read_frame_columns(source.column, row, columns, name)
+            return read_frame_columns(source.column, row, columns, name, self.allow_pickle)
         return MISSING
 
     def presence(self, name: str) -> npt.NDArray[np.bool_]:
@@ -289,16 +300,18 @@ class TrajectoryView:
         return block, present
 
 
-def _source(store: h5py.Group, name: str) -> ResultSource | None:
+def _source(store: h5py.Group, name: str, allow_pickle: bool) -> ResultSource | None:
     """The column of result ``name`` in one store, or ``None``."""
     results = store.get("results")
     column = None if results is None else results.get(name)
-    return None if column is None else ResultSource(column)
+    return None if column is None else ResultSource(column, allow_pickle=allow_pickle)
 
 
-def _expanded(snapshot: TrajectorySnapshot, segment: h5py.Group) -> TrajectorySnapshot:
+def _expanded(
+    snapshot: TrajectorySnapshot, segment: h5py.Group, allow_pickle: bool
+) -> TrajectorySnapshot:
     """``snapshot`` with the points an expansion segment appends."""
-    _, columns, appended = read_definition(segment)
+    _, columns, appended = read_definition(segment, allow_pickle=allow_pickle)
     explored = {
         path: tuple(values) + tuple(columns[path]) for path, values in snapshot.explored.items()
     }
