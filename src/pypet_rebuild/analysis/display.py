@@ -19,14 +19,14 @@ from pypet_rebuild.storage.protocol import SupportsLocation
 if TYPE_CHECKING:
     from pypet_rebuild.analysis.results import ResultColumn
     from pypet_rebuild.analysis.study import StoredTrajectory
-    from pypet_rebuild.execution.report import RunReport
 
-__all__ = ["column_summary", "report_html", "trajectory_html", "trajectory_summary"]
+__all__ = ["column_summary", "html_table", "trajectory_html", "trajectory_summary"]
 
 _STYLE = "border-collapse:collapse;font-size:12px;text-align:left"
 
 
-def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+def html_table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A collapsible HTML table with a title (the building block of every notebook view)."""
     head = "".join(f"<th style='padding:2px 8px'>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>"
@@ -136,7 +136,7 @@ def trajectory_html(trajectory: StoredTrajectory) -> str:
         shape = "" if space.shape is None else " " + " x ".join(map(str, space.shape))
         parts.append(f"<br>exploration: {html.escape(space.kind + shape)}")
     parts.append(
-        _table(
+        html_table(
             "Parameters",
             ["path", "type", "default", "explored", "comment"],
             _parameter_rows(trajectory),
@@ -144,35 +144,10 @@ def trajectory_html(trajectory: StoredTrajectory) -> str:
     )
     counts = _status_counts(trajectory)
     if counts is not None:
-        parts.append(_table("Runs", list(counts), [list(counts.values())]))
+        parts.append(html_table("Runs", list(counts), [list(counts.values())]))
     results = _result_rows(trajectory)
     if results:
-        parts.append(_table("Results", ["name", "shape per run", "dtype", "layout"], results))
-    return "".join(parts) + "</div>"
-
-
-def report_html(report: RunReport) -> str:
-    """The notebook view of a run report."""
-    counts = [
-        [
-            report.done,
-            report.failed,
-            report.skipped,
-            report.pending,
-            report.n_runs,
-            f"{report.wall_time:.3g} s",
-        ]
-    ]
-    parts = [
-        f"<div><b>RunReport {html.escape(report.trajectory)}</b>"
-        + (" (interrupted)" if report.interrupted else ""),
-        _table("Runs", ["done", "failed", "skipped", "pending", "total", "wall time"], counts),
-    ]
-    if report.failures:
-        rows = [[f.index, f.error_type, f.message] for f in report.failures[:20]]
-        parts.append(
-            _table(f"Failures ({len(report.failures)})", ["run", "error", "message"], rows)
-        )
+        parts.append(html_table("Results", ["name", "shape per run", "dtype", "layout"], results))
     return "".join(parts) + "</div>"
 
 

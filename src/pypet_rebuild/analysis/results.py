@@ -261,10 +261,10 @@ class ResultColumn:
         return "<ResultColumn " + ", ".join(f"{k}={v!r}" for k, v in info.items() if v) + ">"
 
     def _repr_html_(self) -> str:
-        from pypet_rebuild.analysis.display import _table, column_summary
+        from pypet_rebuild.analysis.display import column_summary, html_table
 
         info = column_summary(self)
-        return _table(f"Result {self._name}", list(info), [[str(v) for v in info.values()]])
+        return html_table(f"Result {self._name}", list(info), [[str(v) for v in info.values()]])
 
 
 class ResultsView(Mapping[str, ResultColumn]):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from pypet_rebuild.analysis.display import html_table
 from pypet_rebuild.errors import RunFailedError, SweepFailedError
 
-__all__ = ["RunFailure", "RunReport"]
+__all__ = ["RunFailure", "RunReport", "report_html"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,17 @@ class RunReport:
     failures: tuple[RunFailure, ...] = ()
     interrupted: bool = False
 
+    def __repr__(self) -> str:
+        # A few hundred characters whatever the number of runs: the durations and failures are
+        # summarised (they are attributes; summary() shows the first failures).
+        state = ", interrupted" if self.interrupted else ""
+        return (
+            f"RunReport({self.trajectory!r}: {self.n_runs} runs, {self.done} done, "
+            f"{self.failed} failed, {self.skipped} skipped, {self.pending} pending, "
+            f"{self.wall_time:.3g} s{state}; {len(self.durations)} durations, "
+            f"{len(self.failures)} failures)"
+        )
+
     @property
     def ok(self) -> bool:
         """Whether no run failed and the sweep was not interrupted."""
@@ -122,6 +135,29 @@ class RunReport:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        from pypet_rebuild.analysis.display import report_html
-
         return report_html(self)
+
+
+def report_html(report: RunReport) -> str:
+    """The notebook view of a run report."""
+    counts = [
+        [
+            report.done,
+            report.failed,
+            report.skipped,
+            report.pending,
+            report.n_runs,
+            f"{report.wall_time:.3g} s",
+        ]
+    ]
+    parts = [
+        f"<div><b>RunReport {html.escape(report.trajectory)}</b>"
+        + (" (interrupted)" if report.interrupted else ""),
+        html_table("Runs", ["done", "failed", "skipped", "pending", "total", "wall time"], counts),
+    ]
+    if report.failures:
+        rows = [[f.index, f.error_type, f.message] for f in report.failures[:20]]
+        parts.append(
+            html_table(f"Failures ({len(report.failures)})", ["run", "error", "message"], rows)
+        )
+    return "".join(parts) + "</div>"
