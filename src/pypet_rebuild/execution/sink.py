@@ -178,7 +178,7 @@ class RecordSink:
         else:
             self.failed -= 1
             self._failures = [f for f in self._failures if f.index != record.index]
-        self._count_failure(failed, None)
+        self._count_failure(failed, error)
         self.unstorable.append(failed)
 
     def _count_failure(self, record: RunRecord, error: BaseException | None) -> None:
