@@ -10,7 +10,9 @@ A worker must not outlive the driving process either: an orphan keeps running ru
 store, and a forked one keeps the HDF5 file's lock open, so that ``resume=True`` fails. On Linux
 the kernel kills a worker when its parent dies (``PR_SET_PDEATHSIG``); elsewhere a thread polls
 the parent process id. A forkserver worker's parent is the fork server, which exits when the
-driving process does.
+driving process does, once no process holds the write end of its "alive" pipe: a worker
+inherits that end (to start fork servers of its own) and closes it here, or worker and server
+would keep each other alive forever.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def prepare_worker_process(*, tie_to_parent: bool = True) -> None:
         exit when their parent goes away.
     """
     parent = os.getppid()
+    _release_forkserver()
     # Fails only when this process already leads a session or group: it is detached then.
     with contextlib.suppress(OSError):
         os.setsid()
@@ -58,6 +61,20 @@ def prepare_worker_process(*, tie_to_parent: bool = True) -> None:
         signal.signal(signal.SIGINT, ignore_sigint)
     if tie_to_parent:
         _die_with_parent(parent)
+
+
+def _release_forkserver() -> None:
+    """Close this worker's copy of the fork server's "alive" pipe (see the module docstring)."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    alive = getattr(server, "_forkserver_alive_fd", None)
+    if server is None or alive is None:
+        return
+    with contextlib.suppress(OSError):
+        os.close(alive)
+    # This process may still start a fork server of its own (a pool inside a simulate call).
+    server._forkserver_alive_fd = None
 
 
 def _die_with_parent(parent: int) -> None:
