@@ -435,6 +435,9 @@ def test_a_simulate_function_the_workers_cannot_import_stops_with_a_clear_error(
 # -- 3. bad input ----------------------------------------------------------------------------------
 
 
+GUARD = threading.Lock()
+
+
 def locking_simulate_factory() -> Callable[[pr.Run], dict[str, object]]:
     lock = threading.Lock()
 
@@ -489,9 +492,7 @@ def test_options_of_another_executor_are_refused() -> None:
 @pytest.mark.parametrize(
     ("simulate", "name"),
     [
-        pytest.param(
-            lambda run, lock=threading.Lock(): {"y": run.x}, "<lambda>", id="lambda-with-lock"
-        ),
+        pytest.param(lambda run, lock=GUARD: {"y": run.x}, "<lambda>", id="lambda-with-lock"),
         pytest.param(locking_simulate_factory(), "locking", id="closure-over-lock"),
     ],
 )

@@ -120,6 +120,13 @@ def graceful_interrupts() -> Iterator[Interrupts]:
             raise KeyboardInterrupt
 
     state._handler = handler
+    if not hasattr(select, "poll"):  # Windows: the handler alone
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield state
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        return
     reader, writer = socket.socketpair()
     reader.setblocking(False)
     writer.setblocking(False)
