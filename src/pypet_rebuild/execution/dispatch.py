@@ -198,12 +198,13 @@ class _Dispatcher:
         context, sink, hooks, interrupts = self.context, self.sink, self.hooks, self.interrupts
         retries = self.settings.retries
         raise_on_error = self.settings.on_error == "raise"
+        signalled = interrupts.signals_arrived
         while queue and not interrupts.stop and self.failure is None:
             task = queue.popleft()
             if hooks:
                 self._announce([task])
             record, error = execute_run(context, task)
-            if interrupts.cut_short():
+            if signalled() and interrupts.cut_short():
                 # A SIGINT reached the simulate code's own handler: never store it as done.
                 sink.add(interrupted_record(record), None)
             elif error is None and not retries:
