@@ -355,7 +355,7 @@ class _Dispatcher:
     def _unstorable(self) -> None:
         """Runs whose results storage refused are failed runs: stop for ``on_error="raise"``."""
         if self.settings.on_error == "raise" and self.failure is None:
-            self.failure = (self.sink.unstorable[0], None)
+            self.failure = self.sink.unstorable[0]
 
     def _worker_died(
         self,

@@ -87,8 +87,8 @@ class RecordSink:
         self._failures: list[RunFailure] = []
         self.done = 0
         self.failed = 0
-        self.unstorable: list[RunRecord] = []
-        """Runs whose results storage refused, stored as failed runs instead (in order)."""
+        self.unstorable: list[tuple[RunRecord, Exception]] = []
+        """Runs whose results storage refused (stored as failed runs instead), with the error."""
 
     def add(self, record: RunRecord, error: BaseException | None) -> None:
         """Take one finished run."""
@@ -179,7 +179,7 @@ class RecordSink:
             self.failed -= 1
             self._failures = [f for f in self._failures if f.index != record.index]
         self._count_failure(failed, error)
-        self.unstorable.append(failed)
+        self.unstorable.append((failed, error))
 
     def _count_failure(self, record: RunRecord, error: BaseException | None) -> None:
         self.failed += 1
