@@ -435,11 +435,17 @@ def test_a_simulate_function_the_workers_cannot_import_stops_with_a_clear_error(
 # -- 3. bad input ----------------------------------------------------------------------------------
 
 
-def nested_simulate_factory() -> Callable[[pr.Run], dict[str, object]]:
-    def nested(run: pr.Run) -> dict[str, object]:
-        return {"y": run.x}
+GUARD = threading.Lock()
 
-    return nested
+
+def locking_simulate_factory() -> Callable[[pr.Run], dict[str, object]]:
+    lock = threading.Lock()
+
+    def locking(run: pr.Run) -> dict[str, object]:
+        with lock:
+            return {"y": run.x}
+
+    return locking
 
 
 def test_an_unknown_executor_name_lists_the_valid_ones(tmp_path: Path) -> None:
@@ -486,20 +492,22 @@ def test_options_of_another_executor_are_refused() -> None:
 @pytest.mark.parametrize(
     ("simulate", "name"),
     [
-        pytest.param(lambda run: {"y": run.x}, "<lambda>", id="lambda"),
-        pytest.param(nested_simulate_factory(), "nested", id="nested"),
+        pytest.param(lambda run, lock=GUARD: {"y": run.x}, "<lambda>", id="lambda-with-lock"),
+        pytest.param(locking_simulate_factory(), "locking", id="closure-over-lock"),
     ],
 )
 def test_an_unpicklable_simulate_function_is_refused_before_any_run(
     tmp_path: Path, executor: ExecutorName, simulate: Callable[[pr.Run], Any], name: str
 ) -> None:
+    # Lambdas and closures travel with cloudpickle; one that holds a lock cannot travel at all.
     path = tmp_path / "never.h5"
     with pytest.raises(UnpicklableError) as caught:
         pr.Environment(small_trajectory(), path).run(simulate, executor=executor)
     message = str(caught.value)
     assert name in message
-    assert "module level" in message
-    assert "functools.partial" in message
+    assert "cloudpickle" in message
+    assert "lock" in message
+    assert "inside the simulate function" in message
     assert executor in message
     assert not path.exists()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import pypet_rebuild as pr
-from pypet_rebuild.errors import UnsupportedTypeError
+from pypet_rebuild.errors import RunFailedError, UnsupportedTypeError
 from pypet_rebuild.storage import RunRecord, RunStatus
 
 N_RUNS = 3
@@ -414,14 +415,18 @@ def test_unsupported_type_is_refused_naming_type_and_path_and_earlier_runs_survi
         return found
 
     env = pr.Environment(traj, storage=path, batch_size=3, flush_seconds=3600)
-    with pytest.raises(UnsupportedTypeError, match=r"'Big'.*results\.bad") as caught:
+    with pytest.raises(RunFailedError) as caught:
         env.run(simulate)
-    assert isinstance(caught.value, TypeError)
+    # Only the run with the unstorable result fails; it is chained to the storage's error.
+    assert caught.value.index == 4
+    assert isinstance(caught.value.__cause__, UnsupportedTypeError)
+    assert re.search(r"'Big'.*results\.bad", str(caught.value.__cause__))
     loaded = pr.load_trajectory(path)
     table = loaded.run_table()
-    # The first batch (runs 0-2) was stored; nothing of the refused batch (3-5) was written.
-    assert table.status.tolist() == ["done"] * 3 + ["pending"] * 3
-    assert loaded.results["a_fine"].to_list() == [0.0, 1.0, 2.0, None, None, None]
+    # The refused batch (runs 3-5) was stored apart: run 4 failed, without its results.
+    assert table.status.tolist() == ["done"] * 4 + ["failed", "done"]
+    assert "UnsupportedTypeError" in table.error[4]
+    assert loaded.results["a_fine"].to_list() == [0.0, 1.0, 2.0, 3.0, None, 5.0]
     assert "bad" not in loaded.results
     assert not list(tmp_path.glob("**/*.tmp"))
     loaded.close()
@@ -429,7 +434,7 @@ def test_unsupported_type_is_refused_naming_type_and_path_and_earlier_runs_survi
     report = pr.Environment(traj, storage=path).run(
         lambda run: {"a_fine": float(run.i)}, resume=True
     )
-    assert (report.done, report.skipped) == (3, 3)
+    assert (report.done, report.skipped) == (1, 5)
     assert pr.load_trajectory(path).results["a_fine"][:].tolist() == [float(i) for i in range(6)]
 
 
@@ -519,5 +524,8 @@ def test_allow_pickle_stores_a_picklable_derived_result(tmp_path: Path) -> None:
 
 
 def test_without_allow_pickle_the_same_object_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(UnsupportedTypeError, match=r"'Big'.*results\.obj.*allow_pickle"):
+    # The run fails alone (RunFailedError under on_error="raise"), chained to the codec's error.
+    with pytest.raises(RunFailedError) as caught:
         sweep(tmp_path / "np.h5", {"obj": [Big([1])]})
+    assert isinstance(caught.value.__cause__, UnsupportedTypeError)
+    assert re.search(r"'Big'.*results\.obj.*allow_pickle", str(caught.value.__cause__))

@@ -8,15 +8,12 @@ sink batches them to storage), and decides what happens on failures and on Ctrl-
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import logging
 import math
-import pickle
-import signal
-import threading
 import time
+import traceback
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Literal
@@ -24,14 +21,19 @@ from typing import Literal
 from pypet_rebuild.errors import ExecutorBrokenError, RunFailedError
 from pypet_rebuild.execution.executors import Backend
 from pypet_rebuild.execution.hooks import SweepHooks
+from pypet_rebuild.execution.interrupts import (
+    INTERRUPTED_MESSAGE,
+    Interrupts,
+    graceful_interrupts,
+)
 from pypet_rebuild.execution.sink import RecordSink, estimate_bytes
 from pypet_rebuild.execution.worker import (
-    ChunkRecords,
     ChunkResult,
     RunTask,
     SweepContext,
     WorkerSetupError,
     execute_run,
+    load_chunk,
 )
 from pypet_rebuild.storage.records import RunRecord, RunStatus
 from pypet_rebuild.tree.seeding import run_seed
@@ -45,44 +47,6 @@ _TARGET_CHUNK_SECONDS = 0.25
 _MAX_CHUNK_BYTES = 32 << 20
 _MAX_CHUNK_RUNS = 20_000
 _MAX_DROPPED = 3
-
-
-@dataclass
-class Interrupts:
-    """What Ctrl-C asked for.
-
-    After the first press ``stop`` is set: in-flight runs finish and are stored, nothing more is
-    submitted. The second press raises ``KeyboardInterrupt`` where the driver waits.
-    """
-
-    stop: bool = False
-    presses: int = 0
-
-
-@contextlib.contextmanager
-def graceful_interrupts() -> Iterator[Interrupts]:
-    """Handle SIGINT in two steps while a sweep runs (only in the main thread)."""
-    state = Interrupts()
-    if threading.current_thread() is not threading.main_thread():
-        yield state
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        state.presses += 1
-        if state.presses == 1:
-            state.stop = True
-            logger.warning(
-                "interrupted: finishing the runs in flight and storing them; "
-                "press Ctrl-C again to cancel them"
-            )
-            return
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield state
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass
@@ -152,10 +116,23 @@ def failed_record(task: RunTask, message: str, trajectory_seed: int) -> RunRecor
     )
 
 
-def _records(outcome: ChunkResult) -> ChunkRecords:
-    """A chunk's records (chunks that went through Dask come back as one pickled blob)."""
-    records: ChunkRecords = pickle.loads(outcome) if isinstance(outcome, bytes) else outcome
-    return records
+def interrupted_record(record: RunRecord) -> RunRecord:
+    """The record of a run that a SIGINT may have cut short: failed, without its results."""
+    return RunRecord(
+        record.index,
+        record.point_hash,
+        RunStatus.FAILED,
+        record.started,
+        record.finished,
+        record.duration,
+        record.host,
+        record.pid,
+        record.seed,
+        f"{record.error}{INTERRUPTED_MESSAGE}\n",
+        {},
+        {},
+        record.output,
+    )
 
 
 class _Dispatcher:
@@ -220,15 +197,22 @@ class _Dispatcher:
         queue = deque(tasks)
         context, sink, hooks, interrupts = self.context, self.sink, self.hooks, self.interrupts
         retries = self.settings.retries
+        raise_on_error = self.settings.on_error == "raise"
+        signalled = interrupts.signals_arrived
         while queue and not interrupts.stop and self.failure is None:
             task = queue.popleft()
             if hooks:
                 self._announce([task])
             record, error = execute_run(context, task)
-            if error is None and not retries:
+            if signalled() and interrupts.cut_short():
+                # A SIGINT reached the simulate code's own handler: never store it as done.
+                sink.add(interrupted_record(record), None)
+            elif error is None and not retries:
                 sink.add(record, None)
             elif self._outcome(record, error, task):
                 queue.appendleft(task)
+            if raise_on_error and sink.unstorable:
+                self._unstorable()
 
     def run_parallel(self, tasks: Sequence[RunTask]) -> None:
         pending: deque[RunTask] = deque(tasks)
@@ -246,10 +230,22 @@ class _Dispatcher:
                         break
                     else:
                         chunk = self._next_chunk(pending)
-                    self._announce(chunk)
                     attempt = max(self.settings.attempts.get(t[0], 0) for t in chunk)
-                    in_flight[self.backend.submit(chunk, attempt)] = chunk
+                    try:
+                        future = self.backend.submit(chunk, attempt)
+                    except BrokenProcessPool:
+                        # A worker died since the last look: the pool refuses work. The chunk
+                        # never ran; the runs in flight are the suspects.
+                        pending.extendleft(reversed(chunk))
+                        self._worker_died([], pending, suspects, in_flight)
+                        break
+                    self._announce(chunk)
+                    in_flight[future] = chunk
                 if not in_flight:
+                    if (pending or suspects) and not (
+                        self.interrupts.stop or self.failure is not None
+                    ):
+                        continue  # the pool was restarted after a worker death
                     break
                 done, _ = cf.wait(in_flight, timeout=0.1, return_when=cf.FIRST_COMPLETED)
                 for future in done:
@@ -257,6 +253,8 @@ class _Dispatcher:
                     taken = in_flight.pop(future, None)
                     if taken is not None:
                         self._collect(future, taken, pending, suspects, in_flight)
+                if self.sink.unstorable:
+                    self._unstorable()
         except BaseException:
             self._cancel(in_flight)
             raise
@@ -282,7 +280,7 @@ class _Dispatcher:
         # it, so a KeyboardInterrupt from a worker is told apart from a Ctrl-C in this process.
         error = future.exception()
         if error is None:
-            self._take(_records(future.result()), chunk, pending)
+            self._take(future.result(), chunk, pending, suspects)
         elif isinstance(error, BrokenProcessPool):
             self._worker_died(chunk, pending, suspects, in_flight)
         elif isinstance(error, KeyboardInterrupt):
@@ -323,12 +321,41 @@ class _Dispatcher:
             record = failed_record(task, message, self.context.trajectory_seed)
             self._outcome(record, None, task, can_retry=False)
 
-    def _take(self, results: ChunkRecords, chunk: list[RunTask], pending: deque[RunTask]) -> None:
+    def _take(
+        self,
+        outcome: ChunkResult,
+        chunk: list[RunTask],
+        pending: deque[RunTask],
+        suspects: deque[RunTask],
+    ) -> None:
+        try:
+            results, broken = load_chunk(outcome)
+        except Exception as exc:
+            if len(chunk) > 1:
+                # Something in the chunk cannot be unpickled here: run each run alone to find
+                # the one whose results do not load.
+                suspects.extend(chunk)
+                return
+            results, broken = [], [(chunk[0][0], exc)]
         by_index = {task[0]: task for task in chunk}
         for record, error in results:
             task = by_index[record.index]
             if self._outcome(record, error, task):
                 pending.appendleft(task)
+        for index, load_error in broken:
+            reason = "".join(traceback.format_exception_only(load_error)).strip()
+            message = (
+                f"UnpicklableResultError: the results of run {index} cannot be unpickled in the "
+                f"driving process ({reason}); return plain data, numpy arrays or pandas objects, "
+                "or classes importable in the driving process"
+            )
+            record = failed_record(by_index[index], message, self.context.trajectory_seed)
+            self._outcome(record, None, by_index[index], can_retry=False)
+
+    def _unstorable(self) -> None:
+        """Runs whose results storage refused are failed runs: stop for ``on_error="raise"``."""
+        if self.settings.on_error == "raise" and self.failure is None:
+            self.failure = self.sink.unstorable[0]
 
     def _worker_died(
         self,
@@ -342,7 +369,7 @@ class _Dispatcher:
             tasks = in_flight.pop(other)
             if other.done() and not other.cancelled() and other.exception() is None:
                 # Finished before the pool broke: keep its runs instead of running them again.
-                self._take(_records(other.result()), tasks, pending)
+                self._take(other.result(), tasks, pending, suspects)
             else:
                 lost.extend(tasks)
         if self.backend.restart is None:
@@ -358,6 +385,8 @@ class _Dispatcher:
                 "failed. Resume with resume=True on a working executor"
             )
         self.backend.restart()
+        if not lost:
+            return  # a worker died between chunks (killed from outside): nothing was lost
         if len(lost) == 1:
             task = lost[0]
             message = (
@@ -398,6 +427,12 @@ def dispatch(
         dispatcher.run_serial(tasks)
     else:
         dispatcher.run_parallel(tasks)
+    if settings.on_error == "raise" and dispatcher.failure is None and not interrupts.stop:
+        # A run whose results storage refuses fails when its batch is stored: store the last
+        # batch now, so such a run raises like any other failed run.
+        sink.flush()
+        if sink.unstorable:
+            dispatcher._unstorable()
     if dispatcher.failure is not None:
         record, error = dispatcher.failure
         sink.flush()

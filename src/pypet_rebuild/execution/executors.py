@@ -19,6 +19,8 @@ import signal
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
+import cloudpickle  # type: ignore[import-untyped]
+
 from pypet_rebuild.errors import (
     InvalidExecutorError,
     MissingDependencyError,
@@ -135,7 +137,9 @@ def _opaque(tasks: Sequence[RunTask]) -> bytes:
 
 
 def _payload(context: SweepContext) -> tuple[str, bytes]:
-    payload = pickle.dumps(context, protocol=pickle.HIGHEST_PROTOCOL)
+    # cloudpickle: a simulate function from __main__, a notebook, a lambda or a closure travels
+    # by value (plain pickle would send its name, which the workers cannot import).
+    payload = cloudpickle.dumps(context, protocol=pickle.HIGHEST_PROTOCOL)
     return hashlib.sha256(payload).hexdigest()[:16], payload
 
 
@@ -255,6 +259,7 @@ def _preload_in_forkserver() -> None:
 
 
 _WORKER_MODULE = "pypet_rebuild.execution.worker"
+_WORKER_PROCESS_MODULE = "pypet_rebuild.execution.worker_process"
 
 
 def terminate_pool(pool: cf.Executor) -> None:
@@ -316,6 +321,8 @@ def _dask_backend(context: SweepContext, workers: int | None, address: str | Non
                 # HTTP, by default on port 8787: a second cluster (or any server on that port)
                 # would make it warn and move. Take a free port instead.
                 scheduler_kwargs={"dashboard_address": ":0"},
+                # Every worker process, restarted ones too, leaves the terminal's process group.
+                preload=[_WORKER_PROCESS_MODULE],
             )
         address = cluster.scheduler_address
     timeout = dask.config.get("distributed.comm.timeouts.connect")

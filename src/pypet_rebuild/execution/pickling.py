@@ -1,14 +1,18 @@
 """Check up front that what must travel to other processes can be pickled.
 
-A lambda, a function defined inside another function, or a parameter value holding an open file
-cannot reach a process-pool or Dask worker. pypet reported this from inside a worker, after the
-sweep had started; here it is refused before any run, naming the object and the fix.
+The simulate function travels with cloudpickle (as the executors send it), so a function defined
+in ``__main__``, a notebook cell, a lambda or a closure is fine; one that holds a lock, an open
+file or a live connection is not, and neither is such a parameter value. pypet reported this
+from inside a worker, after the sweep had started; here it is refused before any run, naming the
+object and the fix.
 """
 
 from __future__ import annotations
 
 import pickle
 from collections.abc import Mapping, Sequence
+
+import cloudpickle  # type: ignore[import-untyped]
 
 from pypet_rebuild.errors import UnpicklableError
 from pypet_rebuild.execution.worker import SweepContext
@@ -25,14 +29,15 @@ def check_picklable(
 ) -> None:
     """Raise :class:`UnpicklableError` naming the first object that cannot be pickled."""
     try:
-        pickle.dumps(context.simulate, protocol=pickle.HIGHEST_PROTOCOL)
+        cloudpickle.dumps(context.simulate, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
         name = _describe(context.simulate)
         raise UnpicklableError(
             f"the simulate function {name!r} cannot be sent to {executor} workers because it "
-            f"cannot be pickled ({type(exc).__name__}: {exc}); define it at module level (not "
-            "as a lambda or inside another function), and bind extra arguments with "
-            "functools.partial(module_level_function, ...)"
+            f"cannot be pickled, even with cloudpickle ({type(exc).__name__}: {exc}); it or "
+            "something it refers to (a global, a closure variable, a bound argument) holds a "
+            "resource such as a lock, an open file or a connection: create such resources "
+            "inside the simulate function"
         ) from exc
     for path, value in context.defaults.items():
         _check_value(value, f"the default of parameter {path!r}", executor)

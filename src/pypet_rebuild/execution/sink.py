@@ -1,9 +1,15 @@
-"""Where finished runs go: batched to storage, counted, reported to hooks and the progress bar."""
+"""Where finished runs go: batched to storage, counted, reported to hooks and the progress bar.
+
+One bad run stays one bad run: when storage refuses a batch (a result no codec can store, a value
+a backend cannot write), the batch is stored again in halves until the runs that fail alone are
+found; those are stored as failed runs, with the reason, and every other run keeps its results.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 
 from pypet_rebuild.execution.hooks import SweepHooks
@@ -77,6 +83,8 @@ class RecordSink:
         self._failures: list[RunFailure] = []
         self.done = 0
         self.failed = 0
+        self.unstorable: list[tuple[RunRecord, Exception]] = []
+        """Runs whose results storage refused (stored as failed runs instead), with the error."""
 
     def add(self, record: RunRecord, error: BaseException | None) -> None:
         """Take one finished run."""
@@ -88,21 +96,7 @@ class RecordSink:
         if record.status is RunStatus.DONE:
             self.done += 1
         else:
-            self.failed += 1
-            last_line = record.error.strip().rsplit("\n", 1)[-1]
-            remote_type, _, remote_message = last_line.partition(": ")
-            self._failures.append(
-                RunFailure(
-                    index=record.index,
-                    point=self._points(record.index),
-                    error_type=type(error).__name__ if error is not None else remote_type,
-                    message=str(error) if error is not None else remote_message,
-                    traceback=record.error,
-                )
-            )
-            logger.warning(
-                "run %d failed: %s", record.index, record.error.strip().rsplit("\n", 1)[-1]
-            )
+            self._count_failure(record, error)
         if (
             len(self._batch) >= self._batch_size
             or self._batch_bytes >= _FLUSH_BYTES
@@ -124,15 +118,79 @@ class RecordSink:
         try:
             self._session.store_runs(batch)
         except KeyboardInterrupt:
-            # A second Ctrl-C while writing: keep the runs, so that closing the sink
-            # stores them instead of leaving finished runs pending in the file.
-            self._batch = batch + self._batch
-            self._batch_bytes = sum(estimate_bytes(record.results) for record in self._batch)
+            self._keep(batch)
             raise
+        except Exception as exc:
+            batch = self._store_apart(batch, exc)
         for hook in self._hooks:
             for record in batch:
                 hook.after_run(record)
         self._progress.update(len(batch))
+
+    def _keep(self, batch: list[RunRecord]) -> None:
+        # A second Ctrl-C while writing: keep the runs, so that closing the sink stores them
+        # instead of leaving finished runs pending in the file.
+        self._batch = batch + self._batch
+        self._batch_bytes = sum(estimate_bytes(record.results) for record in self._batch)
+
+    def _store_apart(self, batch: list[RunRecord], error: Exception) -> list[RunRecord]:
+        """Store a batch that storage refused, in halves, down to the runs that fail alone.
+
+        Returns the records as stored (a refused run as its failed record). A single refused
+        run is stored as failed without its results; if even that fails, storage itself is
+        broken and the error propagates. A batch of ``n`` runs with ``k`` bad ones costs about
+        ``2 k log2(n)`` attempts, and nothing when every run is fine.
+        """
+        stored: list[RunRecord] = []
+        parts: list[tuple[list[RunRecord], Exception]] = [(batch, error)]
+        try:
+            while parts:
+                part, failure = parts.pop()
+                if len(part) == 1:
+                    failed = _unstorable_record(part[0], failure)
+                    self._session.store_runs([failed])
+                    self._became_failed(part[0], failed, failure)
+                    stored.append(failed)
+                    continue
+                half = len(part) // 2
+                for piece in (part[:half], part[half:]):
+                    try:
+                        self._session.store_runs(piece)
+                    except KeyboardInterrupt:
+                        raise
+                    except Exception as exc:
+                        parts.append((piece, exc))
+                    else:
+                        stored.extend(piece)
+        except KeyboardInterrupt:
+            done = {record.index for record in stored}
+            self._keep([record for record in batch if record.index not in done])
+            raise
+        return stored
+
+    def _became_failed(self, record: RunRecord, failed: RunRecord, error: Exception) -> None:
+        if record.status is RunStatus.DONE:
+            self.done -= 1
+        else:
+            self.failed -= 1
+            self._failures = [f for f in self._failures if f.index != record.index]
+        self._count_failure(failed, error)
+        self.unstorable.append((failed, error))
+
+    def _count_failure(self, record: RunRecord, error: BaseException | None) -> None:
+        self.failed += 1
+        last_line = record.error.strip().rsplit("\n", 1)[-1]
+        remote_type, _, remote_message = last_line.partition(": ")
+        self._failures.append(
+            RunFailure(
+                index=record.index,
+                point=self._points(record.index),
+                error_type=type(error).__name__ if error is not None else remote_type,
+                message=str(error) if error is not None else remote_message,
+                traceback=record.error,
+            )
+        )
+        logger.warning("run %d failed: %s", record.index, last_line)
 
     def close(self) -> None:
         """Flush what is left and close the progress bar."""
@@ -156,3 +214,23 @@ class RecordSink:
             failures=tuple(sorted(self._failures, key=lambda f: f.index)),
             interrupted=interrupted,
         )
+
+
+def _unstorable_record(record: RunRecord, error: Exception) -> RunRecord:
+    """The failed record of a run whose results storage refused (the reason last)."""
+    reason = "".join(traceback.format_exception(error))
+    return RunRecord(
+        record.index,
+        record.point_hash,
+        RunStatus.FAILED,
+        record.started,
+        record.finished,
+        record.duration,
+        record.host,
+        record.pid,
+        record.seed,
+        f"{record.error}the results of this run could not be stored:\n{reason}",
+        {},
+        {},
+        record.output,
+    )

@@ -4,14 +4,18 @@ Everything here is picklable and small. A :class:`SweepContext` (the simulate fu
 non-explored defaults, the name lookup and the per-run settings) reaches each worker once — by a
 process-pool initializer, by Dask's scatter, or, for an arbitrary ``Executor``, as bytes that the
 worker unpickles once and caches — and each task carries only a run index, its point hash and its
-explored values (pypet shipped the whole trajectory with every run).
+explored values (pypet shipped the whole trajectory with every run). The context is pickled with
+cloudpickle, so a simulate function defined in ``__main__``, a notebook cell, a lambda or a closure
+reaches the workers by value; a worker needs only ``pickle`` (and cloudpickle installed) to load it.
+
+A chunk's records go back pickled by the worker itself, so that one run whose results cannot be
+pickled fails alone instead of taking its chunk down with it.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
-import signal
 import socket
 import time
 import traceback
@@ -28,6 +32,7 @@ from pypet_rebuild.execution.runtime import (
     run_context,
     time_limit,
 )
+from pypet_rebuild.execution.worker_process import prepare_worker_process
 from pypet_rebuild.storage.records import RunRecord, RunStatus
 from pypet_rebuild.tree.seeding import seed_mixer
 
@@ -40,6 +45,7 @@ __all__ = [
     "execute_batch",
     "execute_run",
     "install_context",
+    "load_chunk",
     "run_remote_chunk",
 ]
 
@@ -50,7 +56,7 @@ ChunkRecords = list[tuple[RunRecord, BaseException | None]]
 """Each run's record, and the exception if it failed (``None`` when it cannot be pickled)."""
 
 ChunkResult = ChunkRecords | bytes
-"""What a chunk returns: its records, or the same pickled (when they travel through Dask)."""
+"""What a chunk returns: its records (thread pools), or the same pickled (other processes)."""
 
 _HOST = socket.gethostname()
 _DONE = RunStatus.DONE
@@ -102,16 +108,17 @@ class SweepContext:
         object.__setattr__(self, "mixer", seed_mixer(self.trajectory_seed))
 
 
-def execute_run(context: SweepContext, task: RunTask) -> tuple[RunRecord, Exception | None]:
+def execute_run(context: SweepContext, task: RunTask) -> tuple[RunRecord, BaseException | None]:
     """Run one point and return its record, plus the exception if the simulate function raised.
 
-    Only ``Exception`` is caught: ``KeyboardInterrupt`` and ``SystemExit`` stop the sweep.
+    Any exception fails only this run, ``SystemExit`` (``sys.exit(3)`` in the simulate code)
+    included; only ``KeyboardInterrupt`` propagates, since it stops the sweep.
     """
     index, point_hash, explored = task
     values = context.defaults.copy()
     values.update(zip(context.explored_names, explored, strict=True))
     run = Run(index, point_hash, values, context.lookup, context.trajectory_seed, context.mixer)
-    error: Exception | None = None
+    error: BaseException | None = None
     output = ""
     started = time.time()
     clock = time.perf_counter()
@@ -122,7 +129,9 @@ def execute_run(context: SweepContext, task: RunTask) -> tuple[RunRecord, Except
             returned = context.simulate(run)
             if returned is not None:
                 run._absorb(returned)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             error = exc
         finally:
             leave_run(token)
@@ -139,7 +148,9 @@ def execute_run(context: SweepContext, task: RunTask) -> tuple[RunRecord, Except
                     if exc.args
                     else RunTimeoutError(f"the run exceeded the timeout of {context.timeout:g} s")
                 )
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
                 error = exc
         output = "" if buffer is None else buffer.getvalue()
     duration = time.perf_counter() - clock
@@ -164,7 +175,7 @@ def execute_run(context: SweepContext, task: RunTask) -> tuple[RunRecord, Except
 
 def execute_batch(
     context: SweepContext, tasks: Sequence[RunTask]
-) -> list[tuple[RunRecord, Exception | None]]:
+) -> list[tuple[RunRecord, BaseException | None]]:
     """Run several points in a row (the unit of work sent to a parallel worker)."""
     return [execute_run(context, task) for task in tasks]
 
@@ -182,10 +193,9 @@ class WorkerSetupError(RuntimeError):
 def _setup_failure(exc: Exception) -> str:
     return (
         f"a worker could not load the sweep context ({type(exc).__name__}: {exc}) in process "
-        f"{os.getpid()} on {_HOST}. The simulate function, hooks and parameter values are "
-        "imported by name in each worker: define the simulate function in a module the workers "
-        "can import (not in a notebook or an interactive session, and with the script's code "
-        "under `if __name__ == '__main__':`), and install that module on every worker"
+        f"{os.getpid()} on {_HOST}. Functions and classes defined in an importable module "
+        "travel by name: install that module on every worker (functions defined in __main__, "
+        "a notebook, a lambda or a closure travel by value and need only cloudpickle there)"
     )
 
 
@@ -198,23 +208,23 @@ def _load_context(key: str, payload: bytes) -> SweepContext:
     return context
 
 
-def install_context(key: str, payload: bytes, ignore_sigint: bool = True) -> None:
-    """Process-pool initializer: unpickle the sweep context once per worker process.
+def install_context(key: str, payload: bytes) -> None:
+    """Process-pool initializer: detach the worker, then unpickle the sweep context once.
 
-    Workers ignore SIGINT so that a Ctrl-C in the terminal (sent to the whole process group)
-    lets in-flight runs finish; the driving process decides what to stop. A context that cannot
-    be loaded is remembered (not raised: that would break the pool without a reason) and
-    reported by the first chunk as :class:`WorkerSetupError`.
+    The worker gets its own session, ignores SIGINT and dies with its parent (see
+    :mod:`~pypet_rebuild.execution.worker_process`): a Ctrl-C in the terminal reaches only the
+    driving process, which decides what to stop. A context that cannot be loaded is remembered
+    (not raised: that would break the pool without a reason) and reported by the first chunk as
+    :class:`WorkerSetupError`.
     """
-    if ignore_sigint:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    prepare_worker_process()
     try:
         _CONTEXTS[key] = _load_context(key, payload)
     except WorkerSetupError as exc:
         _SETUP_ERRORS[key] = str(exc)
 
 
-def _portable(error: Exception | None) -> BaseException | None:
+def _portable(error: BaseException | None) -> BaseException | None:
     if error is None:
         return None
     try:
@@ -224,6 +234,82 @@ def _portable(error: Exception | None) -> BaseException | None:
     return error
 
 
+def unpicklable_record(record: RunRecord, exc: BaseException, where: str) -> RunRecord:
+    """The failed record of a run whose results cannot travel back to the driving process."""
+    reason = "".join(traceback.format_exception_only(exc)).strip()
+    message = (
+        f"UnpicklableResultError: the results of run {record.index} cannot be {where} "
+        f"({reason}); return plain data, numpy arrays or pandas objects, or classes importable "
+        "in the driving process"
+    )
+    return RunRecord(
+        record.index,
+        record.point_hash,
+        _FAILED,
+        record.started,
+        record.finished,
+        record.duration,
+        record.host,
+        record.pid,
+        record.seed,
+        f"{record.error}{message}\n",
+        {},
+        {},
+        record.output,
+    )
+
+
+_PER_RUN = "per-run"
+
+
+def _pack(results: ChunkRecords) -> bytes:
+    """Pickle a chunk's records; a run whose results cannot be pickled fails alone."""
+    try:
+        return pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        blobs: list[tuple[int, bytes]] = []
+        for record, error in results:
+            try:
+                blob = pickle.dumps((record, error), protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:
+                failed = unpicklable_record(record, exc, "pickled in the worker")
+                blob = pickle.dumps((failed, None), protocol=pickle.HIGHEST_PROTOCOL)
+            blobs.append((record.index, blob))
+        return pickle.dumps((_PER_RUN, blobs), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def load_chunk(outcome: ChunkResult) -> tuple[ChunkRecords, list[tuple[int, Exception]]]:
+    """A chunk's records, unpickled here when they travelled as bytes, and the runs that failed so.
+
+    Returns
+    -------
+    tuple
+        The records, and ``(run index, exception)`` for each run of a chunk packed run by run
+        whose record cannot be unpickled in this process.
+
+    Raises
+    ------
+    Exception
+        Whatever unpickling raises when a chunk packed as a whole cannot be loaded here; the
+        caller then runs the chunk's runs again one by one.
+    """
+    if not isinstance(outcome, bytes):
+        return outcome, []
+    loaded = pickle.loads(outcome)
+    if not (isinstance(loaded, tuple) and loaded and loaded[0] == _PER_RUN):
+        records: ChunkRecords = loaded
+        return records, []
+    # A chunk packed run by run: each run's record loads (or fails) on its own.
+    unpacked: ChunkRecords = []
+    broken: list[tuple[int, Exception]] = []
+    for index, blob in loaded[1]:
+        try:
+            unpacked.append(pickle.loads(blob))
+        except Exception as exc:
+            broken.append((index, exc))
+    return unpacked, broken
+
+
 def run_remote_chunk(
     key: str, payload: bytes | None, tasks: Sequence[RunTask] | bytes, attempt: int
 ) -> ChunkResult:
@@ -231,9 +317,10 @@ def run_remote_chunk(
 
     ``tasks`` may arrive pickled: Dask walks and tokenizes every nested argument of a task,
     which for a chunk of 25,000 runs costs more than running them; one bytes object it does not
-    look into. The result then goes back pickled too, for the same reason (Dask would otherwise
-    send every array of every record as a separate buffer). ``attempt`` only makes retried
-    submissions distinct (Dask deduplicates identical calls).
+    look into. The result always goes back pickled by this function: Dask would otherwise send
+    every array of every record as a separate buffer, and a process pool would fail the whole
+    chunk when one run's results cannot be pickled (here only that run fails). ``attempt`` only
+    makes retried submissions distinct (Dask deduplicates identical calls).
 
     Raises
     ------
@@ -252,7 +339,5 @@ def run_remote_chunk(
         context = _load_context(key, payload)
         _CONTEXTS.clear()  # one sweep at a time per worker: drop older contexts
         _CONTEXTS[key] = context
-    opaque = isinstance(tasks, bytes)
     chunk: Sequence[RunTask] = pickle.loads(tasks) if isinstance(tasks, bytes) else tasks
-    results = [(record, _portable(error)) for record, error in execute_batch(context, chunk)]
-    return pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL) if opaque else results
+    return _pack([(record, _portable(error)) for record, error in execute_batch(context, chunk)])
