@@ -76,7 +76,7 @@ def test_a_bisection_stores_every_round_in_one_file(tmp_path: Path) -> None:
     assert len(asked) >= 5
     assert low <= ROOT <= high
 
-    def check(traj: pr.Trajectory) -> None:
+    def check(traj: pr.StoredTrajectory) -> None:
         assert len(traj) == 3 * len(asked)
         xs = [x for points in asked for x in points]
         assert [traj.point(i)["x"] for i in range(len(traj))] == xs
@@ -90,7 +90,7 @@ def test_a_bisection_stores_every_round_in_one_file(tmp_path: Path) -> None:
     sweep.compact()
     assert segments_of(path) == []
     check(pr.load_trajectory(path))
-    assert len(pr.load_trajectory(path).storage.load_provenance("root")) == len(asked)  # type: ignore[union-attr]
+    assert len(pr.load_trajectory(path).provenance) == len(asked)
 
 
 def test_scipy_minimize_runs_one_stored_run_per_objective_call(tmp_path: Path) -> None:
@@ -292,7 +292,7 @@ def test_a_round_killed_with_sigkill_resumes_and_the_file_holds_every_round(
         server.stdin.flush()
         return int(server.stdout.readline())
 
-    def check(traj: pr.Trajectory, complete_rounds: int) -> None:
+    def check(traj: pr.StoredTrajectory, complete_rounds: int) -> None:
         """Every stored point is some round's point, in order; done runs have right results."""
         n = len(traj)
         assert n >= 5 * complete_rounds

@@ -15,7 +15,7 @@ def simulate(run: pr.Run) -> dict[str, object]:
     return {"z": run.x * run.y, "trace": np.zeros(7, dtype=np.float32), "label": "ok"}
 
 
-def stored(tmp_path: Path) -> tuple[pr.Trajectory, pr.RunReport]:
+def stored(tmp_path: Path) -> tuple[pr.StoredTrajectory, pr.RunReport]:
     traj = pr.Trajectory("views", comment="for the notebook", seed=1)
     traj.add_parameter("x", 1.0, comment="first factor")
     traj.add_parameter("sim.y", 2)

@@ -56,7 +56,8 @@ def named_file(tmp_path: Path) -> Path:
         assert run["seed"] == values["seed"]
         assert run.seed != run["seed"]  # the attribute is the run's random seed
         assert callable(run.add_result)
-        return {"total": sum(int(v) for v in values.values()), "status": "mine", "duration": 99.0}
+        total = sum(v for v in values.values() if isinstance(v, int))
+        return {"total": total, "status": "mine", "duration": 99.0}
 
     path = tmp_path / "every.h5"
     report = pr.Environment(traj, storage=path).run(simulate)

@@ -299,7 +299,7 @@ def test_a_run_over_the_timeout_fails_with_a_timeout_error(
     (failure,) = report.failures
     assert failure.index == 1
     assert "TimeoutError" in failure.traceback
-    table = pr.load_trajectory(path).storage.load_run_table("slow")  # type: ignore[union-attr]
+    table = pr.load_trajectory(path).run_table()
     assert table.status.tolist() == ["done", "failed", "done", "done", "done"]
     assert "TimeoutError: the run exceeded the timeout of 1 s" in table.error[1]
 
@@ -317,7 +317,7 @@ def test_worker_deaths_fail_only_the_killing_runs(tmp_path: Path) -> None:
     assert (report.done, report.failed) == (6, 2)
     assert [f.index for f in report.failures] == [1, 3]
     loaded = pr.load_trajectory(path)
-    table = loaded.storage.load_run_table("deaths")  # type: ignore[union-attr]
+    table = loaded.run_table()
     assert table.status.tolist() == ["done", "failed", "done", "failed"] + ["done"] * 4
     for index in (1, 3):
         assert "worker process" in table.error[index]

@@ -37,7 +37,7 @@ def study(
     seed: int = 0,
     x_type: type = float,
     extra: str | None = None,
-) -> pr.Trajectory:
+) -> pr.StoredTrajectory:
     traj = pr.Trajectory(name, comment=f"study {name}", seed=seed)
     traj.add_parameter("x", x_type(0), comment="input", annotations={"unit": "V"})
     traj.add_parameter("y", y)
@@ -48,7 +48,7 @@ def study(
     return pr.load_trajectory(path, name)
 
 
-def column(traj: pr.Trajectory, name: str) -> list[Any]:
+def column(traj: pr.StoredTrajectory, name: str) -> list[Any]:
     """A parameter or result column as a list (``None`` where a run has no value)."""
     if name in traj.results:
         return traj.results[name].to_list()
@@ -146,9 +146,9 @@ def test_differing_defaults_become_explored_so_every_run_keeps_its_values(
 def test_the_provenance_of_every_source_is_kept_as_lineage(tmp_path: Path) -> None:
     a = study(tmp_path / "a.h5", "a", [1.0])
     b = study(tmp_path / "b.h5", "b", [2.0, 3.0])
-    own = b.storage.load_provenance("b")  # type: ignore[union-attr]
+    own = b.provenance
     merged = pr.merge_trajectories(a, b)
-    records = merged.storage.load_provenance("a")  # type: ignore[union-attr]
+    records = merged.provenance
     lineage = records[-1]
     assert lineage["operation"] == "merge"
     assert lineage["runs"] == 3
@@ -196,15 +196,16 @@ def test_into_writes_a_new_file_and_leaves_the_target_alone(tmp_path: Path) -> N
 
 
 def test_trajectories_in_memory_merge_in_memory() -> None:
-    trajectories = []
+    studies = []
     for name, xs in (("a", [1.0, 2.0]), ("b", [3.0])):
         traj = pr.Trajectory(name, seed=0)
         traj.add_parameter("x", 0.0)
         traj.add_parameter("y", 2)
         traj.explore({"x": xs})
-        pr.Environment(traj).run(simulate, progress=False)
-        trajectories.append(traj)
-    merged = pr.merge_trajectories(*trajectories)
+        env = pr.Environment(traj)
+        env.run(simulate, progress=False)
+        studies.append(env.study)
+    merged = pr.merge_trajectories(*studies)
     assert isinstance(merged.storage, pr.MemoryStorageService)
     assert column(merged, "z") == [2.0, 4.0, 6.0]
 
@@ -246,8 +247,8 @@ def test_nothing_to_merge_and_unstored_trajectories_are_refused(tmp_path: Path) 
     fresh = pr.Trajectory("fresh")
     fresh.add_parameter("x", 0.0)
     fresh.add_parameter("y", 1)
-    with pytest.raises(MergeError, match="'fresh' has no stored runs"):
-        pr.merge_trajectories(a, fresh)
+    with pytest.raises(MergeError, match=r"stored studies, got Trajectory 'fresh'.*env\.study"):
+        pr.merge_trajectories(a, fresh)  # type: ignore[arg-type]
 
 
 def test_the_trial_parameter_must_be_an_integer(tmp_path: Path) -> None:

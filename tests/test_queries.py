@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pypet_rebuild as pr
-from pypet_rebuild.errors import QueryError, UnknownParameterError
+from pypet_rebuild.errors import QueryError, ResultNotFoundError, UnknownParameterError
 
 
 def simulate(run: pr.Run) -> dict[str, object]:
@@ -28,7 +28,7 @@ def simulate(run: pr.Run) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory: pytest.TempPathFactory) -> pr.Trajectory:
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> pr.StoredTrajectory:
     """x in (1, 2, 3) x sim.steps in (10, 20); the run x=2, steps=20 (index 3) failed."""
     path = tmp_path_factory.mktemp("queries") / "queries.h5"
     traj = pr.Trajectory("queries", seed=3)
@@ -46,7 +46,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> pr.Trajectory:
 # -- find_runs ---------------------------------------------------------------------------------
 
 
-def test_a_predicate_picks_its_values_by_argument_name(sweep: pr.Trajectory) -> None:
+def test_a_predicate_picks_its_values_by_argument_name(sweep: pr.StoredTrajectory) -> None:
     assert sweep.find_runs(lambda x, steps: x > 1.0 and steps == 20) == [3, 5]
     assert sweep.find_runs(lambda sim__steps: sim__steps == 10) == [0, 2, 4]
     # A predicate on a result sees only the runs that have it: the failed run never matches.
@@ -56,7 +56,7 @@ def test_a_predicate_picks_its_values_by_argument_name(sweep: pr.Trajectory) -> 
     assert sweep.find_runs(lambda dt: dt == 0.1) == list(range(6))
 
 
-def test_keyword_conditions_compare_for_equality(sweep: pr.Trajectory) -> None:
+def test_keyword_conditions_compare_for_equality(sweep: pr.StoredTrajectory) -> None:
     assert sweep.find_runs(x=2.0) == [2, 3]
     assert sweep.find_runs(x=2.0, steps=10) == [2]
     assert sweep.find_runs(lambda z: z > 40, x=3.0) == [5]
@@ -66,7 +66,7 @@ def test_keyword_conditions_compare_for_equality(sweep: pr.Trajectory) -> None:
 
 
 def test_query_strings_use_explored_values_results_and_run_metadata(
-    sweep: pr.Trajectory,
+    sweep: pr.StoredTrajectory,
 ) -> None:
     assert sweep.find_runs("x > 1 and z < 50") == [2, 4]
     assert sweep.find_runs("`sim.steps` == 20") == [1, 3, 5]
@@ -81,7 +81,7 @@ def test_query_strings_use_explored_values_results_and_run_metadata(
     assert sweep.find_runs("z > 40", x=3.0) == [5]
 
 
-def test_a_query_naming_something_unknown_lists_what_it_may_use(sweep: pr.Trajectory) -> None:
+def test_a_query_naming_something_unknown_lists_what_it_may_use(sweep: pr.StoredTrajectory) -> None:
     with pytest.raises(QueryError) as caught:
         sweep.find_runs("speed > 3")
     message = str(caught.value)
@@ -92,25 +92,27 @@ def test_a_query_naming_something_unknown_lists_what_it_may_use(sweep: pr.Trajec
     assert isinstance(caught.value, ValueError)
 
 
-def test_a_query_that_does_not_parse_is_a_query_error(sweep: pr.Trajectory) -> None:
+def test_a_query_that_does_not_parse_is_a_query_error(sweep: pr.StoredTrajectory) -> None:
     with pytest.raises(QueryError, match="does not parse"):
         sweep.find_runs("x >> > 1")
     with pytest.raises(QueryError, match="does not parse"):
         sweep.find_runs("x == (1")
 
 
-def test_a_query_comparing_an_array_result_points_to_a_predicate(sweep: pr.Trajectory) -> None:
+def test_a_query_comparing_an_array_result_points_to_a_predicate(
+    sweep: pr.StoredTrajectory,
+) -> None:
     with pytest.raises(QueryError, match=r"\['trace'\].*not scalars.*predicate"):
         sweep.find_runs("trace > 1")
 
 
-def test_a_query_that_cannot_be_evaluated_is_a_query_error(sweep: pr.Trajectory) -> None:
+def test_a_query_that_cannot_be_evaluated_is_a_query_error(sweep: pr.StoredTrajectory) -> None:
     with pytest.raises(QueryError, match="cannot be evaluated"):
         sweep.find_runs("tag > 3")
 
 
 def test_a_query_reads_only_the_results_it_names(
-    sweep: pr.Trajectory, monkeypatch: pytest.MonkeyPatch
+    sweep: pr.StoredTrajectory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     storage = sweep.storage
     assert storage is not None
@@ -136,18 +138,19 @@ def test_a_query_string_agrees_with_the_same_predicate(threshold: float, steps: 
     assert by_query == by_function
 
 
-_MEMORY: list[pr.Trajectory] = []
+_MEMORY: list[pr.StoredTrajectory] = []
 
 
-def _memory_sweep() -> pr.Trajectory:
+def _memory_sweep() -> pr.StoredTrajectory:
     if not _MEMORY:
         traj = pr.Trajectory("memory", seed=3)
         traj.add_parameter("x", 1.0)
         traj.add_parameter("sim.steps", 10)
         traj.add_parameter("sim.dt", 0.1)
         traj.explore(pr.cartesian_product({"x": [1.0, 2.0, 3.0], "sim.steps": [10, 20]}))
-        pr.Environment(traj).run(simulate, on_error="continue", progress=False)
-        _MEMORY.append(traj)
+        env = pr.Environment(traj)
+        env.run(simulate, on_error="continue", progress=False)
+        _MEMORY.append(env.study)
     return _MEMORY[0]
 
 
@@ -155,20 +158,22 @@ def _memory_sweep() -> pr.Trajectory:
 
 
 def test_collect_runs_gives_a_result_by_run_for_the_runs_that_have_it(
-    sweep: pr.Trajectory,
+    sweep: pr.StoredTrajectory,
 ) -> None:
     assert sweep.collect_runs("z") == {0: 10.0, 1: 20.0, 2: 20.0, 4: 30.0, 5: 60.0}
     traces = sweep.collect_runs("trace")
     assert sorted(traces) == [0, 1, 2, 4, 5]
     np.testing.assert_array_equal(traces[5], [60.0] * 3)
-    with pytest.raises(UnknownParameterError, match="no stored result 'x'"):
+    with pytest.raises(ResultNotFoundError, match="no stored result 'x'"):
         sweep.collect_runs("x")
 
 
 # -- to_pandas ---------------------------------------------------------------------------------
 
 
-def test_to_pandas_has_explored_values_scalar_results_and_status(sweep: pr.Trajectory) -> None:
+def test_to_pandas_has_explored_values_scalar_results_and_status(
+    sweep: pr.StoredTrajectory,
+) -> None:
     frame = sweep.to_pandas()
     assert list(frame.columns) == [
         "x",
@@ -195,7 +200,7 @@ def test_to_pandas_has_explored_values_scalar_results_and_status(sweep: pr.Traje
     assert frame["status"].tolist() == ["done", "done", "done", "failed", "done", "done"]
 
 
-def test_to_pandas_picks_results_and_metadata_columns(sweep: pr.Trajectory) -> None:
+def test_to_pandas_picks_results_and_metadata_columns(sweep: pr.StoredTrajectory) -> None:
     frame = sweep.to_pandas(["z", "trace"], metadata=False)
     assert list(frame.columns) == ["x", "sim.steps", "z", "trace"]
     np.testing.assert_array_equal(frame["trace"][5], [60.0] * 3)
@@ -210,11 +215,11 @@ def test_to_pandas_picks_results_and_metadata_columns(sweep: pr.Trajectory) -> N
     assert list(frame.columns) == ["x", "sim.steps", "status"]
     with pytest.raises(UnknownParameterError, match="unknown metadata column 'colour'"):
         sweep.to_pandas(metadata=["colour"])
-    with pytest.raises(UnknownParameterError, match="no stored result 'nope'"):
+    with pytest.raises(ResultNotFoundError, match="no stored result 'nope'"):
         sweep.to_pandas(["nope"])
 
 
-def test_to_pandas_indexes_by_the_explored_values(sweep: pr.Trajectory) -> None:
+def test_to_pandas_indexes_by_the_explored_values(sweep: pr.StoredTrajectory) -> None:
     frame = sweep.to_pandas(["z"], index="explored")
     assert isinstance(frame.index, pd.MultiIndex)
     assert list(frame.index.names) == ["x", "sim.steps"]
@@ -222,11 +227,11 @@ def test_to_pandas_indexes_by_the_explored_values(sweep: pr.Trajectory) -> None:
     assert frame.loc[(3.0, 20), "run"] == 5
     assert frame.xs(10, level="sim.steps")["z"].tolist() == [10.0, 20.0, 30.0]
     with pytest.raises(ValueError, match="index must be 'run' or 'explored'"):
-        sweep.to_pandas(index="points")
+        sweep.to_pandas(index="points")  # type: ignore[arg-type]
 
 
 def test_to_pandas_does_not_read_array_results_it_leaves_out(
-    sweep: pr.Trajectory, monkeypatch: pytest.MonkeyPatch
+    sweep: pr.StoredTrajectory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     storage = sweep.storage
     assert storage is not None
@@ -266,7 +271,7 @@ def test_unique_points_groups_the_runs_of_repeated_points(tmp_path: Path) -> Non
     assert means == {1.0: (1.0 + 3.0 + 6.0) / 3, 2.0: (3.0 + 6.0) / 2, 3.0: 6.0}
 
 
-def test_a_grid_has_one_point_per_run(sweep: pr.Trajectory) -> None:
+def test_a_grid_has_one_point_per_run(sweep: pr.StoredTrajectory) -> None:
     groups = sweep.unique_points()
     assert [runs for _, runs in groups] == [[i] for i in range(6)]
     assert groups[3][0] == {"x": 2.0, "sim.steps": 20}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import dask.array as da
 import numpy as np
@@ -13,7 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pypet_rebuild as pr
-from pypet_rebuild.errors import IncompatibleShapesError, UnknownParameterError
+from pypet_rebuild.errors import (
+    IncompatibleShapesError,
+    ResultNotFoundError,
+    UnknownParameterError,
+)
 
 # -- sweeps ----------------------------------------------------------------------------------
 
@@ -40,13 +44,13 @@ def declare(name: str) -> pr.Trajectory:
     return traj
 
 
-def run_and_load(traj: pr.Trajectory, path: Path) -> pr.Trajectory:
+def run_and_load(traj: pr.Trajectory, path: Path) -> pr.StoredTrajectory:
     pr.Environment(traj, storage=path).run(simulate, on_error="continue", progress=False)
     return pr.load_trajectory(path, traj.name)
 
 
 @pytest.fixture(scope="module")
-def grid(tmp_path_factory: pytest.TempPathFactory) -> pr.Trajectory:
+def grid(tmp_path_factory: pytest.TempPathFactory) -> pr.StoredTrajectory:
     """x (3 values) x y (2 values, linked with b); the run at x=2, y=2 failed."""
     traj = declare("grid")
     traj.explore(
@@ -58,22 +62,22 @@ def grid(tmp_path_factory: pytest.TempPathFactory) -> pr.Trajectory:
 
 
 @pytest.fixture(scope="module")
-def zipped_sweep(tmp_path_factory: pytest.TempPathFactory) -> pr.Trajectory:
+def zipped_sweep(tmp_path_factory: pytest.TempPathFactory) -> pr.StoredTrajectory:
     traj = declare("zipped")
     traj.explore(pr.zipped({"x": [1.0, 2.0, 3.0, 2.0], "y": [3, 2, 1, 2]}))
     return run_and_load(traj, tmp_path_factory.mktemp("zipped") / "zipped.h5")
 
 
 @pytest.fixture(scope="module")
-def expanded(tmp_path_factory: pytest.TempPathFactory) -> pr.Trajectory:
+def expanded(tmp_path_factory: pytest.TempPathFactory) -> pr.StoredTrajectory:
     """A 2 x 2 grid run, then expanded by two points and resumed."""
     path = tmp_path_factory.mktemp("expanded") / "expanded.h5"
     traj = declare("expanded")
     traj.explore(pr.cartesian_product({"x": [1.0, 3.0], "y": [1, 2]}))
     pr.Environment(traj, storage=path).run(simulate, progress=False)
-    loaded = pr.load_trajectory(path)
-    loaded.expand({"x": [2.0, 4.0], "y": [2, 2]})
-    pr.Environment(loaded, storage=path).run(
+    grown = pr.load_trajectory(path).trajectory
+    grown.expand({"x": [2.0, 4.0], "y": [2, 2]})
+    pr.Environment(grown, storage=path).run(
         simulate, resume=True, on_error="continue", progress=False
     )
     return pr.load_trajectory(path)
@@ -87,7 +91,7 @@ def expected_z(x: float, y: int) -> float:
 
 
 def test_a_grid_becomes_one_dimension_per_axis_with_linked_parameters_sharing_one(
-    grid: pr.Trajectory,
+    grid: pr.StoredTrajectory,
 ) -> None:
     ds = grid.to_xarray()
     assert dict(ds.sizes) == {"x": 3, "y": 2, "trace_dim_0": 4}
@@ -102,7 +106,7 @@ def test_a_grid_becomes_one_dimension_per_axis_with_linked_parameters_sharing_on
     np.testing.assert_array_equal(ds["z"].values, expected)
 
 
-def test_grid_selection_and_reduction_read_like_the_science(grid: pr.Trajectory) -> None:
+def test_grid_selection_and_reduction_read_like_the_science(grid: pr.StoredTrajectory) -> None:
     ds = grid.to_xarray()
     assert float(ds["z"].sel(x=3.0, y=2)) == 6.0
     np.testing.assert_allclose(ds["z"].mean("y").values, [1.5, 2.0, 4.5])  # NaN skipped
@@ -110,7 +114,7 @@ def test_grid_selection_and_reduction_read_like_the_science(grid: pr.Trajectory)
     np.testing.assert_array_equal(ds["trace"].sel(x=3.0, y=1).values, [0.0, 3.0, 6.0, 9.0])
 
 
-def test_failed_runs_are_nan_and_the_status_says_why(grid: pr.Trajectory) -> None:
+def test_failed_runs_are_nan_and_the_status_says_why(grid: pr.StoredTrajectory) -> None:
     ds = grid.to_xarray()
     failed = {"x": 2.0, "y": 2}
     assert str(ds["status"].sel(failed).values) == "failed"
@@ -129,7 +133,7 @@ def test_failed_runs_are_nan_and_the_status_says_why(grid: pr.Trajectory) -> Non
     assert ds["duration"].dims == ("x", "y")
 
 
-def test_parameter_comments_and_units_become_attributes(grid: pr.Trajectory) -> None:
+def test_parameter_comments_and_units_become_attributes(grid: pr.StoredTrajectory) -> None:
     ds = grid.to_xarray()
     assert ds["x"].attrs == {"comment": "first factor", "unit": "m"}
     assert ds["y"].attrs == {"comment": "second factor"}
@@ -140,7 +144,7 @@ def test_parameter_comments_and_units_become_attributes(grid: pr.Trajectory) -> 
     assert ds.attrs["seed"] == "7"
 
 
-def test_dims_names_the_extra_dimensions_of_array_results(grid: pr.Trajectory) -> None:
+def test_dims_names_the_extra_dimensions_of_array_results(grid: pr.StoredTrajectory) -> None:
     ds = grid.to_xarray(["trace"], dims={"trace": ["time"]})
     assert ds["trace"].dims == ("x", "y", "time")
     assert set(ds.data_vars) == {"trace", "status", "duration"}
@@ -151,7 +155,7 @@ def test_dims_names_the_extra_dimensions_of_array_results(grid: pr.Trajectory) -
 
 
 def test_the_run_layout_of_a_grid_keeps_every_parameter_as_a_run_coordinate(
-    grid: pr.Trajectory,
+    grid: pr.StoredTrajectory,
 ) -> None:
     ds = grid.to_xarray(["z"], layout="run")
     assert dict(ds.sizes) == {"run": 6}
@@ -162,11 +166,11 @@ def test_the_run_layout_of_a_grid_keeps_every_parameter_as_a_run_coordinate(
     assert ds["status"].values.tolist()[3] == "failed"
 
 
-def test_unknown_results_and_layouts_are_refused(grid: pr.Trajectory) -> None:
-    with pytest.raises(UnknownParameterError, match=r"no stored results \['nope'\]"):
+def test_unknown_results_and_layouts_are_refused(grid: pr.StoredTrajectory) -> None:
+    with pytest.raises(ResultNotFoundError, match=r"no stored results \['nope'\]"):
         grid.to_xarray(["nope"])
     with pytest.raises(ValueError, match="layout must be"):
-        grid.to_xarray(layout="table")
+        grid.to_xarray(layout="table")  # type: ignore[arg-type]
 
 
 # -- lazy loading ------------------------------------------------------------------------------
@@ -175,7 +179,7 @@ def test_unknown_results_and_layouts_are_refused(grid: pr.Trajectory) -> None:
 @pytest.mark.parametrize("layout", ["auto", "run"])
 @pytest.mark.parametrize("chunks", [{0: 1}, {0: 4}, "auto"])
 def test_dask_chunks_give_lazy_arrays_equal_to_the_eager_result(
-    grid: pr.Trajectory, layout: str, chunks: Any
+    grid: pr.StoredTrajectory, layout: Literal["auto", "run"], chunks: Any
 ) -> None:
     eager = grid.to_xarray(layout=layout)
     lazy = grid.to_xarray(layout=layout, chunks=chunks)
@@ -200,7 +204,7 @@ def test_lazy_integer_results_without_missing_runs_keep_their_dtype(tmp_path: Pa
 
 
 def test_a_lazy_dataset_reads_only_the_chunks_asked_for(
-    grid: pr.Trajectory, monkeypatch: pytest.MonkeyPatch
+    grid: pr.StoredTrajectory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lazy = grid.to_xarray(["trace"], chunks={0: 1}, layout="run")
     storage = grid.storage
@@ -222,7 +226,7 @@ def test_a_lazy_dataset_reads_only_the_chunks_asked_for(
 
 
 def test_a_zipped_sweep_uses_a_run_dimension_with_parameter_coordinates(
-    zipped_sweep: pr.Trajectory,
+    zipped_sweep: pr.StoredTrajectory,
 ) -> None:
     ds = zipped_sweep.to_xarray()
     assert dict(ds.sizes) == {"run": 4, "trace_dim_0": 4}
@@ -278,7 +282,7 @@ def test_sampled_sweeps_have_the_sampled_values_as_run_coordinates(
     xr.testing.assert_identical(lazy.compute(), ds)
 
 
-def test_an_expanded_grid_falls_back_to_the_run_layout(expanded: pr.Trajectory) -> None:
+def test_an_expanded_grid_falls_back_to_the_run_layout(expanded: pr.StoredTrajectory) -> None:
     assert len(expanded) == 6
     ds = expanded.to_xarray()
     assert dict(ds.sizes) == {"run": 6, "trace_dim_0": 4}
@@ -312,7 +316,7 @@ def ragged(run: pr.Run) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def ragged_sweep(tmp_path_factory: pytest.TempPathFactory) -> pr.Trajectory:
+def ragged_sweep(tmp_path_factory: pytest.TempPathFactory) -> pr.StoredTrajectory:
     path = tmp_path_factory.mktemp("ragged") / "ragged.h5"
     traj = pr.Trajectory("ragged", seed=1)
     traj.add_parameter("y", 1)
@@ -322,7 +326,7 @@ def ragged_sweep(tmp_path_factory: pytest.TempPathFactory) -> pr.Trajectory:
 
 
 def test_results_of_different_shapes_are_refused_with_the_ways_out(
-    ragged_sweep: pr.Trajectory,
+    ragged_sweep: pr.StoredTrajectory,
 ) -> None:
     with pytest.raises(IncompatibleShapesError) as caught:
         ragged_sweep.to_xarray()
@@ -334,7 +338,7 @@ def test_results_of_different_shapes_are_refused_with_the_ways_out(
     assert isinstance(caught.value, ValueError)
 
 
-def test_pad_fills_shorter_values_with_nan(ragged_sweep: pr.Trajectory) -> None:
+def test_pad_fills_shorter_values_with_nan(ragged_sweep: pr.StoredTrajectory) -> None:
     ds = ragged_sweep.to_xarray(pad=True, dims={"spikes": ["spike"]})
     assert ds["spikes"].dims == ("run", "spike")
     np.testing.assert_array_equal(
@@ -345,7 +349,7 @@ def test_pad_fills_shorter_values_with_nan(ragged_sweep: pr.Trajectory) -> None:
 
 
 def test_the_run_layout_keeps_values_of_different_shapes_as_objects(
-    ragged_sweep: pr.Trajectory,
+    ragged_sweep: pr.StoredTrajectory,
 ) -> None:
     ds = ragged_sweep.to_xarray(layout="run")
     assert ds["spikes"].dims == ("run",)

@@ -150,7 +150,7 @@ def _refused_or_fine(read: Callable[[], object]) -> object:
     return message
 
 
-READS: dict[str, Callable[[pr.Trajectory], object]] = {
+READS: dict[str, Callable[[pr.StoredTrajectory], object]] = {
     "results z": lambda t: t.results["z"][:],
     "results s": lambda t: t.results["s"][:],
     "run 1": lambda t: dict(t.run(1).results),
@@ -168,7 +168,7 @@ READS: dict[str, Callable[[pr.Trajectory], object]] = {
 def test_no_read_path_runs_code_from_the_file(crafted: Path, read: str) -> None:
     loaded = pr.load_trajectory(crafted)  # opening always works: nothing is unpickled
     _refused_or_fine(lambda: READS[read](loaded))
-    loaded.storage.close()  # type: ignore[union-attr]
+    loaded.close()
 
 
 def test_every_crafted_file_is_really_dangerous(pristine: Path, tmp_path: Path) -> None:
@@ -392,4 +392,4 @@ def test_provenance_and_annotations_are_plain_json(pristine: Path, tmp_path: Pat
         file["t/parameters/sim.obj"].attrs["annotations"] = json.dumps({"py/object": "os.system"})
     loaded = pr.load_trajectory(path)
     assert loaded.get_parameter("sim.obj").annotations == {"py/object": "os.system"}
-    loaded.storage.close()  # type: ignore[union-attr]
+    loaded.close()

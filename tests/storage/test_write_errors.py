@@ -75,7 +75,7 @@ def limited(script: str, *args: object) -> subprocess.CompletedProcess[str]:
 def check_earlier_runs_kept(path: Path, n: int = 2) -> None:
     loaded = pr.load_trajectory(path, "t")
     assert loaded.results["z"][:].tolist() == [2.0 * i for i in range(n)]
-    loaded.storage.close()  # type: ignore[union-attr]
+    loaded.close()
 
 
 # Byte limits at which a sweep of 40 runs (segments of ~650 kB) fails: when the first rewrite of
