@@ -18,6 +18,8 @@ from pypet_rebuild.storage.protocol import SupportsArrayRead, SupportsFrameRead
 from pypet_rebuild.storage.records import MISSING, RunTable
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from pypet_rebuild.analysis.study import StoredTrajectory
     from pypet_rebuild.storage.protocol import StorageService
 
@@ -203,7 +205,7 @@ class ResultColumn:
         *,
         columns: Sequence[object] | None = None,
         rows: slice | None = None,
-    ) -> Any:
+    ) -> pd.DataFrame:
         """A DataFrame result of one run, or of several runs stacked with a ``run`` index level.
 
         Parameters
@@ -227,7 +229,7 @@ class ResultColumn:
             [int(runs)] if single else list(range(len(self))) if runs is None else list(runs)  # type: ignore[arg-type]
         )
         storage = self._trajectory.storage
-        frames: dict[int, Any] = {}
+        frames: dict[int, pd.DataFrame] = {}
         for run in chosen:
             if columns is not None and isinstance(storage, SupportsFrameRead):
                 value = storage.read_frame(self._trajectory.name, self._name, run, columns)
