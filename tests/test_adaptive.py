@@ -20,6 +20,7 @@ import pypet_rebuild as pr
 from pypet_rebuild.errors import (
     DuplicateNodeError,
     ExplorationError,
+    ResultNotFoundError,
     TrajectoryNotFoundError,
     UnknownParameterError,
 )
@@ -131,9 +132,9 @@ def test_failed_runs_come_back_as_none_and_the_objective_as_nan(tmp_path: Path) 
     assert outcome.report.failed == 1
     assert math.isnan(sweep.objective("f", ["x"])([12.0]))
     assert sweep.objective("f", ["x"])([0.0]) == -2.0
-    with pytest.raises(UnknownParameterError, match="round 0 produced no result 'g'"):
+    with pytest.raises(ResultNotFoundError, match="round 0 produced no result 'g'"):
         outcome.values("g")
-    assert sweep.trajectory.find_runs("status == 'failed'") == [1, 3]
+    assert sweep.study.find_runs("status == 'failed'") == [1, 3]
 
 
 def test_a_loaded_study_continues_where_it_stopped(tmp_path: Path) -> None:
@@ -196,7 +197,7 @@ def test_a_derived_result_keeps_its_lineage_to_the_runs_it_came_from(tmp_path: P
     sweep = pr.AdaptiveSweep(new_study(), cubic, storage=path)
     for start in (0.0, 1.0, 2.0):
         sweep.evaluate({"x": [start, start + 0.5]})
-    traj = sweep.trajectory
+    traj = sweep.study
     positive = traj.find_runs("f > 0")
     table = np.array([traj.results["f"][i] for i in positive])
     traj.add_derived(

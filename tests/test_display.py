@@ -49,11 +49,12 @@ def test_trajectory_text_and_html_show_parameters_axes_runs_results_and_file(
     assert "<table" in page
 
 
-def test_unstored_trajectory_says_so(tmp_path: Path) -> None:
-    traj = pr.Trajectory("fresh")
+def test_the_model_repr_describes_it_without_reading_anything(tmp_path: Path) -> None:
+    traj = pr.Trajectory("fresh", seed=4)
     traj.add_parameter("x", 1.0)
-    assert "not stored yet" in repr(traj)
-    assert "not stored yet" in traj._repr_html_()
+    assert repr(traj) == traj.describe()
+    assert "Trajectory 'fresh': 1 run(s), seed 4" in repr(traj)
+    assert "x: float = 1.0" in repr(traj)
 
 
 def test_report_html_lists_counts_and_failures(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ def test_readme_example_runs_and_gives_the_documented_results(
     namespace: dict[str, object] = {}
     exec(compile(block, "README.md", "exec"), namespace)
     loaded = namespace["loaded"]
-    assert isinstance(loaded, pr.Trajectory)
+    assert isinstance(loaded, pr.StoredTrajectory)
     assert loaded.results["z"][:].tolist() == [10.0, 20.0, 20.0, 40.0, 30.0, 60.0]
     np.testing.assert_array_equal(loaded.results["trace"][:, 10], [1.0, 1.0, 2.0, 2.0, 3.0, 3.0])
     assert loaded.find_runs(lambda x, y: x > 1.0 and y == 10) == [2, 4]

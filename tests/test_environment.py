@@ -16,6 +16,7 @@ from pypet_rebuild.errors import (
     RunFailedError,
     StorageError,
     SweepFailedError,
+    TrajectoryNotFoundError,
 )
 
 
@@ -46,23 +47,25 @@ def fail_on_x2(run: pr.Run) -> dict[str, object]:
 
 def test_results_are_in_memory_after_run() -> None:
     traj = _trajectory()
-    report = pr.Environment(traj).run(simulate, progress=False)
+    env = pr.Environment(traj)
+    report = env.run(simulate, progress=False)
     assert report.ok
     assert (report.n_runs, report.done, report.failed, report.skipped) == (6, 6, 0, 0)
-    np.testing.assert_array_equal(traj.results["z"][:], [10.0, 20.0, 20.0, 40.0, 30.0, 60.0])
-    np.testing.assert_array_equal(traj.results["trace"][:, 2], [2.0, 2.0, 4.0, 4.0, 6.0, 6.0])
-    assert traj.results["trace"][:].shape == (6, 5)
-    assert traj.results["z"][3] == 40.0
-    np.testing.assert_array_equal(traj.results["z"][[5, 0]], [60.0, 10.0])
-    assert traj.results["z"].to_list() == [10.0, 20.0, 20.0, 40.0, 30.0, 60.0]
-    assert sorted(traj.results) == ["trace", "z"]
-    assert len(traj.results) == 2
+    np.testing.assert_array_equal(env.study.results["z"][:], [10.0, 20.0, 20.0, 40.0, 30.0, 60.0])
+    np.testing.assert_array_equal(env.study.results["trace"][:, 2], [2.0, 2.0, 4.0, 4.0, 6.0, 6.0])
+    assert env.study.results["trace"][:].shape == (6, 5)
+    assert env.study.results["z"][3] == 40.0
+    np.testing.assert_array_equal(env.study.results["z"][[5, 0]], [60.0, 10.0])
+    assert env.study.results["z"].to_list() == [10.0, 20.0, 20.0, 40.0, 30.0, 60.0]
+    assert sorted(env.study.results) == ["trace", "z"]
+    assert len(env.study.results) == 2
 
 
 def test_run_view_gives_one_runs_params_results_and_status() -> None:
     traj = _trajectory()
-    pr.Environment(traj).run(simulate, progress=False)
-    view = traj.run(3)
+    env = pr.Environment(traj)
+    env.run(simulate, progress=False)
+    view = env.study.run(3)
     assert view.index == 3
     assert view.point == {"x": 2.0, "y": 20}
     assert view.params == {"x": 2.0, "y": 20}
@@ -70,7 +73,7 @@ def test_run_view_gives_one_runs_params_results_and_status() -> None:
     results = view.results
     assert results["z"] == 40.0
     np.testing.assert_array_equal(results["trace"], np.arange(5) * 2.0)
-    assert traj.run(-1).index == 5
+    assert env.study.run(-1).index == 5
     metadata = view.metadata
     assert metadata["status"] == "done"
     duration = metadata["duration"]
@@ -78,34 +81,38 @@ def test_run_view_gives_one_runs_params_results_and_status() -> None:
     assert duration >= 0.0
 
 
-def test_results_before_any_run() -> None:
+def test_the_model_points_to_the_stored_study_for_results() -> None:
     traj = _trajectory()
-    assert list(traj.results) == []
-    with pytest.raises(KeyError, match="'z'"):
-        _ = traj.results["z"]
+    with pytest.raises(AttributeError, match=r"'results' belongs to the stored study.*env\.study"):
+        _ = traj.results
+    env = pr.Environment(traj)
+    with pytest.raises(TrajectoryNotFoundError, match="'sweep'"):
+        _ = env.study  # nothing stored yet
 
 
 def test_unknown_result_name_lists_the_stored_ones() -> None:
     traj = _trajectory()
-    pr.Environment(traj).run(simulate, progress=False)
+    env = pr.Environment(traj)
+    env.run(simulate, progress=False)
     with pytest.raises(KeyError, match="'trace', 'z'"):
-        _ = traj.results["nope"]
+        _ = env.study.results["nope"]
 
 
 def test_failed_runs_are_masked_in_stacked_results() -> None:
     traj = _trajectory()
-    report = pr.Environment(traj).run(fail_on_x2, on_error="continue", progress=False)
+    env = pr.Environment(traj)
+    report = env.run(fail_on_x2, on_error="continue", progress=False)
     assert (report.done, report.failed) == (4, 2)
-    z = traj.results["z"][:]
+    z = env.study.results["z"][:]
     assert isinstance(z, np.ma.MaskedArray)
     assert z.mask.tolist() == [False, False, True, True, False, False]
     assert z.compressed().tolist() == [10.0, 20.0, 30.0, 60.0]
-    trace = traj.results["trace"][:, 1]
+    trace = env.study.results["trace"][:, 1]
     assert trace.mask.tolist() == [False, False, True, True, False, False]
-    assert traj.run(2).status == "failed"
-    assert traj.run(2).results == {}
+    assert env.study.run(2).status == "failed"
+    assert env.study.run(2).results == {}
     with pytest.raises(KeyError, match="run 2 has no result 'z'"):
-        _ = traj.results["z"][2]
+        _ = env.study.results["z"][2]
 
 
 def test_a_trajectory_without_exploration_runs_once() -> None:
@@ -117,11 +124,12 @@ def test_a_trajectory_without_exploration_runs_once() -> None:
         indices.append(run.index)
         return {"z": run.x * 2}
 
-    report = pr.Environment(traj).run(record, progress=False)
+    env = pr.Environment(traj)
+    report = env.run(record, progress=False)
     assert indices == [0]
     assert (report.n_runs, report.done) == (1, 1)
-    assert traj.results["z"][:].tolist() == [6.0]
-    assert traj.run(0).point == {}
+    assert env.study.results["z"][:].tolist() == [6.0]
+    assert env.study.run(0).point == {}
 
 
 def test_environment_exposes_trajectory_and_storage() -> None:
@@ -216,8 +224,9 @@ def test_bad_environment_arguments() -> None:
 def test_on_error_raise_stops_with_run_failed_error_chained_to_the_user_exception() -> None:
     traj = _trajectory()
     storage = pr.MemoryStorageService()
+    env = pr.Environment(traj, storage)
     with pytest.raises(RunFailedError) as info:
-        pr.Environment(traj, storage).run(fail_on_x2, on_error="raise", progress=False)
+        env.run(fail_on_x2, on_error="raise", progress=False)
     error = info.value
     assert error.index == 2
     assert error.point == {"x": 2.0, "y": 10}
@@ -234,8 +243,8 @@ def test_on_error_raise_stops_with_run_failed_error_chained_to_the_user_exceptio
     assert "BoomError: bad point y=10" in table.error[2]
     assert "fail_on_x2" in table.error[2]
     assert table.error[0] == ""
-    assert traj.run(2).metadata["error"] == table.error[2]
-    assert traj.results["z"][:2].tolist() == [10.0, 20.0]
+    assert env.study.run(2).metadata["error"] == table.error[2]
+    assert env.study.results["z"][:2].tolist() == [10.0, 20.0]
 
 
 def test_user_exception_traceback_is_kept_in_the_chain() -> None:
@@ -256,7 +265,8 @@ def test_on_error_continue_records_failures_and_runs_the_rest() -> None:
         seen.append(run.index)
         return fail_on_x2(run)
 
-    report = pr.Environment(traj, storage).run(tracked, on_error="continue", progress=False)
+    env = pr.Environment(traj, storage)
+    report = env.run(tracked, on_error="continue", progress=False)
     assert seen == [0, 1, 2, 3, 4, 5]
     assert (report.done, report.failed, report.skipped, report.pending) == (4, 2, 0, 0)
     assert not report.ok
@@ -271,7 +281,7 @@ def test_on_error_continue_records_failures_and_runs_the_rest() -> None:
     assert table.status.tolist() == ["done", "done", "failed", "failed", "done", "done"]
     assert table.count(pr.RunStatus.FAILED) == 2
     assert table.done() == frozenset({0, 1, 4, 5})
-    assert traj.results["z"][4] == 30.0
+    assert env.study.results["z"][4] == 30.0
 
 
 def test_a_failure_is_logged(caplog: pytest.LogCaptureFixture) -> None:
@@ -356,11 +366,12 @@ def test_resume_skips_runs_already_done() -> None:
         seen.append(run.index)
         return simulate(run)
 
-    second = pr.Environment(traj, storage).run(tracked, resume=True, progress=False)
+    env = pr.Environment(traj, storage)
+    second = env.run(tracked, resume=True, progress=False)
     assert seen == [2, 3]
     assert (second.done, second.failed, second.skipped, second.pending) == (2, 0, 4, 0)
     assert sorted(second.durations) == [2, 3]
-    np.testing.assert_array_equal(traj.results["z"][:], [10.0, 20.0, 20.0, 40.0, 30.0, 60.0])
+    np.testing.assert_array_equal(env.study.results["z"][:], [10.0, 20.0, 20.0, 40.0, 30.0, 60.0])
     assert storage.load_run_table("sweep").status.tolist() == ["done"] * 6
 
 
@@ -466,7 +477,7 @@ def test_expand_then_resume_runs_only_the_new_points() -> None:
     assert seen == [6, 7]
     assert (report.n_runs, report.done, report.skipped) == (8, 2, 6)
     np.testing.assert_array_equal(
-        traj.results["z"][:], [10.0, 20.0, 20.0, 40.0, 30.0, 60.0, 40.0, 80.0]
+        env.study.results["z"][:], [10.0, 20.0, 20.0, 40.0, 30.0, 60.0, 40.0, 80.0]
     )
     assert len(storage.load_run_table("sweep")) == 8
 
@@ -530,8 +541,7 @@ def test_provenance_is_stored_even_when_a_run_raises() -> None:
 def test_batch_size_does_not_change_what_is_stored(batch_size: int) -> None:
     traj = _trajectory()
     storage = pr.MemoryStorageService()
-    pr.Environment(traj, storage, batch_size=batch_size, flush_seconds=60.0).run(
-        simulate, progress=False
-    )
+    env = pr.Environment(traj, storage, batch_size=batch_size, flush_seconds=60.0)
+    env.run(simulate, progress=False)
     assert storage.load_run_table("sweep").status.tolist() == ["done"] * 6
-    assert traj.results["z"][:].tolist() == [10.0, 20.0, 20.0, 40.0, 30.0, 60.0]
+    assert env.study.results["z"][:].tolist() == [10.0, 20.0, 20.0, 40.0, 30.0, 60.0]

@@ -251,11 +251,12 @@ def test_retries_rerun_a_failing_point_until_it_succeeds(
     tmp_path: Path, executor: ExecutorName
 ) -> None:
     traj = retry_trajectory(tmp_path, failures=2)
-    report = pr.Environment(traj).run(
+    env = pr.Environment(traj)
+    report = env.run(
         sf.fail_first_attempts, executor=executor, workers=2, retries=2, progress=False
     )
     assert (report.done, report.failed) == (4, 0)
-    assert traj.collect_runs("attempts") == dict.fromkeys(range(4), 3)
+    assert env.study.collect_runs("attempts") == dict.fromkeys(range(4), 3)
     for index in range(4):
         assert (tmp_path / f"run{index}.txt").read_text().count("attempt") == 3
 
@@ -514,20 +515,20 @@ def test_an_unpicklable_simulate_function_is_refused_before_any_run(
 
 def test_a_partial_of_a_module_level_function_is_accepted(tmp_path: Path) -> None:
     traj = small_trajectory(n=3)
-    report = pr.Environment(traj).run(
+    env = pr.Environment(traj)
+    report = env.run(
         functools.partial(sf.scaled, factor=3.0), executor="process", workers=1, progress=False
     )
     assert report.ok
-    assert traj.collect_runs("y") == {0: 0.0, 1: 3.0, 2: 6.0}
+    assert env.study.collect_runs("y") == {0: 0.0, 1: 3.0, 2: 6.0}
 
 
 def test_the_thread_executor_accepts_a_lambda() -> None:
     traj = small_trajectory()
-    report = pr.Environment(traj).run(
-        lambda run: {"y": run.x + 1}, executor="thread", workers=2, progress=False
-    )
+    env = pr.Environment(traj)
+    report = env.run(lambda run: {"y": run.x + 1}, executor="thread", workers=2, progress=False)
     assert report.ok
-    assert traj.collect_runs("y") == {0: 1.0, 1: 2.0, 2: 3.0, 3: 4.0}
+    assert env.study.collect_runs("y") == {0: 1.0, 1: 2.0, 2: 3.0, 3: 4.0}
 
 
 @pytest.mark.parametrize("executor", ["process", "dask"])

@@ -59,9 +59,8 @@ def run_logs() -> Iterator[ListHandler]:
 def test_capture_output_stores_what_each_run_prints(executor: ExecutorName) -> None:
     traj = trajectory()
     storage = pr.MemoryStorageService()
-    report = pr.Environment(traj, storage).run(
-        sf.chatty, executor=executor, workers=2, capture_output=True, progress=False
-    )
+    env = pr.Environment(traj, storage)
+    report = env.run(sf.chatty, executor=executor, workers=2, capture_output=True, progress=False)
     assert report.ok
     table = storage.load_run_table("observed")
     for index in range(4):
@@ -69,7 +68,7 @@ def test_capture_output_stores_what_each_run_prints(executor: ExecutorName) -> N
         assert f"hello from run {index}\n" in output
         assert f"warning from run {index}\n" in output
         assert "from run" not in output.replace(f"from run {index}", "")
-        assert traj.run(index).metadata["output"] == output
+        assert env.study.run(index).metadata["output"] == output
 
 
 def test_captured_output_is_readable_from_an_hdf5_file(tmp_path: Path) -> None:

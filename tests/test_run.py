@@ -35,7 +35,18 @@ def _run_all(
     storage: pr.MemoryStorageService | None = None,
     **kwargs: Any,
 ) -> pr.RunReport:
-    return pr.Environment(traj, storage).run(simulate, progress=False, **kwargs)
+    env = pr.Environment(traj, storage)
+    report = env.run(simulate, progress=False, **kwargs)
+    _STUDIES[id(traj)] = env.study
+    return report
+
+
+_STUDIES: dict[int, pr.StoredTrajectory] = {}
+
+
+def _study(traj: pr.Trajectory) -> pr.StoredTrajectory:
+    """The stored study the last ``_run_all`` of ``traj`` wrote."""
+    return _STUDIES[id(traj)]
 
 
 def _failure_cause(traj: pr.Trajectory, simulate: Callable[[pr.Run], object]) -> BaseException:
@@ -173,7 +184,9 @@ def test_rng_is_reproducible_across_separate_trajectories() -> None:
     first, second = _trajectory("one", seed=42), _trajectory("two", seed=42)
     _run_all(first, _draws)
     _run_all(second, _draws)
-    np.testing.assert_array_equal(first.results["draws"][:], second.results["draws"][:])
+    np.testing.assert_array_equal(
+        _study(first).results["draws"][:], _study(second).results["draws"][:]
+    )
 
 
 def test_rng_depends_on_the_point_not_the_run_index() -> None:
@@ -185,7 +198,9 @@ def test_rng_depends_on_the_point_not_the_run_index() -> None:
     backward.explore({"x": [3.0, 2.0, 1.0]})
     _run_all(forward, _draws)
     _run_all(backward, _draws)
-    np.testing.assert_array_equal(forward.results["draws"][:], backward.results["draws"][::-1])
+    np.testing.assert_array_equal(
+        _study(forward).results["draws"][:], _study(backward).results["draws"][::-1]
+    )
 
 
 def test_different_points_and_different_seeds_give_different_streams() -> None:
@@ -193,10 +208,10 @@ def test_different_points_and_different_seeds_give_different_streams() -> None:
     other_seed = _trajectory("other", seed=43)
     _run_all(traj, _draws)
     _run_all(other_seed, _draws)
-    draws = traj.results["draws"][:]
+    draws = _study(traj).results["draws"][:]
     assert len({tuple(row) for row in draws.tolist()}) == len(traj)
-    assert len(set(traj.results["seed"][:].tolist())) == len(traj)
-    assert not np.any(draws == other_seed.results["draws"][:])
+    assert len(set(_study(traj).results["seed"][:].tolist())) == len(traj)
+    assert not np.any(draws == _study(other_seed).results["draws"][:])
 
 
 def test_rng_is_reproducible_across_resume() -> None:
@@ -216,7 +231,9 @@ def test_rng_is_reproducible_across_resume() -> None:
     resumed = pr.Trajectory.from_snapshot(storage.load_snapshot("resumed"))
     second = _run_all(resumed, _draws, storage, resume=True)
     assert (second.done, second.skipped) == (2, 2)
-    np.testing.assert_array_equal(resumed.results["draws"][:], reference.results["draws"][:])
+    np.testing.assert_array_equal(
+        _study(resumed).results["draws"][:], _study(reference).results["draws"][:]
+    )
 
 
 def test_run_seed_is_the_seed_stored_in_the_run_table() -> None:
@@ -224,9 +241,9 @@ def test_run_seed_is_the_seed_stored_in_the_run_table() -> None:
     traj = _trajectory()
     _run_all(traj, _draws, storage)
     table = storage.load_run_table("t")
-    assert table.seed.tolist() == traj.results["seed"][:].tolist()
+    assert table.seed.tolist() == _study(traj).results["seed"][:].tolist()
     for index in range(len(traj)):
-        assert traj.run(index).metadata["seed"] == traj.results["seed"][index]
+        assert _study(traj).run(index).metadata["seed"] == _study(traj).results["seed"][index]
 
 
 def test_rng_is_a_numpy_generator_and_the_same_object_within_a_run() -> None:
@@ -254,8 +271,10 @@ def test_add_result_and_returned_mapping_give_the_same_stored_results() -> None:
     _run_all(returned, by_return)
     _run_all(added, by_add)
     for name in ("z", "trace"):
-        np.testing.assert_array_equal(returned.results[name][:], added.results[name][:])
-    assert list(returned.results) == list(added.results) == ["trace", "z"]
+        np.testing.assert_array_equal(
+            _study(returned).results[name][:], _study(added).results[name][:]
+        )
+    assert list(_study(returned).results) == list(_study(added).results) == ["trace", "z"]
 
 
 def test_both_forms_combine_and_comments_are_kept() -> None:
@@ -267,23 +286,23 @@ def test_both_forms_combine_and_comments_are_kept() -> None:
         return {"z": run.x}
 
     _run_all(traj, simulate)
-    assert traj.run(3).results == {"stats.mean": 1.0, "z": 2.0}
-    assert traj.results["stats.mean"].comment == "half of x"
-    assert traj.results["z"].comment == ""
+    assert _study(traj).run(3).results == {"stats.mean": 1.0, "z": 2.0}
+    assert _study(traj).results["stats.mean"].comment == "half of x"
+    assert _study(traj).results["z"].comment == ""
 
 
 def test_returning_none_without_results_is_a_done_run() -> None:
     traj = _trajectory()
     report = _run_all(traj, lambda run: None)
     assert report.done == len(traj)
-    assert list(traj.results) == []
+    assert list(_study(traj).results) == []
 
 
 def test_reserved_api_names_are_fine_for_results() -> None:
-    # Results are reached through traj.results[name], so API names cannot be shadowed.
+    # Results are reached through _study(traj).results[name], so API names cannot be shadowed.
     traj = _trajectory()
     _run_all(traj, lambda run: {"results": 1, "index": run.index})
-    assert traj.results["index"][:].tolist() == [0, 1, 2, 3]
+    assert _study(traj).results["index"][:].tolist() == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize("name", ["1z", "", "z-1", "class", "_z", "a..b", "a.1b"])
@@ -349,5 +368,5 @@ def test_a_run_with_invalid_results_keeps_none_of_them() -> None:
 
     report = _run_all(traj, simulate, storage, on_error="continue")
     assert report.failed == len(traj)
-    assert traj.run(0).results == {}
-    assert traj.run(0).status == "failed"
+    assert _study(traj).run(0).results == {}
+    assert _study(traj).run(0).status == "failed"

@@ -267,12 +267,17 @@ def test_group_below_a_parameter_is_refused(traj: pr.Trajectory) -> None:
 
 def test_duplicate_derived_result_is_refused() -> None:
     traj = pr.Trajectory("t")
-    result = traj.add_derived("stats.mean", 1.5, comment="mean z")
+    traj.add_parameter("x", 1.0)
+    env = pr.Environment(traj)
+    env.run(lambda run: {"z": run.x})
+    study = env.study
+    result = study.add_derived("stats.mean", 1.5, comment="mean z")
     assert result.value == 1.5
     assert result.name == "mean"
-    assert traj.derived["stats.mean"].comment == "mean z"
+    assert study.derived["stats.mean"].comment == "mean z"
     with pytest.raises(DuplicateNodeError):
-        traj.add_derived("stats.mean", 2.0)
+        study.add_derived("stats.mean", 2.0)
+    assert study.add_derived("stats.mean", 2.0, replace=True).value == 2.0
 
 
 # -- locking -------------------------------------------------------------------------------------
@@ -357,7 +362,7 @@ def test_point_index_out_of_range(traj: pr.Trajectory) -> None:
     with pytest.raises(IndexError):
         traj.point(2)
     with pytest.raises(IndexError):
-        traj.run(-3)
+        traj.point(-3)
 
 
 def test_exploring_an_unknown_parameter_is_refused(traj: pr.Trajectory) -> None:

@@ -302,8 +302,9 @@ def test_an_expanded_grid_falls_back_to_the_run_layout(expanded: pr.StoredTrajec
 def test_a_sweep_in_memory_converts_without_a_file() -> None:
     traj = declare("memory")
     traj.explore(pr.cartesian_product({"x": [1.0, 2.0], "y": [1, 2, 3]}))
-    pr.Environment(traj).run(simulate, on_error="continue", progress=False)
-    ds = traj.to_xarray(["z", "trace"], chunks={0: 1})  # no lazy path in memory: read now
+    env = pr.Environment(traj)
+    env.run(simulate, on_error="continue", progress=False)
+    ds = env.study.to_xarray(["z", "trace"], chunks={0: 1})  # no lazy path in memory: read now
     assert dict(ds.sizes) == {"x": 2, "y": 3, "trace_dim_0": 4}
     np.testing.assert_array_equal(ds["z"].values, [[1.0, 2.0, 3.0], [2.0, np.nan, 6.0]])
 
@@ -385,8 +386,9 @@ def test_every_grid_cell_holds_the_value_of_its_run(sizes: list[int], fail: int)
             raise RuntimeError("planned")
         return product(run)
 
-    pr.Environment(traj).run(sim, on_error="continue", progress=False)
-    ds = traj.to_xarray()
+    env = pr.Environment(traj)
+    env.run(sim, on_error="continue", progress=False)
+    ds = env.study.to_xarray()
     if len(traj) == 1:
         assert "p" not in ds  # no run produced it
         assert ds["status"].values.ravel().tolist() == ["failed"]

@@ -16,9 +16,7 @@ from pypet_rebuild.errors import (
     InvalidSimulateFunctionError,
 )
 from pypet_rebuild.execution.dispatch import DispatchSettings, dispatch, graceful_interrupts
-from pypet_rebuild.execution.executors import (
-    Backend as ExecutorBackend,
-)
+from pypet_rebuild.execution.executors import Backend as ExecutorBackend
 from pypet_rebuild.execution.executors import (
     ExecutorSpec,
     StartMethod,

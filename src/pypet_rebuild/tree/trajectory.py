@@ -23,6 +23,24 @@ __all__ = ["Trajectory"]
 
 T = TypeVar("T")
 
+_READERS = frozenset(
+    {
+        "add_derived",
+        "collect_runs",
+        "derived",
+        "find_runs",
+        "provenance",
+        "results",
+        "run",
+        "run_table",
+        "storage",
+        "to_pandas",
+        "to_xarray",
+        "unique_points",
+    }
+)
+"""What a stored study offers and the model does not: asked of a model, they say where to look."""
+
 ExplorationLike = ParameterSpace | Mapping[str, Iterable[object]] | Axis[Any] | Sequence[Axis[Any]]
 
 
@@ -212,6 +230,12 @@ class Trajectory:
         children = self.__dict__["_root"].children
         if name in children:
             return children[name]
+        if name in _READERS and name not in self._parameters and name not in self._by_leaf:
+            raise AttributeError(
+                f"a Trajectory describes a study and reads nothing: {name!r} belongs to the "
+                "stored study; use env.study after Environment(traj, ...).run(...), or "
+                "pr.load_trajectory(path)"
+            )
         return self._parameters[self._resolve(name)]
 
     def __contains__(self, path: object) -> bool:
