@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -926,10 +927,18 @@ class TestStorageConformance:
         def simulate_bad(run: pr.Run) -> dict[str, object]:
             return {"z": run.x, "model": Unstorable([run.index])}
 
-        with pytest.raises(UnsupportedTypeError, match=r"'Unstorable'.*'results\.model'"):
+        # The run fails alone (the storage's refusal is its cause) on every backend alike.
+        with pytest.raises(RunFailedError) as caught:
             pr.Environment(trajectory(), storage=backend.storage).run(simulate_bad)
+        assert isinstance(caught.value.__cause__, UnsupportedTypeError)
+        assert re.search(r"'Unstorable'.*'results\.model'", str(caught.value.__cause__))
         reader = backend.reopen()
         assert "model" not in reader.result_names("sweep")
+        report = pr.Environment(trajectory(), storage=pr.MemoryStorageService()).run(
+            simulate_bad, on_error="continue"
+        )
+        assert report.failed == len(trajectory())
+        assert {f.error_type for f in report.failures} == {"UnsupportedTypeError"}
 
     def test_a_derived_result_without_a_codec_refuses_the_batch(self, backend: Backend) -> None:
         storage = backend.storage
