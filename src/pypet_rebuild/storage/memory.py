@@ -26,6 +26,8 @@ from pypet_rebuild.storage.codecs.copies import (
     decode_copy,
     encode_copy,
     is_plain_scalar,
+    keep,
+    restore,
 )
 from pypet_rebuild.storage.protocol import StorageService, WriterSession
 from pypet_rebuild.storage.records import MISSING, RunRecord, RunTable
@@ -119,7 +121,8 @@ class _StoredTrajectory:
     hashes: tuple[str, ...]
     # Run metadata (results and comments left out) and each run's encoded results.
     records: dict[int, RunRecord] = field(default_factory=dict)
-    results: dict[int, dict[str, EncodedCopy]] = field(default_factory=dict)
+    results: dict[int, dict[str, object]] = field(default_factory=dict)
+    """Per run, each result as :func:`keep` returned it (a plain scalar, or an EncodedCopy)."""
     result_names: set[str] = field(default_factory=set)
     comments: dict[str, str] = field(default_factory=dict)
     derived: dict[str, _StoredDerived] = field(default_factory=dict)
@@ -205,13 +208,13 @@ class MemoryStorageService:
         # Encode the whole batch first: an unsupported value stores nothing, as in HDF5.
         encoded = [
             {
-                name: encode_copy(value, f"results.{name}", allow_pickle=self.allow_pickle)
+                name: keep(value, f"results.{name}", allow_pickle=self.allow_pickle)
                 for name, value in record.results.items()
             }
             for record in records
         ]
         for record, results in zip(records, encoded, strict=True):
-            stored.records[record.index] = dataclasses.replace(record, results={}, comments={})
+            stored.records[record.index] = record.metadata()
             stored.results[record.index] = results
             stored.result_names.update(results)
             stored.comments.update(record.comments)
@@ -272,7 +275,7 @@ class MemoryStorageService:
         for index in runs:
             encoded = results.get(int(index), {}).get(name)
             values.append(
-                MISSING if encoded is None else decode_copy(encoded, allow_pickle=self.allow_pickle)
+                MISSING if encoded is None else restore(encoded, allow_pickle=self.allow_pickle)
             )
         return values
 

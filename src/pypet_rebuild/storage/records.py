@@ -87,6 +87,26 @@ class RunRecord:
     comments: Mapping[str, str] = field(default_factory=dict)
     output: str = ""
 
+    def metadata(self) -> RunRecord:
+        """A copy with the run-table fields only (no results, no comments)."""
+        # Positional: several times faster than dataclasses.replace, and called once per run
+        # by the memory backend.
+        return RunRecord(
+            self.index,
+            self.point_hash,
+            self.status,
+            self.started,
+            self.finished,
+            self.duration,
+            self.host,
+            self.pid,
+            self.seed,
+            self.error,
+            {},
+            {},
+            self.output,
+        )
+
     def __reduce__(self) -> tuple[type[RunRecord], tuple[object, ...]]:
         # Records cross process boundaries by the ten thousand: positional reconstruction is
         # several times faster than the generic slots-dataclass state protocol.

@@ -31,7 +31,7 @@ from pypet_rebuild.storage import codecs
 from pypet_rebuild.storage.codecs.base import Array, Encoded, is_native_dtype
 from pypet_rebuild.storage.codecs.registry import CodecRegistry
 
-__all__ = ["EncodedCopy", "decode_copy", "encode_copy", "is_plain_scalar"]
+__all__ = ["EncodedCopy", "decode_copy", "encode_copy", "is_plain_scalar", "keep", "restore"]
 
 _PLAIN_SCALARS: frozenset[type] = frozenset(
     {type(None), bool, int, float, complex, str, bytes}
@@ -98,7 +98,7 @@ def encode_copy(
     UnsupportedTypeError
         Exactly where ``encode_value`` raises it, with the same message.
     """
-    if is_plain_scalar(value):
+    if type(value) in _KEPT_AS_IS or is_plain_scalar(value):
         return EncodedCopy(_AS_IS, value)
     if _is_plain_array(value):
         assert isinstance(value, np.ndarray)
@@ -114,6 +114,32 @@ def encode_copy(
         arrays.append((name, stored))
     # Attrs through JSON, as a file stores them: a tuple in a codec's attrs reads back a list.
     return EncodedCopy(_ENCODED, None, encoded.codec, tuple(arrays), json.dumps(encoded.attrs))
+
+
+_KEPT_AS_IS = frozenset(
+    {bool, int, float, complex, str, bytes, np.bool_, np.int32, np.int64, np.float32, np.float64}
+)
+"""Exact types of immutable scalars every codec stores unchanged (``None`` is not one of them:
+backends read ``None`` back as "no value")."""
+
+
+def keep(value: object, path: str = "<value>", *, allow_pickle: bool = False) -> object:
+    """The cheapest form of ``value`` that no later change can reach: itself, or an EncodedCopy.
+
+    Immutable scalars of the exact types in ``_KEPT_AS_IS`` (the bulk of a sweep's results) are
+    returned as they are; everything else goes through :func:`encode_copy`. Undo with
+    :func:`restore`.
+    """
+    if type(value) in _KEPT_AS_IS:
+        return value
+    return encode_copy(value, path, allow_pickle=allow_pickle)
+
+
+def restore(kept: object, *, allow_pickle: bool = False, where: str = "<value>") -> object:
+    """A fresh value from what :func:`keep` returned."""
+    if type(kept) is EncodedCopy:
+        return decode_copy(kept, allow_pickle=allow_pickle, where=where)
+    return kept
 
 
 def decode_copy(
@@ -158,12 +184,20 @@ def decode_copy(
 
 
 def _is_plain_array(value: object) -> bool:
-    return (
-        type(value) is np.ndarray
-        and value.dtype.names is None
-        and value.dtype.subdtype is None
-        and is_native_dtype(value.dtype)
-    )
+    if type(value) is not np.ndarray:
+        return False
+    dtype = value.dtype
+    # Decided once per dtype object: a sweep stores the same few dtypes millions of times, and
+    # hashing a dtype costs more than this whole check. Keyed by identity; the entry keeps the
+    # dtype alive, so its id cannot be reused by another object.
+    known = _PLAIN_ARRAY_DTYPES.get(id(dtype))
+    if known is None:
+        plain = dtype.names is None and dtype.subdtype is None and is_native_dtype(dtype)
+        known = _PLAIN_ARRAY_DTYPES[id(dtype)] = (dtype, plain)
+    return known[1]
+
+
+_PLAIN_ARRAY_DTYPES: dict[int, tuple[np.dtype[Any], bool]] = {}
 
 
 def _order(array: Array) -> Any:
