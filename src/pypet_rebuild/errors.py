@@ -17,7 +17,8 @@ The tree::
     ├── ExplorationError (ValueError)
     │   ├── UnknownParameterError (KeyError)
     │   ├── RaggedExplorationError
-    │   └── EmptyExplorationError
+    │   ├── EmptyExplorationError
+    │   └── SpaceTooLargeError
     ├── ExecutionError
     │   ├── InvalidExecutorError (ValueError)
     │   ├── UnpicklableError (TypeError)
@@ -81,6 +82,7 @@ __all__ = [
     "ResumeMismatchError",
     "RunFailedError",
     "SchedulerUnavailableError",
+    "SpaceTooLargeError",
     "StorageError",
     "SweepFailedError",
     "TrajectoryNotFoundError",
@@ -149,6 +151,25 @@ class RaggedExplorationError(ExplorationError):
 
 class EmptyExplorationError(ExplorationError):
     """An exploration has no points or no parameters."""
+
+
+class SpaceTooLargeError(ExplorationError):
+    """A space would have more points than the limit; nothing was built.
+
+    Parameters
+    ----------
+    message
+        Names the builder, every axis with its length, the size and what to do.
+    size
+        The number of points the space would have.
+    limit
+        The limit it is over.
+    """
+
+    def __init__(self, message: str, *, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
 
 
 class ExecutionError(PypetRebuildError):
