@@ -12,7 +12,9 @@ The tree::
     │   ├── DuplicateNodeError (ValueError)
     │   ├── NodeNotFoundError (KeyError, AttributeError)
     │   ├── AmbiguousNameError (LookupError, AttributeError)
-    │   └── ParameterLockedError (RuntimeError)
+    │   ├── ParameterLockedError (RuntimeError)
+    │   └── InvalidCommentError (TypeError, ValueError)
+    ├── InvalidSeedError (TypeError, ValueError)
     ├── ParameterTypeError (TypeError)
     ├── ExplorationError (ValueError)
     │   ├── UnknownParameterError (KeyError)
@@ -64,9 +66,11 @@ __all__ = [
     "FileFormatError",
     "FileLockedError",
     "IncompatibleShapesError",
+    "InvalidCommentError",
     "InvalidExecutorError",
     "InvalidNameError",
     "InvalidResultError",
+    "InvalidSeedError",
     "InvalidSimulateFunctionError",
     "InvalidStorageError",
     "MergeError",
@@ -131,6 +135,14 @@ class AmbiguousNameError(TreeError, LookupError, AttributeError):
 
 class ParameterLockedError(TreeError, RuntimeError):
     """A parameter was changed after a run had started."""
+
+
+class InvalidCommentError(TreeError, TypeError, ValueError):
+    """A comment is not a string, or holds a NUL character (HDF5 attributes cannot store one)."""
+
+
+class InvalidSeedError(PypetRebuildError, TypeError, ValueError):
+    """A trajectory seed is not an integer in ``0 <= seed < 2**64``."""
 
 
 class ParameterTypeError(PypetRebuildError, TypeError):

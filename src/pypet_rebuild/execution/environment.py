@@ -56,8 +56,16 @@ def _check_counts(chunksize: object, retries: object, timeout: object) -> None:
         )
     if not isinstance(retries, int) or retries < 0:
         raise InvalidExecutorError(f"retries must be a non-negative integer, got {retries!r}")
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-        raise InvalidExecutorError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise InvalidExecutorError(
+            f"timeout must be a positive, finite number of seconds (or None for no limit), "
+            f"got {timeout!r}"
+        )
 
 
 def check_simulate(simulate: object) -> Callable[[Run], Any]:
@@ -218,8 +226,8 @@ class Environment:
         retries
             Run a failed point again up to this many times before it counts as failed.
         timeout
-            Seconds a single run may take; a run that takes longer fails with a
-            ``TimeoutError``.
+            Seconds a single run may take (positive and finite; ``None``, the default, for no
+            limit); a run that takes longer fails with a ``TimeoutError``.
         resume
             Continue a stored sweep of the same trajectory: runs already done are skipped.
         progress
