@@ -157,7 +157,7 @@ class HDF5StorageService:
         except BaseException:
             self._lock.release()
             raise
-        return _HDF5Session(self, snapshot.name, done)
+        return _HDF5Session(self, snapshot.name, done, snapshot)
 
     def open_writer(self, trajectory: str) -> WriterSession:
         """A session on a stored trajectory, for derived results (takes the writer lock)."""
@@ -201,6 +201,7 @@ class HDF5StorageService:
                 self._append_definition(snapshot, view.n_runs)
         else:
             self._rewrite(snapshot.name, snapshot=snapshot)
+            return frozenset()  # a new trajectory: every run is pending
         # The done runs straight from the status codes: building the whole run table (hex point
         # hashes, host names...) would cost every round of an adaptive loop O(stored runs).
         columns = self._reader_for().view(snapshot.name).run_columns()
@@ -301,10 +302,19 @@ class HDF5StorageService:
                 lambda group: write_derived(group, results, allow_pickle=self.allow_pickle),
             )
 
-    def _finish(self, trajectory: str, provenance: Mapping[str, object] | None) -> None:
-        """Record provenance and fold the segments (see ``compaction``)."""
+    def _finish(
+        self,
+        trajectory: str,
+        provenance: Mapping[str, object] | None,
+        snapshot: TrajectorySnapshot | None = None,
+    ) -> None:
+        """Record provenance and fold the segments (see ``compaction``).
+
+        ``snapshot`` is the definition the sweep began with (unchanged since: the session held
+        the lock); folding with it does not read every explored value and point hash back.
+        """
         if self.compaction == "always":
-            self._rewrite(trajectory, provenance=provenance)
+            self._rewrite(trajectory, snapshot=snapshot, provenance=provenance)
             return
         if provenance is not None:
             self._write_segment(
@@ -653,9 +663,16 @@ _REOPEN_ATTEMPTS = 20
 class _HDF5Session(SessionBase):
     """A writer session on an :class:`HDF5StorageService`: owns the file's writer lock."""
 
-    def __init__(self, service: HDF5StorageService, trajectory: str, done: frozenset[int]) -> None:
+    def __init__(
+        self,
+        service: HDF5StorageService,
+        trajectory: str,
+        done: frozenset[int],
+        snapshot: TrajectorySnapshot | None = None,
+    ) -> None:
         super().__init__(trajectory, done, service._lock.release)
         self._service = service
+        self._snapshot = snapshot
 
     def _write_runs(self, records: Sequence[RunRecord]) -> None:
         self._service._store_runs(self.trajectory, records)
@@ -664,7 +681,7 @@ class _HDF5Session(SessionBase):
         self._service._store_derived(self.trajectory, results)
 
     def _write_finish(self, provenance: Mapping[str, object] | None) -> None:
-        self._service._finish(self.trajectory, provenance)
+        self._service._finish(self.trajectory, provenance, self._snapshot)
 
 
 def _stamp(path: Path) -> tuple[object, ...]:

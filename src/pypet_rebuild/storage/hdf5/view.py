@@ -32,7 +32,6 @@ from pypet_rebuild.storage.hdf5.skeleton import (
 from pypet_rebuild.storage.records import MISSING
 from pypet_rebuild.storage.resume import snapshot_hashes
 from pypet_rebuild.tree.nodes import Result
-from pypet_rebuild.tree.seeding import run_seed
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 
 __all__ = ["TrajectoryView"]
@@ -343,7 +342,7 @@ def _grown(columns: RunColumns, snapshot: TrajectorySnapshot) -> RunColumns:
     hashes = snapshot_hashes(snapshot)
     kept = min(len(columns.index), len(hashes))
     added = hashes[kept:]
-    tail = pending_columns(added, [run_seed(snapshot.seed, h) for h in added])
+    tail = pending_columns(added, snapshot.seed)
     tail.index += kept
     merged = RunColumns(0)
     for name in (*RunColumns.ARRAYS, "seed"):
