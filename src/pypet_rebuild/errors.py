@@ -12,12 +12,15 @@ The tree::
     │   ├── DuplicateNodeError (ValueError)
     │   ├── NodeNotFoundError (KeyError, AttributeError)
     │   ├── AmbiguousNameError (LookupError, AttributeError)
-    │   └── ParameterLockedError (RuntimeError)
+    │   ├── ParameterLockedError (RuntimeError)
+    │   └── InvalidCommentError (TypeError, ValueError)
+    ├── InvalidSeedError (TypeError, ValueError)
     ├── ParameterTypeError (TypeError)
     ├── ExplorationError (ValueError)
     │   ├── UnknownParameterError (KeyError)
     │   ├── RaggedExplorationError
-    │   └── EmptyExplorationError
+    │   ├── EmptyExplorationError
+    │   └── SpaceTooLargeError
     ├── ExecutionError
     │   ├── InvalidExecutorError (ValueError)
     │   ├── UnpicklableError (TypeError)
@@ -63,9 +66,11 @@ __all__ = [
     "FileFormatError",
     "FileLockedError",
     "IncompatibleShapesError",
+    "InvalidCommentError",
     "InvalidExecutorError",
     "InvalidNameError",
     "InvalidResultError",
+    "InvalidSeedError",
     "InvalidSimulateFunctionError",
     "InvalidStorageError",
     "MergeError",
@@ -81,6 +86,7 @@ __all__ = [
     "ResumeMismatchError",
     "RunFailedError",
     "SchedulerUnavailableError",
+    "SpaceTooLargeError",
     "StorageError",
     "SweepFailedError",
     "TrajectoryNotFoundError",
@@ -131,6 +137,14 @@ class ParameterLockedError(TreeError, RuntimeError):
     """A parameter was changed after a run had started."""
 
 
+class InvalidCommentError(TreeError, TypeError, ValueError):
+    """A comment is not a string, or holds a NUL character (HDF5 attributes cannot store one)."""
+
+
+class InvalidSeedError(PypetRebuildError, TypeError, ValueError):
+    """A trajectory seed is not an integer in ``0 <= seed < 2**64``."""
+
+
 class ParameterTypeError(PypetRebuildError, TypeError):
     """A value does not fit its parameter's declared type and does not convert losslessly."""
 
@@ -149,6 +163,25 @@ class RaggedExplorationError(ExplorationError):
 
 class EmptyExplorationError(ExplorationError):
     """An exploration has no points or no parameters."""
+
+
+class SpaceTooLargeError(ExplorationError):
+    """A space would have more points than the limit; nothing was built.
+
+    Parameters
+    ----------
+    message
+        Names the builder, every axis with its length, the size and what to do.
+    size
+        The number of points the space would have.
+    limit
+        The limit it is over.
+    """
+
+    def __init__(self, message: str, *, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
 
 
 class ExecutionError(PypetRebuildError):

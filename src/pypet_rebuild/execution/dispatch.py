@@ -13,7 +13,7 @@ import math
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Literal
@@ -192,15 +192,18 @@ class _Dispatcher:
             for task in tasks:
                 hook.before_run(task[0], self.point(task[0]))
 
-    def run_serial(self, tasks: Sequence[RunTask]) -> None:
+    def run_serial(self, tasks: Iterable[RunTask]) -> None:
         # The per-run overhead of every serial sweep lives in this loop: keep it lean.
-        queue = deque(tasks)
+        queue: deque[RunTask] = deque()  # retries, before the tasks not yet generated
+        source = iter(tasks)  # lazily: a list of a million tasks would cost ~170 MB
         context, sink, hooks, interrupts = self.context, self.sink, self.hooks, self.interrupts
         retries = self.settings.retries
         raise_on_error = self.settings.on_error == "raise"
         signalled = interrupts.signals_arrived
-        while queue and not interrupts.stop and self.failure is None:
-            task = queue.popleft()
+        while not interrupts.stop and self.failure is None:
+            task = queue.popleft() if queue else next(source, None)
+            if task is None:
+                break
             if hooks:
                 self._announce([task])
             record, error = execute_run(context, task)
@@ -214,7 +217,7 @@ class _Dispatcher:
             if raise_on_error and sink.unstorable:
                 self._unstorable()
 
-    def run_parallel(self, tasks: Sequence[RunTask]) -> None:
+    def run_parallel(self, tasks: Iterable[RunTask]) -> None:
         pending: deque[RunTask] = deque(tasks)
         suspects: deque[RunTask] = deque()  # runs in flight when a worker died, rerun one by one
         in_flight: dict[cf.Future[ChunkResult], list[RunTask]] = {}
@@ -414,7 +417,7 @@ class _Dispatcher:
 def dispatch(
     backend: Backend,
     context: SweepContext,
-    tasks: Sequence[RunTask],
+    tasks: Iterable[RunTask],
     sink: RecordSink,
     hooks: Sequence[SweepHooks],
     settings: DispatchSettings,

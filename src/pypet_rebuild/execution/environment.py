@@ -7,7 +7,8 @@ import inspect
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pypet_rebuild.errors import (
@@ -54,8 +55,16 @@ def _check_counts(chunksize: object, retries: object, timeout: object) -> None:
         )
     if not isinstance(retries, int) or retries < 0:
         raise InvalidExecutorError(f"retries must be a non-negative integer, got {retries!r}")
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-        raise InvalidExecutorError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise InvalidExecutorError(
+            f"timeout must be a positive, finite number of seconds (or None for no limit), "
+            f"got {timeout!r}"
+        )
 
 
 def check_simulate(simulate: object) -> Callable[[Run], Any]:
@@ -216,8 +225,8 @@ class Environment:
         retries
             Run a failed point again up to this many times before it counts as failed.
         timeout
-            Seconds a single run may take; a run that takes longer fails with a
-            ``TimeoutError``.
+            Seconds a single run may take (positive and finite; ``None``, the default, for no
+            limit); a run that takes longer fails with a ``TimeoutError``.
         resume
             Continue a stored sweep of the same trajectory: runs already done are skipped.
         progress
@@ -330,11 +339,13 @@ class Environment:
         start, clock = started
         on_error, retries, chunksize = settings
         already_done = session.done_runs
-        tasks = list(self._pending_tasks(already_done))
+        pending = self._pending_indices(already_done)
+        # Generated as the runs go: a list of task tuples cost ~170 bytes per run.
+        tasks = self._pending_tasks(already_done)
         sink = RecordSink(
             session,
             hooks=hook_list,
-            progress=make_progress(progress, len(tasks), trajectory.name),
+            progress=make_progress(progress, len(pending), trajectory.name),
             batch_size=self._batch_size,
             flush_seconds=self._flush_seconds,
             points=trajectory.point,
@@ -349,7 +360,7 @@ class Environment:
         try:
             with graceful_interrupts() as interrupts:
                 for hook in hook_list:
-                    hook.before_sweep(trajectory, [task[0] for task in tasks])
+                    hook.before_sweep(trajectory, pending)
                 dispatch(
                     backend,
                     context,
@@ -389,6 +400,13 @@ class Environment:
             for hook in hook_list:
                 hook.after_sweep(report)
         return report, interrupted
+
+    def _pending_indices(self, already_done: frozenset[int]) -> Sequence[int]:
+        """The indices of the runs to do, compactly (a range, or 8 bytes per run)."""
+        n = len(self._trajectory)
+        if not already_done.intersection(range(n)):
+            return range(n)
+        return array("q", (index for index in range(n) if index not in already_done))
 
     def _pending_tasks(self, already_done: frozenset[int]) -> Iterator[RunTask]:
         trajectory = self._trajectory

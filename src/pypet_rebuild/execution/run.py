@@ -15,7 +15,7 @@ from pypet_rebuild.errors import (
     InvalidResultError,
     NodeNotFoundError,
 )
-from pypet_rebuild.tree.naming import check_path, leaf_name
+from pypet_rebuild.tree.naming import check_comment, check_path, leaf_name
 from pypet_rebuild.tree.seeding import run_rng, run_seed
 
 __all__ = ["ParameterLookup", "Run", "RunGroup"]
@@ -215,6 +215,8 @@ class Run:
             If the name is invalid or collides with a parameter.
         DuplicateResultError
             If a result of this name was already set in this run.
+        InvalidCommentError
+            If the comment is not a string or holds a NUL character (HDF5 cannot store it).
         """
         self._lookup.check_result_name(name)
         if name in self._results:
@@ -222,9 +224,10 @@ class Run:
                 f"run {self.index} sets the result {name!r} twice; each result name can be set "
                 "once per run (returned mappings and add_result share one namespace)"
             )
-        self._results[name] = value
         if comment:
+            check_comment(comment, f"result {name!r} of run {self.index}")
             self._comments[name] = comment
+        self._results[name] = value
 
     def _absorb(self, returned: object) -> None:
         if type(returned) is dict and not self._results:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from pypet_rebuild.execution.hooks import SweepHooks
 from pypet_rebuild.execution.progress import Progress
-from pypet_rebuild.execution.report import RunFailure, RunReport
+from pypet_rebuild.execution.report import DurationLog, RunFailure, RunReport
 from pypet_rebuild.storage.protocol import WriterSession
 from pypet_rebuild.storage.records import RunRecord, RunStatus
 
@@ -79,7 +79,7 @@ class RecordSink:
         self._batch: list[RunRecord] = []
         self._batch_bytes = 0
         self._last_flush = time.monotonic()
-        self._durations: dict[int, float] = {}
+        self._durations = DurationLog()
         self._failures: list[RunFailure] = []
         self.done = 0
         self.failed = 0
@@ -92,7 +92,7 @@ class RecordSink:
         if not len(self._batch) % _SAMPLE_EVERY:
             # Sizing every record costs more than the bound needs: sample and extrapolate.
             self._batch_bytes += _SAMPLE_EVERY * estimate_bytes(record.results)
-        self._durations[record.index] = record.duration
+        self._durations.append(record.index, record.duration)
         if record.status is RunStatus.DONE:
             self.done += 1
         else:
@@ -210,7 +210,7 @@ class RecordSink:
             failed=self.failed,
             skipped=skipped,
             wall_time=wall_time,
-            durations=dict(self._durations),
+            durations=self._durations.frozen(),
             failures=tuple(sorted(self._failures, key=lambda f: f.index)),
             interrupted=interrupted,
         )

@@ -18,6 +18,7 @@ from .hashing import (
     same_value,
     value_hash,
 )
+from .limits import MAX_POINTS
 from .predicates import BoundPredicate, bind_predicate
 from .samplers import Range, RangeSpec, latin_hypercube, random_sample, sobol
 from .space import KINDS, ParameterSpace
@@ -25,6 +26,7 @@ from .space import KINDS, ParameterSpace
 __all__ = [
     "HASH_VERSION",
     "KINDS",
+    "MAX_POINTS",
     "Axis",
     "AxisSpec",
     "BoundPredicate",

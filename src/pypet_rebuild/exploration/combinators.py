@@ -14,6 +14,7 @@ from pypet_rebuild.errors import (
 )
 
 from .axis import Axis, check_name, values_tuple
+from .limits import check_size
 from .space import ParameterSpace
 
 __all__ = ["AxisSpec", "cartesian_product", "zipped"]
@@ -24,7 +25,9 @@ AxisSpec: TypeAlias = Mapping[str, Iterable[object]] | Axis[Any] | Sequence[Axis
 """What the builders accept: ``{"path": values, ...}``, an `Axis`, or a sequence of axes."""
 
 
-def cartesian_product(*specs: AxisSpec, linked: Sequence[Sequence[str]] = ()) -> ParameterSpace:
+def cartesian_product(
+    *specs: AxisSpec, linked: Sequence[Sequence[str]] = (), max_points: int | None = None
+) -> ParameterSpace:
     """Return every combination of the given values (pypet's ``cartesian_product``).
 
     The first name varies slowest and the last fastest:
@@ -38,6 +41,11 @@ def cartesian_product(*specs: AxisSpec, linked: Sequence[Sequence[str]] = ()) ->
     linked
         Groups of names that vary together, zipped within the group like pypet's
         ``combined_parameters``; a group takes the position of its first member in spec order.
+    max_points
+        Refuse to build more points than this (default:
+        :data:`~pypet_rebuild.exploration.MAX_POINTS`, fifty million). The size is computed
+        from the axis lengths first, so an oversized product fails at once instead of filling
+        the memory.
 
     Returns
     -------
@@ -54,6 +62,8 @@ def cartesian_product(*specs: AxisSpec, linked: Sequence[Sequence[str]] = ()) ->
         If a linked name is not among the explored names.
     RaggedExplorationError
         If the members of a linked group have different numbers of values.
+    SpaceTooLargeError
+        If the product has more than ``max_points`` points (nothing is built).
 
     Examples
     --------
@@ -71,6 +81,15 @@ def cartesian_product(*specs: AxisSpec, linked: Sequence[Sequence[str]] = ()) ->
             dims.append(group)
     shape = tuple(len(values[dim[0]]) for dim in dims)
     total = math.prod(shape)
+    check_size(
+        "cartesian_product",
+        [
+            (" + ".join(repr(name) for name in dim), size)
+            for dim, size in zip(dims, shape, strict=True)
+        ],
+        total,
+        max_points,
+    )
     columns: dict[str, tuple[object, ...]] = {}
     inner = total
     for dim, size in zip(dims, shape, strict=True):

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from pypet_rebuild.errors import EmptyExplorationError, ExplorationError
 
 from .axis import check_name
+from .limits import check_size
 from .space import ParameterSpace
 
 if TYPE_CHECKING:
@@ -119,7 +120,9 @@ RangeSpec: TypeAlias = Range | tuple[float, float]
 """A `Range`, or ``(low, high)``: two ints for an integer range, else a continuous one."""
 
 
-def random_sample(ranges: Mapping[str, RangeSpec], n: int, *, seed: int | None) -> ParameterSpace:
+def random_sample(
+    ranges: Mapping[str, RangeSpec], n: int, *, seed: int | None, max_points: int | None = None
+) -> ParameterSpace:
     """Draw ``n`` independent uniform points (numpy's default generator).
 
     Parameters
@@ -131,6 +134,8 @@ def random_sample(ranges: Mapping[str, RangeSpec], n: int, *, seed: int | None) 
         Number of points.
     seed
         Seed of ``numpy.random.default_rng``; ``None`` draws a fresh one (not reproducible).
+    max_points
+        Refuse an ``n`` above this (default :data:`~pypet_rebuild.exploration.MAX_POINTS`).
 
     Returns
     -------
@@ -141,15 +146,19 @@ def random_sample(ranges: Mapping[str, RangeSpec], n: int, *, seed: int | None) 
     ------
     EmptyExplorationError
         If ``n < 1`` or ``ranges`` is empty.
+    SpaceTooLargeError
+        If ``n`` is over ``max_points``.
     ExplorationError
         If a range is malformed; the message names the parameter.
     """
-    checked, count = _prepare(ranges, n)
+    checked, count = _prepare(ranges, n, max_points)
     unit = np.random.default_rng(seed).random((count, len(checked)))
     return _space(checked, unit)
 
 
-def latin_hypercube(ranges: Mapping[str, RangeSpec], n: int, *, seed: int | None) -> ParameterSpace:
+def latin_hypercube(
+    ranges: Mapping[str, RangeSpec], n: int, *, seed: int | None, max_points: int | None = None
+) -> ParameterSpace:
     """Draw ``n`` points by Latin hypercube sampling (``scipy.stats.qmc.LatinHypercube``).
 
     Each parameter's range is cut into ``n`` equal strata (in log space for log ranges) and
@@ -163,6 +172,8 @@ def latin_hypercube(ranges: Mapping[str, RangeSpec], n: int, *, seed: int | None
         Number of points.
     seed
         Seed of the sampler; ``None`` is not reproducible.
+    max_points
+        Refuse an ``n`` above this (default :data:`~pypet_rebuild.exploration.MAX_POINTS`).
 
     Returns
     -------
@@ -175,17 +186,24 @@ def latin_hypercube(ranges: Mapping[str, RangeSpec], n: int, *, seed: int | None
         If scipy is not installed.
     EmptyExplorationError
         If ``n < 1`` or ``ranges`` is empty.
+    SpaceTooLargeError
+        If ``n`` is over ``max_points``.
     ExplorationError
         If a range is malformed.
     """
-    checked, count = _prepare(ranges, n)
+    checked, count = _prepare(ranges, n, max_points)
     qmc = _import_qmc("latin_hypercube")
     sampler = qmc.LatinHypercube(d=len(checked), **_rng_argument(qmc.LatinHypercube, seed))
     return _space(checked, np.asarray(sampler.random(count), dtype=np.float64))
 
 
 def sobol(
-    ranges: Mapping[str, RangeSpec], n: int, *, seed: int | None, scramble: bool = True
+    ranges: Mapping[str, RangeSpec],
+    n: int,
+    *,
+    seed: int | None,
+    scramble: bool = True,
+    max_points: int | None = None,
 ) -> ParameterSpace:
     """Draw the first ``n`` points of a Sobol sequence (``scipy.stats.qmc.Sobol``).
 
@@ -197,6 +215,8 @@ def sobol(
         Number of points; must be a power of two to keep the sequence's balance.
     seed
         Seed of the scrambling; ``None`` is not reproducible.
+    max_points
+        Refuse an ``n`` above this (default :data:`~pypet_rebuild.exploration.MAX_POINTS`).
     scramble
         Scramble the sequence (recommended); unscrambled, the first point is the low corner.
 
@@ -211,11 +231,13 @@ def sobol(
         If scipy is not installed.
     EmptyExplorationError
         If ``n < 1`` or ``ranges`` is empty.
+    SpaceTooLargeError
+        If ``n`` is over ``max_points``.
     ExplorationError
         If ``n`` is not a power of two (the message suggests the nearest ones) or a range is
         malformed.
     """
-    checked, count = _prepare(ranges, n)
+    checked, count = _prepare(ranges, n, max_points)
     if count & (count - 1):
         lower = 1 << (count.bit_length() - 1)
         raise ExplorationError(
@@ -251,7 +273,9 @@ def _as_range(name: str, spec: object) -> Range:
         raise ExplorationError(f"the range for {name!r} is invalid: {error}") from error
 
 
-def _prepare(ranges: Mapping[str, RangeSpec], n: int) -> tuple[dict[str, Range], int]:
+def _prepare(
+    ranges: Mapping[str, RangeSpec], n: int, max_points: int | None
+) -> tuple[dict[str, Range], int]:
     if isinstance(n, bool) or not isinstance(n, int | np.integer):
         raise ExplorationError(f"the number of points n must be an int, got {n!r}")
     count = operator.index(n)
@@ -259,6 +283,14 @@ def _prepare(ranges: Mapping[str, RangeSpec], n: int) -> tuple[dict[str, Range],
         raise EmptyExplorationError(f"the number of points n must be at least 1, got {count}")
     if not ranges:
         raise EmptyExplorationError("sampling needs at least one parameter range, got none")
+    names = ", ".join(repr(name) for name in ranges)
+    check_size(
+        f"sampling {names}",
+        [("n", count)],
+        count,
+        max_points,
+        advice="ask for fewer points",
+    )
     return {check_name(name): _as_range(name, spec) for name, spec in ranges.items()}, count
 
 

@@ -32,7 +32,8 @@ from pypet_rebuild.storage.codecs.copies import (
 from pypet_rebuild.storage.protocol import StorageService, WriterSession
 from pypet_rebuild.storage.records import MISSING, RunRecord, RunTable
 from pypet_rebuild.storage.resume import check_resumable, snapshot_hashes
-from pypet_rebuild.storage.session import SessionBase
+from pypet_rebuild.storage.session import SessionBase, check_comments
+from pypet_rebuild.tree.naming import check_comment
 from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.seeding import run_seed
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
@@ -177,6 +178,7 @@ class MemoryStorageService:
             check_resumable(previous, snapshot)
         # Encoding is the check: a default or explored value without a codec stops here, before
         # the trajectory is taken for writing.
+        check_comments(snapshot)
         encoded = _StoredSnapshot.of(snapshot)
         self._acquire(snapshot.name)
         if stored is None:
@@ -222,6 +224,8 @@ class MemoryStorageService:
     def _store_derived(self, trajectory: str, results: Sequence[Result[Any]]) -> None:
         """Keep trajectory-level results (all or none, replacing those of the same name)."""
         stored = self._get(trajectory)
+        for result in results:
+            check_comment(result.comment, f"derived result {result.path!r}")
         encoded = [
             _StoredDerived(
                 result.path,

@@ -15,10 +15,11 @@ from typing import Any
 from pypet_rebuild.errors import StorageError
 from pypet_rebuild.storage.codecs import encode_value
 from pypet_rebuild.storage.records import RunRecord
+from pypet_rebuild.tree.naming import check_comment
 from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 
-__all__ = ["SessionBase", "check_definition", "check_derived"]
+__all__ = ["SessionBase", "check_comments", "check_definition", "check_derived"]
 
 # Parameter types whose converted values always encode: their explored columns need no check.
 _PLAIN_TYPES = frozenset({"bool", "int", "float", "complex", "str", "bytes"})
@@ -27,10 +28,14 @@ _PLAIN_TYPES = frozenset({"bool", "int", "float", "complex", "str", "bytes"})
 def check_definition(snapshot: TrajectorySnapshot) -> None:
     """Raise ``UnsupportedTypeError`` if a default or explored value of ``snapshot`` has no codec.
 
+    Also raises ``InvalidCommentError`` for a comment no backend can store (set after the
+    trajectory was built, e.g. ``traj.comment = ...``).
+
     Encoding is pure, so this writes nothing; backends call it before taking the writer lock.
     The paths in the messages are those the backends store the values under (the parameter's
     path for a default, ``explored.<path>`` for an explored column).
     """
+    check_comments(snapshot)
     plain = {spec.path for spec in snapshot.parameters if spec.type_name in _PLAIN_TYPES}
     for spec in snapshot.parameters:
         # Parameters are never pickled (a definition must load anywhere), whatever the setting.
@@ -40,9 +45,24 @@ def check_definition(snapshot: TrajectorySnapshot) -> None:
             encode_value(list(values), f"explored.{path}")
 
 
+def check_comments(snapshot: TrajectorySnapshot) -> None:
+    """Raise ``InvalidCommentError`` for a comment of ``snapshot`` that no backend can store.
+
+    Comments are plain attributes of the model and may be set after it was built; HDF5
+    attributes cannot hold a NUL character, and the memory backend refuses what HDF5 refuses.
+    """
+    check_comment(snapshot.comment, f"trajectory {snapshot.name!r}")
+    for spec in snapshot.parameters:
+        check_comment(spec.comment, f"parameter {spec.path!r}")
+
+
 def check_derived(results: Sequence[Result[Any]], *, allow_pickle: bool = False) -> None:
-    """Raise ``UnsupportedTypeError`` if a derived result's value has no codec."""
+    """Raise ``UnsupportedTypeError`` if a derived result's value has no codec.
+
+    Also raises ``InvalidCommentError`` for a comment no backend can store.
+    """
     for result in results:
+        check_comment(result.comment, f"derived result {result.path!r}")
         encode_value(result.value, f"derived.{result.path}", allow_pickle=allow_pickle)
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import keyword
 from functools import lru_cache
 
-from pypet_rebuild.errors import InvalidNameError
+from pypet_rebuild.errors import InvalidCommentError, InvalidNameError
 
-__all__ = ["check_path", "check_segment", "leaf_name", "parent_path"]
+__all__ = ["check_comment", "check_path", "check_segment", "leaf_name", "parent_path"]
 
 
 @lru_cache(maxsize=4096)
@@ -97,3 +97,28 @@ def leaf_name(path: str) -> str:
 def parent_path(path: str) -> str:
     """Return the path of the parent group (``""`` for the root)."""
     return path.rpartition(".")[0]
+
+
+def check_comment(comment: object, where: str) -> str:
+    r"""Return ``comment`` if it can be stored as it is; ``where`` names its owner in messages.
+
+    HDF5 stores comments as attributes, and an attribute string ends at its first NUL
+    character: a comment holding one is refused up front instead of failing (or being cut) when
+    the trajectory is written.
+
+    Raises
+    ------
+    InvalidCommentError
+        If ``comment`` is not a ``str`` or holds ``"\x00"``.
+    """
+    if not isinstance(comment, str):
+        raise InvalidCommentError(
+            f"the comment of {where} must be a str, got {type(comment).__name__} {comment!r}"
+        )
+    if "\x00" in comment:
+        position = comment.index("\x00")
+        raise InvalidCommentError(
+            f"the comment of {where} holds a NUL character (at position {position}), which "
+            "HDF5 attributes cannot store; remove it (e.g. comment.replace('\\x00', ''))"
+        )
+    return comment

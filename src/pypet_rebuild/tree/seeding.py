@@ -16,9 +16,13 @@ points get identical streams: add a ``trial`` parameter to repeat a point with f
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
-__all__ = ["run_rng", "run_seed", "seed_mixer"]
+from pypet_rebuild.errors import InvalidSeedError
+
+__all__ = ["check_seed", "run_rng", "run_seed", "seed_mixer"]
 
 _MASK = (1 << 64) - 1
 
@@ -29,6 +33,33 @@ def _mix(value: int) -> int:
     value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK
     return value ^ (value >> 31)
+
+
+def check_seed(seed: object, trajectory: str) -> int:
+    """The seed as an ``int``, if it is an integer in ``0 <= seed < 2**64``.
+
+    Only the low 64 bits enter the run seeds, so a larger or negative seed would silently give
+    the same random numbers as another one (``-1`` as ``2**64 - 1``); a float or a string is
+    most likely a mistake (``seed=1.5``, a seed read from a text file).
+
+    Raises
+    ------
+    InvalidSeedError
+        If ``seed`` is not an integer (``bool`` included) or out of range.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        hint = f"; convert it with int({seed!r})" if isinstance(seed, str) else ""
+        raise InvalidSeedError(
+            f"the seed of trajectory {trajectory!r} must be an integer in 0 <= seed < 2**64, "
+            f"got {type(seed).__name__} {seed!r}{hint}"
+        )
+    value = operator.index(seed)
+    if not 0 <= value <= _MASK:
+        raise InvalidSeedError(
+            f"the seed of trajectory {trajectory!r} must be in 0 <= seed < 2**64, got {value}; "
+            "only 64 bits enter the run seeds, so larger and negative seeds would alias others"
+        )
+    return value
 
 
 def seed_mixer(trajectory_seed: int) -> int:

@@ -14,8 +14,9 @@ from pypet_rebuild.errors import (
     UnknownParameterError,
 )
 from pypet_rebuild.exploration import Axis, ParameterSpace, point_hash, zipped
-from pypet_rebuild.tree.naming import check_path, leaf_name, parent_path
+from pypet_rebuild.tree.naming import check_comment, check_path, leaf_name, parent_path
 from pypet_rebuild.tree.nodes import Group, Node, Parameter
+from pypet_rebuild.tree.seeding import check_seed
 from pypet_rebuild.tree.snapshot import ParameterSpec, TrajectorySnapshot, type_to_name
 from pypet_rebuild.tree.values import ValueType, normalize_default
 
@@ -55,7 +56,15 @@ class Trajectory:
         A description of the study.
     seed
         The seed every run's random generator derives from (with the run's point hash). Drawn at
-        random and recorded when not given, so the study stays reproducible.
+        random and recorded when not given, so the study stays reproducible. An integer in
+        ``0 <= seed < 2**64``.
+
+    Raises
+    ------
+    InvalidSeedError
+        If ``seed`` is not an integer in that range (a float, a string, ``True``...).
+    InvalidCommentError
+        If ``comment`` is not a string or holds a NUL character.
 
     Examples
     --------
@@ -70,8 +79,8 @@ class Trajectory:
 
     def __init__(self, name: str, *, comment: str = "", seed: int | None = None) -> None:
         self._name = check_path(name, what="trajectory name", dotted=False)
-        self.comment = comment
-        self._seed = secrets.randbits(63) if seed is None else int(seed)
+        self.comment = check_comment(comment, f"trajectory {self._name!r}")
+        self._seed = secrets.randbits(63) if seed is None else check_seed(seed, self._name)
         self._root = Group("")
         self._parameters: dict[str, Parameter[Any]] = {}
         self._by_leaf: dict[str, list[str]] = {}
@@ -141,6 +150,7 @@ class Trajectory:
         """
         self._check_unlocked(f"add parameter {path!r}")
         check_path(path, what="parameter name")
+        check_comment(comment, f"parameter {path!r}")
         if path in self._parameters or path in self._group_paths():
             raise DuplicateNodeError(
                 f"the trajectory {self._name!r} already has a node {path!r}; "
@@ -418,7 +428,8 @@ class Trajectory:
         trajectory comes back locked (its parameters describe stored runs); ``expand`` still
         adds points.
         """
-        trajectory = cls(snapshot.name, comment=snapshot.comment, seed=snapshot.seed)
+        trajectory = cls(snapshot.name, comment=snapshot.comment, seed=0)
+        trajectory._seed = snapshot.seed  # as stored, even from before seeds were range-checked
         for spec in snapshot.parameters:
             trajectory._insert(
                 Parameter(

@@ -27,7 +27,6 @@ from pypet_rebuild.storage.hdf5.skeleton import (
 from pypet_rebuild.storage.hdf5.view import TrajectoryView
 from pypet_rebuild.storage.resume import snapshot_hashes
 from pypet_rebuild.tree.nodes import Result
-from pypet_rebuild.tree.seeding import run_seed
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 
 __all__ = ["fold_trajectory", "start_main_file", "write_extras"]
@@ -59,7 +58,7 @@ def fold_trajectory(
     n = snapshot.n_runs
     if view is None:
         hashes = snapshot_hashes(snapshot)
-        columns = pending_columns(hashes, [run_seed(snapshot.seed, h) for h in hashes])
+        columns = pending_columns(hashes, snapshot.seed)
         write_run_columns(group, columns)
         group.create_group("results")
         return

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pypet_rebuild.errors import InvalidStorageError
+
 __all__ = ["StorageOptions"]
 
 Compression = Literal["gzip", "lzf"] | None
@@ -45,11 +47,26 @@ class StorageOptions:
 
     def __post_init__(self) -> None:
         if self.compression not in (None, "gzip", "lzf"):
-            raise ValueError(f"compression must be None, 'gzip' or 'lzf', got {self.compression!r}")
-        if not 1 <= self.compression_level <= 9:
-            raise ValueError(f"compression_level must be in 1..9, got {self.compression_level}")
-        if self.chunk_bytes < 1024:
-            raise ValueError(f"chunk_bytes must be at least 1024, got {self.chunk_bytes}")
+            raise InvalidStorageError(
+                f"StorageOptions(compression={self.compression!r}) is not supported: use None, "
+                "'gzip' (portable) or 'lzf' (fast, h5py only); other filters are not readable "
+                "everywhere"
+            )
+        level: object = self.compression_level
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 9:
+            raise InvalidStorageError(
+                f"StorageOptions(compression_level={level!r}) must be an integer in 1..9"
+            )
+        size: object = self.chunk_bytes
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1024:
+            raise InvalidStorageError(
+                f"StorageOptions(chunk_bytes={size!r}) must be an integer of at least 1024"
+            )
+        shuffle: object = self.shuffle
+        if not isinstance(shuffle, bool):
+            raise InvalidStorageError(
+                f"StorageOptions(shuffle={self.shuffle!r}) must be True or False"
+            )
 
     def dataset_kwargs(self, shape: tuple[int, ...], itemsize: int) -> dict[str, Any]:
         """Keyword arguments for ``h5py.Group.create_dataset`` of a dataset of this shape."""

@@ -26,7 +26,12 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from pypet_rebuild.errors import FileLockedError, StorageError, TrajectoryNotFoundError
+from pypet_rebuild.errors import (
+    FileLockedError,
+    InvalidStorageError,
+    StorageError,
+    TrajectoryNotFoundError,
+)
 from pypet_rebuild.storage.codecs import encode_value
 from pypet_rebuild.storage.hdf5.columns import classify, write_column
 from pypet_rebuild.storage.hdf5.extras import (
@@ -66,12 +71,19 @@ from pypet_rebuild.storage.session import SessionBase, check_definition, check_d
 from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 
-__all__ = ["Compaction", "HDF5StorageService"]
+__all__ = ["MAX_UNFOLDED_SEGMENTS", "Compaction", "HDF5StorageService"]
 
 Compaction = Literal["always", "auto", "manual"]
 _FOLD_RATIO = 0.25
 _FOLD_MIN_BYTES = 8 << 20
-_FOLD_FILES = 128
+MAX_UNFOLDED_SEGMENTS = 64
+"""The most segment files a trajectory has between folds, in every compaction mode.
+
+Readers (and the writer, which keeps its reader up to date) hold every unfolded segment open:
+one file descriptor and about 0.5 MB of HDF5 caches each. A long sweep with frequent flushes
+would otherwise run out of descriptors (``Too many open files`` under ``ulimit -n 1024``), so
+the writer folds as soon as this many segments are unfolded, whatever ``compaction`` says.
+"""
 
 
 class HDF5StorageService:
@@ -93,8 +105,10 @@ class HDF5StorageService:
         When segments are folded into the main file. ``"always"`` (default): at the start and
         end of every sweep, so the file stands alone afterwards. ``"auto"``: resumed sweeps and
         expansions only append segments, and the file is folded once the unfolded segments reach
-        a quarter of its size (and at least 8 MB), or 128 files, so a long adaptive loop costs
-        the same per round however much is stored. ``"manual"``: only :meth:`compact` folds.
+        a quarter of its size (and at least 8 MB), so a long adaptive loop costs the same per
+        round however much is stored. ``"manual"``: only :meth:`compact` folds. In every mode,
+        the writer also folds once a trajectory has ``MAX_UNFOLDED_SEGMENTS`` (64) unfolded
+        segment files, so that neither it nor a reader ever holds more files open.
 
     Examples
     --------
@@ -112,13 +126,19 @@ class HDF5StorageService:
         compaction: Compaction = "always",
     ) -> None:
         if compaction not in ("always", "auto", "manual"):
-            raise ValueError(f"compaction must be 'always', 'auto' or 'manual', got {compaction!r}")
+            raise InvalidStorageError(
+                f"compaction must be 'always', 'auto' or 'manual', got {compaction!r} (for "
+                f"{str(path)!r}); 'manual' folds only when asked (and at "
+                f"{MAX_UNFOLDED_SEGMENTS} unfolded segments)"
+            )
         self.compaction: Compaction = compaction
         self.path = Path(path)
         self.options = options or StorageOptions()
         self.allow_pickle = allow_pickle
         self._lock = WriterLock(self.path)
         self._next_segment: dict[str, int] = {}
+        # Unfolded segments per trajectory, counted by this writer while it holds the lock.
+        self._unfolded: dict[str, int] = {}
         self._reader: _Reader | None = None
 
     # -- writing --------------------------------------------------------------------------------
@@ -137,7 +157,7 @@ class HDF5StorageService:
         except BaseException:
             self._lock.release()
             raise
-        return _HDF5Session(self, snapshot.name, done)
+        return _HDF5Session(self, snapshot.name, done, snapshot)
 
     def open_writer(self, trajectory: str) -> WriterSession:
         """A session on a stored trajectory, for derived results (takes the writer lock)."""
@@ -161,6 +181,7 @@ class HDF5StorageService:
                 "storage; finish or close that session (or leave its with-block) first"
             )
         self._lock.acquire()
+        self._unfolded.clear()  # another writer may have written or folded since
 
     def _begin(self, snapshot: TrajectorySnapshot, *, resume: bool) -> frozenset[int]:
         self._refresh()
@@ -180,6 +201,7 @@ class HDF5StorageService:
                 self._append_definition(snapshot, view.n_runs)
         else:
             self._rewrite(snapshot.name, snapshot=snapshot)
+            return frozenset()  # a new trajectory: every run is pending
         # The done runs straight from the status codes: building the whole run table (hex point
         # hashes, host names...) would cost every round of an adaptive loop O(stored runs).
         columns = self._reader_for().view(snapshot.name).run_columns()
@@ -235,10 +257,24 @@ class HDF5StorageService:
             file.attrs[FORMAT_ATTR] = FORMAT_VERSION
             write(file.create_group(trajectory))
         self._next_segment[trajectory] = seq + 1
-        if self._reader is not None:
+        unfolded = self._unfolded.get(trajectory)
+        self._unfolded[trajectory] = (
+            self._count_unfolded(trajectory) if unfolded is None else unfolded + 1
+        )
+        if self._unfolded[trajectory] >= MAX_UNFOLDED_SEGMENTS and self.path.exists():
+            # Bounds the open files of this writer and of every reader (see the constant).
+            self._rewrite(trajectory)
+        elif self._reader is not None:
             # Only this process writes (it holds the lock): show the open reader the new segment
             # instead of closing it, so the next read does not reopen every segment.
             self._reader.add_segment(trajectory, target)
+
+    def _count_unfolded(self, trajectory: str) -> int:
+        folded = 0
+        if self.path.exists():
+            with contextlib.closing(open_checked(self.path)) as main:
+                folded = folded_segments(main).get(trajectory, 0)
+        return sum(1 for _, seq, _ in list_segments(self.path, trajectory) if seq > folded)
 
     def _first_free_segment(self, trajectory: str) -> int:
         """A segment number above every folded or existing one."""
@@ -266,10 +302,19 @@ class HDF5StorageService:
                 lambda group: write_derived(group, results, allow_pickle=self.allow_pickle),
             )
 
-    def _finish(self, trajectory: str, provenance: Mapping[str, object] | None) -> None:
-        """Record provenance and fold the segments (see ``compaction``)."""
+    def _finish(
+        self,
+        trajectory: str,
+        provenance: Mapping[str, object] | None,
+        snapshot: TrajectorySnapshot | None = None,
+    ) -> None:
+        """Record provenance and fold the segments (see ``compaction``).
+
+        ``snapshot`` is the definition the sweep began with (unchanged since: the session held
+        the lock); folding with it does not read every explored value and point hash back.
+        """
         if self.compaction == "always":
-            self._rewrite(trajectory, provenance=provenance)
+            self._rewrite(trajectory, snapshot=snapshot, provenance=provenance)
             return
         if provenance is not None:
             self._write_segment(
@@ -279,12 +324,12 @@ class HDF5StorageService:
             self._rewrite(trajectory)
 
     def _fold_due(self, trajectory: str) -> bool:
-        """Whether the unfolded segments reached a quarter of the main file (or too many)."""
+        """Whether the unfolded segments reached a quarter of the main file (and 8 MB)."""
         folded = folded_segments(self._reader_for().main).get(trajectory, 0)
         pending = [p for _, seq, p in list_segments(self.path, trajectory) if seq > folded]
         size = sum(p.stat().st_size for p in pending)
         threshold = max(_FOLD_RATIO * self.path.stat().st_size, _FOLD_MIN_BYTES)
-        return len(pending) >= _FOLD_FILES or size >= threshold
+        return size >= threshold
 
     def compact(self, trajectory: str | None = None) -> None:
         """Fold leftover segments (e.g. of a killed sweep) into the main file."""
@@ -335,6 +380,8 @@ class HDF5StorageService:
         held = self._lock.held
         self._check_writable()
         self._lock.acquire()
+        if not held:
+            self._unfolded.clear()
         try:
             yield
         finally:
@@ -407,6 +454,7 @@ class HDF5StorageService:
             with contextlib.suppress(OSError):
                 directory.rmdir()  # only succeeds when no segment is left
         self._next_segment[trajectory] = last + 1
+        self._unfolded[trajectory] = 0
         self._invalidate()
 
     def adopt_trajectory(self, source: Path, trajectory: str) -> None:
@@ -438,6 +486,7 @@ class HDF5StorageService:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
             self._next_segment[trajectory] = folded.get(trajectory, 0) + 1
+            self._unfolded[trajectory] = 0
             self._invalidate()
 
     # -- reading --------------------------------------------------------------------------------
@@ -614,9 +663,16 @@ _REOPEN_ATTEMPTS = 20
 class _HDF5Session(SessionBase):
     """A writer session on an :class:`HDF5StorageService`: owns the file's writer lock."""
 
-    def __init__(self, service: HDF5StorageService, trajectory: str, done: frozenset[int]) -> None:
+    def __init__(
+        self,
+        service: HDF5StorageService,
+        trajectory: str,
+        done: frozenset[int],
+        snapshot: TrajectorySnapshot | None = None,
+    ) -> None:
         super().__init__(trajectory, done, service._lock.release)
         self._service = service
+        self._snapshot = snapshot
 
     def _write_runs(self, records: Sequence[RunRecord]) -> None:
         self._service._store_runs(self.trajectory, records)
@@ -625,7 +681,7 @@ class _HDF5Session(SessionBase):
         self._service._store_derived(self.trajectory, results)
 
     def _write_finish(self, provenance: Mapping[str, object] | None) -> None:
-        self._service._finish(self.trajectory, provenance)
+        self._service._finish(self.trajectory, provenance, self._snapshot)
 
 
 def _stamp(path: Path) -> tuple[object, ...]:

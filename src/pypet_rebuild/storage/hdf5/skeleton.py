@@ -22,6 +22,7 @@ from pypet_rebuild.errors import FileFormatError
 from pypet_rebuild.storage.codecs import decode_or_placeholder, decode_value, encode_value
 from pypet_rebuild.storage.hdf5.encoded import read_encoded, write_encoded
 from pypet_rebuild.storage.records import RunRecord, RunStatus, RunTable
+from pypet_rebuild.tree.seeding import seed_mixer
 from pypet_rebuild.tree.snapshot import ParameterSpec, TrajectorySnapshot
 
 __all__ = [
@@ -297,9 +298,18 @@ def read_run_columns(group: h5py.Group) -> RunColumns:
     return columns
 
 
-def pending_columns(hashes: Sequence[str], seeds: Sequence[int]) -> RunColumns:
-    """A run table of ``len(hashes)`` pending runs."""
+def pending_columns(hashes: Sequence[str], trajectory_seed: int) -> RunColumns:
+    """A run table of ``len(hashes)`` pending runs, with the seeds of ``trajectory_seed``.
+
+    Column-wise: a million runs cost a few arrays, not a million Python ints and byte strings.
+    The seeds are those of :func:`~pypet_rebuild.tree.seeding.run_seed` (the first 64 bits of
+    the point hash, big-endian, XOR the mixed trajectory seed).
+    """
     columns = RunColumns(len(hashes))
-    columns.point_hash[:] = [bytes.fromhex(h) for h in hashes]
-    columns.seed[:] = np.array(seeds, dtype=np.uint64)
+    if not len(hashes):
+        return columns
+    raw = np.frombuffer(bytes.fromhex("".join(hashes)), dtype=np.uint8).reshape(len(hashes), 16)
+    columns.point_hash = raw.view("S16").reshape(len(hashes)).copy()
+    high = raw[:, :8].copy().view(">u8").reshape(len(hashes)).astype(np.uint64)
+    columns.seed = high ^ np.uint64(seed_mixer(trajectory_seed))
     return columns

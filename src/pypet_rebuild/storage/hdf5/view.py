@@ -17,6 +17,8 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
+from pypet_rebuild.errors import PypetRebuildError
+from pypet_rebuild.storage.hdf5.checks import check_segment, check_trajectory, damaged
 from pypet_rebuild.storage.hdf5.columns import FixedSignature, ResultSource, read_rows
 from pypet_rebuild.storage.hdf5.extras import read_definition, read_derived, read_provenance
 from pypet_rebuild.storage.hdf5.frames import read_frame_columns
@@ -30,7 +32,6 @@ from pypet_rebuild.storage.hdf5.skeleton import (
 from pypet_rebuild.storage.records import MISSING
 from pypet_rebuild.storage.resume import snapshot_hashes
 from pypet_rebuild.tree.nodes import Result
-from pypet_rebuild.tree.seeding import run_seed
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 
 __all__ = ["TrajectoryView"]
@@ -56,7 +57,13 @@ class TrajectoryView:
     ) -> None:
         self.main = main
         self.allow_pickle = allow_pickle
-        self.header, self.main_runs = read_snapshot_header(main, allow_pickle=allow_pickle)
+        check_trajectory(main)
+        try:
+            self.header, self.main_runs = read_snapshot_header(main, allow_pickle=allow_pickle)
+        except (KeyError, ValueError, TypeError) as error:
+            if isinstance(error, PypetRebuildError):
+                raise  # already says what is wrong (e.g. a refused pickle)
+            raise damaged(main, f"the definition cannot be read ({error})") from error
         self.segments: list[h5py.Group] = []
         self.stores: list[h5py.Group] = [main]
         self.expansions: list[h5py.Group] = []
@@ -77,11 +84,12 @@ class TrajectoryView:
         The writer calls this after each segment it writes, so a long series of small sweeps (an
         adaptive loop) reads every store once, not all of them again in every round.
         """
+        n_runs = check_segment(segment, self.n_runs)
         self.segments.append(segment)
         self.stores.append(segment)
         if "definition" in segment:
             self.expansions.append(segment)
-            self.n_runs = int(segment["definition"].attrs["n_runs"])
+            self.n_runs = n_runs
 
     # -- definition and run table ---------------------------------------------------------------
 
@@ -334,7 +342,7 @@ def _grown(columns: RunColumns, snapshot: TrajectorySnapshot) -> RunColumns:
     hashes = snapshot_hashes(snapshot)
     kept = min(len(columns.index), len(hashes))
     added = hashes[kept:]
-    tail = pending_columns(added, [run_seed(snapshot.seed, h) for h in added])
+    tail = pending_columns(added, snapshot.seed)
     tail.index += kept
     merged = RunColumns(0)
     for name in (*RunColumns.ARRAYS, "seed"):

@@ -1,0 +1,133 @@
+"""Structural checks of a stored trajectory, run when it is opened.
+
+A file is untrusted input: a damaged or hand-edited one must fail with a
+:class:`~pypet_rebuild.errors.FileFormatError` naming the file and the problem, not with a
+``KeyError`` deep in h5py or a numpy ``MemoryError`` for a run count of 10**15. These checks
+read attributes and dataset shapes only (no values), so opening stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import h5py
+
+from pypet_rebuild.errors import FileFormatError
+
+__all__ = ["check_segment", "check_trajectory", "damaged"]
+
+_HEADER_ATTRS = (
+    "name",
+    "comment",
+    "seed",
+    "kind",
+    "grid",
+    "shape",
+    "n_runs",
+    "created",
+    "parameter_order",
+    "explored_order",
+)
+_RUN_COLUMNS = ("index", "point_hash", "status", "started", "finished", "duration", "host", "pid")
+_RUN_TEXTS = ("error_rows", "error_text", "output_rows", "output_text")
+
+
+def damaged(group: h5py.Group, problem: str) -> FileFormatError:
+    """The error for a trajectory group whose structure is not what this library writes."""
+    filename = group.file.filename
+    return FileFormatError(
+        f"{filename!r} is damaged: in {group.name!r}, {problem}. It was not written (completely) "
+        "by pypet_rebuild or was edited since; restore it from a copy, or re-run the sweep"
+    )
+
+
+def check_trajectory(group: h5py.Group) -> int:
+    """Check the main group of a trajectory; returns its number of runs.
+
+    Raises
+    ------
+    FileFormatError
+        If an attribute or a run-table column is missing, the run count is not a non-negative
+        integer, or a column's length differs from the run count.
+    """
+    missing = [name for name in _HEADER_ATTRS if name not in group.attrs]
+    if missing:
+        raise damaged(group, f"the attribute(s) {', '.join(map(repr, missing))} are missing")
+    for name in ("parameters", "explored", "runs"):
+        if not isinstance(group.get(name), h5py.Group):
+            raise damaged(group, f"the group {name!r} is missing")
+    n_runs = _count(group, group.attrs["n_runs"], "n_runs")
+    _check_runs(group["runs"], n_runs)
+    for name, node in _datasets(group["explored"]):
+        if node.shape != (n_runs,):
+            raise damaged(
+                group,
+                f"the explored column {name!r} has shape {node.shape}, but n_runs is {n_runs}",
+            )
+    return n_runs
+
+
+def check_segment(group: h5py.Group, runs_before: int) -> int:
+    """Check a trajectory group in a segment file; returns the number of runs after it.
+
+    ``runs_before`` is the number of runs before this segment (an expansion only adds runs).
+    """
+    n_runs = runs_before
+    definition = group.get("definition")
+    if definition is not None:
+        if "n_runs" not in definition.attrs or not isinstance(
+            definition.get("point_hash"), h5py.Dataset
+        ):
+            raise damaged(definition, "the expansion has no 'n_runs' or no 'point_hash'")
+        n_runs = _count(definition, definition.attrs["n_runs"], "n_runs")
+        added = definition["point_hash"].shape
+        if n_runs < runs_before or added != (n_runs - runs_before,):
+            raise damaged(
+                definition,
+                f"the expansion to n_runs={n_runs} from {runs_before} runs lists the hashes "
+                f"of {added[0] if added else 0} new points",
+            )
+    runs = group.get("runs")
+    if runs is not None:
+        if not isinstance(runs, h5py.Group) or not isinstance(runs.get("index"), h5py.Dataset):
+            raise damaged(group, "the run table has no 'index' column")
+        index = runs["index"]
+        _check_runs(runs, int(index.shape[0]) if index.ndim == 1 else -1)
+    return n_runs
+
+
+def _count(group: h5py.Group, raw: object, what: str) -> int:
+    try:
+        value: int = int(raw)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise damaged(group, f"{what} is {raw!r}, not an integer") from None
+    if value < 0 or value != raw:
+        raise damaged(group, f"{what} is {raw}, not a non-negative integer")
+    return value
+
+
+def _check_runs(runs: h5py.Group, n_runs: int) -> None:
+    if n_runs < 0:
+        raise damaged(runs, "the 'index' column is not one-dimensional")
+    if "hosts" not in runs.attrs:
+        raise damaged(runs, "the attribute 'hosts' is missing")
+    for name in (*_RUN_COLUMNS, "seed"):
+        node = runs.get(name)
+        if not isinstance(node, h5py.Dataset):
+            raise damaged(runs, f"the run-table column {name!r} is missing")
+        if node.shape != (n_runs,):
+            raise damaged(
+                runs,
+                f"the run-table column {name!r} has shape {node.shape}, expected ({n_runs},) "
+                "(one row per run)",
+            )
+    for name in _RUN_TEXTS:
+        node = runs.get(name)
+        if not isinstance(node, h5py.Dataset) or node.ndim != 1:
+            raise damaged(runs, f"the run-table column {name!r} is missing")
+
+
+def _datasets(group: h5py.Group) -> Iterator[tuple[str, h5py.Dataset]]:
+    for name, node in group.items():
+        if isinstance(node, h5py.Dataset):
+            yield name, node

@@ -1,0 +1,138 @@
+"""Damaged or hand-edited files fail on opening with a FileFormatError naming file and problem.
+
+Each file is crafted from a good one with h5py. Before these checks, an absurd run count became
+a numpy ``MemoryError`` (allocating 7 PiB) and a missing run-table column a ``KeyError`` from
+deep inside h5py.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import pypet_rebuild as pr
+from pypet_rebuild.errors import FileFormatError
+from pypet_rebuild.storage.hdf5.files import list_segments
+
+
+def _good(tmp_path: Path) -> Path:
+    traj = pr.Trajectory("t", seed=1)
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [1.0, 2.0, 3.0]})
+    path = tmp_path / "good.h5"
+    pr.Environment(traj, path).run(lambda run: {"z": run.x}, progress=False)
+    return path
+
+
+def _set(path: str, name: str, value: object) -> Callable[[h5py.File], None]:
+    def edit(file: h5py.File) -> None:
+        file[path].attrs[name] = value
+
+    return edit
+
+
+def _delete(path: str) -> Callable[[h5py.File], None]:
+    def edit(file: h5py.File) -> None:
+        del file[path]
+
+    return edit
+
+
+def _delete_attr(path: str, name: str) -> Callable[[h5py.File], None]:
+    def edit(file: h5py.File) -> None:
+        del file[path].attrs[name]
+
+    return edit
+
+
+def _shorten(path: str) -> Callable[[h5py.File], None]:
+    def edit(file: h5py.File) -> None:
+        data = file[path][...]
+        del file[path]
+        file.create_dataset(path, data=data[:1])
+
+    return edit
+
+
+def _open_and_read(path: Path) -> None:
+    study = pr.load_trajectory(path)
+    try:  # a check that only happened on first read would surface here
+        study.results["z"][:]
+    finally:
+        study.close()
+
+
+CASES = [
+    ("absurd run count", _set("t", "n_runs", 10**15), r"'index' has shape \(3,\), expected"),
+    ("negative run count", _set("t", "n_runs", -5), "n_runs is -5, not a non-negative"),
+    ("run count not a number", _set("t", "n_runs", "lots"), "n_runs is 'lots', not an integer"),
+    ("missing status column", _delete("t/runs/status"), "column 'status' is missing"),
+    ("missing index column", _delete("t/runs/index"), "column 'index' is missing"),
+    ("missing run table", _delete("t/runs"), "the group 'runs' is missing"),
+    ("short column", _shorten("t/runs/seed"), r"column 'seed' has shape \(1,\)"),
+    ("short explored column", _shorten("t/explored/x"), r"explored column 'x' has shape"),
+    ("missing attribute", _delete_attr("t", "parameter_order"), "'parameter_order' are missing"),
+    ("bad json", _set("t", "grid", "{not json"), "the definition cannot be read"),
+]
+
+
+@pytest.mark.parametrize(("label", "edit", "problem"), CASES, ids=[c[0] for c in CASES])
+def test_opening_a_damaged_file_names_the_file_and_the_problem(
+    tmp_path: Path, label: str, edit: Callable[[h5py.File], None], problem: str
+) -> None:
+    path = tmp_path / "crafted.h5"
+    shutil.copy(_good(tmp_path), path)
+    with h5py.File(path, "r+") as file:
+        edit(file)
+    with pytest.raises(FileFormatError, match=problem) as caught:
+        _open_and_read(path)
+    assert "crafted.h5" in str(caught.value)
+    assert "damaged" in str(caught.value)
+
+
+def test_a_damaged_segment_is_named_too(tmp_path: Path) -> None:
+    traj = pr.Trajectory("t", seed=1)
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [1.0, 2.0, 3.0]})
+    path = tmp_path / "segments.h5"
+    storage = pr.HDF5StorageService(path, compaction="manual")
+    pr.Environment(traj, storage, batch_size=1, flush_seconds=0).run(
+        lambda run: {"z": run.x}, progress=False
+    )
+    storage.close()
+    (_, _, segment), *_ = [s for s in list_segments(path, "t") if s[1] > 1]
+    with h5py.File(segment, "r+") as file:
+        del file["t/runs/status"]
+    with pytest.raises(FileFormatError, match=r"segments\.h5.*column 'status' is missing"):
+        pr.load_trajectory(path).results["z"][:]
+
+
+def test_an_expansion_with_an_absurd_run_count(tmp_path: Path) -> None:
+    traj = pr.Trajectory("t", seed=1)
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [1.0, 2.0]})
+    path = tmp_path / "grown.h5"
+    storage = pr.HDF5StorageService(path, compaction="manual")
+    pr.Environment(traj, storage).run(lambda run: {"z": run.x}, progress=False)
+    storage.close()
+    again = pr.Trajectory("t", seed=1)
+    again.add_parameter("x", 0.0)
+    again.explore({"x": [1.0, 2.0, 3.0]})
+    storage = pr.HDF5StorageService(path, compaction="manual")
+    pr.Environment(again, storage).run(lambda run: {"z": run.x}, progress=False, resume=True)
+    storage.close()
+    expansions = []
+    for _, _, segment in list_segments(path, "t"):
+        with h5py.File(segment, "r") as file:
+            if "definition" in file["t"]:
+                expansions.append(segment)
+    assert expansions
+    with h5py.File(expansions[0], "r+") as file:
+        file["t/definition"].attrs["n_runs"] = np.int64(10**15)
+    with pytest.raises(FileFormatError, match=r"grown\.h5.*expansion to n_runs=1000000000000000"):
+        pr.load_trajectory(path).results["z"][:]
