@@ -317,3 +317,15 @@ def test_typed_reads_return_frames_and_datasets() -> None:
     frame = env.study.to_pandas()
     assert list(frame.columns) == ["x", "z", "status", "duration"]
     assert np.allclose(frame["z"], [2.0, 4.0, 6.0, 8.0])
+
+
+def test_a_stored_study_says_how_to_change_its_definition() -> None:
+    env = pr.Environment(grid())
+    env.run(simulate)
+    study = env.study
+    assert study.x is study["x"]  # parameters by attribute
+    with pytest.raises(AttributeError, match=r"read-only.*study\.trajectory.*t\.expand"):
+        study.expand({"x": [9.0]})
+    with pytest.raises(AttributeError, match="add_parameter"):
+        study.add_parameter("w", 1)
+    assert len(study) == 4

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = ["StoredTrajectory", "load_trajectory"]
 
+_MODEL_METHODS = frozenset({"add_parameter", "explore", "expand", "lock", "is_locked"})
+"""What a Trajectory offers to change a definition; asked of a stored study, they say how."""
+
 T = TypeVar("T")
 
 
@@ -165,7 +168,16 @@ class StoredTrajectory:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        return getattr(self.__dict__["_parameters"], name)
+        definition: Trajectory = self.__dict__["_parameters"]
+        if name in _MODEL_METHODS and name not in definition:
+            raise AttributeError(
+                f"a stored study is read-only: {name!r} changes a study's definition; use "
+                f"t = study.trajectory; t.{name}(...); then Environment(t, storage=study.storage)"
+                ".run(simulate, resume=True)"
+            )
+        # Groups and parameters only (by path segment or unique leaf name), never the model's
+        # own methods: the stored definition is not something to change in place.
+        return Trajectory.__getattr__(definition, name)
 
     def __contains__(self, path: object) -> bool:
         return path in self._parameters
