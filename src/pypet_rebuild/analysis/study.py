@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["StoredTrajectory", "load_trajectory"]
 
-_MODEL_METHODS = frozenset({"add_parameter", "explore", "expand", "lock", "is_locked"})
+_MODEL_METHODS = frozenset({"add_parameter", "explore", "expand", "lock"})
 """What a Trajectory offers to change a definition; asked of a stored study, they say how."""
 
 T = TypeVar("T")
@@ -122,6 +122,11 @@ class StoredTrajectory:
     def storage(self) -> StorageService:
         """The backend the study is stored in."""
         return self._storage
+
+    @property
+    def is_locked(self) -> bool:
+        """Always ``True``: a stored study's parameters describe stored runs (read-only)."""
+        return True
 
     @property
     def result_filter(self) -> frozenset[str] | None:
