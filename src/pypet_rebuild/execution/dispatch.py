@@ -118,20 +118,8 @@ def failed_record(task: RunTask, message: str, trajectory_seed: int) -> RunRecor
 
 def interrupted_record(record: RunRecord) -> RunRecord:
     """The record of a run that a SIGINT may have cut short: failed, without its results."""
-    return RunRecord(
-        record.index,
-        record.point_hash,
-        RunStatus.FAILED,
-        record.started,
-        record.finished,
-        record.duration,
-        record.host,
-        record.pid,
-        record.seed,
-        f"{record.error}{INTERRUPTED_MESSAGE}\n",
-        {},
-        {},
-        record.output,
+    return record.without_results(
+        status=RunStatus.FAILED, error=f"{record.error}{INTERRUPTED_MESSAGE}\n"
     )
 
 

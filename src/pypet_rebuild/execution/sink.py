@@ -219,18 +219,7 @@ class RecordSink:
 def _unstorable_record(record: RunRecord, error: Exception) -> RunRecord:
     """The failed record of a run whose results storage refused (the reason last)."""
     reason = "".join(traceback.format_exception(error))
-    return RunRecord(
-        record.index,
-        record.point_hash,
-        RunStatus.FAILED,
-        record.started,
-        record.finished,
-        record.duration,
-        record.host,
-        record.pid,
-        record.seed,
-        f"{record.error}the results of this run could not be stored:\n{reason}",
-        {},
-        {},
-        record.output,
+    return record.without_results(
+        status=RunStatus.FAILED,
+        error=f"{record.error}the results of this run could not be stored:\n{reason}",
     )

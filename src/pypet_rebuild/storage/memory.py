@@ -216,7 +216,7 @@ class MemoryStorageService:
             for record in records
         ]
         for record, results in zip(records, encoded, strict=True):
-            stored.records[record.index] = record.metadata()
+            stored.records[record.index] = record.without_results()
             stored.results[record.index] = results
             stored.result_names.update(results)
             stored.comments.update(record.comments)

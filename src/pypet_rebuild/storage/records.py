@@ -87,21 +87,27 @@ class RunRecord:
     comments: Mapping[str, str] = field(default_factory=dict)
     output: str = ""
 
-    def metadata(self) -> RunRecord:
-        """A copy with the run-table fields only (no results, no comments)."""
-        # Positional: several times faster than dataclasses.replace, and called once per run
-        # by the memory backend.
+    def without_results(
+        self, *, status: RunStatus | None = None, error: str | None = None
+    ) -> RunRecord:
+        """A copy with the run-table fields only (no results, no comments).
+
+        ``status`` and ``error`` replace the record's own: how a run whose results cannot be
+        kept (cut short, refused by storage) is stored as failed.
+        """
+        # Positional: several times faster than dataclasses.replace; the memory backend calls
+        # this once per stored run.
         return RunRecord(
             self.index,
             self.point_hash,
-            self.status,
+            self.status if status is None else status,
             self.started,
             self.finished,
             self.duration,
             self.host,
             self.pid,
             self.seed,
-            self.error,
+            self.error if error is None else error,
             {},
             {},
             self.output,
