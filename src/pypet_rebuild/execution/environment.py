@@ -370,6 +370,7 @@ class Environment:
                     dispatch_settings,
                     interrupts,
                     trajectory.point,
+                    len(pending),
                 )
             interrupted = interrupts.stop
         except KeyboardInterrupt:
