@@ -420,7 +420,7 @@ class RemoteTraceback(Exception):  # noqa: N818 - named like concurrent.futures'
         self.text = text
 
     def __str__(self) -> str:
-        return f"\n\"\"\"\n{self.text.rstrip()}\n\"\"\""
+        return f'\n"""\n{self.text.rstrip()}\n"""'
 
 
 def dispatch(

@@ -196,8 +196,8 @@ class _Comparison:
         if not first and expected.ndim:
             return f"{at}the bytes differ (e.g. a NaN payload or the sign of zero)"
         return (
-            f"{at}at {list(first) if first else '()'}: expected {_short(expected[first])}, "
-            f"got {_short(actual[first])}"
+            f"{at}at {list(first) if first else '()'}: expected "
+            f"{_short(expected[first].tolist())}, got {_short(actual[first].tolist())}"
         )
 
     def _pandas(self, expected: Any, actual: Any, at: str) -> str | None:
