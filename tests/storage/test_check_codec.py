@@ -98,7 +98,7 @@ class _Lossy:
 
 
 def test_a_backend_that_changes_values_is_named() -> None:
-    lossy = StorageFactory("lossy", lambda folder, pickle: _Lossy(), lambda s, pickle: s)  # type: ignore[arg-type,return-value]
+    lossy = StorageFactory("lossy", lambda folder, pickle: _Lossy(), lambda s, pickle: s)
     check_codec(np.ndarray, [np.arange(3.0)], factories=[lossy])
     with pytest.raises(
         AssertionError,

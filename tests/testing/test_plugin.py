@@ -94,6 +94,7 @@ def test_pr_sweep_stores_into_a_fresh_file_each_call(
     first = pr_sweep(xy_trajectory(), simulate_xy)
     second = pr_sweep(xy_trajectory(), simulate_xy)  # same name, new store: no StorageError
     assert isinstance(first.storage, pr.HDF5StorageService)
+    assert isinstance(second.storage, pr.HDF5StorageService)
     assert first.storage.location != second.storage.location
     np.testing.assert_array_equal(first.results["z"][:], [10.0, 20.0, 20.0, 40.0, 30.0, 60.0])
     assert_studies_equal(first, second)

@@ -177,7 +177,13 @@ def numpy_arrays(
 
 def numpy_scalars() -> st.SearchStrategy[np.generic]:
     """Numpy scalars (``np.float32(1.5)``, ``np.datetime64(...)``...) of every scalar dtype."""
-    return hnp.arrays(_scalar_dtypes(), ()).map(lambda array: array[()])
+    return hnp.arrays(_scalar_dtypes(), ()).map(_item)
+
+
+def _item(array: np.ndarray[Any, Any]) -> np.generic:
+    scalar: Any = array[()]  # indexing a 0-d array with () gives its scalar
+    assert isinstance(scalar, np.generic)
+    return scalar
 
 
 # -- pandas ---------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ for their own types.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -191,8 +190,8 @@ class _Comparison:
             first = tuple(int(i) for i in np.argwhere(~close)[0])
         else:
             differs = (expected != actual) & ~(_nan(expected) & _nan(actual))
-            found = np.argwhere(differs)
-            first = tuple(int(i) for i in found[0]) if len(found) else ()
+            positions = np.argwhere(differs)
+            first = tuple(int(i) for i in positions[0]) if len(positions) else ()
         if not first and expected.ndim:
             return f"{at}the bytes differ (e.g. a NaN payload or the sign of zero)"
         return (
@@ -204,9 +203,8 @@ class _Comparison:
         import pandas as pd
 
         exact = not self.tolerant
-        tolerances: Mapping[str, float] = (
-            {} if exact else {"rtol": self.rtol, "atol": max(self.atol, 0.0)}
-        )
+        # Used by pandas only when not exact.
+        rtol, atol = (self.rtol, self.atol) if not exact else (1e-5, 1e-8)
         try:
             if isinstance(expected, pd.DataFrame):
                 pd.testing.assert_frame_equal(
@@ -215,7 +213,8 @@ class _Comparison:
                     check_exact=exact,
                     check_index_type=True,
                     check_column_type=True,
-                    **tolerances,  # type: ignore[arg-type]
+                    rtol=rtol,
+                    atol=atol,
                 )
                 dtypes = list(expected.dtypes), list(actual.dtypes)
                 if dtypes[0] != dtypes[1]:
@@ -226,7 +225,8 @@ class _Comparison:
                     expected,
                     check_exact=exact,
                     check_index_type=True,
-                    **tolerances,  # type: ignore[arg-type]
+                    rtol=rtol,
+                    atol=atol,
                 )
             elif isinstance(expected, pd.Index):
                 pd.testing.assert_index_equal(actual, expected, exact=True, check_exact=exact)
@@ -251,7 +251,7 @@ class _Comparison:
 
 def _nan(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     if array.dtype.kind in "fc":
-        return np.isnan(array)
+        return np.asarray(np.isnan(array), dtype=bool)
     if array.dtype.kind in "mM":
-        return np.isnat(array)
+        return np.asarray(np.isnat(array), dtype=bool)
     return np.zeros(array.shape, dtype=bool)

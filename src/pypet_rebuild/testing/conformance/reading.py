@@ -113,7 +113,9 @@ class StorageReaderTests:
             assert isinstance(provenance, list)
             assert all(isinstance(entry, dict) for entry in provenance)
 
-    def test_unknown_trajectory_is_a_clear_error(self, reference: pr.StorageService) -> None:
+    def test_reading_an_unknown_trajectory_is_a_clear_error(
+        self, reference: pr.StorageService
+    ) -> None:
         missing = "no_such_trajectory"
         for read in (
             reference.load_snapshot,
