@@ -23,6 +23,7 @@ Studies:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -346,11 +347,12 @@ def parameter_names(
     return st.lists(path, min_size=min_size, max_size=max_size, unique=True)
 
 
-def _axis_values(kind: str, size: int) -> st.SearchStrategy[list[Any]]:
+def _axis_values(kind: str, size: int, bounds: tuple[float, float]) -> st.SearchStrategy[list[Any]]:
+    low, high = bounds
     if kind == "float":
-        element: st.SearchStrategy[Any] = st.floats(-1e3, 1e3, allow_nan=False)
+        element: st.SearchStrategy[Any] = st.floats(low, high, allow_nan=False)
     else:
-        element = st.integers(-100, 100)
+        element = st.integers(math.ceil(low), math.floor(high))
     return st.lists(element, min_size=size, max_size=size, unique=True)
 
 
@@ -359,6 +361,7 @@ def parameter_spaces(
     *,
     kinds: Sequence[SpaceKind] = ("grid", "zipped", "union", "sample"),
     value_types: Sequence[Literal["float", "int"]] | None = None,
+    bounds: tuple[float, float] = (-100.0, 100.0),
     max_runs: int = 12,
 ) -> st.SearchStrategy[ParameterSpace]:
     """Parameter spaces over ``names``: grids, zipped spaces, unions of two, random samples.
@@ -372,6 +375,9 @@ def parameter_spaces(
     value_types
         ``"float"`` or ``"int"`` for each name (default: floats), so a trajectory can declare
         matching defaults.
+    bounds
+        The closed interval every explored value lies in (integers: the integers in it; random
+        samples draw their ranges inside it).
     max_runs
         The most points a space has.
     """
@@ -379,6 +385,8 @@ def parameter_spaces(
 
     if not names:
         raise ValueError("parameter_spaces needs at least one name")
+    if not bounds[0] < bounds[1]:
+        raise ValueError(f"bounds must be (low, high) with low < high, got {bounds!r}")
     types = list(value_types) if value_types is not None else ["float"] * len(names)
     if len(types) != len(names):
         raise ValueError("value_types needs one entry per name")
@@ -390,14 +398,17 @@ def parameter_spaces(
         for name, kind in zip(names, types, strict=True):
             size = draw(st.integers(1, max(1, min(3, budget))))
             budget = max(1, budget // size)
-            axes[name] = draw(_axis_values(kind, size))
+            axes[name] = draw(_axis_values(kind, size, bounds))
         return cartesian_product(axes)
 
     @st.composite
     def zipped_spaces(draw: st.DrawFn) -> ParameterSpace:
         size = draw(st.integers(1, max(1, max_runs)))
         return zipped(
-            {name: draw(_axis_values(kind, size)) for name, kind in zip(names, types, strict=True)}
+            {
+                name: draw(_axis_values(kind, size, bounds))
+                for name, kind in zip(names, types, strict=True)
+            }
         )
 
     @st.composite
@@ -411,13 +422,21 @@ def parameter_spaces(
     @st.composite
     def samples(draw: st.DrawFn) -> ParameterSpace:
         ranges: dict[str, tuple[Any, Any]] = {}
+        low_bound, high_bound = bounds
         for name, kind in zip(names, types, strict=True):
             if kind == "float":
-                low = draw(st.floats(-1e3, 1e3, allow_nan=False))
-                ranges[name] = (low, low + draw(st.floats(1e-3, 1e3)))
+                edges = draw(
+                    st.lists(
+                        st.floats(low_bound, high_bound, allow_nan=False),
+                        min_size=2,
+                        max_size=2,
+                        unique=True,
+                    )
+                )
+                ranges[name] = (min(edges), max(edges))
             else:
-                low_int = draw(st.integers(-100, 100))
-                ranges[name] = (low_int, low_int + draw(st.integers(0, 50)))
+                low = draw(st.integers(math.ceil(low_bound), math.floor(high_bound)))
+                ranges[name] = (low, draw(st.integers(low, math.floor(high_bound))))
         n = draw(st.integers(1, max(1, max_runs)))
         return random_sample(ranges, n, seed=draw(st.integers(0, 2**32 - 1)))
 

@@ -194,9 +194,10 @@ class _Comparison:
             first = tuple(int(i) for i in positions[0]) if len(positions) else ()
         if not first and expected.ndim:
             return f"{at}the bytes differ (e.g. a NaN payload or the sign of zero)"
+        position = f"at {list(first)}: " if first else ""
         return (
-            f"{at}at {list(first) if first else '()'}: expected "
-            f"{_short(expected[first].tolist())}, got {_short(actual[first].tolist())}"
+            f"{at}{position}expected {_short(expected[first].tolist())}, "
+            f"got {_short(actual[first].tolist())}"
         )
 
     def _pandas(self, expected: Any, actual: Any, at: str) -> str | None:
