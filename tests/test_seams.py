@@ -235,6 +235,7 @@ def test_ctrl_c_inside_a_run_releases_the_lock_and_resume_completes(
     assert pr.load_trajectory(path).results["z"][:].tolist() == [2.0, 4.0, 6.0, 8.0]
 
 
+@pytest.mark.slow
 def test_a_failing_executor_writes_nothing(
     tmp_path: Path, simulate_double: Simulate, x_trajectory: TrajectoryFactory
 ) -> None:

@@ -72,6 +72,7 @@ def test_a_custom_codec_with_a_0d_array_passes_on_every_backend() -> None:
     check_codec(LEVEL_CODEC, values)
 
 
+@pytest.mark.slow
 def test_every_storable_example_value_passes() -> None:
     values = storable_values()
     values.pop("a_fortran")  # HDF5 stacks same-shape arrays in C order (a documented deviation)

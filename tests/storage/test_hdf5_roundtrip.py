@@ -343,6 +343,7 @@ def per_run_arrays(draw: st.DrawFn) -> list[np.ndarray[Any, Any]]:
     return [draw(hnp.arrays(any_dtypes, shapes)) for _ in range(n)]
 
 
+@pytest.mark.slow
 @settings(max_examples=25)
 @given(per_run_arrays())
 def test_whatever_array_each_run_returns_the_file_gives_back(

@@ -10,6 +10,7 @@ import pytest
 import pypet_rebuild as pr
 from pypet_rebuild.errors import ExecutionError, RunFailedError, StorageError, UnsupportedTypeError
 from pypet_rebuild.execution.dispatch import RemoteTraceback
+from pypet_rebuild.execution.environment import _replace_with_fresh
 from pypet_rebuild.execution.progress import make_progress
 from pypet_rebuild.testing import StorageFactory, assert_studies_equal
 from pypet_rebuild.testing.conformance import Unstorable, fail_on_x2
@@ -99,10 +100,9 @@ def test_overwrite_needs_a_backend_that_can_replace(
     storage = _NoReplace()
     pr.Environment(xy_trajectory(), storage=storage._memory).run(simulate_xy)
     assert not isinstance(storage, pr.storage.protocol.SupportsReplace)
+    snapshot = xy_trajectory().snapshot()
     with pytest.raises(StorageError, match="cannot"):
-        from pypet_rebuild.execution.environment import _replace_with_fresh
-
-        _replace_with_fresh(storage, xy_trajectory().snapshot())  # type: ignore[arg-type]
+        _replace_with_fresh(storage, snapshot)  # type: ignore[arg-type]
 
 
 def test_no_progress_bar_under_pytest(capsys: pytest.CaptureFixture[str]) -> None:
