@@ -20,8 +20,10 @@ import pypet_rebuild as pr
 from pypet_rebuild.errors import ResumeMismatchError
 from pypet_rebuild.storage.codecs import DecodeContext, EncodeContext, Encoded
 from pypet_rebuild.testing.conformance import (
+    ReadOnlyStorageTests,
     StorageServiceTests,
     StorageUnderTest,
+    fail_on_x2,
     record,
     simulate,
     store_sweep,
@@ -108,6 +110,20 @@ class TestHDF5Storage(_ProjectChecks, StorageServiceTests):
     ) -> pr.StorageService:
         assert isinstance(storage, pr.HDF5StorageService)
         return pr.HDF5StorageService(storage.path, allow_pickle=allow_pickle)
+
+
+class TestReadOnlyHDF5File(ReadOnlyStorageTests):
+    """The read-only part of the suite, on an HDF5 file whose permissions forbid writing."""
+
+    def open_reference(self, folder: Path) -> pr.StorageService:
+        path = folder / "read_only.h5"
+        writer = pr.HDF5StorageService(path)
+        env = pr.Environment(trajectory(), storage=writer)
+        env.run(fail_on_x2, on_error="continue")
+        env.study.add_derived("total", 1.0)
+        writer.close()
+        path.chmod(0o444)
+        return pr.HDF5StorageService(path)
 
 
 # -- every codec on every backend ----------------------------------------------------------------
