@@ -19,6 +19,7 @@ from pypet_rebuild.testing import (
     run_study,
     strategies,
 )
+from pypet_rebuild.tree.snapshot import ParameterSpec
 
 
 def roundtrip(value: object) -> object:
@@ -57,6 +58,23 @@ def test_parameter_names_are_accepted_together(names: list[str]) -> None:
     for name in names:
         traj.add_parameter(name, 1)
     assert [p.path for p in traj.parameters()] == names
+
+
+@settings(max_examples=30)
+@given(strategies.parameter_specs())
+def test_parameter_specs_survive_storage(spec: ParameterSpec) -> None:
+    traj = pr.Trajectory("specs", seed=0)
+    traj.add_parameter(spec.path, spec.default, comment=spec.comment, annotations=spec.annotations)
+    storage = pr.MemoryStorageService()
+    pr.Environment(traj, storage=storage).run(lambda run: None)
+    (stored,) = storage.load_snapshot("specs").parameters
+    assert (stored.path, stored.type_name, stored.comment) == (
+        spec.path,
+        spec.type_name,
+        spec.comment,
+    )
+    assert stored.annotations == spec.annotations
+    assert_values_equal(spec.default, stored.default)
 
 
 @settings(max_examples=60)

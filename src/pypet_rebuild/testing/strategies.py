@@ -16,7 +16,8 @@ Values:
 
 Studies:
 
-- :func:`parameter_names`: valid dotted names;
+- :func:`parameter_names`: valid dotted names; :func:`parameter_specs`: stored parameter
+  definitions;
 - :func:`parameter_spaces`: grids, zipped spaces, unions and random samples over given names;
 - :func:`trajectories`: a trajectory with defaults of several types, explored over a space.
 """
@@ -44,6 +45,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from pypet_rebuild.exploration.space import ParameterSpace
+    from pypet_rebuild.tree.snapshot import ParameterSpec
     from pypet_rebuild.tree.trajectory import Trajectory
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "pandas_arrays",
     "parameter_names",
     "parameter_spaces",
+    "parameter_specs",
     "python_scalars",
     "python_values",
     "series",
@@ -456,6 +459,35 @@ def _defaults() -> st.SearchStrategy[object]:
         numpy_arrays(hnp.floating_dtypes(sizes=(32, 64)), max_dims=2, max_side=3, layouts=False),
         st.dictionaries(st.text(max_size=3), st.integers(-5, 5), max_size=3),
     )
+
+
+def parameter_specs() -> st.SearchStrategy[ParameterSpec]:
+    """Stored parameter definitions, as a backend receives them in a snapshot.
+
+    Each is built by declaring the parameter on a trajectory (so it is one a trajectory can
+    hold): a valid dotted path, a default of one of the types :func:`trajectories` uses, a
+    comment (any text without NUL) and JSON annotations.
+    """
+    from pypet_rebuild.tree.trajectory import Trajectory
+
+    @st.composite
+    def specs(draw: st.DrawFn) -> ParameterSpec:
+        (path,) = draw(parameter_names(min_size=1, max_size=1))
+        traj = Trajectory("spec", seed=0)
+        traj.add_parameter(
+            path,
+            draw(_defaults()),
+            comment=draw(st.text(max_size=10).filter(lambda text: "\x00" not in text)),
+            annotations=draw(
+                st.dictionaries(
+                    st.text(max_size=4), st.integers(-5, 5) | st.text(max_size=4), max_size=2
+                )
+            ),
+        )
+        (spec,) = traj.snapshot().parameters
+        return spec
+
+    return specs()
 
 
 def trajectories(
