@@ -10,8 +10,8 @@ import pytest
 import pypet_rebuild as pr
 from pypet_rebuild.errors import ExecutionError, RunFailedError, StorageError, UnsupportedTypeError
 from pypet_rebuild.execution.dispatch import RemoteTraceback
-from pypet_rebuild.execution.environment import _replace_with_fresh
 from pypet_rebuild.execution.progress import make_progress
+from pypet_rebuild.storage.protocol import SupportsReplace
 from pypet_rebuild.testing import StorageFactory, assert_studies_equal
 from pypet_rebuild.testing.conformance import Unstorable, fail_on_x2
 
@@ -98,11 +98,13 @@ def test_overwrite_needs_a_backend_that_can_replace(
     xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
 ) -> None:
     storage = _NoReplace()
-    pr.Environment(xy_trajectory(), storage=storage._memory).run(simulate_xy)
-    assert not isinstance(storage, pr.storage.protocol.SupportsReplace)
-    snapshot = xy_trajectory().snapshot()
-    with pytest.raises(StorageError, match="cannot"):
-        _replace_with_fresh(storage, snapshot)  # type: ignore[arg-type]
+    assert isinstance(storage, pr.StorageService)
+    assert not isinstance(storage, SupportsReplace)
+    env = pr.Environment(xy_trajectory(), storage=storage)  # type: ignore[arg-type]
+    env.run(simulate_xy)
+    with pytest.raises(StorageError, match="_NoReplace cannot"):
+        env.run(simulate_xy, overwrite=True)
+    assert len(env.study.provenance) == 1  # nothing was touched
 
 
 def test_no_progress_bar_under_pytest(capsys: pytest.CaptureFixture[str]) -> None:
