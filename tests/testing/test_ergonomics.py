@@ -100,7 +100,7 @@ def test_overwrite_needs_a_backend_that_can_replace(
     storage = _NoReplace()
     assert isinstance(storage, pr.StorageService)
     assert not isinstance(storage, SupportsReplace)
-    env = pr.Environment(xy_trajectory(), storage=storage)  # type: ignore[arg-type]
+    env = pr.Environment(xy_trajectory(), storage=storage)
     env.run(simulate_xy)
     with pytest.raises(StorageError, match="_NoReplace cannot"):
         env.run(simulate_xy, overwrite=True)
