@@ -31,6 +31,7 @@ import pytest
 if TYPE_CHECKING:
     from pypet_rebuild import StorageService, StoredTrajectory, Trajectory
     from pypet_rebuild.execution.run import Run
+    from pypet_rebuild.storage.backends import StorageTarget
     from pypet_rebuild.testing import StorageFactory
 
 __all__ = ["SweepFactory", "pytest_generate_tests"]
@@ -93,7 +94,7 @@ class SweepFactory:
         simulate: Callable[[Run], Any],
         *,
         backend: str | None = None,
-        storage: object = None,
+        storage: StorageTarget = None,
         **run_options: Any,
     ) -> StoredTrajectory:
         """Run ``simulate`` over ``trajectory`` into a new store; return the stored study.
@@ -119,7 +120,7 @@ class SweepFactory:
             storage = self._new_storage(backend)
         elif backend is not None:
             raise TypeError("pass either backend= (for a new store) or storage=, not both")
-        study = run_study(trajectory, simulate, storage=storage, **run_options)  # type: ignore[arg-type]
+        study = run_study(trajectory, simulate, storage=storage, **run_options)
         self._opened.append(study)
         return study
 

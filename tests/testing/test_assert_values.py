@@ -62,6 +62,11 @@ def test_a_value_equals_a_copy_of_itself(value: object) -> None:
         (np.arange(4).reshape(2, 2), np.array([[0, 1], [2, 5]]), r"at \[1, 1\]: expected 3"),
         (pd.DataFrame({"a": [1]}), pd.DataFrame({"a": [1.0]}), "dtype"),
         (sp.csr_matrix(np.eye(2)), sp.csc_matrix(np.eye(2)), "expected csr_matrix"),
+        (
+            pd.Timestamp("2020-01-01 01:00", tz="Europe/Berlin"),
+            pd.Timestamp("2020-01-01 00:00", tz="UTC"),
+            "time zone: expected Europe/Berlin, got UTC",
+        ),
         (sp.csr_matrix(np.eye(2)), sp.csr_matrix(2 * np.eye(2)), r"toarray\(\): at \[0, 0\]"),
         (Probe("p", np.array(1.0)), Probe("p", np.array([1.0])), r"\.__dict__\['level'\]"),
     ],

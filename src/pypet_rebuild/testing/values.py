@@ -237,6 +237,9 @@ class _Comparison:
                 pd.testing.assert_extension_array_equal(actual, expected, check_exact=exact)
             elif not bool(actual == expected) and not (pd.isna(actual) and pd.isna(expected)):
                 return f"{at}expected {_short(expected)}, got {_short(actual)}"
+            elif str(getattr(expected, "tz", None)) != str(getattr(actual, "tz", None)):
+                # Equal instants in two time zones compare equal; storage must keep the zone.
+                return f"{at}time zone: expected {expected.tz}, got {actual.tz}"
         except AssertionError as exc:
             return f"{at}{str(exc).strip()}"
         return None
