@@ -17,9 +17,12 @@ import pytest
 
 import pypet_rebuild as pr
 
-pytestmark = pytest.mark.skipif(
-    not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc (Linux)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc (Linux)"
+    ),
+]
 
 MIB = 1 << 20
 RUN_BYTES = 4 * MIB

@@ -38,7 +38,13 @@ from pypet_rebuild.execution.worker import (
 from pypet_rebuild.storage.records import RunRecord, RunStatus
 from pypet_rebuild.tree.seeding import run_seed
 
-__all__ = ["DispatchSettings", "Interrupts", "dispatch", "graceful_interrupts"]
+__all__ = [
+    "DispatchSettings",
+    "Interrupts",
+    "RemoteTraceback",
+    "dispatch",
+    "graceful_interrupts",
+]
 
 logger = logging.getLogger("pypet_rebuild")
 
@@ -449,6 +455,21 @@ class TaskQueue:
         self._front.extendleft(tasks)
 
 
+class RemoteTraceback(Exception):  # noqa: N818 - named like concurrent.futures' own
+    """The traceback of an exception raised in a worker process, as text.
+
+    Exceptions travel between processes without their frames; like ``concurrent.futures``, the
+    driving process chains this to the user's exception so the worker's frames are shown.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.text.rstrip()}\n"""'
+
+
 def dispatch(
     backend: Backend,
     context: SweepContext,
@@ -480,6 +501,15 @@ def dispatch(
         record, error = dispatcher.failure
         sink.flush()
         message = record.error.strip().rsplit("\n", 1)[-1] if record.error else "failed"
+        if (
+            error is not None
+            and error.__traceback__ is None
+            and error.__cause__ is None
+            and record.error
+        ):
+            # The exception crossed a process boundary and lost its frames; chain the text of
+            # the worker's traceback, so a test report or the console shows the user's code.
+            error.__cause__ = RemoteTraceback(record.error)
         raise RunFailedError(
             record.index, dict(point(record.index)), message, record.error
         ) from error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Protocol
 
@@ -29,6 +30,8 @@ class _NoProgress:
 
 
 def _interactive() -> bool:
+    if "PYTEST_CURRENT_TEST" in os.environ:
+        return False  # a test's output is a report, not a console (even under pytest -s)
     if "ipykernel" in sys.modules:
         return True
     stream = sys.stderr
@@ -36,7 +39,7 @@ def _interactive() -> bool:
 
 
 def make_progress(enabled: bool | None, total: int, description: str) -> Progress:
-    """A tqdm bar if ``enabled`` (``None``: only when attached to a terminal or a notebook)."""
+    """A tqdm bar if ``enabled`` (``None``: only in a terminal or a notebook, not under pytest)."""
     if enabled is None:
         enabled = _interactive()
     if not enabled:

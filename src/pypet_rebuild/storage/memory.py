@@ -172,7 +172,7 @@ class MemoryStorageService:
         if stored is not None and not resume:
             raise StorageError(
                 f"a trajectory named {snapshot.name!r} is already stored; pass resume=True to "
-                "continue it, or give the new study another name"
+                "continue it, overwrite=True to replace it, or give the new study another name"
             )
         if stored is not None:
             previous = dataclasses.replace(stored.snapshot.decode(), hashes=stored.hashes)

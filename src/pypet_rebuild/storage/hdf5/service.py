@@ -189,7 +189,8 @@ class HDF5StorageService:
         if snapshot.name in stored and not resume:
             raise StorageError(
                 f"{str(self.path)!r} already holds a trajectory named {snapshot.name!r}; pass "
-                "resume=True to continue it, or give the new study another name"
+                "resume=True to continue it, overwrite=True to replace it, or give the new study "
+                "another name"
             )
         if snapshot.name in stored:
             view = self._reader_for().view(snapshot.name)
