@@ -223,7 +223,8 @@ def examples() -> dict[str, list[object]]:
         "a_U5": [np.array(["ab", "cdefg", str(i)], dtype="U5") for i in r],
         "a_S3": [np.array([b"ab", b"c\x00d", b"%d" % i], dtype="S3") for i in r],
         "a_datetime_ns": [
-            np.array(["2020-01-01T00:00:00.000000001", "NaT"], dtype="datetime64[ns]") + i
+            np.array(["2020-01-01T00:00:00.000000001", "NaT"], dtype="datetime64[ns]")
+            + np.timedelta64(i, "ns")
             for i in r
         ],
         "a_timedelta_s": [np.array([1, -1, i], dtype="m8[s]") for i in r],

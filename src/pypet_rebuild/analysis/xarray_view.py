@@ -13,18 +13,17 @@ with NaN to the largest shape, and ``layout="run"`` keeps it as one object per r
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from pypet_rebuild._optional import import_optional
 from pypet_rebuild.analysis.queries import metadata_columns
 from pypet_rebuild.analysis.results import stack_values
 from pypet_rebuild.errors import (
     IncompatibleShapesError,
-    MissingDependencyError,
     ResultNotFoundError,
     UnknownParameterError,
 )
@@ -37,15 +36,6 @@ if TYPE_CHECKING:
     from pypet_rebuild.analysis.study import StoredTrajectory
 
 __all__ = ["to_xarray"]
-
-
-def _import(name: str, extra: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f'this needs {name}: install it with `pip install "pypet_rebuild[{extra}]"`'
-        ) from exc
 
 
 def _grid_axes(trajectory: StoredTrajectory) -> list[tuple[str, list[str], list[int]]] | None:
@@ -142,7 +132,9 @@ def _lazy(trajectory: StoredTrajectory, name: str, chunks: Any) -> Any | None:
         return None
     assert info.shape is not None
     assert info.dtype is not None
-    dask_array = _import("dask.array", "dask")
+    dask_array: Any = import_optional(
+        "dask.array", feature="study.to_xarray(chunks=...)", extra="dask"
+    )
     # The dtype must be known before any chunk is read, and be the one the eager read gives:
     # the stored dtype if every run has a value, else the one with a missing marker (NaN...).
     complete = bool(storage.result_presence(trajectory.name, name).all())
@@ -205,7 +197,7 @@ def to_xarray(
     pad
         Pad array results whose shape differs between runs with NaN to the largest shape.
     """
-    xr = _import("xarray", "xarray")
+    xr: Any = import_optional("xarray", feature="study.to_xarray()", extra="xarray")
     if layout not in ("auto", "grid", "run"):
         raise ValueError(f"layout must be 'auto', 'grid' or 'run', got {layout!r}")
     axes = None if layout == "run" else _grid_axes(trajectory)

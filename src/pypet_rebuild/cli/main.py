@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 import pypet_rebuild as pr
+from pypet_rebuild._optional import import_optional
 from pypet_rebuild.analysis.queries import metadata_columns
 from pypet_rebuild.errors import PypetRebuildError
 from pypet_rebuild.storage.backends import open_storage
@@ -186,7 +187,10 @@ def command_export(args: argparse.Namespace) -> None:
     trajectory = _load(args, args.file, args.trajectory)
     suffix = {"csv": ".csv", "parquet": ".parquet", "netcdf": ".nc"}[args.format]
     out = args.output or args.file.with_name(f"{args.file.stem}.{trajectory.name}{suffix}")
+    feature = f"pypet-rebuild export --format {args.format}"
     if args.format == "netcdf":
+        import_optional("xarray", feature=feature, extra="export")
+        import_optional("h5netcdf", feature=feature, extra="export")
         dataset = trajectory.to_xarray()
         dataset.to_netcdf(out, engine="h5netcdf")
     else:
@@ -194,6 +198,7 @@ def command_export(args: argparse.Namespace) -> None:
         if args.format == "csv":
             frame.to_csv(out)
         else:
+            import_optional("pyarrow", feature=feature, extra="export")
             frame.to_parquet(out)
     _emit({"written": str(out)}, args.json, f"wrote {out}")
 
@@ -249,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pypet-rebuild", description="Inspect and manage pypet_rebuild result files."
     )
-    parser.add_argument("--version", action="version", version=pr.__version__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {pr.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
