@@ -302,7 +302,8 @@ class StoredTrajectory:
             The results to include (default: every result with scalar values).
         metadata
             ``True`` for ``status`` and ``duration``, ``False`` for none, or the names to
-            include (``status, duration, started, finished, host, pid, seed, error``). A
+            include (``status, duration, started, finished, host, pid, seed, error, output``;
+            ``started`` and ``finished`` are timezone-aware UTC datetimes). A
             metadata column is named ``run_<name>`` when a result or parameter has the same name, so
             metadata never replaces a result.
         index
