@@ -304,9 +304,9 @@ def test_numbers_stack_across_runs_with_their_dtype(
     stacked = stored.results[name][:]
     # Always a masked array (one type whether or not runs are missing); here nothing is masked.
     assert type(stacked) is np.ma.MaskedArray
-    mask = np.ma.getmask(stacked)
+    mask: Any = np.ma.getmask(stacked)
     # (numpy gives a structured dtype a structured mask, all False, instead of nomask.)
-    assert mask is np.ma.nomask or not any(mask[field].any() for field in mask.dtype.names)
+    assert mask is np.ma.nomask or not any(mask[field].any() for field in mask.dtype.names or ())
     assert stacked.dtype == np.dtype(dtype)
     expected = np.stack([np.asarray(v) for v in EXAMPLES[name]])
     assert stacked.shape == expected.shape
