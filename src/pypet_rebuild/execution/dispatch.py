@@ -40,7 +40,7 @@ from pypet_rebuild.tree.seeding import run_seed
 
 __all__ = ["DispatchSettings", "Interrupts", "dispatch", "graceful_interrupts"]
 
-logger = logging.getLogger("pypet_rebuild")
+logger = logging.getLogger(__name__)
 
 Chunksize = int | Literal["auto"]
 _TARGET_CHUNK_SECONDS = 0.25
