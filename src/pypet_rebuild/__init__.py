@@ -6,9 +6,9 @@ point, storing parameters, results and run metadata through a :class:`StorageSer
 """
 
 import logging
-from importlib import metadata
 
 from pypet_rebuild import errors
+from pypet_rebuild._version import __version__
 from pypet_rebuild.analysis.merge import merge_trajectories
 from pypet_rebuild.analysis.study import StoredTrajectory, load_trajectory
 from pypet_rebuild.execution import Environment, Hooks, Run, RunFailure, RunReport, SweepHooks
@@ -35,12 +35,6 @@ from pypet_rebuild.storage.backends import open_storage
 from pypet_rebuild.storage.codecs import register_codec
 from pypet_rebuild.storage.hdf5 import HDF5StorageService, StorageOptions
 from pypet_rebuild.tree import Group, Parameter, Result, Trajectory
-
-try:
-    # One source of truth: the version in pyproject.toml, as installed.
-    __version__ = metadata.version("pypet_rebuild")
-except metadata.PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
-    __version__ = "0+unknown"
 
 # A library must not print through logging's last-resort handler; users configure logging.
 logging.getLogger("pypet_rebuild").addHandler(logging.NullHandler())

@@ -417,7 +417,7 @@ def _missing_encoding(dtype: np.dtype[Any]) -> dict[str, Any]:
 
 def _dataset_attrs(trajectory: StoredTrajectory) -> dict[str, Any]:
     """The dataset's attributes: the study, its constants, and where the data came from."""
-    from pypet_rebuild import __version__
+    from pypet_rebuild._version import __version__
 
     attrs: dict[str, Any] = {
         "trajectory": trajectory.name,

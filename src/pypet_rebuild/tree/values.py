@@ -43,6 +43,24 @@ _NUMPY_SCALAR_TO_PYTHON: tuple[tuple[type[Any], type[Any]], ...] = (
 )
 
 
+_ARRAY_UNIT_ATTRIBUTES = ("dim", "dimensions", "unit", "units")
+
+
+def unit_library(value: object) -> str | None:
+    """The package of a value that carries physical units (``"brian2"``, ``"pint"``...), or None.
+
+    A numpy array subclass with a unit attribute (Brian2's ``Quantity`` has ``dim``, astropy's
+    ``unit``, unyt's ``units``) or an object with ``magnitude`` and ``units`` (pint) carries
+    units: turning it into a plain array or float would silently drop them.
+    """
+    kind = type(value)
+    if isinstance(value, np.ndarray) and kind is not np.ndarray:
+        carries = any(hasattr(kind, name) for name in _ARRAY_UNIT_ATTRIBUTES)
+    else:
+        carries = hasattr(kind, "magnitude") and hasattr(kind, "units")
+    return kind.__module__.split(".")[0] if carries else None
+
+
 def normalize_default(value: object) -> object:
     """Turn numpy scalars into the matching Python scalar, so the declared type is plain.
 
@@ -80,6 +98,10 @@ class ValueType:
             if explicit is np.ndarray and isinstance(default, np.ndarray):
                 return cls(np.ndarray, default.dtype, default.ndim)
             return cls(explicit)
+        if unit_library(default) is not None:
+            # Its own type, never a plain ndarray: converting would strip the units. Storing
+            # it needs a codec for that type (pint's ships with the "units" extra).
+            return cls(type(default))
         if isinstance(default, np.ndarray):
             return cls(np.ndarray, default.dtype, default.ndim)
         return cls(type(default))
