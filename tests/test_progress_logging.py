@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,10 @@ class Watch(pr.Hooks):
 
 
 def test_log_records_and_prints_go_above_the_bar(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # ipykernel imported by something else does not make a terminal bar a notebook widget.
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
     handler = logging.StreamHandler(sys.stderr)
     logging.root.addHandler(handler)
     streams: list[str] = []

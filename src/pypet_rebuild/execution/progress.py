@@ -82,7 +82,7 @@ def output_above(bar: Progress) -> Iterator[None]:
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(logging_redirect_tqdm(tqdm_class=tqdm))
-        if not _notebook():
+        if not type(bar).__module__.startswith("tqdm.notebook"):
             # A file-like object with write/flush, which is all print() needs.
             above = cast("TextIO", DummyTqdmFile(sys.stdout))
             stack.enter_context(contextlib.redirect_stdout(above))
