@@ -95,3 +95,19 @@ def test_reading_a_pint_quantity_without_pint_names_the_units_extra(
     monkeypatch.setitem(sys.modules, "pint", None)
     with pytest.raises(MissingDependencyError, match='"units" extra'):
         decode_value(encoded, registry=new_registry())
+
+
+def test_to_xarray_gives_magnitudes_with_cf_units(tmp_path: Path) -> None:
+    traj = pr.Trajectory("xr_units", seed=1)
+    traj.add_parameter("x", 1.0)
+    traj.explore({"x": [1.0, 2.0]})
+
+    def simulate(run: pr.Run) -> dict[str, object]:
+        voltage = run.x * ureg.mV if run.x == 1.0 else (run.x / 1000) * ureg.V
+        return {"v": voltage}
+
+    env = pr.Environment(traj, storage=tmp_path / "xr.h5")
+    env.run(simulate, progress=False)
+    ds = env.study.to_xarray()
+    assert ds["v"].attrs["units"] == "millivolt"
+    np.testing.assert_allclose(ds["v"].values, [1.0, 2.0])

@@ -37,6 +37,7 @@ from pypet_rebuild.errors import (
 )
 from pypet_rebuild.storage.protocol import SupportsResultInfo
 from pypet_rebuild.storage.records import MISSING
+from pypet_rebuild.tree.values import unit_library
 
 if TYPE_CHECKING:
     from xarray import Dataset
@@ -112,23 +113,48 @@ def _filled(values: Any) -> tuple[npt.NDArray[Any], np.dtype[Any] | None]:
     return filled, None
 
 
-def _read(
-    trajectory: StoredTrajectory, name: str, pad: bool, per_run: bool
-) -> tuple[npt.NDArray[Any], np.dtype[Any] | None]:
+_Read = tuple[npt.NDArray[Any], "np.dtype[Any] | None", "str | None"]
+
+
+def _magnitudes(values: list[object], name: str) -> tuple[list[object], str | None]:
+    """Values with physical units as plain magnitudes, and their units (CF text), if any.
+
+    pint quantities are converted to the units of the first one; Brian2 quantities are in SI
+    base units already (``m^2 kg s^-3`` is written ``m2 kg s-3``, as udunits reads it).
+    """
+    present = [v for v in values if v is not MISSING]
+    if not present or unit_library(present[0]) is None:
+        return values, None
+    first: Any = present[0]
+    if hasattr(first, "magnitude") and hasattr(first, "units"):
+        units = first.units
+        plain = [v if v is MISSING else v.to(units).magnitude for v in values]  # type: ignore[attr-defined]
+        return plain, str(units)
+    dim = getattr(first, "dim", None)
+    if dim is None:
+        return values, None
+    if any(getattr(v, "dim", None) != dim for v in present):
+        raise IncompatibleShapesError(f"result {name!r} has values of different dimensions")
+    return [v if v is MISSING else np.asarray(v) for v in values], str(dim).replace("^", "")
+
+
+def _read(trajectory: StoredTrajectory, name: str, pad: bool, per_run: bool) -> _Read:
     if trajectory.result_info(name).stackable:
         # One shape in every run: a single (sliced) read, no per-run objects.
-        return _filled(trajectory.results[name][:])
+        return (*_filled(trajectory.results[name][:]), None)
     storage = trajectory.storage
-    values = storage.read_results(trajectory.name, name, range(len(trajectory)))
+    values, units = _magnitudes(
+        storage.read_results(trajectory.name, name, range(len(trajectory))), name
+    )
     present = [v for v in values if v is not MISSING]
     shapes = {np.shape(v) for v in present if _arraylike(v)}  # type: ignore[call-overload]
     if len(shapes) > 1:
         if pad:
-            return _padded(values, name), None
+            return _padded(values, name), None, units
         if per_run:
             boxed = np.empty(len(values), dtype=object)
             boxed[:] = [None if v is MISSING else v for v in values]
-            return boxed, None
+            return boxed, None, units
         listed = ", ".join(str(s) for s in sorted(shapes))[:200]
         raise IncompatibleShapesError(
             f"result {name!r} has different shapes in different runs ({listed}), so it cannot "
@@ -136,7 +162,7 @@ def _read(
             "layout='run' to keep each run's array as one object along the run dimension, or "
             "leave it out with results=[...] and read it with traj.results[name]"
         )
-    return _filled(stack_values(values))
+    return (*_filled(stack_values(values)), units)
 
 
 def _arraylike(value: object) -> bool:
@@ -359,7 +385,7 @@ def to_xarray(
         variable = _variable(trajectory, name, results is None, lazy_chunks, pad, layout == "run")
         if variable is None:
             continue
-        array, missing_from = variable
+        array, missing_from, units = variable
         extra = array.shape[1:]
         own_dims = own_dims_of(name, extra)
         for dim, size in zip(own_dims, extra, strict=True):
@@ -370,6 +396,8 @@ def to_xarray(
             data = data.rechunk(wanted) if wanted else data
         comment = trajectory.results[name].comment
         attrs = {"long_name": comment} if comment else {}
+        if units is not None:
+            attrs["units"] = units
         if missing_from is not None:
             encodings[name] = _missing_encoding(missing_from)
         data_vars[name] = (run_dims + own_dims, data, attrs)
@@ -455,8 +483,8 @@ def _variable(
     lazy_chunks: Callable[[int], Any] | None,
     pad: bool,
     per_run: bool,
-) -> tuple[Any, np.dtype[Any] | None] | None:
-    """A result's values (runs first) and, if ints or bools were filled to float, their dtype.
+) -> tuple[Any, np.dtype[Any] | None, str | None] | None:
+    """A result's values (runs first); if ints or bools were filled to float, their dtype; units.
 
     ``lazy_chunks(ndim)`` gives the stored-layout chunks of a lazy result with ``ndim`` axes of
     its own; ``None`` reads now. ``None`` is returned for a result left out by default.
@@ -468,7 +496,7 @@ def _variable(
             if lazy is not None:
                 assert info.dtype is not None
                 filled = lazy.dtype != info.dtype and info.dtype.kind in "iub"
-                return lazy, info.dtype if filled else None
+                return lazy, info.dtype if filled else None, None
     if implicit and not trajectory.result_info(name).stackable:
         storage = trajectory.storage
         n = len(trajectory)
@@ -478,7 +506,10 @@ def _variable(
             present = [
                 v for v in storage.read_results(trajectory.name, name, range(n)) if v is not MISSING
             ]
-        if not present or not (_arraylike(present[0]) or isinstance(present[0], str)):
+        first = present[0] if present else None
+        if first is None or not (
+            _arraylike(first) or isinstance(first, str) or unit_library(first) is not None
+        ):
             return None
     return _read(trajectory, name, pad, per_run)
 
