@@ -396,6 +396,7 @@ class Environment:
                 backend.close()
                 session.finish(
                     collect_provenance(
+                        context.simulate,
                         started=start,
                         finished=time.time(),
                         executor=backend.name,
