@@ -111,3 +111,22 @@ def test_to_xarray_gives_magnitudes_with_cf_units(tmp_path: Path) -> None:
     ds = env.study.to_xarray()
     assert ds["v"].attrs["units"] == "millivolt"
     np.testing.assert_allclose(ds["v"].values, [1.0, 2.0])
+
+
+def test_explored_quantities_become_coordinates_with_units(tmp_path: Path) -> None:
+    traj = pr.Trajectory("xr_coords", seed=1)
+    current = traj.add_parameter("input.I", 1.0 * ureg.nA)
+    traj.explore(pr.cartesian_product(current.sweep([1.0 * ureg.nA, 2.0 * ureg.nA])))
+    env = pr.Environment(traj, storage=tmp_path / "c.h5")
+    env.run(lambda run: {"z": float(run.I.magnitude)}, progress=False)
+    ds = env.study.to_xarray()
+    assert ds["I"].attrs["units"] == "nanoampere"
+    assert ds["I"].attrs["path"] == "input.I"
+    assert float(ds["z"].sel(I=2.0)) == 2.0
+
+
+def test_points_with_units_hash_by_magnitude_and_units() -> None:
+    assert pr.point_hash({"t": 1.0 * ureg.ms}) == pr.point_hash({"t": 1.0 * ureg.ms})
+    assert pr.point_hash({"t": 1.0 * ureg.ms}) != pr.point_hash({"t": 1.0 * ureg.s})
+    assert pr.point_hash({"t": 1.0 * ureg.ms}) != pr.point_hash({"t": 1.0})
+    assert pr.point_hash({"t": _fake(1.0)}) != pr.point_hash({"t": np.array(1.0)})

@@ -352,15 +352,14 @@ def to_xarray(
         coordinates["run"] = np.arange(n)
         if space is not None:
             for path in space.names:
-                values = _column(space.columns[path])
-                coordinates[label[path]] = ("run", values, _attrs(trajectory, path))
+                coordinates[label[path]] = _coordinate(trajectory, path, "run", space.columns[path])
     else:
         assert space is not None
         for dim, names, positions in axes:
             for path in names:
                 explored = space.columns[path]
-                values = _column([explored[p] for p in positions])
-                coordinates[label[path]] = (label[dim], values, _attrs(trajectory, path))
+                along = [explored[p] for p in positions]
+                coordinates[label[path]] = _coordinate(trajectory, path, label[dim], along)
     data_vars: dict[str, Any] = {}
     encodings: dict[str, dict[str, Any]] = {}
     own_sizes: dict[str, int] = {}
@@ -512,6 +511,17 @@ def _variable(
         ):
             return None
     return _read(trajectory, name, pad, per_run)
+
+
+def _coordinate(
+    trajectory: StoredTrajectory, path: str, dim: str, values: Sequence[object]
+) -> tuple[str, npt.NDArray[Any], dict[str, Any]]:
+    """A parameter coordinate: its values (magnitudes, if they carry units) and attributes."""
+    plain, units = _magnitudes(list(values), path)
+    attrs = _attrs(trajectory, path)
+    if units is not None:
+        attrs["units"] = units
+    return dim, _column(plain), attrs
 
 
 def _column(values: Sequence[object]) -> npt.NDArray[Any]:
