@@ -12,14 +12,14 @@ import pytest
 import pypet_rebuild as pr
 from pypet_rebuild.execution.provenance import used_distributions
 
-MODULE = '''
+MODULE = """
 import json
 import pint
 from hypothesis import given
 
 def simulate(run):
     return {"z": run.x, "encoded": json.dumps([run.x])}
-'''
+"""
 
 
 def test_the_simulate_modules_packages_are_recorded(
@@ -45,3 +45,15 @@ def test_the_simulate_modules_packages_are_recorded(
     assert record["version_hypothesis"] == metadata.version("hypothesis")
     assert record["version_numpy"] == metadata.version("numpy")  # the fixed list stays
     assert "version_json" not in record  # the standard library is not a package
+
+
+def test_a_function_made_by_exec_is_recorded_too(tmp_path: Path) -> None:
+    namespace: dict[str, object] = {}
+    exec("import numpy as np\ndef simulate(run):\n    return {'z': np.float64(run.x)}", namespace)
+    traj = pr.Trajectory("exec", seed=1)
+    traj.add_parameter("x", 1.0)
+    traj.explore({"x": [1.0]})
+    env = pr.Environment(traj, storage=tmp_path / "exec.h5")
+    env.run(namespace["simulate"], progress=False)  # type: ignore[arg-type]
+    (record,) = env.study.provenance
+    assert record["simulate"] == "<unknown module>.simulate"

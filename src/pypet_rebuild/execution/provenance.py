@@ -110,7 +110,9 @@ def used_distributions(simulate: Callable[..., Any]) -> dict[str, str]:
     if namespace is None:
         module = sys.modules.get(getattr(type(simulate), "__module__", ""), None)
         namespace = vars(module) if module is not None else {}
-    own = {getattr(target, "__module__", "").partition(".")[0], "builtins", "__main__"}
+    # (__module__ is None for a function made by exec() without a __name__ in its globals.)
+    module_name = getattr(target, "__module__", None) or ""
+    own = {module_name.partition(".")[0], "builtins", "__main__"}
     names = {_top_level(value) for value in list(namespace.values())}
     distributions = _distributions_of()
     found: dict[str, str] = {}
@@ -148,10 +150,14 @@ def collect_provenance(
     }
     provenance.update({f"version_{name}": v for name, v in _versions().items()})  # cached
     if simulate is not None:
-        module = getattr(simulate, "__module__", None) or type(simulate).__module__
+        module = getattr(simulate, "__module__", None) or "<unknown module>"
         qualname = getattr(simulate, "__qualname__", type(simulate).__qualname__)
         provenance["simulate"] = f"{module}.{qualname}"
-        for name, version in used_distributions(simulate).items():
+        try:
+            used = used_distributions(simulate)
+        except Exception:  # provenance is recorded after the runs: it must never fail them
+            used = {}
+        for name, version in used.items():
             provenance.setdefault(f"version_{name.lower()}", version)
     provenance.update(git_state())
     provenance.update(extra)
