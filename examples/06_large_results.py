@@ -104,8 +104,9 @@ def main(path: Path, size: int = 36, points: int = 200, frames: int = 200) -> No
     print(f"\nruns that lost more than half their heat: {len(kept)} of {len(loaded)}")
 
     # xarray with dask: dimensions named after the swept parameters, and the field loaded
-    # lazily in chunks of 4 runs. Nothing is read until .compute() (or .values, or a plot).
-    dataset = loaded.to_xarray(["field"], dims={"field": ["frame", "x"]}, chunks={0: 4})
+    # lazily one diffusivity (4 runs) per chunk. Nothing is read until .compute() (or .values,
+    # or a plot). chunks= is keyed by dimension names, as in xarray.
+    dataset = loaded.to_xarray(["field"], dims={"field": ["frame", "x"]}, chunks={"diffusivity": 1})
     print("\n", dataset, sep="")
     print("field is backed by", type(dataset["field"].data).__module__.split(".")[0])
     hottest = dataset["field"].isel(frame=-1).max("x")  # still lazy

@@ -41,7 +41,7 @@ def test_every_block_of_the_analysis_page_runs_in_order(
     for quoted in (
         "18 6",
         "{'I': 6, 'tau_m': 4, 'time': 2000}",
-        "{'comment': 'input drive', 'unit': 'threshold'}",
+        "{'path': 'I', 'long_name': 'input drive', 'units': 'threshold'}",
         "[18, 19, 22, 23]",
         "[0, 4, 8, 12, 16, 20]",
         "6 [1.0, 1.5, 2.0, 1.5, 2.0, 3.0]",

@@ -286,7 +286,7 @@ def test_on_error_continue_records_failures_and_runs_the_rest() -> None:
 
 def test_a_failure_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     pr.Environment(_trajectory()).run(fail_on_x2, on_error="continue", progress=False)
-    messages = [r.getMessage() for r in caplog.records if r.name == "pypet_rebuild"]
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("pypet_rebuild.")]
     assert any("run 2 failed" in m and "bad point y=10" in m for m in messages)
 
 

@@ -135,10 +135,11 @@ def test_failed_runs_are_nan_and_the_status_says_why(grid: pr.StoredTrajectory) 
 
 def test_parameter_comments_and_units_become_attributes(grid: pr.StoredTrajectory) -> None:
     ds = grid.to_xarray()
-    assert ds["x"].attrs == {"comment": "first factor", "unit": "m"}
-    assert ds["y"].attrs == {"comment": "second factor"}
+    # CF: units and long_name (from the comment); the full path always.
+    assert ds["x"].attrs == {"path": "x", "long_name": "first factor", "units": "m"}
+    assert ds["y"].attrs == {"path": "y", "long_name": "second factor"}
     # Non-scalar annotations are kept readable (netCDF attributes must be simple values).
-    assert ds["b"].attrs == {"unit": "s", "range": "[0, 10]"}
+    assert ds["b"].attrs == {"path": "b", "units": "s", "range": "[0, 10]"}
     assert ds.attrs["trajectory"] == "grid"
     assert ds.attrs["comment"] == "test sweep"
     assert ds.attrs["seed"] == "7"
@@ -161,7 +162,7 @@ def test_the_run_layout_of_a_grid_keeps_every_parameter_as_a_run_coordinate(
     assert dict(ds.sizes) == {"run": 6}
     np.testing.assert_array_equal(ds["x"].values, [1.0, 1.0, 2.0, 2.0, 3.0, 3.0])
     np.testing.assert_array_equal(ds["b"].values, [5.0, 6.0] * 3)
-    assert ds["x"].attrs["unit"] == "m"
+    assert ds["x"].attrs["units"] == "m"
     np.testing.assert_array_equal(ds["z"].values, [1.0, 2.0, 2.0, np.nan, 3.0, 6.0])
     assert ds["status"].values.tolist()[3] == "failed"
 
@@ -177,12 +178,20 @@ def test_unknown_results_and_layouts_are_refused(grid: pr.StoredTrajectory) -> N
 
 
 @pytest.mark.parametrize("layout", ["auto", "run"])
-@pytest.mark.parametrize("chunks", [{0: 1}, {0: 4}, "auto"])
+@pytest.mark.parametrize("chunks", [{"x": 1}, {"y": 1, "trace_dim_0": 2}, {"run": 4}, 2, "auto"])
 def test_dask_chunks_give_lazy_arrays_equal_to_the_eager_result(
     grid: pr.StoredTrajectory, layout: Literal["auto", "run"], chunks: Any
 ) -> None:
     eager = grid.to_xarray(layout=layout)
+    dims = set(eager.dims)
+    if isinstance(chunks, dict) and not set(chunks) <= dims:
+        with pytest.raises(ValueError, match="chunks names dimensions"):
+            grid.to_xarray(layout=layout, chunks=chunks)
+        return
     lazy = grid.to_xarray(layout=layout, chunks=chunks)
+    if isinstance(chunks, dict):
+        for dim, size in chunks.items():
+            assert max(lazy["trace"].chunksizes[dim]) == size, dim
     for name in ("z", "count", "positive", "trace"):
         assert isinstance(lazy[name].data, da.Array), name
         assert lazy[name].dtype == eager[name].dtype, name
@@ -196,7 +205,7 @@ def test_lazy_integer_results_without_missing_runs_keep_their_dtype(tmp_path: Pa
     traj.explore(pr.zipped({"x": [1.0, 2.0, 3.0], "y": [3, 1, 1]}))
     complete = run_and_load(traj, tmp_path / "complete.h5")
     eager = complete.to_xarray()
-    lazy = complete.to_xarray(chunks={0: 1})
+    lazy = complete.to_xarray(chunks={"run": 1})
     assert eager["count"].dtype == np.int64
     assert lazy["count"].dtype == np.int64
     assert eager["positive"].dtype == np.bool_
@@ -206,7 +215,7 @@ def test_lazy_integer_results_without_missing_runs_keep_their_dtype(tmp_path: Pa
 def test_a_lazy_dataset_reads_only_the_chunks_asked_for(
     grid: pr.StoredTrajectory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lazy = grid.to_xarray(["trace"], chunks={0: 1}, layout="run")
+    lazy = grid.to_xarray(["trace"], chunks={"run": 1}, layout="run")
     storage = grid.storage
     assert isinstance(storage, pr.HDF5StorageService)
     reads: list[list[int]] = []
@@ -232,7 +241,7 @@ def test_a_zipped_sweep_uses_a_run_dimension_with_parameter_coordinates(
     assert dict(ds.sizes) == {"run": 4, "trace_dim_0": 4}
     np.testing.assert_array_equal(ds["x"].values, [1.0, 2.0, 3.0, 2.0])
     np.testing.assert_array_equal(ds["y"].values, [3, 2, 1, 2])
-    assert ds["x"].attrs["unit"] == "m"
+    assert ds["x"].attrs["units"] == "m"
     # The run at x=2, y=2 appears twice in this zip; both failed.
     np.testing.assert_array_equal(ds["z"].values, [3.0, np.nan, 3.0, np.nan])
     assert ds["status"].values.tolist() == ["done", "failed", "done", "failed"]
@@ -278,7 +287,7 @@ def test_sampled_sweeps_have_the_sampled_values_as_run_coordinates(
     np.testing.assert_array_equal(frame["z"].to_numpy(), ds["z"].values)
     assert frame["count"].isna().tolist() == failed
     assert frame["status"].tolist() == ds["status"].values.tolist()
-    lazy = loaded.to_xarray(["z", "count"], chunks={0: 3})
+    lazy = loaded.to_xarray(["z", "count"], chunks={"run": 3})
     xr.testing.assert_identical(lazy.compute(), ds)
 
 
@@ -290,7 +299,7 @@ def test_an_expanded_grid_falls_back_to_the_run_layout(expanded: pr.StoredTrajec
     np.testing.assert_array_equal(ds["y"].values, [1, 2, 1, 2, 2, 2])
     np.testing.assert_array_equal(ds["z"].values, [1.0, 2.0, 3.0, 6.0, np.nan, 8.0])
     assert ds["status"].values.tolist() == ["done"] * 4 + ["failed", "done"]
-    lazy = expanded.to_xarray(chunks={0: 2})
+    lazy = expanded.to_xarray(chunks={"run": 2})
     xr.testing.assert_identical(lazy.compute(), ds)
     with pytest.raises(IncompatibleShapesError, match="not a cartesian grid"):
         expanded.to_xarray(layout="grid")
@@ -304,7 +313,7 @@ def test_a_sweep_in_memory_converts_without_a_file() -> None:
     traj.explore(pr.cartesian_product({"x": [1.0, 2.0], "y": [1, 2, 3]}))
     env = pr.Environment(traj)
     env.run(simulate, on_error="continue", progress=False)
-    ds = env.study.to_xarray(["z", "trace"], chunks={0: 1})  # no lazy path in memory: read now
+    ds = env.study.to_xarray(["z", "trace"], chunks={"x": 1})  # no lazy path in memory: read now
     assert dict(ds.sizes) == {"x": 2, "y": 3, "trace_dim_0": 4}
     np.testing.assert_array_equal(ds["z"].values, [[1.0, 2.0, 3.0], [2.0, np.nan, 6.0]])
 

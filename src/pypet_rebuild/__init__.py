@@ -8,6 +8,7 @@ point, storing parameters, results and run metadata through a :class:`StorageSer
 import logging
 
 from pypet_rebuild import errors
+from pypet_rebuild._version import __version__
 from pypet_rebuild.analysis.merge import merge_trajectories
 from pypet_rebuild.analysis.study import StoredTrajectory, load_trajectory
 from pypet_rebuild.execution import Environment, Hooks, Run, RunFailure, RunReport, SweepHooks
@@ -35,8 +36,6 @@ from pypet_rebuild.storage.backends import open_storage
 from pypet_rebuild.storage.codecs import register_codec
 from pypet_rebuild.storage.hdf5 import HDF5StorageService, StorageOptions
 from pypet_rebuild.tree import Group, Parameter, Result, Trajectory
-
-__version__ = "0.1.0"
 
 # A library must not print through logging's last-resort handler; users configure logging.
 logging.getLogger("pypet_rebuild").addHandler(logging.NullHandler())

@@ -341,10 +341,15 @@ def to_pandas(
     trajectory
         A trajectory that has run or was loaded.
     results
-        Result names to include (default: every result whose values are scalars).
+        Result names to include (default: every result whose values are scalars). A result
+        named here whose values are arrays (or any other objects) becomes a column of those
+        objects.
     metadata
         ``True`` adds ``status`` and ``duration``; an iterable picks columns among
-        ``status, duration, started, finished, host, pid, seed, error``; ``False`` none. A
+        ``status`` (categorical: pending, done, failed), ``duration`` (seconds, float),
+        ``started`` and ``finished`` (timezone-aware UTC datetimes, ``NaT`` for runs that did
+        not finish), ``host``, ``pid``, ``seed``, ``error`` (the traceback of a failed run) and
+        ``output`` (what the run printed, with ``capture_output=True``); ``False`` none. A
         metadata column is named ``run_<name>`` when a result or parameter has its name
         (see :func:`metadata_columns`).
     index
@@ -361,9 +366,10 @@ def to_pandas(
     elif metadata is not False:
         columns = [metadata] if isinstance(metadata, str) else list(metadata)
     for column_name in columns:
-        if column_name not in (*_METADATA, "error"):
+        if column_name not in (*_METADATA, "error", "output"):
             raise UnknownParameterError(
-                f"unknown metadata column {column_name!r}; choose from {[*_METADATA, 'error']}"
+                f"unknown metadata column {column_name!r}; choose from "
+                f"{[*_METADATA, 'error', 'output']}"
             )
     n = len(trajectory)
     frame = pd.DataFrame(index=pd.RangeIndex(n, name="run"))
@@ -392,6 +398,9 @@ def to_pandas(
                 frame[column_name] = pd.Categorical(
                     table.status, categories=["pending", "done", "failed"]
                 )
+            elif field in ("started", "finished"):
+                stamps = pd.to_datetime(getattr(table, field), unit="s", utc=True)
+                frame[column_name] = pd.Series(stamps, index=frame.index)
             else:
                 frame[column_name] = getattr(table, field)
     if index == "explored" and space is not None:

@@ -109,6 +109,12 @@ class ResultColumn:
     ``column[:]`` reads all runs, ``column[5]`` one run's value, ``column[[3, 1, 3]]`` those runs in
     that order, and ``column[:, 10]`` the element 10 of every run's array value.
 
+    A selection of several runs is always a ``numpy.ma.MaskedArray`` (runs first), whether or not
+    some runs lack a value: its mask is set where a run failed, is pending or did not produce
+    the result, and is ``numpy.ma.nomask`` otherwise (``np.ma.getmaskarray(values)`` is the
+    mask as an array either way; ``values.filled(np.nan)`` gives a plain float array). One run
+    (``column[5]``) is its value as stored, and a run without one raises ``KeyError``.
+
     Parameters
     ----------
     trajectory
@@ -135,6 +141,17 @@ class ResultColumn:
         return len(self._trajectory)
 
     def __getitem__(self, key: Any) -> Any:
+        selected = self._select(key)
+        run_key = key[0] if isinstance(key, tuple) and key else key
+        one_run = isinstance(run_key, int | np.integer)
+        if one_run or not isinstance(selected, np.ndarray):
+            return selected
+        if isinstance(selected, np.ma.MaskedArray):
+            return selected
+        # nomask: no mask array is allocated for a complete selection (no copy of the data).
+        return np.ma.MaskedArray(selected, mask=np.ma.nomask)
+
+    def _select(self, key: Any) -> Any:
         if isinstance(key, tuple) and not key:
             key = slice(None)  # full[()] is the whole array
         run_key, item = (key[0], tuple(key[1:])) if isinstance(key, tuple) else (key, ())

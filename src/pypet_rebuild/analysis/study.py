@@ -302,7 +302,8 @@ class StoredTrajectory:
             The results to include (default: every result with scalar values).
         metadata
             ``True`` for ``status`` and ``duration``, ``False`` for none, or the names to
-            include (``status, duration, started, finished, host, pid, seed, error``). A
+            include (``status, duration, started, finished, host, pid, seed, error, output``;
+            ``started`` and ``finished`` are timezone-aware UTC datetimes). A
             metadata column is named ``run_<name>`` when a result or parameter has the same name, so
             metadata never replaces a result.
         index
@@ -328,6 +329,7 @@ class StoredTrajectory:
         results: Iterable[str] | None = None,
         *,
         dims: Mapping[str, Sequence[str]] | None = None,
+        coords: Mapping[str, Any] | None = None,
         layout: Literal["auto", "grid", "run"] = "auto",
         chunks: Any = None,
         pad: bool = False,
@@ -340,10 +342,13 @@ class StoredTrajectory:
             Result names to include (default: every result of numbers or arrays).
         dims
             Names of the extra dimensions of array results, by result name.
+        coords
+            Coordinate values of those extra dimensions, by dimension name.
         layout
             ``"auto"``, ``"grid"`` (one dimension per swept axis) or ``"run"``.
         chunks
-            Load large results lazily as dask arrays with these chunks.
+            Load large results lazily as dask arrays with these chunks: a mapping of dimension
+            names to sizes (as in xarray), an int, or ``"auto"``.
         pad
             Pad array results whose shapes differ between runs with NaN.
 
@@ -351,11 +356,15 @@ class StoredTrajectory:
         -------
         xarray.Dataset
             Data variables per result, plus the run metadata ``status`` and ``duration``
-            (named ``run_status`` and ``run_duration`` when a result has the same name).
+            (named ``run_status`` and ``run_duration`` when a result has the same name);
+            parameters as coordinates named by their leaf name when it is unique; constants
+            and provenance in ``attrs``.
         """
         from pypet_rebuild.analysis.xarray_view import to_xarray
 
-        return to_xarray(self, results, dims=dims, layout=layout, chunks=chunks, pad=pad)
+        return to_xarray(
+            self, results, dims=dims, coords=coords, layout=layout, chunks=chunks, pad=pad
+        )
 
     # -- derived results and provenance ---------------------------------------------------------
 

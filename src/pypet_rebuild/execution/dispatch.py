@@ -46,7 +46,7 @@ __all__ = [
     "graceful_interrupts",
 ]
 
-logger = logging.getLogger("pypet_rebuild")
+logger = logging.getLogger(__name__)
 
 Chunksize = int | Literal["auto"]
 _TARGET_CHUNK_SECONDS = 0.25

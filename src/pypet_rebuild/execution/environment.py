@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import inspect
 import logging
 import math
@@ -29,7 +30,7 @@ from pypet_rebuild.execution.executors import (
 )
 from pypet_rebuild.execution.hooks import SweepHooks
 from pypet_rebuild.execution.pickling import check_picklable
-from pypet_rebuild.execution.progress import make_progress
+from pypet_rebuild.execution.progress import make_progress, output_above
 from pypet_rebuild.execution.provenance import collect_provenance
 from pypet_rebuild.execution.report import RunReport
 from pypet_rebuild.execution.run import ParameterLookup, Run
@@ -47,7 +48,7 @@ __all__ = ["Environment", "OnError"]
 
 OnError = Literal["raise", "continue"]
 
-logger = logging.getLogger("pypet_rebuild")
+logger = logging.getLogger(__name__)
 
 
 def _check_counts(chunksize: object, retries: object, timeout: object) -> None:
@@ -380,12 +381,20 @@ class Environment:
         on_error, retries, chunksize = settings
         already_done = session.done_runs
         pending = self._pending_indices(already_done)
+        logger.debug(
+            "sweep %r: %d runs, %d already done, %d to run",
+            trajectory.name,
+            len(trajectory),
+            len(already_done),
+            len(pending),
+        )
         # Generated as the runs go: a list of task tuples cost ~170 bytes per run.
         tasks = self._pending_tasks(already_done)
+        bar = make_progress(progress, len(pending), trajectory.name)
         sink = RecordSink(
             session,
             hooks=hook_list,
-            progress=make_progress(progress, len(pending), trajectory.name),
+            progress=bar,
             batch_size=self._batch_size,
             flush_seconds=self._flush_seconds,
             points=trajectory.point,
@@ -397,6 +406,9 @@ class Environment:
             max_in_flight=2 * backend.workers,
         )
         interrupted = False
+        # Until the bar closes (after the last flush), log records and prints go above it.
+        redirect = contextlib.ExitStack()
+        redirect.enter_context(output_above(bar))
         try:
             with graceful_interrupts() as interrupts:
                 for hook in hook_list:
@@ -418,12 +430,14 @@ class Environment:
             raise
         finally:
             try:
-                sink.close()
+                with redirect:
+                    sink.close()
             finally:
                 # Workers end before the fold: none can outlive the sweep holding the file.
                 backend.close()
                 session.finish(
                     collect_provenance(
+                        context.simulate,
                         started=start,
                         finished=time.time(),
                         executor=backend.name,

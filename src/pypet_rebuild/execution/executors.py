@@ -11,7 +11,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import hashlib
-import importlib
 import multiprocessing
 import os
 import pickle
@@ -21,9 +20,9 @@ from typing import Any, Literal
 
 import cloudpickle  # type: ignore[import-untyped]
 
+from pypet_rebuild._optional import import_optional
 from pypet_rebuild.errors import (
     InvalidExecutorError,
-    MissingDependencyError,
     SchedulerUnavailableError,
 )
 from pypet_rebuild.execution.worker import (
@@ -300,15 +299,9 @@ def _wrap_user_executor(
 
 
 def _dask_backend(context: SweepContext, workers: int | None, address: str | None) -> Backend:
-    try:
-        # Imported as modules of unknown type: distributed's API is only partly annotated.
-        dask: Any = importlib.import_module("dask")
-        distributed: Any = importlib.import_module("distributed")
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "executor='dask' needs dask.distributed: install it with "
-            '`pip install "pypet_rebuild[dask]"` (or `uv add "pypet_rebuild[dask]"`)'
-        ) from exc
+    # Imported as modules of unknown type: distributed's API is only partly annotated.
+    dask: Any = import_optional("dask", feature="executor='dask'", extra="dask")
+    distributed: Any = import_optional("distributed", feature="executor='dask'", extra="dask")
     cluster: Any = None
     if address is None:
         with _sigint_ignored():

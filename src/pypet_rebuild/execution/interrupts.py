@@ -31,7 +31,7 @@ from types import FrameType
 
 __all__ = ["INTERRUPTED_MESSAGE", "Interrupts", "graceful_interrupts"]
 
-logger = logging.getLogger("pypet_rebuild")
+logger = logging.getLogger(__name__)
 
 _REPEAT_SECONDS = 0.5
 INTERRUPTED_MESSAGE = (

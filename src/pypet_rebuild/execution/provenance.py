@@ -1,18 +1,28 @@
-"""Provenance recorded once per ``Environment.run`` call: code version, packages, machine."""
+"""Provenance recorded once per ``Environment.run`` call: code version, packages, machine.
+
+Package versions are those of a fixed list (pypet_rebuild and the scientific stack it uses) and
+of every installed distribution the simulate function's module uses: modules it imported, and
+the modules of the functions and classes it imported (``from brian2 import ms``), found in its
+globals. The standard library and the script's own modules are left out.
+"""
 
 from __future__ import annotations
 
 import functools
 import importlib.metadata
+import inspect
 import os
 import platform
 import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
-__all__ = ["collect_provenance", "git_state"]
+__all__ = ["collect_provenance", "git_state", "used_distributions"]
 
 _PACKAGES = ("pypet_rebuild", "numpy", "h5py", "pandas", "scipy", "xarray", "dask", "distributed")
 
@@ -65,11 +75,68 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def collect_provenance(**extra: object) -> dict[str, object]:
+@functools.cache
+def _distributions_of() -> dict[str, list[str]]:
+    # Top-level import name -> distributions providing it ("brian2" -> ["Brian2"]); the scan of
+    # installed metadata is cached (it costs tens of milliseconds).
+    return dict(importlib.metadata.packages_distributions())
+
+
+def _top_level(thing: object) -> str | None:
+    """The top-level package of a module, or of the module a function or class comes from."""
+    if isinstance(thing, ModuleType):
+        return thing.__name__.partition(".")[0]
+    if not callable(thing):
+        return None  # a constant (``tau = 10 * ms``) says nothing about what was imported
+    name: object = getattr(thing, "__module__", None)
+    return name.partition(".")[0] if isinstance(name, str) else None
+
+
+def used_distributions(simulate: Callable[..., Any]) -> dict[str, str]:
+    """The installed distributions the simulate function's module uses, with their versions.
+
+    Parameters
+    ----------
+    simulate
+        The simulate function (a function, a method, or any callable object).
+
+    Returns
+    -------
+    dict
+        Distribution name (as installed, e.g. ``"Brian2"``) -> version.
+    """
+    target = inspect.unwrap(getattr(simulate, "__func__", simulate))
+    namespace = getattr(target, "__globals__", None)
+    if namespace is None:
+        module = sys.modules.get(getattr(type(simulate), "__module__", ""), None)
+        namespace = vars(module) if module is not None else {}
+    # (__module__ is None for a function made by exec() without a __name__ in its globals.)
+    module_name = getattr(target, "__module__", None) or ""
+    own = {module_name.partition(".")[0], "builtins", "__main__"}
+    names = {_top_level(value) for value in list(namespace.values())}
+    distributions = _distributions_of()
+    found: dict[str, str] = {}
+    for name in sorted(n for n in names if n):
+        if name in sys.stdlib_module_names or name in own or name.startswith("_"):
+            continue
+        for distribution in distributions.get(name, ()):
+            try:
+                found[distribution] = importlib.metadata.version(distribution)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+    return found
+
+
+def collect_provenance(
+    simulate: Callable[..., Any] | None = None, **extra: object
+) -> dict[str, object]:
     """Everything known about where and with what a sweep runs, plus ``extra`` fields.
 
     Parameters
     ----------
+    simulate
+        The simulate function: its module's packages are recorded as ``version_<name>``, and
+        the function itself as ``simulate`` (``module.qualname``).
     **extra
         Fields of the sweep itself (start and end time, executor, worker count...).
     """
@@ -82,6 +149,16 @@ def collect_provenance(**extra: object) -> dict[str, object]:
         "working_directory": str(Path.cwd()),
     }
     provenance.update({f"version_{name}": v for name, v in _versions().items()})  # cached
+    if simulate is not None:
+        module = getattr(simulate, "__module__", None) or "<unknown module>"
+        qualname = getattr(simulate, "__qualname__", type(simulate).__qualname__)
+        provenance["simulate"] = f"{module}.{qualname}"
+        try:
+            used = used_distributions(simulate)
+        except Exception:  # provenance is recorded after the runs: it must never fail them
+            used = {}
+        for name, version in used.items():
+            provenance.setdefault(f"version_{name.lower()}", version)
     provenance.update(git_state())
     provenance.update(extra)
     return provenance

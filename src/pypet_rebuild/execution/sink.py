@@ -38,7 +38,7 @@ def estimate_bytes(results: Mapping[str, object]) -> int:
     return total
 
 
-logger = logging.getLogger("pypet_rebuild")
+logger = logging.getLogger(__name__)
 
 
 class RecordSink:
@@ -122,9 +122,17 @@ class RecordSink:
             raise
         except Exception as exc:
             batch = self._store_apart(batch, exc)
+        logger.debug(
+            "stored a batch of %d runs (%d done, %d failed so far)",
+            len(batch),
+            self.done,
+            self.failed,
+        )
         for hook in self._hooks:
             for record in batch:
                 hook.after_run(record)
+        if self.failed:
+            self._progress.set_postfix_str(f"{self.failed} failed", refresh=False)
         self._progress.update(len(batch))
 
     def _keep(self, batch: list[RunRecord]) -> None:

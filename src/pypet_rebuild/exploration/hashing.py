@@ -46,6 +46,10 @@ array       e    numpy array of kind U, S or O (element-wise): ``len(k) k``, ``k
                  kind letter, then ``ndim`` and dimensions as above, then each element in C
                  order encoded as a value of its own (elements of ``U`` arrays as str, of
                  ``S`` arrays as bytes)
+quantity    q    a value carrying physical units (a pint quantity, a Brian2, astropy or
+                 unyt array; added in issue 14, no earlier value used the tag): ``len(u)
+                 u``, ``u`` the UTF-8 text of its units (pint's ``str(units)``, Brian2's
+                 ``str(dim)``...), then its magnitude encoded as a value
 ==========  ===  ==========================================================================
 
 ``numpy.datetime64`` and ``numpy.timedelta64`` scalars are encoded as 0-d arrays.
@@ -75,6 +79,7 @@ from typing import TYPE_CHECKING, Any, Final, overload
 import numpy as np
 import numpy.typing as npt
 
+from pypet_rebuild._units import unit_library
 from pypet_rebuild.errors import UnsupportedTypeError
 
 if TYPE_CHECKING:
@@ -437,6 +442,9 @@ def _encode(value: object, out: bytearray, where: str) -> None:
             f"cannot hash a value of type {_type_name(value)} at {where!r}: its bytes depend on "
             f"the platform; convert it to float or complex first"
         )
+    if unit_library(value) is not None:
+        _encode_quantity(value, out, where)
+        return
     encoder = next((enc for types, enc in _ENCODERS if isinstance(value, types)), None)
     if encoder is None:
         raise UnsupportedTypeError(
@@ -445,6 +453,23 @@ def _encode(value: object, out: bytearray, where: str) -> None:
             f"numpy scalars and arrays"
         )
     encoder(value, out, where)
+
+
+def _encode_quantity(value: object, out: bytearray, where: str) -> None:
+    # pint: magnitude + units; an ndarray subclass (Brian2, astropy, unyt): its plain values
+    # + the first unit attribute it has.
+    if isinstance(value, np.ndarray):
+        magnitude: object = value.view(np.ndarray)
+        units = next(
+            getattr(value, name)
+            for name in ("dim", "dimensions", "unit", "units")
+            if hasattr(value, name)
+        )
+    else:
+        magnitude, units = getattr(value, "magnitude"), getattr(value, "units")  # noqa: B009
+    out += b"q"
+    _bytes_with_length(str(units).encode("utf-8", "surrogatepass"), out)
+    _encode(magnitude, out, where)
 
 
 def _encode_none(value: object, out: bytearray, where: str) -> None:

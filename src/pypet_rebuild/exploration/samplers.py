@@ -2,8 +2,8 @@
 
 Every sampler draws points in the unit hypercube and maps each coordinate through a `Range`
 (linear or logarithmic, continuous or integer). The same seed gives the same points. Latin
-hypercube and Sobol need scipy (``pip install "pypet_rebuild[scipy]"``), imported only when
-called.
+hypercube and Sobol need scipy (the ``scipy`` extra), imported only when called; without it
+they raise :class:`~pypet_rebuild.errors.MissingDependencyError`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from pypet_rebuild._optional import import_optional
 from pypet_rebuild.errors import EmptyExplorationError, ExplorationError
 
 from .axis import check_name
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 __all__ = ["Range", "RangeSpec", "latin_hypercube", "random_sample", "sobol"]
-
-SCIPY_HINT = 'pip install "pypet_rebuild[scipy]"'
 
 
 @dataclass(frozen=True)
@@ -182,7 +181,7 @@ def latin_hypercube(
 
     Raises
     ------
-    ImportError
+    MissingDependencyError
         If scipy is not installed.
     EmptyExplorationError
         If ``n < 1`` or ``ranges`` is empty.
@@ -227,7 +226,7 @@ def sobol(
 
     Raises
     ------
-    ImportError
+    MissingDependencyError
         If scipy is not installed.
     EmptyExplorationError
         If ``n < 1`` or ``ranges`` is empty.
@@ -300,14 +299,9 @@ def _space(ranges: dict[str, Range], unit: npt.NDArray[np.float64]) -> Parameter
 
 
 def _import_qmc(function: str) -> ModuleType:
-    try:
-        from scipy.stats import qmc
-    except ImportError as error:
-        raise ImportError(
-            f"{function} needs scipy (scipy.stats.qmc); install it with: {SCIPY_HINT}"
-        ) from error
-    module: ModuleType = qmc
-    return module
+    stats = import_optional("scipy.stats", feature=f"pr.{function}", extra="scipy")
+    qmc: ModuleType = stats.qmc
+    return qmc
 
 
 def _rng_argument(sampler: type, seed: int | None) -> dict[str, np.random.Generator]:

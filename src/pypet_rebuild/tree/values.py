@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from pypet_rebuild._units import unit_library
 from pypet_rebuild.errors import ParameterTypeError
 
 __all__ = ["ValueType", "normalize_default"]
@@ -80,6 +81,10 @@ class ValueType:
             if explicit is np.ndarray and isinstance(default, np.ndarray):
                 return cls(np.ndarray, default.dtype, default.ndim)
             return cls(explicit)
+        if unit_library(default) is not None:
+            # Its own type, never a plain ndarray: converting would strip the units. Storing
+            # it needs a codec for that type (pint's ships with the "units" extra).
+            return cls(type(default))
         if isinstance(default, np.ndarray):
             return cls(np.ndarray, default.dtype, default.ndim)
         return cls(type(default))

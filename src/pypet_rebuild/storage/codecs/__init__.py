@@ -74,6 +74,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from pypet_rebuild._optional import import_optional
 from pypet_rebuild.storage.codecs.base import (
     CHILDREN,
     RAGGED,
@@ -125,8 +126,16 @@ def _install_sparse(registry: CodecRegistry) -> None:
     install_sparse_codecs(registry)
 
 
+def _install_pint(registry: CodecRegistry) -> None:
+    # A stored pint quantity read where pint is missing: say which extra brings it.
+    import_optional("pint", feature="reading a stored pint quantity", extra="units")
+    from pypet_rebuild.storage.codecs.pint_ import install_pint_codecs
+
+    install_pint_codecs(registry)
+
+
 def new_registry() -> CodecRegistry:
-    """Return a registry with every built-in codec; pandas and scipy ones load on first use.
+    """Return a registry with every built-in codec; pandas, scipy and pint ones load on first use.
 
     Returns
     -------
@@ -141,6 +150,7 @@ def new_registry() -> CodecRegistry:
     # pandas and scipy are imported only when a value (or a stored codec id) needs them.
     registry.register_lazy("pandas", _install_pandas, codec_prefixes=("pandas.",))
     registry.register_lazy("scipy", _install_sparse, codec_prefixes=("scipy.",))
+    registry.register_lazy("pint", _install_pint, codec_prefixes=("pint.",))
     return registry
 
 

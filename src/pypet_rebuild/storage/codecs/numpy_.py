@@ -12,6 +12,10 @@ Object arrays and numpy's variable-width ``StringDType`` arrays get attrs ``obje
   C order), so attrs grow with the number of elements.
 
 Scalars are encoded as the 0-d array ``np.asarray(x)`` and come back as ``array[()]``.
+
+A masked array (``"numpy.ma.MaskedArray"``, what ``study.results[name][:]`` returns) is two
+children: ``data``, the underlying array, and ``mask``, the mask as a full boolean array. Its
+``fill_value`` is not kept (it comes back as numpy's default for the dtype).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from pypet_rebuild.storage.codecs.ragged import (
 from pypet_rebuild.storage.codecs.registry import CodecRegistry, DecodeContext, EncodeContext
 
 __all__ = [
+    "MaskedArrayCodec",
     "NdarrayCodec",
     "NumpyScalarCodec",
     "decode_ndarray",
@@ -128,6 +133,32 @@ class NdarrayCodec:
         return decode_ndarray(encoded, ctx)
 
 
+class MaskedArrayCodec:
+    """Codec ``"numpy.ma.MaskedArray"``: the data and the mask, each a plain array."""
+
+    name = "numpy.ma.MaskedArray"
+
+    def can_encode(self, value: object) -> bool:
+        """Accept exact masked arrays."""
+        return type(value) is np.ma.MaskedArray
+
+    def encode(self, value: np.ma.MaskedArray[Any, Any], ctx: EncodeContext) -> Encoded:
+        """Encode the data and the full mask as children."""
+        builder = EncodedBuilder(self.name)
+        data: Array = np.ma.getdata(value)
+        mask: Array = np.ma.getmaskarray(value)
+        builder.add_child("data", ctx.encode_child(np.array(data), "data"))
+        builder.add_child("mask", ctx.encode_child(np.array(mask), "mask"))
+        return builder.build()
+
+    def decode(self, encoded: Encoded, ctx: DecodeContext) -> np.ma.MaskedArray[Any, Any]:
+        """Rebuild the masked array from its data and mask."""
+        data = np.asarray(ctx.decode_child("data"))
+        mask: Any = ctx.decode_child("mask")  # bool, or a structured mask of bools
+        masked: np.ma.MaskedArray[Any, Any] = np.ma.MaskedArray(data, mask=mask)
+        return masked
+
+
 class NumpyScalarCodec:
     """Codec ``"numpy.generic"`` for numpy scalars: ``np.float32(1)`` comes back as np.float32."""
 
@@ -154,6 +185,7 @@ def install_numpy_codecs(registry: CodecRegistry) -> None:
     ``bytes``, which come before ``np.generic`` in their MRO.
     """
     registry.register(np.ndarray, NdarrayCodec())
+    registry.register(np.ma.MaskedArray, MaskedArrayCodec())
     scalars = NumpyScalarCodec()
     for kind in (np.generic, np.str_, np.bytes_):
         registry.register(kind, scalars)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pypet_rebuild._units import unit_library
 from pypet_rebuild.errors import UnsupportedTypeError
 from pypet_rebuild.storage.codecs.base import (
     CHILDREN,
@@ -209,6 +210,15 @@ class CodecRegistry:
         codec = self._find(value)
         if codec is None:
             name = type(value).__qualname__
+            library = unit_library(value)
+            if library is not None:
+                raise UnsupportedTypeError(
+                    f"cannot store the {library} {name} at {path!r}: it carries physical units, "
+                    "and storing it as a plain number or array would drop them. Register a "
+                    f"codec for it with pypet_rebuild.register_codec({name}, ...) (the cookbook's "
+                    "Brian2 page shows one; pint quantities have one with the 'units' extra), "
+                    "or store the magnitude in a unit you name (e.g. float(tau / ms))"
+                )
             raise UnsupportedTypeError(
                 f"cannot store a value of type {name!r} at {path!r}: register a codec with "
                 f"pypet_rebuild.register_codec({name}, ...) or pass allow_pickle=True"

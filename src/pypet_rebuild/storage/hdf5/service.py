@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -72,6 +73,8 @@ from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 
 __all__ = ["MAX_UNFOLDED_SEGMENTS", "Compaction", "HDF5StorageService"]
+
+logger = logging.getLogger(__name__)
 
 Compaction = Literal["always", "auto", "manual"]
 _FOLD_RATIO = 0.25
@@ -207,6 +210,14 @@ class HDF5StorageService:
         # hashes, host names...) would cost every round of an adaptive loop O(stored runs).
         columns = self._reader_for().view(snapshot.name).run_columns()
         done = np.flatnonzero(columns.status == STATUS_CODES[RunStatus.DONE])
+        logger.debug(
+            "resuming %r in %s: %d of %d runs done%s",
+            snapshot.name,
+            self.path,
+            len(done),
+            snapshot.n_runs,
+            f", {snapshot.n_runs - view.n_runs} new points" if grown else "",
+        )
         return frozenset(done.tolist())
 
     def _append_definition(self, snapshot: TrajectorySnapshot, stored_runs: int) -> None:
@@ -329,6 +340,7 @@ class HDF5StorageService:
         the lock); folding with it does not read every explored value and point hash back.
         """
         if self.compaction == "always":
+            logger.debug("folding the segments of %r into %s", trajectory, self.path)
             self._rewrite(trajectory, snapshot=snapshot, provenance=provenance)
             return
         if provenance is not None:
@@ -336,7 +348,16 @@ class HDF5StorageService:
                 trajectory, lambda group: write_provenance(group, [dict(provenance)])
             )
         if self.compaction == "auto" and self._fold_due(trajectory):
+            logger.debug(
+                "folding the segments of %r into %s (they reached the threshold)",
+                trajectory,
+                self.path,
+            )
             self._rewrite(trajectory)
+        else:
+            logger.debug(
+                "leaving the segments of %r unfolded (compaction=%r)", trajectory, self.compaction
+            )
 
     def _fold_due(self, trajectory: str) -> bool:
         """Whether the unfolded segments reached a quarter of the main file (and 8 MB)."""
