@@ -1,0 +1,6 @@
+"""Reading the files of the original pypet: a read-only storage backend, and conversion."""
+
+from pypet_rebuild.legacy.convert import convert_pypet
+from pypet_rebuild.legacy.service import PypetStorageService, is_pypet_file
+
+__all__ = ["convert_pypet", "PypetStorageService", "is_pypet_file"]

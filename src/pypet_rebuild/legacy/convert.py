@@ -1,0 +1,172 @@
+"""Convert a file of the original pypet into a native file, trajectory by trajectory."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pypet_rebuild.errors import StorageError, TrajectoryNotFoundError
+from pypet_rebuild.legacy.service import PypetStorageService
+from pypet_rebuild.storage.backends import open_storage
+from pypet_rebuild.storage.records import MISSING, RunRecord, RunStatus
+from pypet_rebuild.tree.nodes import Result
+from pypet_rebuild.tree.snapshot import PickledValue, TrajectorySnapshot
+
+__all__ = ["convert_pypet"]
+
+
+def _native(value: object) -> object:
+    """What the native codecs take: ``np.matrix`` (deprecated by numpy) as a 2-d ndarray,
+    pandas names of type ``numpy.str_`` (as PyTables gives them) as ``str``."""
+    if isinstance(value, np.matrix):
+        return np.asarray(value)
+    if isinstance(value, pd.Series) and isinstance(value.name, np.str_):
+        return value.rename(str(value.name))
+    return value
+
+
+def _native_snapshot(snapshot: TrajectorySnapshot) -> TrajectorySnapshot:
+    # A pickle copied as it is has no declared type the reader can check: object.
+    parameters = tuple(
+        dataclasses.replace(
+            spec,
+            default=_native(spec.default),
+            type_name="object" if isinstance(spec.default, PickledValue) else spec.type_name,
+        )
+        for spec in snapshot.parameters
+    )
+    explored = {
+        path: tuple(_native(v) for v in values) for path, values in snapshot.explored.items()
+    }
+    return dataclasses.replace(snapshot, parameters=parameters, explored=explored)
+
+_BATCH = 500
+"""Runs stored per write: large enough to amortise a write, small enough to bound memory."""
+
+
+def convert_pypet(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    *,
+    trajectories: Iterable[str] | None = None,
+    allow_pickle: bool = False,
+) -> tuple[str, ...]:
+    """Write the trajectories of a pypet file into a new native HDF5 file.
+
+    Everything the reader serves is written: parameters (defaults, types, comments,
+    annotations), the exploration, the run table, every run's results, trajectory-level
+    results, and pypet's own metadata (leaf classes, per-run comments and annotations, group
+    comments, soft links, the original run table) as the trajectory's provenance record.
+    Pickled values are copied as the pickles they are, without being unpickled, so converting
+    never runs code from the file; reading them from the new file needs ``allow_pickle=True``
+    as before.
+
+    Parameters
+    ----------
+    source
+        The pypet file.
+    target
+        The native file to write; it must not hold a trajectory of the same name.
+    trajectories
+        The names to convert (default: every trajectory in the file).
+    allow_pickle
+        Unpickle pickled pandas parts, which cannot be copied as they are: a DataFrame with
+        an object column needs it.
+
+    Returns
+    -------
+    tuple of str
+        The names of the converted trajectories.
+
+    Raises
+    ------
+    TrajectoryNotFoundError
+        If ``trajectories`` names one that is not in the file.
+    PickleRefusedError
+        If a pandas object holds pickled parts and ``allow_pickle`` is false.
+    StorageError
+        If ``target`` already holds a trajectory of that name.
+    """
+    legacy = PypetStorageService(source, allow_pickle=allow_pickle)
+    try:
+        available = legacy.trajectory_names()
+        names = available if trajectories is None else tuple(trajectories)
+        for name in names:
+            if name not in available:
+                listed = ", ".join(repr(n) for n in available)
+                raise TrajectoryNotFoundError(
+                    f"no trajectory {name!r} in {str(source)!r}; it holds: {listed}"
+                )
+        if Path(target).exists() and Path(target).resolve() == Path(source).resolve():
+            raise StorageError(f"cannot convert {str(source)!r} into itself; name a new file")
+        storage = open_storage(target, mode="w", engine="hdf5", allow_pickle=allow_pickle)
+        try:
+            for name in names:
+                _convert_one(legacy, storage, name)
+        finally:
+            storage.close()
+        return names
+    finally:
+        legacy.close()
+
+
+def _convert_one(legacy: PypetStorageService, storage: object, name: str) -> None:
+    from pypet_rebuild.storage.protocol import StorageService
+
+    assert isinstance(storage, StorageService)
+    snapshot = _native_snapshot(legacy.load_snapshot(name, keep_pickles=True))
+    table = legacy.load_run_table(name)
+    hashes = snapshot.hashes or ()
+    result_names = legacy.result_names(name)
+    with storage.begin_sweep(snapshot, resume=False) as session:
+        batch: list[RunRecord] = []
+        for run in range(len(table)):
+            results: dict[str, object] = {}
+            comments: dict[str, str] = {}
+            for result in result_names:
+                value = legacy.read_results_standing_in(name, result, run)
+                if value is not MISSING:
+                    results[result] = _native(value)
+                    comment = legacy.run_comment(name, result, run)
+                    if comment:
+                        comments[result] = comment
+            done = table.status[run] == RunStatus.DONE.value
+            if not done and not results:
+                continue  # never ran: stays pending
+            batch.append(
+                RunRecord(
+                    index=run,
+                    point_hash=hashes[run] if run < len(hashes) else "",
+                    status=RunStatus.DONE if done else RunStatus.FAILED,
+                    started=float(table.started[run]),
+                    finished=float(table.finished[run]),
+                    duration=float(table.duration[run]),
+                    host="",
+                    pid=-1,
+                    seed=0,
+                    error=""
+                    if done
+                    else "pypet marked this run not completed (completed=0) but it stored results",
+                    results=results,
+                    comments=comments,
+                )
+            )
+            if len(batch) >= _BATCH:
+                session.store_runs(batch)
+                batch = []
+        if batch:
+            session.store_runs(batch)
+        derived = legacy.load_derived(name, stand_in=True)
+        if derived:
+            session.store_derived(
+                [
+                    Result(r.path, _native(r.value), r.comment, r.annotations)
+                    for r in derived.values()
+                ]
+            )
+        session.finish(legacy.pypet_record(name))
