@@ -24,6 +24,7 @@ from pypet_rebuild.exploration import (
     sobol,
     zipped,
 )
+from pypet_rebuild.legacy import PypetStorageService, convert_pypet
 from pypet_rebuild.storage import (
     MemoryStorageService,
     RunRecord,
@@ -50,6 +51,7 @@ __all__ = [
     "MemoryStorageService",
     "Parameter",
     "ParameterSpace",
+    "PypetStorageService",
     "Range",
     "Result",
     "Round",
@@ -66,6 +68,7 @@ __all__ = [
     "Trajectory",
     "__version__",
     "cartesian_product",
+    "convert_pypet",
     "errors",
     "latin_hypercube",
     "load_trajectory",

@@ -8,7 +8,7 @@ annotations, pandas str vs object dtypes, ObjectTable as a DataFrame).
 
 from __future__ import annotations
 
-import datetime
+import datetime as dt
 import decimal
 import fractions
 import hashlib
@@ -51,7 +51,7 @@ def _plain(v: Any) -> Any:
         return bytes(v).hex()
     if isinstance(v, str):
         return str(v)
-    if isinstance(v, pd.Timestamp | datetime.datetime | datetime.date | np.datetime64):
+    if isinstance(v, pd.Timestamp | dt.datetime | dt.date | np.datetime64):
         return pd.Timestamp(v).isoformat()
     if isinstance(v, np.ndarray):
         return [_plain(x) for x in v.tolist()] if v.ndim else _plain(v[()])
@@ -167,7 +167,7 @@ def encode(v: Any) -> dict[str, Any]:
         if dense.size <= 64:
             out["dense"] = _nested(dense)
         return out
-    if t is datetime.datetime or t is datetime.date:
+    if t is dt.datetime or t is dt.date:
         return {"type": f"datetime.{t.__name__}", "value": v.isoformat()}
     if t is decimal.Decimal:
         return {"type": "decimal.Decimal", "value": str(v)}

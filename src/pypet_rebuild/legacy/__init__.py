@@ -3,4 +3,4 @@
 from pypet_rebuild.legacy.convert import convert_pypet
 from pypet_rebuild.legacy.service import PypetStorageService, is_pypet_file
 
-__all__ = ["convert_pypet", "PypetStorageService", "is_pypet_file"]
+__all__ = ["PypetStorageService", "convert_pypet", "is_pypet_file"]

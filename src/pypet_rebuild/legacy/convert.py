@@ -21,8 +21,11 @@ __all__ = ["convert_pypet"]
 
 
 def _native(value: object) -> object:
-    """What the native codecs take: ``np.matrix`` (deprecated by numpy) as a 2-d ndarray,
-    pandas names of type ``numpy.str_`` (as PyTables gives them) as ``str``."""
+    """``value`` as the native codecs take it.
+
+    ``np.matrix`` (deprecated by numpy) becomes a 2-d ndarray, and a Series name of type
+    ``numpy.str_`` (as PyTables gives it) a ``str``.
+    """
     if isinstance(value, np.matrix):
         return np.asarray(value)
     if isinstance(value, pd.Series) and isinstance(value.name, np.str_):
@@ -44,6 +47,7 @@ def _native_snapshot(snapshot: TrajectorySnapshot) -> TrajectorySnapshot:
         path: tuple(_native(v) for v in values) for path, values in snapshot.explored.items()
     }
     return dataclasses.replace(snapshot, parameters=parameters, explored=explored)
+
 
 _BATCH = 500
 """Runs stored per write: large enough to amortise a write, small enough to bound memory."""

@@ -8,6 +8,7 @@ era files); and compressed datasets may need filter plugins that libhdf5 does no
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 from typing import Any
 
@@ -103,10 +104,8 @@ def ensure_filters(dataset: h5py.Dataset) -> None:
         code = int(plist.get_filter(i)[0])
         if code in _BUILTIN_FILTERS or h5py.h5z.filter_avail(code):
             continue
-        try:
+        with contextlib.suppress(ImportError):
             import hdf5plugin  # noqa: F401 - importing it registers the filters with libhdf5
-        except ImportError:
-            pass
         if not h5py.h5z.filter_avail(code):
             name = _FILTER_NAMES.get(code, f"HDF5 filter {code}")
             raise MissingDependencyError(

@@ -18,14 +18,13 @@ from typing import Any
 
 import h5py
 import numpy as np
-import numpy.typing as npt
 
 from pypet_rebuild.errors import FileFormatError, MissingDependencyError, PickleRefusedError
 from pypet_rebuild.legacy.h5read import attr_text, bitfield_fields, decode_text, read_raw
 from pypet_rebuild.storage.codecs.base import Encoded
 from pypet_rebuild.tree.snapshot import PickledValue
 
-__all__ = ["ItemReader", "SPARSE_SUFFIX"]
+__all__ = ["SPARSE_SUFFIX", "ItemReader"]
 
 SPARSE_SUFFIX = "__spsp__"
 
@@ -36,8 +35,22 @@ _PYTHON_SCALARS: dict[str, Callable[[Any], object]] = {
     "bool": bool,
 }
 _NUMPY_SCALARS = frozenset(
-    "int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 float64 "
-    "complex64 complex128 bool_".split()
+    [
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "float16",
+        "float32",
+        "float64",
+        "complex64",
+        "complex128",
+        "bool_",
+    ]
 )
 # Python 2 era files name types by their repr (pypetconstants.COMPATPARAMETERTYPEDICT).
 _OLD_NAMES = {
@@ -59,7 +72,9 @@ def _scalar_type(name: str) -> str:
 def _to_bytes(value: object) -> bytes:
     if isinstance(value, np.ndarray):
         return value.tobytes()
-    return bytes(value)  # type: ignore[call-overload]
+    if isinstance(value, bytes | bytearray | np.bytes_):
+        return bytes(value)
+    raise FileFormatError(f"expected bytes, found {type(value).__name__}")
 
 
 def recall_scalar(value: object, scalar_type: str) -> object:
@@ -114,7 +129,7 @@ def _recall(data: Any, coll_type: str, scalar_type: str, is_bool: bool) -> objec
 
 
 def _load_sparse(text: str, where: str) -> object:
-    """pypet >= 0.6 stores sparse matrices as the hex of a ``scipy.sparse.save_npz`` zip."""
+    """Pypet >= 0.6 stores sparse matrices as the hex of a ``scipy.sparse.save_npz`` zip."""
     try:
         import scipy.sparse as sp
     except ImportError:
@@ -146,7 +161,7 @@ class _NoGlobals(pickle.Unpickler):
 def _plain_pickle(data: bytes) -> bool:
     try:
         _NoGlobals(io.BytesIO(data)).load()
-    except Exception:  # noqa: BLE001 - any failure means "not plain data"
+    except Exception:
         return False
     return True
 
@@ -240,6 +255,10 @@ class ItemReader:
         is_bool = column in bitfield_fields(table)
         return [_recall(cell, coll, scalar, is_bool) for cell in data]
 
+    def indices(self, table: h5py.Dataset) -> list[int]:
+        """The ``idx`` column of an ``explored_data`` table: run -> stored value number."""
+        return [int(i) for i in read_raw(table)["idx"]]
+
     def read_dict(self, table: h5py.Dataset) -> dict[str, object]:
         """A ``DICT`` item: a one-row table, one column per key."""
         names = table.dtype.names or ()
@@ -264,7 +283,7 @@ class ItemReader:
         """A DataFrame or Series written by ``pandas.HDFStore.put`` (fixed or table format)."""
         self._check_pandas_pickles(group, where)
         try:
-            import tables  # noqa: F401 - pandas reads HDFStore groups through PyTables
+            import tables  # type: ignore[import-untyped]  # noqa: F401 - pandas reads HDFStore groups through it
         except ImportError:
             raise MissingDependencyError(
                 f"{where} is a pandas object stored by PyTables; install PyTables to read it "
@@ -287,11 +306,11 @@ class ItemReader:
                 isinstance(node, h5py.Dataset) and node.dtype.kind == "O"
             ):
                 pickled.append(f"{where}/{name} (object column)")
-            for key in node.attrs:
-                if _is_pickled_attribute(node, key) and not _plain_pickle(
-                    bytes(node.attrs[key])
-                ):
-                    pickled.append(f"{where}/{name} (attribute {key!r})")
+            pickled.extend(
+                f"{where}/{name} (attribute {key!r})"
+                for key in node.attrs
+                if _is_pickled_attribute(node, key) and not _plain_pickle(bytes(node.attrs[key]))
+            )
 
         visit("", group)
         group.visititems(visit)
@@ -312,9 +331,6 @@ def _is_pickled_attribute(node: h5py.HLObject, key: str) -> bool:
     if not isinstance(raw, bytes | np.bytes_) or not bytes(raw).endswith(b"."):
         return False
     type_id = h5py.h5a.open(node.id, key.encode()).get_type()
-    return bool(type_id.get_class() == h5py.h5t.STRING and type_id.get_cset() == h5py.h5t.CSET_ASCII)
-
-
-def as_array(value: object) -> npt.NDArray[Any]:
-    """``value`` as a numpy array (for stacking results)."""
-    return np.asarray(value)
+    return bool(
+        type_id.get_class() == h5py.h5t.STRING and type_id.get_cset() == h5py.h5t.CSET_ASCII
+    )

@@ -20,6 +20,7 @@ How pypet's tree maps onto a stored study:
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -115,7 +116,7 @@ class PypetStorageService:
         If the file is missing, truncated, or holds no pypet trajectory.
     """
 
-    def __init__(self, path: str | Path, *, allow_pickle: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, allow_pickle: bool = False) -> None:
         self.path = Path(path)
         self.allow_pickle = allow_pickle
         self._stand_in = False
@@ -196,23 +197,21 @@ class PypetStorageService:
         if "data__rr__" in group:
             default = reader.read(group["data__rr__"], where)
             if "explored_data__rr__" in group:
-                indices = reader.table_column(group["explored_data__rr__"], "idx")
                 explored = [
                     reader.read(group[f"explored__rr__/set_{i // 1000:05d}/xa_{i:08d}"], where)
-                    for i in indices  # type: ignore[operator]
+                    for i in reader.indices(group["explored_data__rr__"])
                 ]
         elif f"data{SPARSE_SUFFIX}" in group:
             default = reader.read_sparse(group[f"data{SPARSE_SUFFIX}"], where)
             if f"explored_data{SPARSE_SUFFIX}" in group:
-                indices = reader.table_column(group[f"explored_data{SPARSE_SUFFIX}"], "idx")
                 explored = [
                     reader.read_sparse(group[f"xspm{SPARSE_SUFFIX}{i:08d}"], where)
-                    for i in indices
+                    for i in reader.indices(group[f"explored_data{SPARSE_SUFFIX}"])
                 ]
         elif leaf.class_name == "PickleParameter" and "data" in group:
             default = reader.unpickle(reader.read_bytes(group["data"]), where)
             if "explored_data" in group:
-                indices = reader.table_column(group["explored_data"], "idx")
+                indices = reader.indices(group["explored_data"])
                 explored = [
                     reader.unpickle(reader.read_bytes(group[f"xp_{i:08d}"]), f"{where}[{n}]")
                     for n, i in enumerate(indices)
@@ -236,9 +235,7 @@ class PypetStorageService:
         for leaf in tree.leaves.values():
             if not leaf.is_parameter or leaf.run is not None:
                 continue
-            default, explored = self.parameter_value(
-                leaf, stand_in=True, keep_pickles=keep_pickles
-            )
+            default, explored = self.parameter_value(leaf, stand_in=True, keep_pickles=keep_pickles)
             dtype = ndim = None
             if isinstance(default, np.ndarray) and type(default) is np.ndarray:
                 dtype, ndim = str(default.dtype), default.ndim
@@ -396,8 +393,7 @@ class PypetStorageService:
         """One result's values in the given runs (``MISSING`` where a run has none)."""
         stored = self._index(trajectory).per_run.get(name, {})
         return [
-            MISSING if int(run) not in stored else self.read_item(stored[int(run)])
-            for run in runs
+            MISSING if int(run) not in stored else self.read_item(stored[int(run)]) for run in runs
         ]
 
     def read_results_standing_in(self, trajectory: str, name: str, run: int) -> object:
@@ -435,7 +431,7 @@ class PypetStorageService:
         return [self.pypet_record(trajectory)]
 
     def pypet_record(self, trajectory: str) -> dict[str, object]:
-        """pypet's metadata of a trajectory as JSON-able data (see the module docstring)."""
+        """Pypet's metadata of a trajectory as JSON-able data (see the module docstring)."""
         tree = self.tree(trajectory)
         index = self._index(trajectory)
         leaves: dict[str, object] = {}
@@ -514,7 +510,7 @@ class PypetStorageService:
 
 
 def _seconds(runtime: str) -> float:
-    """pypet's ``str(timedelta)`` run time in seconds (NaN if it is not one)."""
+    """Pypet's ``str(timedelta)`` run time in seconds (NaN if it is not one)."""
     match = _RUNTIME.match(runtime.strip())
     if match is None:
         return float("nan")

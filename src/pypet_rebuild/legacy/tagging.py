@@ -108,5 +108,5 @@ def untag(data: dict[str, Any]) -> object:
         items = [untag(v) for v in data["items"]]
         return items if kind == "list" else tuple(items)
     if kind == "dict":
-        return {untag(k): untag(v) for k, v in data["pairs"]}  # type: ignore[misc]
+        return {untag(k): untag(v) for k, v in data["pairs"]}
     return str(data["value"])
