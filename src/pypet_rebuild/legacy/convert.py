@@ -15,7 +15,7 @@ from pypet_rebuild.legacy.service import PypetStorageService
 from pypet_rebuild.storage.backends import open_storage
 from pypet_rebuild.storage.records import MISSING, RunRecord, RunStatus
 from pypet_rebuild.tree.nodes import Result
-from pypet_rebuild.tree.snapshot import PickledValue, TrajectorySnapshot
+from pypet_rebuild.tree.snapshot import ParameterSpec, PickledValue, TrajectorySnapshot
 
 __all__ = ["convert_pypet"]
 
@@ -31,6 +31,28 @@ def _native(value: object) -> object:
     if isinstance(value, pd.Series) and isinstance(value.name, np.str_):
         return value.rename(str(value.name))
     return value
+
+
+RUN_INDEX = "pypet.run_index"
+"""The parameter a converted crashed sweep explores in place of the ones pypet never stored."""
+
+
+def _run_index_exploration(snapshot: TrajectorySnapshot, n_runs: int) -> TrajectorySnapshot:
+    # A crashed pypet sweep stored its runs but not its explored parameters (pypet writes them
+    # at the end); the native format needs one point per run, so the run index stands in.
+    spec = ParameterSpec(
+        RUN_INDEX,
+        0,
+        "int",
+        comment="the run index: pypet never stored this crashed sweep's explored parameters",
+    )
+    return dataclasses.replace(
+        snapshot,
+        parameters=(*snapshot.parameters, spec),
+        explored={RUN_INDEX: tuple(range(n_runs))},
+        kind="zipped",
+        hashes=None,
+    )
 
 
 def _native_snapshot(snapshot: TrajectorySnapshot) -> TrajectorySnapshot:
@@ -125,6 +147,8 @@ def _convert_one(legacy: PypetStorageService, storage: object, name: str) -> Non
     assert isinstance(storage, StorageService)
     snapshot = _native_snapshot(legacy.load_snapshot(name, keep_pickles=True))
     table = legacy.load_run_table(name)
+    if not snapshot.explored and len(table) > 1:
+        snapshot = _run_index_exploration(snapshot, len(table))
     hashes = snapshot.hashes or ()
     result_names = legacy.result_names(name)
     with storage.begin_sweep(snapshot, resume=False) as session:

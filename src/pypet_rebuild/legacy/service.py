@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ import numpy as np
 
 from pypet_rebuild.errors import (
     FileFormatError,
+    PypetRebuildError,
     StorageError,
     TrajectoryNotFoundError,
     UnsupportedTypeError,
@@ -51,7 +53,15 @@ from pypet_rebuild.storage.records import MISSING, RunStatus, RunTable
 from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.snapshot import ParameterSpec, TrajectorySnapshot, type_to_name
 
-__all__ = ["PypetStorageService", "is_pypet_file"]
+__all__ = ["IncompletePypetFileWarning", "PypetStorageService", "is_pypet_file"]
+
+
+class IncompletePypetFileWarning(UserWarning):
+    """A pypet file lacks what pypet writes at the end of a sweep (it probably crashed).
+
+    The message says what is missing; what is there (runs, results) stays readable.
+    """
+
 
 _RUNTIME = re.compile(r"(?:(\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d+)?)\Z")
 
@@ -161,9 +171,21 @@ class PypetStorageService:
                 raise TrajectoryNotFoundError(
                     f"no trajectory {trajectory!r} in {str(self.path)!r}; it holds: {listed}"
                 )
-            self._trees[trajectory] = scan_trajectory(
-                self._file[trajectory], allow_pickle=self.allow_pickle
-            )
+            tree = scan_trajectory(self._file[trajectory], allow_pickle=self.allow_pickle)
+            self._trees[trajectory] = tree
+            absent = [n for n in tree.explored_names if n not in tree.leaves]
+            if tree.missing or absent:
+                warnings.warn(
+                    IncompletePypetFileWarning(
+                        f"the pypet trajectory {trajectory!r} in {str(self.path)!r} is incomplete "
+                        f"(no {', '.join(b + '/' for b in tree.missing) or 'explored'} data; "
+                        "pypet stores parameters and config only when a sweep ends, so this "
+                        f"sweep probably crashed); missing explored parameters: "
+                        f"{', '.join(absent) or 'none'}. Its {tree.n_runs} runs, their results "
+                        "and run table are readable"
+                    ),
+                    stacklevel=2,
+                )
         return self._trees[trajectory]
 
     @property
@@ -372,7 +394,29 @@ class PypetStorageService:
         return self._index(trajectory).names[(full_name, item)]
 
     def read_item(self, found: _Item, *, stand_in: bool = False) -> object:
-        """The value of one item of one leaf."""
+        """The value of one item of one leaf.
+
+        Raises
+        ------
+        FileFormatError
+            If the item is stored in a way this reader does not know; the message names the
+            pypet version that wrote the file.
+        """
+        try:
+            return self._read_item(found, stand_in=stand_in)
+        except (ValueError, KeyError, TypeError) as exc:
+            if isinstance(exc, PypetRebuildError) and not isinstance(exc, FileFormatError):
+                raise  # a refused pickle, a missing filter: already says what to do
+            trajectory = found.leaf.hdf5_path.split("/")[1]
+            version = self.tree(trajectory).info.get("version", "unknown")
+            raise FileFormatError(
+                f"cannot read {found.leaf.full_name!r} (item {found.item!r}) of "
+                f"{str(self.path)!r}: {exc}. The file was written by pypet {version}; this "
+                "reader knows the format of pypet 0.7.0 and the older layouts it still reads "
+                "(sparse matrices of pypet before 0.6.0, for one, are not supported)"
+            ) from exc
+
+    def _read_item(self, found: _Item, *, stand_in: bool) -> object:
         leaf = found.leaf
         if found.item is None:
             return self.parameter_value(leaf, stand_in=stand_in)[0]
