@@ -404,7 +404,7 @@ class PypetStorageService:
         """
         try:
             return self._read_item(found, stand_in=stand_in)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, FileFormatError) as exc:
             if isinstance(exc, PypetRebuildError) and not isinstance(exc, FileFormatError):
                 raise  # a refused pickle, a missing filter: already says what to do
             trajectory = found.leaf.hdf5_path.split("/")[1]
