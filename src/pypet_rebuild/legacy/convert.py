@@ -33,6 +33,8 @@ def _native(value: object) -> object:
     return value
 
 
+_NOT_COMPLETED = "pypet marked this run not completed (completed=0) but it stored results"
+
 RUN_INDEX = "pypet.run_index"
 """The parameter a converted crashed sweep explores in place of the ones pypet never stored."""
 
@@ -152,43 +154,46 @@ def _convert_one(legacy: PypetStorageService, storage: object, name: str) -> Non
     hashes = snapshot.hashes or ()
     result_names = legacy.result_names(name)
     with storage.begin_sweep(snapshot, resume=False) as session:
-        batch: list[RunRecord] = []
-        for run in range(len(table)):
-            results: dict[str, object] = {}
-            comments: dict[str, str] = {}
-            for result in result_names:
-                value = legacy.read_results_standing_in(name, result, run)
-                if value is not MISSING:
-                    results[result] = _native(value)
-                    comment = legacy.run_comment(name, result, run)
-                    if comment:
-                        comments[result] = comment
-            done = table.status[run] == RunStatus.DONE.value
-            if not done and not results:
-                continue  # never ran: stays pending
-            batch.append(
-                RunRecord(
-                    index=run,
-                    point_hash=hashes[run] if run < len(hashes) else "",
-                    status=RunStatus.DONE if done else RunStatus.FAILED,
-                    started=float(table.started[run]),
-                    finished=float(table.finished[run]),
-                    duration=float(table.duration[run]),
-                    host="",
-                    pid=-1,
-                    seed=0,
-                    error=""
-                    if done
-                    else "pypet marked this run not completed (completed=0) but it stored results",
-                    results=results,
-                    comments=comments,
+        for first in range(0, len(table), _BATCH):
+            runs = range(first, min(first + _BATCH, len(table)))
+            # Column by column: a result's runs are read with the layout of its first one.
+            columns = {
+                result: legacy.read_column(name, result, runs, stand_in=True)
+                for result in result_names
+            }
+            batch: list[RunRecord] = []
+            for position, run in enumerate(runs):
+                results = {
+                    result: _native(column[position])
+                    for result, column in columns.items()
+                    if column[position] is not MISSING
+                }
+                done = table.status[run] == RunStatus.DONE.value
+                if not done and not results:
+                    continue  # never ran: stays pending
+                comments = {
+                    result: comment
+                    for result in results
+                    if (comment := legacy.run_comment(name, result, run))
+                }
+                batch.append(
+                    RunRecord(
+                        index=run,
+                        point_hash=hashes[run] if run < len(hashes) else "",
+                        status=RunStatus.DONE if done else RunStatus.FAILED,
+                        started=float(table.started[run]),
+                        finished=float(table.finished[run]),
+                        duration=float(table.duration[run]),
+                        host="",
+                        pid=-1,
+                        seed=0,
+                        error="" if done else _NOT_COMPLETED,
+                        results=results,
+                        comments=comments,
+                    )
                 )
-            )
-            if len(batch) >= _BATCH:
+            if batch:
                 session.store_runs(batch)
-                batch = []
-        if batch:
-            session.store_runs(batch)
         derived = legacy.load_derived(name, stand_in=True)
         if derived:
             session.store_derived(

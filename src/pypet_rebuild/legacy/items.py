@@ -93,7 +93,7 @@ def recall_scalar(value: object, scalar_type: str) -> object:
     raise FileFormatError(f"unknown scalar type {scalar_type!r} recorded by pypet")
 
 
-def _recall(data: Any, coll_type: str, scalar_type: str, is_bool: bool) -> object:
+def recall(data: Any, coll_type: str, scalar_type: str, is_bool: bool) -> object:
     """``storageservice._all_recall_native_type``: rebuild the written Python value."""
     if is_bool and isinstance(data, np.ndarray):
         data = data.astype(bool)
@@ -236,7 +236,7 @@ class ItemReader:
             return self.read_dict(node)
         data = read_raw(node)
         is_bool = "bool" in attr_text(node, "SRVC_DATA_SCALAR_TYPE") or _is_bitfield(node)
-        return _recall(
+        return recall(
             data,
             attr_text(node, "SRVC_DATA_COLL_TYPE", "COLL_NDARRAY"),
             attr_text(node, "SRVC_DATA_SCALAR_TYPE"),
@@ -253,7 +253,7 @@ class ItemReader:
         coll = attr_text(table, f"SRVC_COLUMN_{column}_COLL_TYPE", "COLL_SCALAR")
         scalar = attr_text(table, f"SRVC_COLUMN_{column}_SCALAR_TYPE")
         is_bool = column in bitfield_fields(table)
-        return [_recall(cell, coll, scalar, is_bool) for cell in data]
+        return [recall(cell, coll, scalar, is_bool) for cell in data]
 
     def indices(self, table: h5py.Dataset) -> list[int]:
         """The ``idx`` column of an ``explored_data`` table: run -> stored value number."""

@@ -38,6 +38,7 @@ from pypet_rebuild.errors import (
     UnsupportedTypeError,
 )
 from pypet_rebuild.exploration import ParameterSpace, point_hash
+from pypet_rebuild.legacy.columns import DIFFERENT, ItemLayout
 from pypet_rebuild.legacy.h5read import attr_text, read_raw
 from pypet_rebuild.legacy.items import SPARSE_SUFFIX, ItemReader
 from pypet_rebuild.legacy.tagging import tag
@@ -435,15 +436,38 @@ class PypetStorageService:
 
     def read_results(self, trajectory: str, name: str, runs: Sequence[int]) -> list[object]:
         """One result's values in the given runs (``MISSING`` where a run has none)."""
-        stored = self._index(trajectory).per_run.get(name, {})
-        return [
-            MISSING if int(run) not in stored else self.read_item(stored[int(run)]) for run in runs
-        ]
+        return self.read_column(trajectory, name, runs)
 
-    def read_results_standing_in(self, trajectory: str, name: str, run: int) -> object:
-        """One value, refused pickles as stand-ins carrying their bytes (for conversion)."""
+    def read_column(
+        self, trajectory: str, name: str, runs: Sequence[int], *, stand_in: bool = False
+    ) -> list[object]:
+        """One result's values in ``runs``; ``stand_in``: refused pickles as stand-ins.
+
+        The first run's dataset gives the layout the others are read with (see
+        :mod:`pypet_rebuild.legacy.columns`), which makes reading a column of thousands of
+        runs several times faster than reading each value on its own.
+        """
         stored = self._index(trajectory).per_run.get(name, {})
-        return MISSING if run not in stored else self.read_item(stored[run], stand_in=True)
+        layout: ItemLayout | None = None
+        tried = False
+        out: list[object] = []
+        for run in runs:
+            found = stored.get(int(run))
+            if found is None:
+                out.append(MISSING)
+                continue
+            if found.item is not None and not tried:
+                tried = True
+                node = self._file[f"{found.leaf.hdf5_path}/{found.item.replace('.', '/')}"]
+                layout = ItemLayout.of(node, found.leaf.class_name, found.item)
+            if layout is not None and found.item is not None:
+                path = f"{found.leaf.hdf5_path}/{found.item.replace('.', '/')}"
+                value = layout.read(self._file, path)
+                if value is not DIFFERENT:
+                    out.append(value)
+                    continue
+            out.append(self.read_item(found, stand_in=stand_in))
+        return out
 
     def run_comment(self, trajectory: str, name: str, run: int) -> str:
         """The comment of the leaf holding result ``name`` in ``run`` (``""`` if none)."""

@@ -8,13 +8,21 @@ components is ``run_%08d``.
 
 from __future__ import annotations
 
+import pickle
 import re
 from dataclasses import dataclass, field
 
 import h5py
+import numpy as np
 
-from pypet_rebuild.errors import FileFormatError, PickleRefusedError
-from pypet_rebuild.legacy.h5read import attr_text, decode_text, pickled_attribute, read_raw
+from pypet_rebuild.errors import FileFormatError
+from pypet_rebuild.legacy.h5read import (
+    attribute_names,
+    decode_text,
+    is_pickled_string,
+    read_attribute,
+    read_raw,
+)
 from pypet_rebuild.tree.snapshot import PickledValue
 
 __all__ = ["LegacyGroup", "LegacyLeaf", "LegacyTree", "scan_trajectory"]
@@ -86,6 +94,8 @@ class LegacyTree:
     groups: dict[str, LegacyGroup] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    length_marked: list[str] = field(default_factory=list)
+    """Leaves with ``SRVC_INIT_LENGTH``: how files before pypet 0.4 mark explored parameters."""
 
     @property
     def n_runs(self) -> int:
@@ -115,18 +125,40 @@ def strip_runs(parts: list[str]) -> list[str]:
     return out
 
 
-def annotations_of(node: h5py.HLObject, *, allow_pickle: bool) -> dict[str, object]:
+def annotations_of(
+    oid: h5py.h5o.ObjectID, names: list[str], *, allow_pickle: bool
+) -> dict[str, object]:
     """The ``SRVC_AN_<key>`` annotations of a node; a refused pickle becomes a stand-in."""
     out: dict[str, object] = {}
-    for key in node.attrs:
+    for key in names:
         if not key.startswith("SRVC_AN_"):
             continue
-        name = key[len("SRVC_AN_") :]
-        try:
-            out[name] = pickled_attribute(node, key, allow_pickle=allow_pickle)
-        except PickleRefusedError as error:
-            out[name] = PickledValue(str(error), None)
+        value = read_attribute(oid, key)
+        if isinstance(value, bytes):
+            if is_pickled_string(oid, key) and value.endswith(b"."):
+                if allow_pickle:
+                    value = pickle.loads(value)  # the reader opted in
+                else:
+                    value = PickledValue(
+                        f"the annotation {key[8:]!r} of {oid_name(oid)!r} is a pickled value; "
+                        "unpickling runs code from the file, so it is refused. If you trust the "
+                        "file, read it with pr.load_trajectory(path, allow_pickle=True) "
+                        "(command line: --allow-pickle)",
+                        None,
+                    )
+            else:
+                value = np.str_(value.decode("utf-8", "backslashreplace"))
+        out[key[8:]] = value
     return out
+
+
+def oid_name(oid: h5py.h5o.ObjectID) -> str:
+    """The HDF5 path of an object."""
+    return decode_text(h5py.h5i.get_name(oid))
+
+
+def _text(oid: h5py.h5o.ObjectID, names: list[str], key: str) -> str:
+    return decode_text(read_attribute(oid, key)) if key in names else ""
 
 
 def _rows(table: h5py.Dataset) -> list[dict[str, object]]:
@@ -142,15 +174,29 @@ def _rows(table: h5py.Dataset) -> list[dict[str, object]]:
     return rows
 
 
-def _item_names(leaf: h5py.Group, prefix: str = "") -> list[str]:
+def _children(gid: h5py.h5g.GroupID) -> list[tuple[str, bool]]:
+    """The links of a group: (name, is a soft link), in name order."""
+    out: list[tuple[str, bool]] = []
+
+    def collect(name: bytes, info: h5py.h5l.LinkInfo) -> None:
+        out.append((name.decode("utf-8", "backslashreplace"), info.type == h5py.h5l.TYPE_SOFT))
+
+    gid.links.iterate(collect, info=True)
+    return out
+
+
+def _item_names(gid: h5py.h5g.GroupID, prefix: str = "") -> list[str]:
     names: list[str] = []
-    for key, child in leaf.items():
-        if key.startswith("__") and key.endswith("__"):
+    for key, soft in _children(gid):
+        if soft or (key.startswith("__") and key.endswith("__")):
             continue  # pypet's own bookkeeping (__pckl_prtcl__)
-        if isinstance(child, h5py.Group) and attr_text(child, "SRVC_STORE") == "NESTED_GROUP":
-            names.extend(_item_names(child, f"{prefix}{key}."))
-        else:
-            names.append(prefix + key)
+        child = h5py.h5o.open(gid, key.encode())
+        if isinstance(child, h5py.h5g.GroupID):
+            attrs = attribute_names(child)
+            if _text(child, attrs, "SRVC_STORE") == "NESTED_GROUP":
+                names.extend(_item_names(child, f"{prefix}{key}."))
+                continue
+        names.append(prefix + key)
     return names
 
 
@@ -176,11 +222,12 @@ def scan_trajectory(group: h5py.Group, *, allow_pickle: bool) -> LegacyTree:
     if "explorations" in overview:
         explored = tuple(str(r["explorations"]) for r in _rows(overview["explorations"]))
     name = group.name.rsplit("/", 1)[-1]
+    attrs = attribute_names(group.id)
     tree = LegacyTree(
         name=name,
         hdf5_path=group.name,
-        comment=attr_text(group, "SRVC_INIT_COMMENT"),
-        annotations=annotations_of(group, allow_pickle=allow_pickle),
+        comment=_text(group.id, attrs, "SRVC_INIT_COMMENT"),
+        annotations=annotations_of(group.id, attrs, allow_pickle=allow_pickle),
         info=info,
         runs=runs,
         explored_names=explored,
@@ -188,54 +235,50 @@ def scan_trajectory(group: h5py.Group, *, allow_pickle: bool) -> LegacyTree:
     if "explorations" not in overview:
         # Files before pypet 0.4 mark explored parameters with SRVC_INIT_LENGTH instead.
         tree.explored_names = ()
-    _walk(group, [], tree, allow_pickle=allow_pickle)
+    _walk(group.id, [], tree, allow_pickle=allow_pickle)
     if not tree.explored_names:
-        tree.explored_names = tuple(
-            sorted(
-                leaf.full_name
-                for leaf in tree.leaves.values()
-                if "SRVC_INIT_LENGTH" in group.file[leaf.hdf5_path].attrs
-            )
-        )
+        tree.explored_names = tuple(sorted(tree.length_marked))
     for branch in ("parameters", "config"):
         if branch not in group:
             tree.missing.append(branch)
     return tree
 
 
-def _walk(group: h5py.Group, parts: list[str], tree: LegacyTree, *, allow_pickle: bool) -> None:
-    for key in group:
+def _walk(gid: h5py.h5g.GroupID, parts: list[str], tree: LegacyTree, *, allow_pickle: bool) -> None:
+    # Low-level h5py throughout: a file of 3,000 runs has 6,000 run groups and leaves to visit.
+    for key, soft in _children(gid):
         if not parts and key == "overview":
             continue
-        link = group.get(key, getlink=True)
         full = ".".join([*parts, key])
-        if isinstance(link, h5py.SoftLink):
-            target = link.path.strip("/").split("/")[1:]
-            tree.links[full] = ".".join(target)
+        if soft:
+            target = decode_text(gid.links.get_val(key.encode()))
+            tree.links[full] = ".".join(target.strip("/").split("/")[1:])
             continue
-        if not isinstance(link, h5py.HardLink):
-            continue  # external links: pypet never writes them
-        child = group[key]
-        if not isinstance(child, h5py.Group):
+        child = h5py.h5o.open(gid, key.encode())
+        if not isinstance(child, h5py.h5g.GroupID):
             continue
-        class_name = attr_text(child, "SRVC_INIT_CLASS_NAME")
-        comment = attr_text(child, "SRVC_INIT_COMMENT")
-        annotations = annotations_of(child, allow_pickle=allow_pickle)
-        if "SRVC_LEAF" in child.attrs:
+        path = f"{oid_name(gid).rstrip('/')}/{key}"
+        attrs = attribute_names(child)
+        class_name = _text(child, attrs, "SRVC_INIT_CLASS_NAME")
+        comment = _text(child, attrs, "SRVC_INIT_COMMENT")
+        annotations = annotations_of(child, attrs, allow_pickle=allow_pickle)
+        if "SRVC_LEAF" in attrs:
             tree.leaves[full] = LegacyLeaf(
                 full_name=full,
-                hdf5_path=child.name,
+                hdf5_path=path,
                 class_name=class_name,
                 comment=comment,
                 annotations=annotations,
                 run=run_of(full),
                 item_names=tuple(_item_names(child)),
             )
+            if "SRVC_INIT_LENGTH" in attrs:
+                tree.length_marked.append(full)
             continue
         branch = parts[0] if parts else key
         tree.groups[full] = LegacyGroup(
             full_name=full,
-            hdf5_path=child.name,
+            hdf5_path=path,
             class_name=class_name or _GROUP_CLASSES.get(branch, "NNGroupNode"),
             comment=comment,
             annotations=annotations,
