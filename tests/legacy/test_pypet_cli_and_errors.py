@@ -47,17 +47,24 @@ def test_load_trajectory_recognises_a_pypet_file_by_its_attributes(tmp_path: Pat
 
 def test_opening_reads_no_result_data(monkeypatch: pytest.MonkeyPatch) -> None:
     reads: list[str] = []
-    original = PypetStorageService.read_item
+    column = PypetStorageService.read_column
+    item = PypetStorageService.read_item
 
-    def spy(self: PypetStorageService, found: Any, **kw: Any) -> object:
+    def spy_column(self: PypetStorageService, *args: Any, **kw: Any) -> list[object]:
+        reads.append(f"column {args[1]}")
+        return column(self, *args, **kw)
+
+    def spy_item(self: PypetStorageService, found: Any, **kw: Any) -> object:
         reads.append(found.leaf.full_name)
-        return original(self, found, **kw)
+        return item(self, found, **kw)
 
-    monkeypatch.setattr(PypetStorageService, "read_item", spy)
+    monkeypatch.setattr(PypetStorageService, "read_column", spy_column)
+    monkeypatch.setattr(PypetStorageService, "read_item", spy_item)
     with pr.load_trajectory(EX01) as study:
         assert reads == []
         assert list(study.results["z"][:]) == [6, 7, 8, 12, 14, 16, 18, 21, 24, 24, 28, 32]
-    assert len(reads) == 12
+    # One column read; every run after the first is read with the first one's layout.
+    assert reads == ["column z"]
 
 
 def test_pickles_are_refused_by_name_and_the_rest_stays_readable() -> None:

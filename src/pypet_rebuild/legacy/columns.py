@@ -57,15 +57,27 @@ class ItemLayout:
             is_bool="bool" in scalar_type or bool(is_bitfield),
         )
 
+    def _unambiguous(self, dataset: h5py.h5d.DatasetID, shape: tuple[int, ...]) -> bool:
+        # Where dtype and layout alone tell the collection type, its attribute is not read
+        # (a read of it costs as much as the data): pypet writes scalars as 0-d ARRAYs, and
+        # non-empty ndarrays as chunked CARRAYs (lists and tuples are contiguous ARRAYs, and a
+        # matrix is 2-d).
+        if self.coll_type == "COLL_SCALAR":
+            return shape == ()
+        if self.coll_type == "COLL_NDARRAY" and len(shape) not in (0, 2):
+            return dataset.get_offset() is None  # chunked
+        return False
+
     def read(self, file: h5py.File, path: str) -> object:
         """The value at ``path``, or :data:`DIFFERENT` if it is not laid out like the first."""
         dataset = h5py.h5d.open(file.id, path.encode())
         if dataset.dtype != self.dtype:
             return DIFFERENT
-        coll = read_attribute(dataset, "SRVC_DATA_COLL_TYPE")
-        if not isinstance(coll, bytes) or coll.decode() != self.coll_type:
-            return DIFFERENT
         shape = dataset.shape if dataset.shape is not None else ()
+        if not self._unambiguous(dataset, shape):
+            coll = read_attribute(dataset, "SRVC_DATA_COLL_TYPE")
+            if not isinstance(coll, bytes) or coll.decode() != self.coll_type:
+                return DIFFERENT
         out = np.empty(shape, dtype=self.dtype)
         if out.size:
             # The file's own type as memory type keeps the bytes after a NUL in strings.

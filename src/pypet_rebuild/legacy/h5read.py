@@ -168,12 +168,13 @@ def attribute_names(oid: h5py.h5o.ObjectID) -> list[str]:
 def read_attribute(oid: h5py.h5o.ObjectID, name: str) -> object:
     """One attribute's value, strings as ``bytes`` (NULs after the first one kept)."""
     aid = h5py.h5a.open(oid, name.encode())
-    dtype = aid.dtype
+    type_id = aid.get_type()
+    dtype = type_id.dtype
     if dtype.kind == "O":  # variable-length data: not PyTables', let h5py convert it
         parent = h5py.Group(oid) if isinstance(oid, h5py.h5g.GroupID) else h5py.Dataset(oid)
         return parent.attrs[name]
     buf = np.empty(aid.shape if aid.shape is not None else (), dtype=dtype)
-    aid.read(buf, mtype=aid.get_type())
+    aid.read(buf, mtype=type_id)
     if buf.shape == ():
         value = buf[()]
         return bytes(value) if isinstance(value, np.bytes_) else value

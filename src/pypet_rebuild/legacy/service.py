@@ -144,6 +144,7 @@ class PypetStorageService:
             ) from exc
         self._trees: dict[str, LegacyTree] = {}
         self._indexes: dict[str, _Index] = {}
+        self._run_hashes: dict[str, tuple[str, ...]] = {}
         names = self.trajectory_names()
         if not names:
             self._file.close()
@@ -324,15 +325,18 @@ class PypetStorageService:
 
         ``keep_pickles``: pickled parameters stay stand-ins carrying their bytes (conversion).
         """
-        return self._snapshot(trajectory, explored_values=True, keep_pickles=keep_pickles)
+        snapshot = self._snapshot(trajectory, explored_values=True, keep_pickles=keep_pickles)
+        self._run_hashes.setdefault(trajectory, snapshot.hashes or ())
+        return snapshot
 
     # -- runs ----------------------------------------------------------------------------------
 
     def load_run_table(self, trajectory: str) -> RunTable:
         """The run table: ``completed`` runs are done, the others pending; pypet's timings."""
         tree = self.tree(trajectory)
-        snapshot = self.load_snapshot(trajectory)
-        hashes = snapshot.hashes or ()
+        if trajectory not in self._run_hashes:
+            self.load_snapshot(trajectory)
+        hashes = self._run_hashes[trajectory]
         n = tree.n_runs
         table = RunTable(
             index=np.arange(n, dtype=np.int64),
@@ -518,9 +522,9 @@ class PypetStorageService:
                     item.removesuffix(SPARSE_SUFFIX): index.names[(leaf.full_name, item)]
                     for item in leaf.item_names
                 }
-            group = self._file[leaf.hdf5_path]
-            if "__pckl_prtcl__" in group:
-                entry["protocol"] = int(read_raw(group["__pckl_prtcl__"])[()])
+            if leaf.has_protocol:
+                protocol = read_raw(self._file[f"{leaf.hdf5_path}/__pckl_prtcl__"])
+                entry["protocol"] = int(protocol[()])
             if leaf.run is not None:
                 entry["run"] = leaf.run
             leaves[leaf.full_name] = entry

@@ -52,6 +52,8 @@ class LegacyLeaf:
     run: int | None
     item_names: tuple[str, ...] = ()
     """Item names (dotted for nested items), pypet's internals (``__pckl_prtcl__``) left out."""
+    has_protocol: bool = False
+    """Whether it holds ``__pckl_prtcl__`` (the pickle protocol of pickling leaves)."""
 
     @property
     def branch(self) -> str:
@@ -186,14 +188,15 @@ def _children(gid: h5py.h5g.GroupID) -> list[tuple[str, bool]]:
 
 
 def _item_names(gid: h5py.h5g.GroupID, prefix: str = "") -> list[str]:
+    """Item names of a leaf; pypet's own bookkeeping (``__pckl_prtcl__``) is kept dunder."""
     names: list[str] = []
     for key, soft in _children(gid):
-        if soft or (key.startswith("__") and key.endswith("__")):
-            continue  # pypet's own bookkeeping (__pckl_prtcl__)
-        child = h5py.h5o.open(gid, key.encode())
-        if isinstance(child, h5py.h5g.GroupID):
-            attrs = attribute_names(child)
-            if _text(child, attrs, "SRVC_STORE") == "NESTED_GROUP":
+        if soft:
+            continue
+        # get_objinfo tells a group from a dataset without opening it (4x cheaper).
+        if h5py.h5g.get_objinfo(gid, key.encode()).type == h5py.h5g.GROUP:
+            child = h5py.h5g.open(gid, key.encode())
+            if _text(child, attribute_names(child), "SRVC_STORE") == "NESTED_GROUP":
                 names.extend(_item_names(child, f"{prefix}{key}."))
                 continue
         names.append(prefix + key)
@@ -235,7 +238,7 @@ def scan_trajectory(group: h5py.Group, *, allow_pickle: bool) -> LegacyTree:
     if "explorations" not in overview:
         # Files before pypet 0.4 mark explored parameters with SRVC_INIT_LENGTH instead.
         tree.explored_names = ()
-    _walk(group.id, [], tree, allow_pickle=allow_pickle)
+    _walk(group.id, group.name, [], tree, allow_pickle=allow_pickle)
     if not tree.explored_names:
         tree.explored_names = tuple(sorted(tree.length_marked))
     for branch in ("parameters", "config"):
@@ -244,7 +247,14 @@ def scan_trajectory(group: h5py.Group, *, allow_pickle: bool) -> LegacyTree:
     return tree
 
 
-def _walk(gid: h5py.h5g.GroupID, parts: list[str], tree: LegacyTree, *, allow_pickle: bool) -> None:
+def _is_internal(name: str) -> bool:
+    last = name.rpartition(".")[2]
+    return last.startswith("__") and last.endswith("__")
+
+
+def _walk(
+    gid: h5py.h5g.GroupID, where: str, parts: list[str], tree: LegacyTree, *, allow_pickle: bool
+) -> None:
     # Low-level h5py throughout: a file of 3,000 runs has 6,000 run groups and leaves to visit.
     for key, soft in _children(gid):
         if not parts and key == "overview":
@@ -254,15 +264,16 @@ def _walk(gid: h5py.h5g.GroupID, parts: list[str], tree: LegacyTree, *, allow_pi
             target = decode_text(gid.links.get_val(key.encode()))
             tree.links[full] = ".".join(target.strip("/").split("/")[1:])
             continue
-        child = h5py.h5o.open(gid, key.encode())
-        if not isinstance(child, h5py.h5g.GroupID):
+        if h5py.h5g.get_objinfo(gid, key.encode()).type != h5py.h5g.GROUP:
             continue
-        path = f"{oid_name(gid).rstrip('/')}/{key}"
+        child = h5py.h5g.open(gid, key.encode())
+        path = f"{where}/{key}"
         attrs = attribute_names(child)
         class_name = _text(child, attrs, "SRVC_INIT_CLASS_NAME")
         comment = _text(child, attrs, "SRVC_INIT_COMMENT")
         annotations = annotations_of(child, attrs, allow_pickle=allow_pickle)
         if "SRVC_LEAF" in attrs:
+            items = _item_names(child)
             tree.leaves[full] = LegacyLeaf(
                 full_name=full,
                 hdf5_path=path,
@@ -270,7 +281,8 @@ def _walk(gid: h5py.h5g.GroupID, parts: list[str], tree: LegacyTree, *, allow_pi
                 comment=comment,
                 annotations=annotations,
                 run=run_of(full),
-                item_names=tuple(_item_names(child)),
+                item_names=tuple(n for n in items if not _is_internal(n)),
+                has_protocol="__pckl_prtcl__" in items,
             )
             if "SRVC_INIT_LENGTH" in attrs:
                 tree.length_marked.append(full)
@@ -283,4 +295,4 @@ def _walk(gid: h5py.h5g.GroupID, parts: list[str], tree: LegacyTree, *, allow_pi
             comment=comment,
             annotations=annotations,
         )
-        _walk(child, [*parts, key], tree, allow_pickle=allow_pickle)
+        _walk(child, path, [*parts, key], tree, allow_pickle=allow_pickle)
