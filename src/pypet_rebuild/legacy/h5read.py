@@ -176,7 +176,7 @@ def read_attribute(oid: h5py.h5o.ObjectID, name: str) -> object:
     buf = np.empty(aid.shape if aid.shape is not None else (), dtype=dtype)
     aid.read(buf, mtype=type_id)
     if buf.shape == ():
-        value = buf[()]
+        value: object = buf[()]
         return bytes(value) if isinstance(value, np.bytes_) else value
     return buf
 
