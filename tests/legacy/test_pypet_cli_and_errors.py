@@ -154,3 +154,37 @@ def test_cli_convert(tmp_path: Path) -> None:
     refused = cli("convert", DATA / "results_runs_layout.hdf5", tmp_path / "other.h5")
     assert refused.returncode == 1
     assert "allow-pickle" in refused.stderr
+
+
+def test_several_trajectories_in_one_file(tmp_path: Path) -> None:
+    # pypet puts later trajectories beside the first (overwrite_file=False); copied here.
+    path = tmp_path / "two.hdf5"
+    shutil.copy(EX01, path)
+    with (
+        h5py.File(path, "a") as target,
+        h5py.File(DATA / "partial_manual_runs.hdf5", "r") as source,
+    ):
+        source.copy("Partial", target)
+    with pytest.raises(TrajectoryNotFoundError, match=r"2 trajectories.*'Multiplication'"):
+        pr.load_trajectory(path)
+    with pr.load_trajectory(path, "Partial") as study:
+        assert len(study) == 5
+        assert study.run_table().count(pr.RunStatus.DONE) == 2
+    with pr.load_trajectory(path, "Multiplication") as study:
+        assert len(study) == 12
+    listed = cli("ls", path, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [row["name"] for row in json.loads(listed.stdout)] == ["Multiplication", "Partial"]
+    target = tmp_path / "new.h5"
+    assert pr.convert_pypet(path, target, trajectories=["Partial"]) == ("Partial",)
+    with pr.load_trajectory(target) as study:
+        assert study.name == "Partial"
+
+
+def test_a_pypet_study_reads_as_pandas_and_xarray() -> None:
+    with pr.load_trajectory(EX01) as study:
+        frame = study.to_pandas()
+        assert frame["z"].tolist() == [6, 7, 8, 12, 14, 16, 18, 21, 24, 24, 28, 32]
+        assert study.find_runs("z > 20") == [7, 8, 9, 10, 11]
+        dataset = study.to_xarray(["z"])
+        assert int(dataset["z"].sum()) == 210
