@@ -9,14 +9,13 @@ era files); and compressed datasets may need filter plugins that libhdf5 does no
 from __future__ import annotations
 
 import contextlib
-import pickle
 from typing import Any
 
 import h5py
 import numpy as np
 import numpy.typing as npt
 
-from pypet_rebuild.errors import MissingDependencyError, PickleRefusedError
+from pypet_rebuild.errors import MissingDependencyError
 
 __all__ = [
     "attr_text",
@@ -26,7 +25,6 @@ __all__ = [
     "ensure_filters",
     "is_bitfield",
     "is_pickled_string",
-    "pickled_attribute",
     "read_attribute",
     "read_raw",
 ]
@@ -116,38 +114,6 @@ def ensure_filters(dataset: h5py.Dataset) -> None:
                 "libhdf5 cannot decode by itself; install the filter plugins with "
                 "`pip install 'pypet_rebuild[legacy]'` (the hdf5plugin package)"
             )
-
-
-def pickled_attribute(obj: h5py.HLObject, key: str, *, allow_pickle: bool) -> object:
-    """Decode attribute ``key`` as PyTables would: pickled when an ASCII string ending in ``.``.
-
-    PyTables pickles (protocol 0) every attribute value it has no native type for and marks it
-    by storing an ASCII-charset string; UTF-8-charset strings are text.
-
-    Raises
-    ------
-    PickleRefusedError
-        If the attribute is a pickle and ``allow_pickle`` is false.
-    """
-    raw = obj.attrs.get(key)
-    if isinstance(raw, bytes | np.bytes_):
-        type_id = h5py.h5a.open(obj.id, key.encode()).get_type()
-        ascii_string = (
-            type_id.get_class() == h5py.h5t.STRING and type_id.get_cset() == h5py.h5t.CSET_ASCII
-        )
-        data = bytes(raw)
-        if ascii_string and data.endswith(b"."):
-            if not allow_pickle:
-                raise PickleRefusedError(
-                    f"the attribute {key!r} of {obj.name!r} is a pickled value; unpickling runs "
-                    "code from the file, so it is refused. If you trust the file, read it with "
-                    "pr.load_trajectory(path, allow_pickle=True) (command line: --allow-pickle)"
-                )
-            return pickle.loads(data)  # the reader opted in
-        return data.decode("utf-8", "backslashreplace")
-    if isinstance(raw, np.ndarray) and raw.shape == () and raw.dtype.kind != "O":
-        return raw[()]
-    return raw
 
 
 def attribute_names(oid: h5py.h5o.ObjectID) -> list[str]:

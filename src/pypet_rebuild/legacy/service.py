@@ -71,11 +71,17 @@ def _looks_like_trajectory(group: h5py.Group) -> bool:
     return "overview" in group or any(str(key).startswith("SRVC_") for key in group.attrs)
 
 
+_PYTABLES_MARK = b"PYTABLES_FORMAT_VERSION"
+_HEAD = 1 << 20
+
+
 def is_pypet_file(path: Path) -> bool:
     """Whether ``path`` is an HDF5 file with a pypet trajectory (or pypet's attributes) in it.
 
     Reads only the top-level groups and their attributes; a file of this library (it has the
-    ``pypet_rebuild_format_version`` attribute) is never claimed.
+    ``pypet_rebuild_format_version`` attribute) is never claimed. A file that HDF5 cannot open
+    (truncated) is claimed when its first megabyte holds PyTables' root attribute and pypet's
+    ``SRVC_`` prefix, so that the error says what it is.
     """
     try:
         with h5py.File(path, "r") as file:
@@ -86,7 +92,12 @@ def is_pypet_file(path: Path) -> bool:
                 for group in file.values()
             )
     except (OSError, ValueError):
-        return False
+        try:
+            with path.open("rb") as raw:
+                head = raw.read(_HEAD)
+        except OSError:
+            return False
+        return _PYTABLES_MARK in head and b"SRVC_" in head
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +141,6 @@ class PypetStorageService:
     def __init__(self, path: str | os.PathLike[str], *, allow_pickle: bool = False) -> None:
         self.path = Path(path)
         self.allow_pickle = allow_pickle
-        self._stand_in = False
         try:
             self._file = h5py.File(self.path, "r")
         except FileNotFoundError:
@@ -139,8 +149,9 @@ class PypetStorageService:
             ) from None
         except OSError as exc:
             raise FileFormatError(
-                f"{str(self.path)!r} is truncated or corrupted and cannot be opened as HDF5 "
-                f"({exc}); if it was copied, copy it again"
+                f"{str(self.path)!r} looks like a file of the original pypet (written by "
+                f"PyTables) but is truncated or corrupted and cannot be opened as HDF5 ({exc}); "
+                "if it was copied, copy it again"
             ) from exc
         self._trees: dict[str, LegacyTree] = {}
         self._indexes: dict[str, _Index] = {}
