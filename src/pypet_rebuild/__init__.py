@@ -15,6 +15,7 @@ from pypet_rebuild.execution.adaptive import AdaptiveSweep, Round
 from pypet_rebuild.exploration import (
     Axis,
     ParameterSpace,
+    PointHashes,
     Range,
     SpaceDescription,
     cartesian_product,
@@ -51,6 +52,7 @@ __all__ = [
     "MemoryStorageService",
     "Parameter",
     "ParameterSpace",
+    "PointHashes",
     "PypetStorageService",
     "Range",
     "Result",

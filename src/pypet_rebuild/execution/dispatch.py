@@ -205,8 +205,8 @@ class _Dispatcher:
             if raise_on_error and sink.unstorable:
                 self._unstorable()
 
-    def run_parallel(self, tasks: Iterable[RunTask]) -> None:
-        pending: deque[RunTask] = deque(tasks)
+    def run_parallel(self, tasks: Iterable[RunTask], count: int | None = None) -> None:
+        pending = TaskQueue(tasks, count)
         suspects: deque[RunTask] = deque()  # runs in flight when a worker died, rerun one by one
         in_flight: dict[cf.Future[ChunkResult], list[RunTask]] = {}
         try:
@@ -250,7 +250,7 @@ class _Dispatcher:
             self._cancel(in_flight)
             raise
 
-    def _next_chunk(self, pending: deque[RunTask]) -> list[RunTask]:
+    def _next_chunk(self, pending: TaskQueue) -> list[RunTask]:
         size = self.settings.chunksize
         if size == "auto":
             size = self.throughput.chunk(len(pending), self.backend.workers)
@@ -260,7 +260,7 @@ class _Dispatcher:
         self,
         future: cf.Future[ChunkResult],
         chunk: list[RunTask],
-        pending: deque[RunTask],
+        pending: TaskQueue,
         suspects: deque[RunTask],
         in_flight: dict[cf.Future[ChunkResult], list[RunTask]],
     ) -> None:
@@ -293,7 +293,7 @@ class _Dispatcher:
                 if self._outcome(record, None, task):
                     pending.appendleft(task)
 
-    def _dropped(self, chunk: list[RunTask], pending: deque[RunTask]) -> None:
+    def _dropped(self, chunk: list[RunTask], pending: TaskQueue) -> None:
         """A chunk the executor cancelled: run it again, a few times at most.
 
         This dispatcher only cancels when the sweep stops, and then collects nothing more: the
@@ -316,7 +316,7 @@ class _Dispatcher:
         self,
         outcome: ChunkResult,
         chunk: list[RunTask],
-        pending: deque[RunTask],
+        pending: TaskQueue,
         suspects: deque[RunTask],
     ) -> None:
         try:
@@ -351,7 +351,7 @@ class _Dispatcher:
     def _worker_died(
         self,
         chunk: list[RunTask],
-        pending: deque[RunTask],
+        pending: TaskQueue,
         suspects: deque[RunTask],
         in_flight: dict[cf.Future[ChunkResult], list[RunTask]],
     ) -> None:
@@ -402,6 +402,53 @@ class _Dispatcher:
             terminate_pool(self.backend.executor)
 
 
+class TaskQueue:
+    """The runs still to dispatch: runs handed back first, then those not yet generated.
+
+    The tasks are pulled from their generator as chunks are submitted, so a million pending
+    runs are not a million task tuples in the driver (~170 bytes each) before the first run.
+
+    Parameters
+    ----------
+    tasks
+        The tasks, in run order.
+    count
+        How many ``tasks`` yields (for automatic chunk sizes); ``None`` reads them all now.
+    """
+
+    __slots__ = ("_front", "_left", "_source")
+
+    def __init__(self, tasks: Iterable[RunTask], count: int | None = None) -> None:
+        if count is None:
+            listed = list(tasks)
+            tasks, count = listed, len(listed)
+        self._front: deque[RunTask] = deque()
+        self._source = iter(tasks)
+        self._left = count
+
+    def __len__(self) -> int:
+        return len(self._front) + self._left
+
+    def __bool__(self) -> bool:
+        return bool(self._front) or self._left > 0
+
+    def popleft(self) -> RunTask:
+        """The next task: a handed-back one, else the next generated one."""
+        if self._front:
+            return self._front.popleft()
+        task = next(self._source)  # StopIteration here means ``count`` was wrong: a bug
+        self._left -= 1
+        return task
+
+    def appendleft(self, task: RunTask) -> None:
+        """Hand a task back, to be dispatched next."""
+        self._front.appendleft(task)
+
+    def extendleft(self, tasks: Iterable[RunTask]) -> None:
+        """Hand tasks back (like ``deque.extendleft``: the last one given comes first)."""
+        self._front.extendleft(tasks)
+
+
 def dispatch(
     backend: Backend,
     context: SweepContext,
@@ -411,13 +458,18 @@ def dispatch(
     settings: DispatchSettings,
     interrupts: Interrupts,
     point: Callable[[int], Mapping[str, object]],
+    count: int | None = None,
 ) -> None:
-    """Run every task on the backend; raise ``RunFailedError`` for ``on_error="raise"``."""
+    """Run every task on the backend; raise ``RunFailedError`` for ``on_error="raise"``.
+
+    ``count`` is the number of ``tasks`` when they are generated lazily (``None``: they are
+    read into a list first on parallel backends).
+    """
     dispatcher = _Dispatcher(backend, context, sink, hooks, settings, interrupts, point)
     if backend.serial:
         dispatcher.run_serial(tasks)
     else:
-        dispatcher.run_parallel(tasks)
+        dispatcher.run_parallel(tasks, count)
     if settings.on_error == "raise" and dispatcher.failure is None and not interrupts.stop:
         # A run whose results storage refuses fails when its batch is stored: store the last
         # batch now, so such a run raises like any other failed run.

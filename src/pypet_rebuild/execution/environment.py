@@ -370,6 +370,7 @@ class Environment:
                     dispatch_settings,
                     interrupts,
                     trajectory.point,
+                    len(pending),
                 )
             interrupted = interrupts.stop
         except KeyboardInterrupt:
@@ -417,9 +418,11 @@ class Environment:
                 yield (0, hashes[0], ())
             return
         columns = [space.columns[name] for name in space.names]
-        for index, row in enumerate(zip(*columns, strict=True)):
+        # Iterating the hashes converts them to hex a block at a time (indexing one by one
+        # would cost a numpy scalar per run).
+        for index, (digest, row) in enumerate(zip(hashes, zip(*columns, strict=True), strict=True)):
             if index not in already_done:
-                yield (index, hashes[index], row)
+                yield (index, digest, row)
 
     def _context(
         self, simulate: Callable[[Run], Any], *, timeout: float | None, capture_output: bool

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from pypet_rebuild.errors import FileLockedError, StorageError, TrajectoryNotFoundError
+from pypet_rebuild.exploration import PointHashes
 from pypet_rebuild.storage.codecs.copies import (
     EncodedCopy,
     decode_copy,
@@ -119,7 +120,7 @@ class _StoredDerived:
 @dataclass
 class _StoredTrajectory:
     snapshot: _StoredSnapshot
-    hashes: tuple[str, ...]
+    hashes: PointHashes
     # Run metadata (results and comments left out) and each run's encoded results.
     records: dict[int, RunRecord] = field(default_factory=dict)
     results: dict[int, dict[str, object]] = field(default_factory=dict)

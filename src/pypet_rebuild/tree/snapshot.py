@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from pypet_rebuild.errors import PickleRefusedError
+from pypet_rebuild.exploration import PointHashes
 from pypet_rebuild.tree.values import ValueType
 
 __all__ = [
@@ -170,7 +171,7 @@ class TrajectorySnapshot:
     grid: tuple[tuple[str, ...], ...] | None = None
     shape: tuple[int, ...] | None = None
     kind: str = ""
-    hashes: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
+    hashes: PointHashes | None = field(default=None, compare=False, repr=False)
 
     @property
     def n_runs(self) -> int:

@@ -343,8 +343,9 @@ def copy_rows(
     """Copy rows between datasets in bounded pieces, one slice per run of consecutive rows."""
     if len(source_rows) == 0:
         return
-    order = np.argsort(target_rows, kind="stable")
-    source_rows, target_rows = source_rows[order], target_rows[order]
+    if not _sorted(target_rows):
+        order = np.argsort(target_rows, kind="stable")
+        source_rows, target_rows = source_rows[order], target_rows[order]
     breaks = np.flatnonzero((np.diff(source_rows) != 1) | (np.diff(target_rows) != 1)) + 1
     row_bytes = max(1, source.dtype.itemsize * int(np.prod(source.shape[1:], dtype=np.int64)))
     step = max(1, _COPY_BYTES // row_bytes)

@@ -218,8 +218,17 @@ class HDF5StorageService:
 
         self._write_segment(snapshot.name, write)
 
-    def _store_runs(self, trajectory: str, records: Sequence[RunRecord]) -> None:
-        """Write a batch of finished runs to a new segment file (durable when this returns)."""
+    def _store_runs(
+        self,
+        trajectory: str,
+        records: Sequence[RunRecord],
+        snapshot: TrajectorySnapshot | None = None,
+    ) -> None:
+        """Write a batch of finished runs to a new segment file (durable when this returns).
+
+        ``snapshot`` is the sweep's definition, when known: a fold the segment limit forces
+        then writes it instead of reading every explored value and point hash back.
+        """
         names = sorted({name for record in records for name in record.results})
         comments: dict[str, str] = {}
         for record in records:
@@ -246,9 +255,14 @@ class HDF5StorageService:
                     signature=signatures[name],
                 )
 
-        self._write_segment(trajectory, write)
+        self._write_segment(trajectory, write, snapshot)
 
-    def _write_segment(self, trajectory: str, write: Callable[[h5py.Group], None]) -> None:
+    def _write_segment(
+        self,
+        trajectory: str,
+        write: Callable[[h5py.Group], None],
+        snapshot: TrajectorySnapshot | None = None,
+    ) -> None:
         """Write one immutable segment file for ``trajectory`` (atomically, then durable)."""
         seq = self._next_segment.get(trajectory) or self._first_free_segment(trajectory)
         target = segment_path(self.path, trajectory, seq)
@@ -263,7 +277,7 @@ class HDF5StorageService:
         )
         if self._unfolded[trajectory] >= MAX_UNFOLDED_SEGMENTS and self.path.exists():
             # Bounds the open files of this writer and of every reader (see the constant).
-            self._rewrite(trajectory)
+            self._rewrite(trajectory, snapshot=snapshot)
         elif self._reader is not None:
             # Only this process writes (it holds the lock): show the open reader the new segment
             # instead of closing it, so the next read does not reopen every segment.
@@ -675,7 +689,7 @@ class _HDF5Session(SessionBase):
         self._snapshot = snapshot
 
     def _write_runs(self, records: Sequence[RunRecord]) -> None:
-        self._service._store_runs(self.trajectory, records)
+        self._service._store_runs(self.trajectory, records, self._snapshot)
 
     def _write_derived(self, results: Sequence[Result[Any]]) -> None:
         self._service._store_derived(self.trajectory, results)
