@@ -14,6 +14,7 @@ from pypet_rebuild.errors import StorageError, TrajectoryNotFoundError
 from pypet_rebuild.legacy.service import PypetStorageService
 from pypet_rebuild.storage.backends import open_storage
 from pypet_rebuild.storage.records import MISSING, RunRecord, RunStatus
+from pypet_rebuild.storage.resume import snapshot_hashes
 from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.snapshot import ParameterSpec, PickledValue, TrajectorySnapshot
 
@@ -151,7 +152,7 @@ def _convert_one(legacy: PypetStorageService, storage: object, name: str) -> Non
     table = legacy.load_run_table(name)
     if not snapshot.explored and len(table) > 1:
         snapshot = _run_index_exploration(snapshot, len(table))
-    hashes = snapshot.hashes or ()
+    hashes = snapshot_hashes(snapshot)
     result_names = legacy.result_names(name)
     with storage.begin_sweep(snapshot, resume=False) as session:
         for first in range(0, len(table), _BATCH):
@@ -179,7 +180,7 @@ def _convert_one(legacy: PypetStorageService, storage: object, name: str) -> Non
                 batch.append(
                     RunRecord(
                         index=run,
-                        point_hash=hashes[run] if run < len(hashes) else "",
+                        point_hash=hashes[run],
                         status=RunStatus.DONE if done else RunStatus.FAILED,
                         started=float(table.started[run]),
                         finished=float(table.finished[run]),

@@ -37,7 +37,7 @@ from pypet_rebuild.errors import (
     TrajectoryNotFoundError,
     UnsupportedTypeError,
 )
-from pypet_rebuild.exploration import ParameterSpace, point_hash
+from pypet_rebuild.exploration import ParameterSpace, PointHashes, point_hash
 from pypet_rebuild.legacy.columns import DIFFERENT, ItemLayout
 from pypet_rebuild.legacy.h5read import attr_text, read_raw
 from pypet_rebuild.legacy.items import SPARSE_SUFFIX, ItemReader
@@ -155,7 +155,7 @@ class PypetStorageService:
             ) from exc
         self._trees: dict[str, LegacyTree] = {}
         self._indexes: dict[str, _Index] = {}
-        self._run_hashes: dict[str, tuple[str, ...]] = {}
+        self._run_hashes: dict[str, PointHashes] = {}
         names = self.trajectory_names()
         if not names:
             self._file.close()
@@ -315,15 +315,16 @@ class PypetStorageService:
             hashes=self._hashes(tree, explored) if explored_values else None,
         )
 
-    def _hashes(self, tree: LegacyTree, explored: dict[str, tuple[object, ...]]) -> tuple[str, ...]:
+    def _hashes(self, tree: LegacyTree, explored: dict[str, tuple[object, ...]]) -> PointHashes:
         if explored:
             try:
                 return ParameterSpace(explored, kind="zipped").hashes()
             except UnsupportedTypeError:
                 pass  # sparse matrices or pickles: no stable hash of the value, hash the run
-        return tuple(
-            point_hash({"pypet_run": str(row.get("name", i))}) for i, row in enumerate(tree.runs)
-        ) or (point_hash({}),)
+        return PointHashes.from_hex(
+            [point_hash({"pypet_run": str(row.get("name", i))}) for i, row in enumerate(tree.runs)]
+            or [point_hash({})]
+        )
 
     def load_header(self, trajectory: str) -> tuple[TrajectorySnapshot, int]:
         """The definition without explored values, and the number of runs."""
@@ -337,7 +338,8 @@ class PypetStorageService:
         ``keep_pickles``: pickled parameters stay stand-ins carrying their bytes (conversion).
         """
         snapshot = self._snapshot(trajectory, explored_values=True, keep_pickles=keep_pickles)
-        self._run_hashes.setdefault(trajectory, snapshot.hashes or ())
+        if snapshot.hashes is not None:
+            self._run_hashes.setdefault(trajectory, snapshot.hashes)
         return snapshot
 
     # -- runs ----------------------------------------------------------------------------------
