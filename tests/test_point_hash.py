@@ -312,19 +312,26 @@ def test_point_hashes_is_a_compact_sequence_of_hex_strings() -> None:
     expected = [point_hash(p) for p in points]
     hashes = hash_columns({"x": list(range(5))})
     assert isinstance(hashes, PointHashes)
-    assert hashes.digests.dtype == np.dtype("V16") and hashes.digests.nbytes == 5 * 16
-    assert list(hashes) == expected and hashes[-1] == expected[-1]
-    assert hashes == expected and hashes == tuple(expected) and hashes != expected[:4]
-    assert hashes[1:3] == expected[1:3] and isinstance(hashes[1:3], PointHashes)
+    assert hashes.digests.dtype == np.dtype("V16")
+    assert hashes.digests.nbytes == 5 * 16
+    assert list(hashes) == expected
+    assert hashes[-1] == expected[-1]
+    assert hashes == expected
+    assert hashes == tuple(expected)
+    assert hashes != expected[:4]
+    assert hashes[1:3] == expected[1:3]
+    assert isinstance(hashes[1:3], PointHashes)
     assert hashes.take([4, 0]) == [expected[4], expected[0]]
-    assert expected[2] in hashes and "0" * 32 not in hashes and "not hex" not in hashes
+    assert expected[2] in hashes
+    assert "0" * 32 not in hashes
+    assert "not hex" not in hashes
     assert PointHashes.from_hex(expected) == hashes
     assert hash(PointHashes.from_hex(expected)) == hash(hashes)
     assert PointHashes.concatenate([hashes[:2], expected[2:]]) == hashes
     assert hashes.first_difference(hashes.take([0, 1, 3])) == 2
     assert hashes.first_difference(hashes[:3]) is None
     assert "5 runs" in repr(hashes)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         hashes.digests[0] = b"\0" * 16  # read-only: a cached sequence cannot be changed
     with pytest.raises(ValueError, match="16 bytes"):
         PointHashes(np.zeros(3, dtype="S8"))

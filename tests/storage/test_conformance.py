@@ -853,8 +853,6 @@ class TestStorageConformance:
     def test_mutating_a_snapshot_read_back_changes_nothing(
         self, backend: Backend, request: pytest.FixtureRequest
     ) -> None:
-        if backend.name == "hdf5":
-            request.applymarker(HDF5_SNAPSHOT_IS_CACHED)
         traj = pr.Trajectory("params", seed=1)
         traj.add_parameter("cfg", {"gains": [1.0]})
         traj.add_parameter("weights", np.zeros(3))
@@ -1032,19 +1030,6 @@ VALUE_NAMES = sorted(storable_values())
 # trajectory of their own, read through load_snapshot.)
 NOT_PARAMETERS = frozenset({"a_object", "a_object_str"})
 
-HDF5_FIXED_LOSES_FORTRAN_ORDER = pytest.mark.xfail(
-    strict=True,
-    reason="HDF5 stacks same-shape array results into one dataset and reads them back in C "
-    "order (hdf5/columns.py FixedSignature.box); the codec law and the memory backend keep "
-    "Fortran order",
-)
-
-HDF5_SNAPSHOT_IS_CACHED = pytest.mark.xfail(
-    strict=True,
-    reason="HDF5 keeps the decoded snapshot of a trajectory (hdf5/view.py TrajectoryView."
-    "snapshot) and hands out the same parameter defaults on every load_snapshot",
-)
-
 
 def _parameters() -> pr.Trajectory:
     """Every storable value as a parameter default (the trajectory may convert numpy scalars)."""
@@ -1098,11 +1083,7 @@ class TestEveryCodecOnEveryBackend:
     """Each backend gives back every storable value with its type, dtype, shape and value."""
 
     @pytest.mark.parametrize("name", VALUE_NAMES)
-    def test_result(
-        self, stored: pr.StorageService, name: str, request: pytest.FixtureRequest
-    ) -> None:
-        if name == "a_fortran" and isinstance(stored, pr.HDF5StorageService):
-            request.applymarker(HDF5_FIXED_LOSES_FORTRAN_ORDER)
+    def test_result(self, stored: pr.StorageService, name: str) -> None:
         expected = storable_values()[name]
         for value in stored.read_results("values", name, [0, 1]):
             assert_same(expected, value)
@@ -1126,8 +1107,6 @@ class TestEveryCodecOnEveryBackend:
         loaded = pr.load_trajectory(stored, "values")
         results = loaded.run(1).results
         for name, expected in storable_values().items():
-            if name == "a_fortran":
-                continue  # see HDF5_FIXED_LOSES_FORTRAN_ORDER; the values are checked above
             assert_same(expected, results[name])
         assert_same(np.asfortranarray(np.ones((2, 2))), loaded.run(1).params["vector"])
 
@@ -1136,8 +1115,6 @@ class TestEveryCodecOnEveryBackend:
     ) -> None:
         memory, hdf5 = everything["memory"], everything["hdf5"]
         for name in VALUE_NAMES:
-            if name == "a_fortran":
-                continue  # see HDF5_FIXED_LOSES_FORTRAN_ORDER
             for left, right in zip(
                 memory.read_results("values", name, [0, 1]),
                 hdf5.read_results("values", name, [0, 1]),
@@ -1219,3 +1196,25 @@ def test_hdf5_leaves_no_lock_file_after_a_clean_finish(tmp_path: Path) -> None:
     # The same after a sweep through the Environment.
     pr.Environment(trajectory("other"), storage=tmp_path / "env.h5").run(simulate)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.h5", "env.h5"]
+
+
+def test_mixed_memory_orders_in_one_result_each_come_back(tmp_path: Path) -> None:
+    # One result, Fortran-ordered in some runs and C-ordered in others: each run's value keeps
+    # its own order (the column is stored per value), across segments and after the fold.
+    path = tmp_path / "orders.h5"
+    traj = pr.Trajectory("orders", seed=1)
+    traj.add_parameter("i", 0)
+    traj.explore({"i": [0, 1, 2, 3]})
+
+    def simulate(run: pr.Run) -> dict[str, object]:
+        block = np.arange(6.0).reshape(2, 3) + run.i
+        return {"m": np.asfortranarray(block) if run.i % 2 else block}
+
+    pr.Environment(traj, path, batch_size=1).run(simulate, progress=False)
+    with pr.load_trajectory(path) as study:
+        values = study.results["m"].to_list()
+    for i, value in enumerate(values):
+        assert isinstance(value, np.ndarray)
+        np.testing.assert_array_equal(value, np.arange(6.0).reshape(2, 3) + i)
+        assert value.flags.c_contiguous == (i % 2 == 0)
+        assert value.flags.f_contiguous == (i % 2 == 1)

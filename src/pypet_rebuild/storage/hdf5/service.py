@@ -530,8 +530,11 @@ class HDF5StorageService:
         return self._stored_names()
 
     def load_snapshot(self, trajectory: str) -> TrajectorySnapshot:
-        """The stored definition of a trajectory, explored values included."""
-        return self._reader_for().view(trajectory).snapshot()
+        """The stored definition of a trajectory, explored values included.
+
+        The view keeps the decoded definition; each caller gets its own mutable values.
+        """
+        return self._reader_for().view(trajectory).snapshot().detached()
 
     def load_header(self, trajectory: str) -> tuple[TrajectorySnapshot, int]:
         """The definition without explored values, and the number of runs (cheap)."""
