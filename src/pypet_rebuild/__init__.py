@@ -26,6 +26,7 @@ from pypet_rebuild.exploration import (
     sobol,
     zipped,
 )
+from pypet_rebuild.legacy import PypetStorageService, convert_pypet
 from pypet_rebuild.storage import (
     MemoryStorageService,
     RunRecord,
@@ -51,6 +52,7 @@ __all__ = [
     "Parameter",
     "ParameterSpace",
     "PointHashes",
+    "PypetStorageService",
     "Range",
     "Result",
     "Round",
@@ -67,6 +69,7 @@ __all__ = [
     "Trajectory",
     "__version__",
     "cartesian_product",
+    "convert_pypet",
     "errors",
     "latin_hypercube",
     "load_trajectory",

@@ -265,7 +265,9 @@ def query_runs(trajectory: StoredTrajectory, query: str) -> list[int]:
         else:
             frame[name] = _to_series(_column(trajectory, source, results), frame.index)
     try:
-        selected = frame.query(query)
+        # The python engine always: with numexpr installed (PyTables brings it) pandas would
+        # pick it, and it refuses the string and nullable columns these frames have.
+        selected = frame.query(query, engine="python")
     except Exception as exc:
         raise QueryError(f"the query {query!r} cannot be evaluated: {exc}") from None
     return [int(i) for i in selected.index]

@@ -361,6 +361,20 @@ def command_compact(args: argparse.Namespace) -> None:
     )
 
 
+def command_convert(args: argparse.Namespace) -> None:
+    """Convert a file of the original pypet into a native file."""
+    from pypet_rebuild.legacy import convert_pypet
+
+    names = convert_pypet(
+        args.source, args.target, trajectories=args.name or None, allow_pickle=args.allow_pickle
+    )
+    _emit(
+        {"source": str(args.source), "target": str(args.target), "trajectories": list(names)},
+        args.json,
+        f"converted {', '.join(names)} from {args.source} into {args.target}",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``pypet-rebuild``."""
     parser = argparse.ArgumentParser(
@@ -483,6 +497,14 @@ def build_parser() -> argparse.ArgumentParser:
     compact = command("compact", "fold crash-safety segments into the file and reclaim space")
     file_argument(compact)
     compact.set_defaults(handler=command_compact)
+
+    convert = command("convert", "convert a file of the original pypet into a native file")
+    convert.add_argument("source", type=Path, help="the pypet HDF5 file")
+    convert.add_argument("target", type=Path, help="the native file to write")
+    convert.add_argument(
+        "--name", action="append", help="a trajectory to convert (repeat; default: all)"
+    )
+    convert.set_defaults(handler=command_convert)
     return parser
 
 

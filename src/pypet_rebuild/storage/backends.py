@@ -253,3 +253,26 @@ register_backend(
         suffixes=(".h5", ".hdf5", ".he5"),
     )
 )
+
+
+def has_pypet_signature(path: Path) -> bool:
+    """Whether ``path`` is an HDF5 file holding a trajectory of the original pypet.
+
+    Told by pypet's attributes (``SRVC_*`` on a top-level group, or its ``overview`` tables),
+    never by the extension; the reader is imported only for HDF5 files.
+    """
+    if not has_hdf5_signature(path):
+        return False
+    from pypet_rebuild.legacy.service import is_pypet_file
+
+    return is_pypet_file(path)
+
+
+# Registered after "hdf5", so asked first: it claims only files with pypet's attributes.
+register_backend(
+    Backend(
+        name="pypet",
+        opener="pypet_rebuild.legacy:PypetStorageService",
+        detect=has_pypet_signature,
+    )
+)

@@ -265,7 +265,8 @@ def open_checked(path: Path) -> h5py.File:
         file.close()
         raise FileFormatError(
             f"{str(path)!r} is an HDF5 file but was not written by pypet_rebuild (no "
-            f"{FORMAT_ATTR!r} attribute); files of the original pypet need the legacy reader"
+            f"{FORMAT_ATTR!r} attribute) nor by the original pypet (no trajectory group with "
+            "pypet's SRVC_* attributes); check the path"
         )
     if int(version) > FORMAT_VERSION:
         file.close()

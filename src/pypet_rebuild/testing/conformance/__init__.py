@@ -126,13 +126,6 @@ class StorageServiceTests(StorageReaderTests, WriterSessionTests, SweepTests, St
         for service in (writer, *opened):
             service.close()
 
-    @pytest.fixture(autouse=True)
-    def _known_failure(self, request: pytest.FixtureRequest) -> None:
-        name = getattr(request.node, "originalname", request.node.name)
-        reason = self.known_failures.get(name)
-        if reason is not None:
-            request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
     @pytest.fixture
     def backend(self, tmp_path: Path) -> Iterator[StorageUnderTest]:
         """A fresh storage of this backend and a way to reopen it."""

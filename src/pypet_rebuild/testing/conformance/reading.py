@@ -7,9 +7,9 @@ any order, unknown names are clear errors, values read back are the reader's own
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -36,7 +36,22 @@ class StorageReaderTests:
     Every test gets the ``reference`` fixture: the storage :meth:`open_reference` returns,
     closed after the test. The store should hold at least one trajectory with done runs,
     results, and if the backend can hold them, failed runs and derived results.
+
+    Attributes
+    ----------
+    known_failures
+        Test name -> reason, for deviations the backend documents; those tests must fail
+        (a strict expected failure: the suite fails once the deviation is fixed).
     """
+
+    known_failures: ClassVar[Mapping[str, str]] = {}
+
+    @pytest.fixture(autouse=True)
+    def _known_failure(self, request: pytest.FixtureRequest) -> None:
+        name = getattr(request.node, "originalname", request.node.name)
+        reason = self.known_failures.get(name)
+        if reason is not None:
+            request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
     def open_reference(self, folder: Path) -> pr.StorageService:
         """A storage holding the reference data (``folder`` is a fresh temporary folder)."""
@@ -138,7 +153,8 @@ class StorageReaderTests:
                     continue
                 kept = first.copy()
                 if first.flags.writeable and first.dtype.kind in "biufc":
-                    first.flat[0] = first.flat[0] + 1
+                    with np.errstate(over="ignore"):  # the largest integer wraps: still a change
+                        first.flat[0] = first.flat[0] + 1
                 (again,) = reference.read_results(name, result, done[:1])
                 assert values_difference(kept, again) is None, (name, result)
 
