@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild._optional import import_optional
+from pypet_rebuild._units import unit_library
 from pypet_rebuild.analysis.queries import metadata_columns
 from pypet_rebuild.analysis.results import stack_values
 from pypet_rebuild.errors import (
@@ -37,7 +38,6 @@ from pypet_rebuild.errors import (
 )
 from pypet_rebuild.storage.protocol import SupportsResultInfo
 from pypet_rebuild.storage.records import MISSING
-from pypet_rebuild.tree.values import unit_library
 
 if TYPE_CHECKING:
     from xarray import Dataset

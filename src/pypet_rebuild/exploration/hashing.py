@@ -78,8 +78,8 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
+from pypet_rebuild._units import unit_library
 from pypet_rebuild.errors import UnsupportedTypeError
-from pypet_rebuild.tree.values import unit_library
 
 if TYPE_CHECKING:
     from .axis import Point

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from pypet_rebuild._units import unit_library
 from pypet_rebuild.errors import ParameterTypeError
 
 __all__ = ["ValueType", "normalize_default"]
@@ -41,24 +42,6 @@ _NUMPY_SCALAR_TO_PYTHON: tuple[tuple[type[Any], type[Any]], ...] = (
     (np.str_, str),
     (np.bytes_, bytes),
 )
-
-
-_ARRAY_UNIT_ATTRIBUTES = ("dim", "dimensions", "unit", "units")
-
-
-def unit_library(value: object) -> str | None:
-    """The package of a value that carries physical units (``"brian2"``, ``"pint"``...), or None.
-
-    A numpy array subclass with a unit attribute (Brian2's ``Quantity`` has ``dim``, astropy's
-    ``unit``, unyt's ``units``) or an object with ``magnitude`` and ``units`` (pint) carries
-    units: turning it into a plain array or float would silently drop them.
-    """
-    kind = type(value)
-    if isinstance(value, np.ndarray) and kind is not np.ndarray:
-        carries = any(hasattr(kind, name) for name in _ARRAY_UNIT_ATTRIBUTES)
-    else:
-        carries = hasattr(kind, "magnitude") and hasattr(kind, "units")
-    return kind.__module__.split(".")[0] if carries else None
 
 
 def normalize_default(value: object) -> object:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pypet_rebuild._units import unit_library
 from pypet_rebuild.errors import UnsupportedTypeError
 from pypet_rebuild.storage.codecs.base import (
     CHILDREN,
@@ -17,7 +18,6 @@ from pypet_rebuild.storage.codecs.base import (
     is_native_dtype,
 )
 from pypet_rebuild.tree.snapshot import register_type
-from pypet_rebuild.tree.values import unit_library
 
 __all__ = ["CodecRegistry", "DecodeContext", "EncodeContext"]
 

@@ -1,0 +1,28 @@
+"""Which values carry physical units: one rule for the tree, hashing, storage and analysis.
+
+A module of its own, importing nothing of the package, so that every layer can ask without
+import cycles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["unit_library"]
+
+_ARRAY_UNIT_ATTRIBUTES = ("dim", "dimensions", "unit", "units")
+
+
+def unit_library(value: object) -> str | None:
+    """The package of a value that carries physical units (``"brian2"``, ``"pint"``...), or None.
+
+    A numpy array subclass with a unit attribute (Brian2's ``Quantity`` has ``dim``, astropy's
+    ``unit``, unyt's ``units``) or an object with ``magnitude`` and ``units`` (pint) carries
+    units: turning it into a plain array or float would silently drop them.
+    """
+    kind = type(value)
+    if isinstance(value, np.ndarray) and kind is not np.ndarray:
+        carries = any(hasattr(kind, name) for name in _ARRAY_UNIT_ATTRIBUTES)
+    else:
+        carries = hasattr(kind, "magnitude") and hasattr(kind, "units")
+    return kind.__module__.split(".")[0] if carries else None
