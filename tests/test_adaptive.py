@@ -274,6 +274,7 @@ def round_points(k: int) -> list[float]:
     return [round(k + i / 10, 3) for i in range(5)]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and fork are POSIX features")
 def test_a_round_killed_with_sigkill_resumes_and_the_file_holds_every_round(
     tmp_path: Path,

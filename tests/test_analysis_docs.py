@@ -20,6 +20,7 @@ def python_blocks(markdown: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", markdown.read_text(), flags=re.DOTALL)
 
 
+@pytest.mark.slow
 def test_every_block_of_the_analysis_page_runs_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -119,6 +119,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_the_file_round_trips_through_the_command_line(named_file: Path, tmp_path: Path) -> None:
     info = _cli("info", str(named_file), "--json")
     assert info.returncode == 0, info.stderr

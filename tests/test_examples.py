@@ -22,6 +22,8 @@ import pytest
 
 import pypet_rebuild as pr
 
+pytestmark = pytest.mark.slow
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 # script -> (output file name, arguments for a small run); the slowest first.

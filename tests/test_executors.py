@@ -161,6 +161,7 @@ def test_reference_sweep_is_as_defined(reference: dict[str, Any]) -> None:
     assert set(reference["pid"]) == {os.getpid()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("executor", "options"),
     [
@@ -183,6 +184,7 @@ def test_pool_executors_store_the_serial_results(
         assert os.getpid() not in got["pid"]
 
 
+@pytest.mark.slow
 def test_a_user_process_pool_executor_stores_the_serial_results(
     tmp_path: Path, reference: dict[str, Any]
 ) -> None:
@@ -203,6 +205,7 @@ def test_a_user_thread_pool_executor_stores_the_serial_results(
     assert_same_sweep(stored_sweep(path), reference)
 
 
+@pytest.mark.slow
 def test_a_dask_client_executor_stores_the_serial_results(
     tmp_path: Path, reference: dict[str, Any], dask_client: Any
 ) -> None:
@@ -214,6 +217,7 @@ def test_a_dask_client_executor_stores_the_serial_results(
     assert set(got["pid"]) <= worker_pids
 
 
+@pytest.mark.slow
 def test_dask_address_stores_the_serial_results(
     tmp_path: Path, reference: dict[str, Any], dask_client: Any
 ) -> None:
@@ -224,6 +228,7 @@ def test_dask_address_stores_the_serial_results(
     assert len(dask_client.scheduler_info()["workers"]) == 2
 
 
+@pytest.mark.slow
 def test_dask_embedded_local_cluster_stores_the_serial_results(
     tmp_path: Path, reference: dict[str, Any]
 ) -> None:
@@ -361,6 +366,7 @@ def test_retries_rerun_a_run_whose_worker_died(
     assert storage.load_run_table("deaths").status.tolist() == statuses
 
 
+@pytest.mark.slow
 def test_a_worker_death_in_a_user_process_pool_stops_the_sweep(tmp_path: Path) -> None:
     traj = pr.Trajectory("deaths", seed=0)
     traj.add_parameter("x", 0)
@@ -543,6 +549,7 @@ def test_an_unpicklable_parameter_value_is_refused_before_any_run(
     assert not path.exists()
 
 
+@pytest.mark.slow
 def test_a_dask_scheduler_that_does_not_answer_is_reported_quickly(tmp_path: Path) -> None:
     path = tmp_path / "never.h5"
     address = f"tcp://127.0.0.1:{unused_port()}"
@@ -604,6 +611,7 @@ def stored_table(path: Path) -> dict[str, list[object]]:
 # -- Dask failure policy (last: the worker-death test restarts the module cluster's workers) --
 
 
+@pytest.mark.slow
 def test_a_dask_run_over_the_timeout_fails_with_a_timeout_error(dask_client: Any) -> None:
     traj = pr.Trajectory("slow", seed=0)
     traj.add_parameter("x", 0.0)
@@ -623,6 +631,7 @@ def test_a_dask_run_over_the_timeout_fails_with_a_timeout_error(dask_client: Any
     assert "TimeoutError" in storage.load_run_table("slow").error[1]
 
 
+@pytest.mark.slow
 def test_a_dask_worker_death_fails_only_the_killing_run(dask_client: Any) -> None:
     traj = pr.Trajectory("deaths", seed=0)
     traj.add_parameter("x", 0)

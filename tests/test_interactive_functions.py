@@ -16,6 +16,8 @@ import pytest
 
 import pypet_rebuild as pr
 
+pytestmark = pytest.mark.slow
+
 SCRIPT = """
 import sys
 

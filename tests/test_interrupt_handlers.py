@@ -21,7 +21,7 @@ import pytest
 
 import pypet_rebuild as pr
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")]
 
 SIMULATION = """
 import os

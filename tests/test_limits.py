@@ -151,6 +151,7 @@ def _peak_of_a_stored_sweep(path: Path, side: int) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_driver_memory_per_run_while_storing_stays_small(tmp_path: Path) -> None:
     # tracemalloc counts Python allocations deterministically (no RSS noise); the slope between
     # two sizes leaves out the fixed costs. Measured: ~420 B/run before this change (a list of

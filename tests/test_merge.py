@@ -319,6 +319,7 @@ def merge_in_child(server: subprocess.Popen[str], target: Path, sources: Path) -
     return int(server.stdout.readline())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and fork are POSIX features")
 def test_a_merge_killed_at_any_moment_leaves_the_target_as_it_was_or_merged(
     tmp_path: Path,

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from pypet_rebuild.errors import UnsupportedTypeError
 from pypet_rebuild.exploration import (
     HASH_VERSION,
+    PointHashes,
     canonical_encoding,
     hash_columns,
     point_hash,
@@ -291,3 +292,54 @@ _scalars = st.one_of(
 def test_column_hashing_matches_point_hash(rows: list[dict[str, object]]) -> None:
     columns = {name: [row[name] for row in rows] for name in ("b", "a.x")}
     assert hash_columns(columns) == [point_hash(row) for row in rows]
+
+
+def test_column_hashing_across_blocks_matches_point_hash() -> None:
+    # More points than one hashing block, and more distinct floats than the per-column memo
+    # keeps, so both the block joins and the memo reset are crossed.
+    rng = np.random.default_rng(3)
+    n = 70_001
+    xs = rng.random(n).tolist()
+    ys = [i % 7 for i in range(n)]
+    hashes = hash_columns({"x": xs, "y": ys})
+    assert len(hashes) == n
+    for i in (0, 4095, 4096, 4097, 65_535, 65_536, 65_537, n - 1):
+        assert hashes[i] == point_hash({"x": xs[i], "y": ys[i]})
+
+
+def test_point_hashes_is_a_compact_sequence_of_hex_strings() -> None:
+    points = [{"x": i} for i in range(5)]
+    expected = [point_hash(p) for p in points]
+    hashes = hash_columns({"x": list(range(5))})
+    assert isinstance(hashes, PointHashes)
+    assert hashes.digests.dtype == np.dtype("V16")
+    assert hashes.digests.nbytes == 5 * 16
+    assert list(hashes) == expected
+    assert hashes[-1] == expected[-1]
+    assert hashes == expected
+    assert hashes == tuple(expected)
+    assert hashes != expected[:4]
+    assert hashes[1:3] == expected[1:3]
+    assert isinstance(hashes[1:3], PointHashes)
+    assert hashes.take([4, 0]) == [expected[4], expected[0]]
+    assert expected[2] in hashes
+    assert "0" * 32 not in hashes
+    assert "not hex" not in hashes
+    assert PointHashes.from_hex(expected) == hashes
+    assert hash(PointHashes.from_hex(expected)) == hash(hashes)
+    assert PointHashes.concatenate([hashes[:2], expected[2:]]) == hashes
+    assert hashes.first_difference(hashes.take([0, 1, 3])) == 2
+    assert hashes.first_difference(hashes[:3]) is None
+    assert "5 runs" in repr(hashes)
+    with pytest.raises(ValueError, match="read-only"):
+        hashes.digests[0] = b"\0" * 16  # read-only: a cached sequence cannot be changed
+    with pytest.raises(ValueError, match="16 bytes"):
+        PointHashes(np.zeros(3, dtype="S8"))
+
+
+def test_digest_with_trailing_zero_bytes_keeps_them() -> None:
+    # S16 items drop trailing NUL bytes; the sequence must not.
+    digest = "ab" + "00" * 15
+    hashes = PointHashes.from_hex([digest])
+    assert hashes[0] == digest
+    assert PointHashes(hashes.digests.view("S16")) == [digest]

@@ -19,6 +19,7 @@ EXPECTED_ALL = {
     "MemoryStorageService",
     "Parameter",
     "ParameterSpace",
+    "PointHashes",
     "Range",
     "Result",
     "Round",

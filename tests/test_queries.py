@@ -275,3 +275,61 @@ def test_a_grid_has_one_point_per_run(sweep: pr.StoredTrajectory) -> None:
     groups = sweep.unique_points()
     assert [runs for _, runs in groups] == [[i] for i in range(6)]
     assert groups[3][0] == {"x": 2.0, "sim.steps": 20}
+
+
+# -- keyword conditions: one numpy comparison, Python's answers ---------------------------------
+
+_KEYWORD_COLUMNS: dict[str, tuple[object, list[object], list[object]]] = {
+    # declared default, the values a column draws from, the values a condition draws from
+    "f": (0.0, [0.0, -0.0, 1.5, float("nan"), 2.0, 1e300], [0.0, 1.5, float("nan"), 2, True]),
+    "i": (0, [0, 1, -3, 2**62, 7], [0, 1, 2**62, 2**70, 1.0, True, "1"]),
+    "s": ("", ["a", "a\x00", "", "b"], ["a", "a\x00", "", 1]),
+    "b": (False, [True, False], [True, False, 1, 0.0]),
+}
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_keyword_conditions_match_like_python_equality(data: st.DataObject) -> None:
+    name = data.draw(st.sampled_from(sorted(_KEYWORD_COLUMNS)))
+    default, pool, conditions = _KEYWORD_COLUMNS[name]
+    column = data.draw(st.lists(st.sampled_from(pool), min_size=1, max_size=12))
+    value = data.draw(st.sampled_from(conditions))
+    storage = pr.MemoryStorageService()
+    traj = pr.Trajectory("kw", seed=1)
+    traj.add_parameter(name, default)
+    traj.explore({name: column})
+
+    def simulate(run: pr.Run) -> dict[str, object]:
+        # The same values as a result (stored as a stackable column where they are numbers);
+        # runs at odd indices store none.
+        return {} if run.index % 2 else {"r": run[name]}
+
+    pr.Environment(traj, storage=storage).run(simulate, progress=False)
+    study = pr.load_trajectory(storage, "kw")
+    stored = study.space.columns[name] if study.space is not None else ()
+    expected = [i for i, v in enumerate(stored) if v == value]
+    assert study.find_runs(**{name: value}) == expected
+    expected_results = [i for i in expected if i % 2 == 0]
+    assert study.find_runs(r=value) == expected_results
+
+
+def test_keyword_conditions_on_a_stacked_hdf5_result(tmp_path: Path) -> None:
+    # The result is read as one array (no Python object per run) and compared at once.
+    traj = pr.Trajectory("stacked", seed=1)
+    traj.add_parameter("x", 0)
+    traj.explore({"x": list(range(1000))})
+    path = tmp_path / "stacked.h5"
+    pr.Environment(traj, path).run(
+        lambda run: {} if run.x == 7 else {"z": float(run.x % 10), "h": np.float32(run.x % 3)},
+        progress=False,
+    )
+    with pr.load_trajectory(path) as study:
+        assert study.find_runs(z=7.0) == [i for i in range(1000) if i % 10 == 7 and i != 7]
+        assert study.find_runs(z=7.0, x=17) == [17]
+        # A numpy scalar condition is compared run by run, as Python compares it.
+        assert study.find_runs(h=np.float32(1.0)) == [
+            i for i in range(1000) if i % 3 == 1 and i != 7
+        ]
+        assert study.find_runs(h=1.0) == study.find_runs(h=np.float32(1.0))
+        assert study.find_runs(lambda z: z > 8.5, x=19) == [19]

@@ -7,7 +7,7 @@ the next sweep on the same file in the same process works.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,20 +23,12 @@ from pypet_rebuild.errors import (
 from pypet_rebuild.storage.backends import Backend, open_storage, register_backend
 from pypet_rebuild.storage.records import RunRecord
 
+Simulate = Callable[[pr.Run], dict[str, object]]
+TrajectoryFactory = Callable[..., pr.Trajectory]
+
 
 class Opaque:
     """A value no codec stores."""
-
-
-def simulate(run: pr.Run) -> dict[str, object]:
-    return {"z": run.x * 2.0}
-
-
-def grid(name: str = "t") -> pr.Trajectory:
-    traj = pr.Trajectory(name, seed=1)
-    traj.add_parameter("x", 1.0)
-    traj.explore({"x": [1.0, 2.0, 3.0, 4.0]})
-    return traj
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -46,9 +38,13 @@ def leftovers(folder: Path) -> list[str]:
 # -- the resolver ---------------------------------------------------------------------------------
 
 
-def test_a_path_resolves_to_the_backend_that_recognises_the_file(tmp_path: Path) -> None:
+def test_a_path_resolves_to_the_backend_that_recognises_the_file(
+    tmp_path: Path, simulate_double: Simulate, x_trajectory: TrajectoryFactory
+) -> None:
     path = tmp_path / "study.data"  # no conventional suffix: the signature decides
-    pr.Environment(grid(), storage=open_storage(path, mode="w", engine="hdf5")).run(simulate)
+    pr.Environment(x_trajectory(), storage=open_storage(path, mode="w", engine="hdf5")).run(
+        simulate_double
+    )
     assert isinstance(open_storage(path), pr.HDF5StorageService)
     assert pr.load_trajectory(path).results["z"][:].tolist() == [2.0, 4.0, 6.0, 8.0]
 
@@ -61,9 +57,11 @@ def test_a_new_path_gets_the_backend_its_suffix_suggests(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("bad", [123, 1.5, b"bytes.h5", ["a.h5"]])
-def test_storage_of_another_type_is_refused_before_anything_runs(bad: object) -> None:
+def test_storage_of_another_type_is_refused_before_anything_runs(
+    bad: object, x_trajectory: TrajectoryFactory
+) -> None:
     with pytest.raises(InvalidStorageError, match=type(bad).__name__):
-        pr.Environment(grid(), storage=bad)  # type: ignore[arg-type]
+        pr.Environment(x_trajectory(), storage=bad)  # type: ignore[arg-type]
 
 
 def test_an_unknown_engine_names_the_known_ones(tmp_path: Path) -> None:
@@ -121,12 +119,12 @@ def test_a_registered_backend_claims_its_files_before_hdf5(
 
 @pytest.mark.parametrize("where", ["default", "explored"])
 def test_a_definition_no_codec_stores_is_refused_and_the_next_sweep_works(
-    tmp_path: Path, where: str
+    tmp_path: Path, where: str, simulate_double: Simulate, x_trajectory: TrajectoryFactory
 ) -> None:
     path = tmp_path / "s.h5"
-    pr.Environment(grid("first"), storage=path).run(simulate)
+    pr.Environment(x_trajectory("first"), storage=path).run(simulate_double)
     before = path.read_bytes()
-    traj = grid("second")
+    traj = x_trajectory("second")
     if where == "default":
         traj.add_parameter("model", Opaque())
     else:
@@ -134,23 +132,23 @@ def test_a_definition_no_codec_stores_is_refused_and_the_next_sweep_works(
         traj.explore({"x": [1.0, 2.0], "cfg": [{"a": 1}, {"a": Opaque()}]})
     env = pr.Environment(traj, storage=path)
     with pytest.raises(UnsupportedTypeError, match="Opaque"):
-        env.run(simulate)
+        env.run(simulate_double)
     assert path.read_bytes() == before
     assert leftovers(tmp_path) == []
-    report = pr.Environment(grid("third"), storage=path).run(simulate)
+    report = pr.Environment(x_trajectory("third"), storage=path).run(simulate_double)
     assert report.done == 4
     assert set(pr.open_storage(path).trajectory_names()) == {"first", "third"}
 
 
 @pytest.mark.parametrize("backend", ["memory", "hdf5"])
 def test_a_derived_result_no_codec_stores_is_refused_and_the_lock_stays_free(
-    tmp_path: Path, backend: str
+    tmp_path: Path, backend: str, simulate_double: Simulate, x_trajectory: TrajectoryFactory
 ) -> None:
     target: pr.StorageService | Path = (
         pr.MemoryStorageService() if backend == "memory" else (tmp_path / "d.h5")
     )
-    env = pr.Environment(grid(), storage=target)
-    env.run(simulate)
+    env = pr.Environment(x_trajectory(), storage=target)
+    env.run(simulate_double)
     study = env.study
     study.add_derived("mean", 5.0)
     with pytest.raises(UnsupportedTypeError, match=r"derived\.bad"):
@@ -197,15 +195,19 @@ class HookBoomError(Exception):
     "error", [HookBoomError("hook broke"), KeyboardInterrupt()], ids=["exception", "ctrl-c"]
 )
 def test_an_error_in_any_phase_releases_the_lock_and_resume_completes(
-    tmp_path: Path, phase: str, error: BaseException
+    tmp_path: Path,
+    phase: str,
+    error: BaseException,
+    simulate_double: Simulate,
+    x_trajectory: TrajectoryFactory,
 ) -> None:
     path = tmp_path / "h.h5"
     with pytest.raises(type(error)):
-        pr.Environment(grid(), storage=path, batch_size=1).run(
-            simulate, hooks=[_Raise(phase, error)]
+        pr.Environment(x_trajectory(), storage=path, batch_size=1).run(
+            simulate_double, hooks=[_Raise(phase, error)]
         )
     assert leftovers(tmp_path) == [] or phase in ("before_run", "after_run")
-    report = pr.Environment(grid(), storage=path).run(simulate, resume=True)
+    report = pr.Environment(x_trajectory(), storage=path).run(simulate_double, resume=True)
     study = pr.load_trajectory(path)
     assert report.skipped + report.done == 4
     assert study.run_table().count(pr.RunStatus.DONE) == 4
@@ -214,28 +216,33 @@ def test_an_error_in_any_phase_releases_the_lock_and_resume_completes(
     assert leftovers(tmp_path) == []
 
 
-def test_ctrl_c_inside_a_run_releases_the_lock_and_resume_completes(tmp_path: Path) -> None:
+def test_ctrl_c_inside_a_run_releases_the_lock_and_resume_completes(
+    tmp_path: Path, simulate_double: Simulate, x_trajectory: TrajectoryFactory
+) -> None:
     path = tmp_path / "k.h5"
 
     def interrupted(run: pr.Run) -> dict[str, object]:
         if run.x == 3.0:
             raise KeyboardInterrupt
-        return simulate(run)
+        return simulate_double(run)
 
     with pytest.raises(KeyboardInterrupt):
-        pr.Environment(grid(), storage=path, batch_size=1).run(interrupted)
+        pr.Environment(x_trajectory(), storage=path, batch_size=1).run(interrupted)
     assert leftovers(tmp_path) == []
-    report = pr.Environment(grid(), storage=path).run(simulate, resume=True)
+    report = pr.Environment(x_trajectory(), storage=path).run(simulate_double, resume=True)
     assert report.skipped == 2
     assert report.done == 2
     assert pr.load_trajectory(path).results["z"][:].tolist() == [2.0, 4.0, 6.0, 8.0]
 
 
-def test_a_failing_executor_writes_nothing(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_a_failing_executor_writes_nothing(
+    tmp_path: Path, simulate_double: Simulate, x_trajectory: TrajectoryFactory
+) -> None:
     path = tmp_path / "e.h5"
     with pytest.raises(pr.errors.SchedulerUnavailableError):
-        pr.Environment(grid(), storage=path).run(
-            simulate, executor="dask", dask_address="tcp://127.0.0.1:9"
+        pr.Environment(x_trajectory(), storage=path).run(
+            simulate_double, executor="dask", dask_address="tcp://127.0.0.1:9"
         )
     assert not path.exists()
     assert leftovers(tmp_path) == []
@@ -244,10 +251,12 @@ def test_a_failing_executor_writes_nothing(tmp_path: Path) -> None:
 # -- the model does no I/O; the stored study reads ------------------------------------------------
 
 
-def test_the_model_has_no_storage_and_the_stored_study_reads(tmp_path: Path) -> None:
-    traj = grid()
+def test_the_model_has_no_storage_and_the_stored_study_reads(
+    tmp_path: Path, simulate_double: Simulate, x_trajectory: TrajectoryFactory
+) -> None:
+    traj = x_trajectory()
     env = pr.Environment(traj, storage=tmp_path / "m.h5")
-    env.run(simulate)
+    env.run(simulate_double)
     for removed in ("results", "storage", "find_runs", "to_pandas", "derived", "add_derived"):
         assert not hasattr(pr.Trajectory, removed)
     with env.study as study:
@@ -257,15 +266,17 @@ def test_the_model_has_no_storage_and_the_stored_study_reads(tmp_path: Path) -> 
         grown = study.trajectory
         assert grown is not study.trajectory  # a new model each time
     grown.expand({"x": [5.0]})
-    pr.Environment(grown, storage=tmp_path / "m.h5").run(simulate, resume=True)
+    pr.Environment(grown, storage=tmp_path / "m.h5").run(simulate_double, resume=True)
     with pr.load_trajectory(tmp_path / "m.h5") as study:
         assert len(study) == 5
         assert study.results["z"][-1] == 10.0
 
 
-def test_an_unknown_result_is_a_results_error() -> None:
-    env = pr.Environment(grid())
-    env.run(simulate)
+def test_an_unknown_result_is_a_results_error(
+    simulate_double: Simulate, x_trajectory: TrajectoryFactory
+) -> None:
+    env = pr.Environment(x_trajectory())
+    env.run(simulate_double)
     study = env.study
     for read in (
         lambda: study.results["nope"],
@@ -291,14 +302,16 @@ def test_the_report_repr_stays_short_for_many_runs() -> None:
     assert "20000 runs" in repr(report)
 
 
-def test_merge_keeps_captured_output(tmp_path: Path) -> None:
+def test_merge_keeps_captured_output(
+    tmp_path: Path, simulate_double: Simulate, x_trajectory: TrajectoryFactory
+) -> None:
     def noisy(run: pr.Run) -> dict[str, object]:
         print(f"run at x={run.x}")
-        return simulate(run)
+        return simulate_double(run)
 
     studies = []
     for name in ("a", "b"):
-        traj = grid()
+        traj = x_trajectory()
         traj.explore({"x": [1.0, 2.0]} if name == "a" else {"x": [3.0]})
         env = pr.Environment(traj, storage=tmp_path / f"{name}.h5")
         env.run(noisy, capture_output=True)
@@ -311,17 +324,21 @@ def test_merge_keeps_captured_output(tmp_path: Path) -> None:
     ]
 
 
-def test_typed_reads_return_frames_and_datasets() -> None:
-    env = pr.Environment(grid())
-    env.run(simulate)
+def test_typed_reads_return_frames_and_datasets(
+    simulate_double: Simulate, x_trajectory: TrajectoryFactory
+) -> None:
+    env = pr.Environment(x_trajectory())
+    env.run(simulate_double)
     frame = env.study.to_pandas()
     assert list(frame.columns) == ["x", "z", "status", "duration"]
     assert np.allclose(frame["z"], [2.0, 4.0, 6.0, 8.0])
 
 
-def test_a_stored_study_says_how_to_change_its_definition() -> None:
-    env = pr.Environment(grid())
-    env.run(simulate)
+def test_a_stored_study_says_how_to_change_its_definition(
+    simulate_double: Simulate, x_trajectory: TrajectoryFactory
+) -> None:
+    env = pr.Environment(x_trajectory())
+    env.run(simulate_double)
     study = env.study
     assert study.x is study["x"]  # parameters by attribute
     with pytest.raises(AttributeError, match=r"read-only.*study\.trajectory.*t\.expand"):

@@ -6,7 +6,10 @@ import re
 import textwrap
 from pathlib import Path
 
+import pytest
 from mypy import api
+
+pytestmark = pytest.mark.slow
 
 SNIPPET = textwrap.dedent(
     """\

@@ -24,7 +24,10 @@ import pytest
 import bad_run_functions as bf
 import pypet_rebuild as pr
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process model")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX process model"),
+]
 
 
 def death_sweep(tmp_path: Path, name: str, n: int, bad: int, **options: Any) -> pr.RunReport:

@@ -16,6 +16,7 @@ from pypet_rebuild.execution.adaptive import AdaptiveSweep, Round
 from pypet_rebuild.exploration import (
     Axis,
     ParameterSpace,
+    PointHashes,
     Range,
     SpaceDescription,
     cartesian_product,
@@ -49,6 +50,7 @@ __all__ = [
     "MemoryStorageService",
     "Parameter",
     "ParameterSpace",
+    "PointHashes",
     "Range",
     "Result",
     "Round",

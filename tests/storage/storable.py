@@ -3,7 +3,8 @@
 ``storable_values()`` holds one value per codec and per tricky case (dtypes, 0-d, Fortran
 order, NaN payloads, time zones, nullable and categorical pandas data, sparse formats, a custom
 registered codec whose encoded form holds a 0-d array). ``assert_same`` checks type, dtype,
-shape, memory order and value (bytes, so NaN, -0.0 and NaT count).
+shape, memory order and value (bytes, so NaN, -0.0 and NaT count): it is
+:func:`pypet_rebuild.testing.assert_values_equal`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import scipy.sparse as sp
 
 import pypet_rebuild as pr
 from pypet_rebuild.storage.codecs import DecodeContext, EncodeContext, Encoded
+from pypet_rebuild.testing import assert_values_equal
 
 __all__ = ["Gauge", "Unstorable", "assert_same", "storable_values"]
 
@@ -165,68 +167,9 @@ def storable_values() -> dict[str, object]:
 
 
 def assert_same(expected: object, actual: object) -> None:
-    """Same type, dtype, shape, memory order and value (byte for byte where there are bytes)."""
-    assert type(actual) is type(expected), (type(expected), type(actual))
-    if isinstance(expected, np.ndarray):
-        assert isinstance(actual, np.ndarray)
-        _assert_arrays_identical(expected, actual)
-    elif isinstance(expected, np.generic):
-        assert isinstance(actual, np.generic)
-        _assert_arrays_identical(np.asarray(expected), np.asarray(actual))
-    elif isinstance(expected, Gauge):
-        assert isinstance(actual, Gauge)
-        assert actual.label == expected.label
-        assert_same(expected.level, actual.level)
-    elif isinstance(expected, pd.DataFrame):
-        assert isinstance(actual, pd.DataFrame)
-        pd.testing.assert_frame_equal(
-            actual, expected, check_exact=True, check_index_type=True, check_column_type=True
-        )
-        assert list(actual.dtypes) == list(expected.dtypes)
-    elif isinstance(expected, pd.Series):
-        assert isinstance(actual, pd.Series)
-        pd.testing.assert_series_equal(actual, expected, check_exact=True, check_index_type=True)
-    elif isinstance(expected, pd.Index):
-        assert isinstance(actual, pd.Index)
-        pd.testing.assert_index_equal(actual, expected, exact=True, check_exact=True)
-        assert actual.names == expected.names
-    elif isinstance(expected, pd.api.extensions.ExtensionArray):
-        assert isinstance(actual, pd.api.extensions.ExtensionArray)
-        pd.testing.assert_extension_array_equal(actual, expected, check_exact=True)
-    elif sp.issparse(expected):
-        assert sp.issparse(actual)
-        assert actual.format == expected.format  # type: ignore[attr-defined]
-        assert actual.dtype == expected.dtype  # type: ignore[attr-defined]
-        assert actual.shape == expected.shape  # type: ignore[attr-defined]
-        np.testing.assert_array_equal(actual.toarray(), expected.toarray())  # type: ignore[attr-defined]
-    elif isinstance(expected, list | tuple):
-        assert isinstance(actual, list | tuple)
-        assert len(actual) == len(expected)
-        for left, right in zip(expected, actual, strict=True):
-            assert_same(left, right)
-    elif isinstance(expected, dict):
-        assert isinstance(actual, dict)
-        assert_same(list(expected), list(actual))
-        assert_same(list(expected.values()), list(actual.values()))
-    elif isinstance(expected, float | complex):
-        assert isinstance(actual, float | complex)
-        assert repr(expected) == repr(actual)  # NaN equals NaN, -0.0 differs from 0.0
-    else:
-        assert actual == expected
+    """Same type, dtype, shape, memory order and value (byte for byte where there are bytes).
 
-
-def _assert_arrays_identical(expected: np.ndarray[Any, Any], actual: np.ndarray[Any, Any]) -> None:
-    assert type(actual) is np.ndarray, type(actual)
-    assert actual.dtype == expected.dtype, (expected.dtype, actual.dtype)
-    assert actual.shape == expected.shape, (expected.shape, actual.shape)
-    if expected.flags.f_contiguous and not expected.flags.c_contiguous:
-        assert actual.flags.f_contiguous, "Fortran order was lost"
-    if expected.dtype.names is not None:
-        for name in expected.dtype.names:
-            _assert_arrays_identical(expected[name], actual[name])
-    elif expected.dtype.kind in "OT":
-        for left, right in zip(expected.reshape(-1), actual.reshape(-1), strict=True):
-            assert_same(left, right)
-    else:
-        # Bytes, not values: NaN payloads, -0.0 and NaT must survive too.
-        assert np.ascontiguousarray(expected).tobytes() == np.ascontiguousarray(actual).tobytes()
+    The comparison the library ships for downstream tests; ``Gauge`` (identity equality) is
+    compared attribute by attribute.
+    """
+    assert_values_equal(expected, actual)

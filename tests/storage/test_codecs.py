@@ -15,9 +15,6 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
-from hypothesis.extra import pandas as hpd
 
 from pypet_rebuild.errors import PickleRefusedError, UnsupportedTypeError
 from pypet_rebuild.storage import codecs
@@ -34,6 +31,7 @@ from pypet_rebuild.storage.codecs import (
     new_registry,
     register_codec,
 )
+from pypet_rebuild.testing import strategies
 
 # -- helpers -------------------------------------------------------------------------------------
 
@@ -251,81 +249,24 @@ def test_homogeneous_lists_are_packed_into_one_array() -> None:
     assert strings.ragged == {"data": "lengths"}
 
 
-python_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats()
-    | st.complex_numbers()
-    | st.text(max_size=8)
-    | st.binary(max_size=8)
-)
-python_values = st.recursive(
-    python_scalars,
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.lists(children, max_size=4).map(tuple)
-        | st.dictionaries(st.text(max_size=4) | st.integers(), children, max_size=4)
-    ),
-    max_leaves=12,
-)
-homogeneous_lists = (
-    st.lists(st.integers(-(2**63), 2**63 - 1), max_size=6)
-    | st.lists(st.floats(), max_size=6)
-    | st.lists(st.booleans(), max_size=6)
-    | st.lists(st.text(max_size=5), max_size=6)
-    | st.lists(st.binary(max_size=5), max_size=6)
-)
-
-
 @settings(max_examples=80)
-@given(python_values | homogeneous_lists)
+@given(strategies.python_values() | strategies.homogeneous_lists())
 def test_law_for_python_values(value: object) -> None:
     assert_same(value, roundtrip(value))
 
 
 # -- numpy ---------------------------------------------------------------------------------------
 
-scalar_dtypes = (
-    hnp.boolean_dtypes()
-    | hnp.integer_dtypes(endianness="?")
-    | hnp.unsigned_integer_dtypes(endianness="?")
-    | hnp.floating_dtypes(endianness="?", sizes=(16, 32, 64))
-    | hnp.complex_number_dtypes(endianness="?")
-    | hnp.datetime64_dtypes(endianness="?")
-    | hnp.timedelta64_dtypes(endianness="?")
-    | hnp.byte_string_dtypes(endianness="?", max_len=6)
-    | hnp.unicode_string_dtypes(endianness="?", max_len=6)
-)
-any_dtypes = (
-    scalar_dtypes
-    | hnp.array_dtypes(scalar_dtypes, max_size=3)
-    | hnp.nested_dtypes(scalar_dtypes, max_leaves=4, max_itemsize=64)
-)
-array_shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
-
-
-@st.composite
-def numpy_arrays(draw: st.DrawFn) -> np.ndarray[Any, Any]:
-    array: np.ndarray[Any, Any] = draw(hnp.arrays(any_dtypes, array_shapes))
-    layout = draw(st.sampled_from(["c", "transposed", "strided"]))
-    if layout == "transposed":
-        return array.T
-    if layout == "strided" and array.ndim:
-        return array[::-2]
-    return array
-
 
 @settings(max_examples=150)
-@given(numpy_arrays())
+@given(strategies.numpy_arrays())
 def test_law_for_numpy_arrays(array: np.ndarray[Any, Any]) -> None:
     assert_same(array, roundtrip(array))
 
 
 @settings(max_examples=60)
-@given(hnp.arrays(scalar_dtypes, ()))
-def test_law_for_numpy_scalars(array: np.ndarray[Any, Any]) -> None:
-    scalar: object = array[()]
+@given(strategies.numpy_scalars())
+def test_law_for_numpy_scalars(scalar: np.generic) -> None:
     assert isinstance(scalar, np.generic)
     assert_same(scalar, roundtrip(scalar))
 
@@ -497,57 +438,20 @@ def test_dataframe_columns_and_index_are_row_arrays() -> None:
     assert "labels/values/data" in encoded.arrays
 
 
-column_dtypes = st.sampled_from(
-    [np.dtype(t) for t in ["bool", "int8", "int64", "uint32", "float32", "float64", "complex128"]]
-    + [np.dtype("M8[ns]"), np.dtype("m8[us]")]
-)
-
-
-@st.composite
-def data_frames(draw: st.DrawFn) -> pd.DataFrame:
-    dtypes = draw(st.lists(column_dtypes, max_size=4))
-    columns = [hpd.column(f"c{i}", dtype=dtype) for i, dtype in enumerate(dtypes)]
-    columns.append(hpd.column("text", elements=st.text(max_size=4) | st.none(), dtype=object))
-    index = draw(
-        st.sampled_from(
-            [
-                hpd.range_indexes(max_size=6),
-                hpd.indexes(dtype=np.int64, max_size=6),
-                hpd.indexes(elements=st.text(max_size=3), max_size=6),
-            ]
-        )
-    )
-    frame: pd.DataFrame = draw(hpd.data_frames(columns, index=index))
-    return frame
-
-
 @settings(max_examples=40)
-@given(data_frames())
+@given(strategies.data_frames())
 def test_law_for_data_frames(frame: pd.DataFrame) -> None:
     assert_same(frame, roundtrip(frame))
 
 
 @settings(max_examples=40)
-@given(hpd.series(dtype=float, index=hpd.indexes(dtype="datetime64[ns]", max_size=5)))
+@given(strategies.series())
 def test_law_for_series(series: pd.Series[Any]) -> None:
     assert_same(series, roundtrip(series))
 
 
-optional_ints = st.lists(st.none() | st.integers(-(2**63), 2**63 - 1), max_size=6)
-optional_texts = st.lists(st.none() | st.text(max_size=5), max_size=6)
-
-
 @settings(max_examples=40)
-@given(
-    st.one_of(
-        optional_ints.map(lambda v: pd.array(v, dtype="Int64")),
-        st.lists(st.none() | st.booleans(), max_size=6).map(lambda v: pd.array(v, "boolean")),
-        optional_texts.map(lambda v: pd.array(v, dtype="string")),
-        optional_texts.map(lambda v: pd.array(v, dtype="str")),
-        optional_texts.map(lambda v: pd.Categorical(v, ordered=len(v) % 2 == 0)),
-        st.lists(st.text(max_size=3), max_size=6).map(lambda v: pd.Index(v, dtype=object)),
-    )
-)
+@given(strategies.pandas_arrays())
 def test_law_for_pandas_extension_arrays(value: object) -> None:
     assert_same(value, roundtrip(value))
 

@@ -35,9 +35,10 @@ import pypet_rebuild as pr
 from pypet_rebuild.errors import FileLockedError, ResumeMismatchError
 from pypet_rebuild.storage.records import MISSING
 
-pytestmark = pytest.mark.skipif(
-    sys.platform == "win32", reason="SIGKILL and flock are POSIX features"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and flock are POSIX features"),
+]
 
 NAME = "crash"
 RESULTS = ("arr", "label", "z")

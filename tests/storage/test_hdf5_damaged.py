@@ -59,6 +59,15 @@ def _shorten(path: str) -> Callable[[h5py.File], None]:
     return edit
 
 
+def _retype(path: str, dtype: str) -> Callable[[h5py.File], None]:
+    def edit(file: h5py.File) -> None:
+        n = file[path].shape[0]
+        del file[path]
+        file.create_dataset(path, data=np.zeros(n, dtype=dtype))
+
+    return edit
+
+
 def _open_and_read(path: Path) -> None:
     study = pr.load_trajectory(path)
     try:  # a check that only happened on first read would surface here
@@ -78,6 +87,7 @@ CASES = [
     ("short explored column", _shorten("t/explored/x"), r"explored column 'x' has shape"),
     ("missing attribute", _delete_attr("t", "parameter_order"), "'parameter_order' are missing"),
     ("bad json", _set("t", "grid", "{not json"), "the definition cannot be read"),
+    ("hashes not digests", _retype("t/runs/point_hash", "int64"), "'point_hash' has dtype int64"),
 ]
 
 

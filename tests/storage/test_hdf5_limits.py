@@ -59,6 +59,7 @@ main()
 """
 
 
+@pytest.mark.slow
 @linux_only
 def test_a_long_sweep_flushing_every_run_fits_in_256_descriptors(tmp_path: Path) -> None:
     script = tmp_path / "long_sweep.py"
@@ -87,6 +88,7 @@ class _FdCounter(pr.Hooks):
         self.counts.append(len(os.listdir("/proc/self/fd")))
 
 
+@pytest.mark.slow
 @linux_only
 @pytest.mark.parametrize("compaction", ["always", "auto", "manual"])
 def test_open_descriptors_stay_bounded_during_a_sweep(tmp_path: Path, compaction: str) -> None:

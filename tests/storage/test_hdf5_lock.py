@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,25 +16,30 @@ from pypet_rebuild.errors import FileLockedError, StorageError
 posix_links = pytest.mark.skipif(sys.platform == "win32", reason="symbolic links need privileges")
 
 
-def simulate(run: pr.Run) -> dict[str, object]:
-    return {"z": run.x * 2.0}
+Sweep = Callable[..., None]
 
 
+@pytest.fixture
 def sweep(
-    target: Path | pr.StorageService, name: str = "t", xs: tuple[float, ...] = (1.0, 2.0)
-) -> None:
-    traj = pr.Trajectory(name, seed=0)
-    traj.add_parameter("x", 1.0)
-    traj.explore({"x": list(xs)})
-    report = pr.Environment(traj, storage=target).run(simulate, progress=False)
-    assert report.ok
+    x_trajectory: Callable[..., pr.Trajectory],
+    simulate_double: Callable[[pr.Run], dict[str, object]],
+) -> Sweep:
+    """``sweep(target, name="t", xs=(1.0, 2.0))``: the shared ``z = 2 x`` sweep, stored."""
+
+    def run(
+        target: Path | pr.StorageService, name: str = "t", xs: tuple[float, ...] = (1.0, 2.0)
+    ) -> None:
+        report = pr.Environment(x_trajectory(name, xs), storage=target).run(simulate_double)
+        assert report.ok
+
+    return run
 
 
 def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith((".lock", ".segments")))
 
 
-def test_a_clean_sweep_leaves_no_lock_file(tmp_path: Path) -> None:
+def test_a_clean_sweep_leaves_no_lock_file(tmp_path: Path, sweep: Sweep) -> None:
     path = tmp_path / "s.h5"
     sweep(path)
     storage = pr.HDF5StorageService(path)
@@ -45,7 +51,7 @@ def test_a_clean_sweep_leaves_no_lock_file(tmp_path: Path) -> None:
 
 
 @posix_links
-def test_writing_through_a_symlink_updates_its_target(tmp_path: Path) -> None:
+def test_writing_through_a_symlink_updates_its_target(tmp_path: Path, sweep: Sweep) -> None:
     real = tmp_path / "data" / "real.h5"
     real.parent.mkdir()
     sweep(real)
@@ -60,7 +66,7 @@ def test_writing_through_a_symlink_updates_its_target(tmp_path: Path) -> None:
 
 
 @posix_links
-def test_two_writers_through_a_symlink_exclude_each_other(tmp_path: Path) -> None:
+def test_two_writers_through_a_symlink_exclude_each_other(tmp_path: Path, sweep: Sweep) -> None:
     real = tmp_path / "real.h5"
     sweep(real)
     link = tmp_path / "link.h5"
@@ -82,7 +88,7 @@ def test_two_writers_through_a_symlink_exclude_each_other(tmp_path: Path) -> Non
 
 
 @pytest.mark.skipif(not hasattr(os, "link"), reason="no hard links")
-def test_a_hard_linked_file_is_refused_for_writing(tmp_path: Path) -> None:
+def test_a_hard_linked_file_is_refused_for_writing(tmp_path: Path, sweep: Sweep) -> None:
     real = tmp_path / "real.h5"
     sweep(real)
     os.link(real, tmp_path / "twin.h5")

@@ -27,6 +27,7 @@ from hypothesis.extra import numpy as hnp
 import pypet_rebuild as pr
 from pypet_rebuild.errors import RunFailedError, UnsupportedTypeError
 from pypet_rebuild.storage import RunRecord, RunStatus
+from pypet_rebuild.testing import strategies
 
 N_RUNS = 3
 
@@ -323,17 +324,7 @@ def test_strings_and_objects_come_back_per_run_from_the_column(stored: pr.Stored
 
 # -- a property: whatever array each run returns, the file gives it back -------------------------
 
-scalar_dtypes = (
-    hnp.boolean_dtypes()
-    | hnp.integer_dtypes(endianness="?")
-    | hnp.unsigned_integer_dtypes(endianness="?")
-    | hnp.floating_dtypes(endianness="?", sizes=(16, 32, 64))
-    | hnp.complex_number_dtypes(endianness="?")
-    | hnp.datetime64_dtypes(endianness="?")
-    | hnp.timedelta64_dtypes(endianness="?")
-    | hnp.byte_string_dtypes(endianness="?", max_len=4)
-    | hnp.unicode_string_dtypes(endianness="?", max_len=4)
-)
+scalar_dtypes = strategies.numpy_dtypes(structured=False)
 any_dtypes = scalar_dtypes | hnp.array_dtypes(scalar_dtypes, max_size=3)
 shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
 
@@ -348,6 +339,7 @@ def per_run_arrays(draw: st.DrawFn) -> list[np.ndarray[Any, Any]]:
     return [draw(hnp.arrays(any_dtypes, shapes)) for _ in range(n)]
 
 
+@pytest.mark.slow
 @settings(max_examples=25)
 @given(per_run_arrays())
 def test_whatever_array_each_run_returns_the_file_gives_back(

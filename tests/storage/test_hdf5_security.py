@@ -268,6 +268,7 @@ def _plant_type_name(path: Path, type_name: str) -> None:
         file["t/parameters/sim.obj"].attrs["type_name"] = type_name
 
 
+@pytest.mark.slow
 def test_a_module_named_in_the_file_is_never_imported(pristine: Path, tmp_path: Path) -> None:
     path = tmp_path / "m.h5"
     shutil.copy(pristine, path)
@@ -329,6 +330,7 @@ CLI_COMMANDS: dict[str, Callable[[Path, Path], tuple[str | Path, ...]]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("plant", list(PLANTS))
 def test_no_command_runs_code_from_the_file(pristine: Path, tmp_path: Path, plant: str) -> None:
     path = tmp_path / "crafted.h5"
@@ -350,6 +352,7 @@ def test_no_command_runs_code_from_the_file(pristine: Path, tmp_path: Path, plan
             assert "--allow-pickle" in lines[0] or "PickledValue" in lines[0], (command, lines[0])
 
 
+@pytest.mark.slow
 def test_the_command_line_unpickles_with_allow_pickle(pristine: Path, tmp_path: Path) -> None:
     path = tmp_path / "crafted.h5"
     shutil.copy(pristine, path)

@@ -99,6 +99,7 @@ def test_a_full_disk_is_a_storage_error_and_keeps_earlier_runs(
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_compact_on_a_full_disk_prints_one_line(tmp_path: Path) -> None:
     path = tmp_path / "s.h5"
     earlier(path)

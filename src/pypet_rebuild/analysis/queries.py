@@ -6,11 +6,10 @@ definition, and a result is read only if the query names it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from pypet_rebuild.errors import (
     QueryError,
@@ -19,9 +18,13 @@ from pypet_rebuild.errors import (
     UnsupportedTypeError,
 )
 from pypet_rebuild.exploration import bind_predicate
+from pypet_rebuild.storage.protocol import SupportsArrayRead
 from pypet_rebuild.storage.records import MISSING
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+    import pandas as pd
+
     from pypet_rebuild.analysis.study import StoredTrajectory
 
 __all__ = [
@@ -49,15 +52,25 @@ def _resolve(trajectory: StoredTrajectory, name: str, results: tuple[str, ...]) 
         ) from None
 
 
-def _column(trajectory: StoredTrajectory, name: str, results: tuple[str, ...]) -> list[object]:
-    """Every run's value of a parameter or result (``MISSING`` where a run has no result)."""
-    n = len(trajectory)
+def _column(
+    trajectory: StoredTrajectory,
+    name: str,
+    results: tuple[str, ...],
+    runs: npt.NDArray[np.int64] | None = None,
+) -> list[object]:
+    """The value of a parameter or result in ``runs`` (default: every run).
+
+    ``MISSING`` where a run has no value of a result.
+    """
+    every = runs is None or len(runs) == len(trajectory)
+    selected: Sequence[int] = range(len(trajectory)) if runs is None else runs.tolist()
     if name in results:
-        return trajectory.storage.read_results(trajectory.name, name, range(n))
+        return trajectory.storage.read_results(trajectory.name, name, selected)
     space = trajectory.space
     if space is not None and name in space.columns:
-        return list(space.columns[name])
-    return [trajectory.get_parameter(name).default] * n
+        values = space.columns[name]
+        return list(values) if every else [values[i] for i in selected]
+    return [trajectory.get_parameter(name).default] * len(selected)
 
 
 def find_runs(
@@ -91,18 +104,77 @@ def find_runs(
     names = tuple(p.path for p in trajectory.parameters()) + results
     bound = None if predicate is None else bind_predicate(predicate, names)
     wanted = {_resolve(trajectory, key, results): value for key, value in conditions.items()}
-    needed = set(wanted) | (set(bound.required_names) if bound is not None else set())
-    columns = {name: _column(trajectory, name, results) for name in needed}
+    # Conditions on columns of plain numbers or strings become one numpy comparison each; the
+    # other conditions and the predicate then see only the runs that are left.
+    candidates = np.arange(len(trajectory), dtype=np.int64)
+    remaining: dict[str, object] = {}
+    for name, value in wanted.items():
+        mask = _equal_mask(trajectory, name, value, results)
+        if mask is None:
+            remaining[name] = value
+        else:
+            candidates = candidates[mask[candidates]]
+    needed = set(remaining) | (set(bound.required_names) if bound is not None else set())
+    columns = {name: _column(trajectory, name, results, candidates) for name in needed}
     matches: list[int] = []
-    for index in range(len(trajectory)):
-        row = {name: values[index] for name, values in columns.items()}
+    for position, index in enumerate(candidates.tolist()):
+        row = {name: values[position] for name, values in columns.items()}
         if any(value is MISSING for value in row.values()):
             continue
-        if any(not _equal(row[name], value) for name, value in wanted.items()):
+        if any(not _equal(row[name], value) for name, value in remaining.items()):
             continue
         if bound is None or bound(row):
             matches.append(index)
     return matches
+
+
+_PLAIN_DTYPES: dict[type, Callable[[np.dtype[Any]], bool]] = {
+    bool: lambda dtype: dtype.kind == "b",
+    int: lambda dtype: dtype.kind in "iu",
+    float: lambda dtype: dtype == np.float64,
+    str: lambda dtype: dtype.kind == "U",
+}
+"""For a condition's value type: the column dtypes numpy compares with it exactly as Python
+does. (Not an int against floats, which numpy rounds; not a float against float32, which numpy
+compares in float32.)"""
+
+
+def _equal_mask(
+    trajectory: StoredTrajectory, name: str, value: object, results: tuple[str, ...]
+) -> npt.NDArray[np.bool_] | None:
+    """Which runs have ``name == value``, as one array; ``None`` when Python must compare."""
+    accepts = _PLAIN_DTYPES.get(type(value))
+    if accepts is None:
+        return None
+    n = len(trajectory)
+    if name in results:
+        storage = trajectory.storage
+        if not isinstance(storage, SupportsArrayRead):
+            return None
+        stacked = storage.read_array(trajectory.name, name, np.arange(n, dtype=np.int64), ())
+        if stacked is None:
+            return None
+        block, present = stacked
+        if block.ndim != 1 or not accepts(block.dtype):
+            return None
+        return np.asarray(block == value) & present
+    space = trajectory.space
+    if space is None or name not in space.columns:
+        return np.full(n, _equal(trajectory.get_parameter(name).default, value))
+    column = space.columns[name]
+    # Only columns of exactly one plain type: numpy would turn a mix of ints and strings (or a
+    # huge int) into an object or string array whose comparison differs from Python's.
+    if len({type(v) for v in column}) != 1 or type(column[0]) not in _PLAIN_DTYPES:
+        return None
+    array = np.asarray(column)
+    if not accepts(array.dtype):
+        return None
+    mask = np.asarray(array == value)
+    if array.dtype.kind == "U":
+        # numpy's strings drop trailing NUL characters: confirm each match in Python.
+        for index in np.flatnonzero(mask).tolist():
+            mask[index] = column[index] == value
+    return mask
 
 
 _METADATA = ("status", "duration", "started", "finished", "host", "pid", "seed")
@@ -139,6 +211,8 @@ def query_runs(trajectory: StoredTrajectory, query: str) -> list[int]:
     """
     import ast
     import re
+
+    import pandas as pd  # only for tables and query strings: find_runs needs none
 
     results = _stored_results(trajectory)
     parameters = [p.path for p in trajectory.parameters()]
@@ -282,6 +356,8 @@ def to_pandas(
         ``"run"`` (the run index) or ``"explored"`` (a MultiIndex of the explored values,
         with the run index as a column).
     """
+    import pandas as pd  # only for tables and query strings: find_runs needs none
+
     if index not in ("run", "explored"):
         raise ValueError(f"index must be 'run' or 'explored', got {index!r}")
     columns: list[str] = []
@@ -334,6 +410,8 @@ def to_pandas(
 
 def _to_series(values: list[object], index: pd.Index[Any]) -> pd.Series[Any]:
     """A column with a missing-value marker that keeps the dtype (NaN, or pandas' nullable NA)."""
+    import pandas as pd  # only for tables and query strings: find_runs needs none
+
     present = [v for v in values if v is not MISSING]
     missing = np.array([v is MISSING for v in values], dtype=bool)
     filled: list[object] = [None if v is MISSING else v for v in values]

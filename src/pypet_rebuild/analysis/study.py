@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pypet_rebuild.errors import DuplicateNodeError, ResultNotFoundError, TrajectoryNotFoundError
-from pypet_rebuild.exploration import ParameterSpace, point_hash
+from pypet_rebuild.exploration import ParameterSpace, PointHashes, point_hash
 from pypet_rebuild.storage.backends import open_storage
 from pypet_rebuild.storage.protocol import (
     UNSTACKABLE,
@@ -227,10 +227,10 @@ class StoredTrajectory:
         values.update(self.point(index))
         return values
 
-    def point_hashes(self) -> tuple[str, ...]:
-        """The stable hash of every run's explored point, in run order."""
+    def point_hashes(self) -> PointHashes:
+        """The stable hash of every run's explored point, in run order (16 bytes per run)."""
         space = self.space
-        return (point_hash({}),) if space is None else space.hashes()
+        return PointHashes.from_hex([point_hash({})]) if space is None else space.hashes()
 
     def describe(self) -> str:
         """A readable summary of the parameters and the exploration."""

@@ -38,7 +38,13 @@ from pypet_rebuild.execution.worker import (
 from pypet_rebuild.storage.records import RunRecord, RunStatus
 from pypet_rebuild.tree.seeding import run_seed
 
-__all__ = ["DispatchSettings", "Interrupts", "dispatch", "graceful_interrupts"]
+__all__ = [
+    "DispatchSettings",
+    "Interrupts",
+    "RemoteTraceback",
+    "dispatch",
+    "graceful_interrupts",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -205,8 +211,8 @@ class _Dispatcher:
             if raise_on_error and sink.unstorable:
                 self._unstorable()
 
-    def run_parallel(self, tasks: Iterable[RunTask]) -> None:
-        pending: deque[RunTask] = deque(tasks)
+    def run_parallel(self, tasks: Iterable[RunTask], count: int | None = None) -> None:
+        pending = TaskQueue(tasks, count)
         suspects: deque[RunTask] = deque()  # runs in flight when a worker died, rerun one by one
         in_flight: dict[cf.Future[ChunkResult], list[RunTask]] = {}
         try:
@@ -250,7 +256,7 @@ class _Dispatcher:
             self._cancel(in_flight)
             raise
 
-    def _next_chunk(self, pending: deque[RunTask]) -> list[RunTask]:
+    def _next_chunk(self, pending: TaskQueue) -> list[RunTask]:
         size = self.settings.chunksize
         if size == "auto":
             size = self.throughput.chunk(len(pending), self.backend.workers)
@@ -260,7 +266,7 @@ class _Dispatcher:
         self,
         future: cf.Future[ChunkResult],
         chunk: list[RunTask],
-        pending: deque[RunTask],
+        pending: TaskQueue,
         suspects: deque[RunTask],
         in_flight: dict[cf.Future[ChunkResult], list[RunTask]],
     ) -> None:
@@ -293,7 +299,7 @@ class _Dispatcher:
                 if self._outcome(record, None, task):
                     pending.appendleft(task)
 
-    def _dropped(self, chunk: list[RunTask], pending: deque[RunTask]) -> None:
+    def _dropped(self, chunk: list[RunTask], pending: TaskQueue) -> None:
         """A chunk the executor cancelled: run it again, a few times at most.
 
         This dispatcher only cancels when the sweep stops, and then collects nothing more: the
@@ -316,7 +322,7 @@ class _Dispatcher:
         self,
         outcome: ChunkResult,
         chunk: list[RunTask],
-        pending: deque[RunTask],
+        pending: TaskQueue,
         suspects: deque[RunTask],
     ) -> None:
         try:
@@ -351,7 +357,7 @@ class _Dispatcher:
     def _worker_died(
         self,
         chunk: list[RunTask],
-        pending: deque[RunTask],
+        pending: TaskQueue,
         suspects: deque[RunTask],
         in_flight: dict[cf.Future[ChunkResult], list[RunTask]],
     ) -> None:
@@ -402,6 +408,68 @@ class _Dispatcher:
             terminate_pool(self.backend.executor)
 
 
+class TaskQueue:
+    """The runs still to dispatch: runs handed back first, then those not yet generated.
+
+    The tasks are pulled from their generator as chunks are submitted, so a million pending
+    runs are not a million task tuples in the driver (~170 bytes each) before the first run.
+
+    Parameters
+    ----------
+    tasks
+        The tasks, in run order.
+    count
+        How many ``tasks`` yields (for automatic chunk sizes); ``None`` reads them all now.
+    """
+
+    __slots__ = ("_front", "_left", "_source")
+
+    def __init__(self, tasks: Iterable[RunTask], count: int | None = None) -> None:
+        if count is None:
+            listed = list(tasks)
+            tasks, count = listed, len(listed)
+        self._front: deque[RunTask] = deque()
+        self._source = iter(tasks)
+        self._left = count
+
+    def __len__(self) -> int:
+        return len(self._front) + self._left
+
+    def __bool__(self) -> bool:
+        return bool(self._front) or self._left > 0
+
+    def popleft(self) -> RunTask:
+        """The next task: a handed-back one, else the next generated one."""
+        if self._front:
+            return self._front.popleft()
+        task = next(self._source)  # StopIteration here means ``count`` was wrong: a bug
+        self._left -= 1
+        return task
+
+    def appendleft(self, task: RunTask) -> None:
+        """Hand a task back, to be dispatched next."""
+        self._front.appendleft(task)
+
+    def extendleft(self, tasks: Iterable[RunTask]) -> None:
+        """Hand tasks back (like ``deque.extendleft``: the last one given comes first)."""
+        self._front.extendleft(tasks)
+
+
+class RemoteTraceback(Exception):  # noqa: N818 - named like concurrent.futures' own
+    """The traceback of an exception raised in a worker process, as text.
+
+    Exceptions travel between processes without their frames; like ``concurrent.futures``, the
+    driving process chains this to the user's exception so the worker's frames are shown.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.text.rstrip()}\n"""'
+
+
 def dispatch(
     backend: Backend,
     context: SweepContext,
@@ -411,13 +479,18 @@ def dispatch(
     settings: DispatchSettings,
     interrupts: Interrupts,
     point: Callable[[int], Mapping[str, object]],
+    count: int | None = None,
 ) -> None:
-    """Run every task on the backend; raise ``RunFailedError`` for ``on_error="raise"``."""
+    """Run every task on the backend; raise ``RunFailedError`` for ``on_error="raise"``.
+
+    ``count`` is the number of ``tasks`` when they are generated lazily (``None``: they are
+    read into a list first on parallel backends).
+    """
     dispatcher = _Dispatcher(backend, context, sink, hooks, settings, interrupts, point)
     if backend.serial:
         dispatcher.run_serial(tasks)
     else:
-        dispatcher.run_parallel(tasks)
+        dispatcher.run_parallel(tasks, count)
     if settings.on_error == "raise" and dispatcher.failure is None and not interrupts.stop:
         # A run whose results storage refuses fails when its batch is stored: store the last
         # batch now, so such a run raises like any other failed run.
@@ -428,6 +501,15 @@ def dispatch(
         record, error = dispatcher.failure
         sink.flush()
         message = record.error.strip().rsplit("\n", 1)[-1] if record.error else "failed"
+        if (
+            error is not None
+            and error.__traceback__ is None
+            and error.__cause__ is None
+            and record.error
+        ):
+            # The exception crossed a process boundary and lost its frames; chain the text of
+            # the worker's traceback, so a test report or the console shows the user's code.
+            error.__cause__ = RemoteTraceback(record.error)
         raise RunFailedError(
             record.index, dict(point(record.index)), message, record.error
         ) from error

@@ -16,6 +16,7 @@ from pypet_rebuild.errors import (
     ExecutionError,
     InvalidExecutorError,
     InvalidSimulateFunctionError,
+    StorageError,
 )
 from pypet_rebuild.execution.dispatch import DispatchSettings, dispatch, graceful_interrupts
 from pypet_rebuild.execution.executors import Backend as ExecutorBackend
@@ -36,7 +37,8 @@ from pypet_rebuild.execution.run import ParameterLookup, Run
 from pypet_rebuild.execution.sink import RecordSink
 from pypet_rebuild.execution.worker import RunTask, SweepContext
 from pypet_rebuild.storage.backends import StorageTarget, open_storage
-from pypet_rebuild.storage.protocol import StorageService, WriterSession
+from pypet_rebuild.storage.protocol import StorageService, SupportsReplace, WriterSession
+from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 from pypet_rebuild.tree.trajectory import Trajectory
 
 if TYPE_CHECKING:
@@ -94,6 +96,25 @@ def check_simulate(simulate: object) -> Callable[[Run], Any]:
             "argument; define it as `def simulate(run): ...` and read parameters from run.x"
         ) from None
     return simulate
+
+
+def _replace_with_fresh(storage: StorageService, snapshot: TrajectorySnapshot) -> None:
+    """Replace the stored trajectory of ``snapshot``'s name with its definition and no runs.
+
+    The fresh definition is built in the backend's staging storage (a definition that cannot
+    be stored fails there, leaving the stored trajectory as it was) and installed in one step.
+    """
+    if not isinstance(storage, SupportsReplace):
+        raise StorageError(
+            f"overwrite=True needs a backend that can replace a stored trajectory; "
+            f"{type(storage).__name__} cannot. Delete the study or choose another name"
+        )
+
+    def build(staging: StorageService) -> None:
+        # Closed without finishing: no provenance, every run pending, as before a first sweep.
+        staging.begin_sweep(snapshot, resume=False).close()
+
+    storage.replace_trajectory(snapshot.name, build)
 
 
 class Environment:
@@ -197,6 +218,7 @@ class Environment:
         retries: int = 0,
         timeout: float | None = None,
         resume: bool = False,
+        overwrite: bool = False,
         progress: bool | None = None,
         hooks: Iterable[SweepHooks] = (),
         capture_output: bool = False,
@@ -230,8 +252,16 @@ class Environment:
             limit); a run that takes longer fails with a ``TimeoutError``.
         resume
             Continue a stored sweep of the same trajectory: runs already done are skipped.
+        overwrite
+            Replace a stored trajectory of the same name (its runs, derived results and
+            provenance) with this sweep, e.g. when re-running a notebook cell or a test into the
+            same file. The stored one is replaced in one step just before the first run, and is
+            kept if this trajectory's definition cannot be stored. Other trajectories in the
+            storage are untouched. Needs a backend that can replace a trajectory
+            (:class:`~pypet_rebuild.storage.protocol.SupportsReplace`: memory and HDF5 can).
         progress
-            Show a progress bar; ``None`` shows one only in a terminal or a notebook.
+            Show a progress bar; ``None`` shows one only in a terminal or a notebook, and never
+            while a pytest test runs.
         hooks
             Objects implementing :class:`SweepHooks`, called in this process.
         capture_output
@@ -261,8 +291,15 @@ class Environment:
             With ``on_error="raise"``, when a run fails (the failed run is stored first).
         ResumeMismatchError
             If ``resume=True`` and the stored sweep differs from this one.
+        StorageError
+            With ``overwrite=True``, if the backend cannot replace a stored trajectory.
         """
         simulate = check_simulate(simulate)
+        if resume and overwrite:
+            raise ExecutionError(
+                "resume=True continues the stored sweep and overwrite=True replaces it; "
+                "pass only one of them"
+            )
         if on_error not in ("raise", "continue"):
             raise ExecutionError(f"on_error must be 'raise' or 'continue', got {on_error!r}")
         _check_counts(chunksize, retries, timeout)
@@ -303,6 +340,9 @@ class Environment:
             dask_address=dask_address,
         )
         try:
+            if overwrite and trajectory.name in self._storage.trajectory_names():
+                _replace_with_fresh(self._storage, snapshot)
+                resume = True  # the fresh definition just installed, with every run pending
             # Checks the definition before taking the writer lock; from here the session holds
             # it, and leaving the block (normally, by an error or by Ctrl-C) releases it.
             with self._storage.begin_sweep(snapshot, resume=resume) as session:
@@ -382,6 +422,7 @@ class Environment:
                     dispatch_settings,
                     interrupts,
                     trajectory.point,
+                    len(pending),
                 )
             interrupted = interrupts.stop
         except KeyboardInterrupt:
@@ -431,9 +472,11 @@ class Environment:
                 yield (0, hashes[0], ())
             return
         columns = [space.columns[name] for name in space.names]
-        for index, row in enumerate(zip(*columns, strict=True)):
+        # Iterating the hashes converts them to hex a block at a time (indexing one by one
+        # would cost a numpy scalar per run).
+        for index, (digest, row) in enumerate(zip(hashes, zip(*columns, strict=True), strict=True)):
             if index not in already_done:
-                yield (index, hashes[index], row)
+                yield (index, digest, row)
 
     def _context(
         self, simulate: Callable[[Run], Any], *, timeout: float | None, capture_output: bool

@@ -9,6 +9,7 @@ output. Workers in other processes print to their own streams, which a bar canno
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from typing import Protocol, TextIO, cast
@@ -48,6 +49,8 @@ def _notebook() -> bool:
 
 
 def _interactive() -> bool:
+    if "PYTEST_CURRENT_TEST" in os.environ:
+        return False  # a test's output is a report, not a console (even under pytest -s)
     if _notebook():
         return True
     stream = sys.stderr
@@ -55,7 +58,7 @@ def _interactive() -> bool:
 
 
 def make_progress(enabled: bool | None, total: int, description: str) -> Progress:
-    """A tqdm bar if ``enabled`` (``None``: only when attached to a terminal or a notebook)."""
+    """A tqdm bar if ``enabled`` (``None``: only in a terminal or a notebook, not under pytest)."""
     if enabled is None:
         enabled = _interactive()
     if not enabled:

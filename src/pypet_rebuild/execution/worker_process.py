@@ -55,8 +55,10 @@ def prepare_worker_process(*, tie_to_parent: bool = True) -> None:
     parent = os.getppid()
     _release_forkserver()
     # Fails only when this process already leads a session or group: it is detached then.
-    with contextlib.suppress(OSError):
-        os.setsid()
+    # (Windows has no sessions: there the console's Ctrl-C is ignored by the handler below.)
+    if hasattr(os, "setsid"):
+        with contextlib.suppress(OSError):
+            os.setsid()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, ignore_sigint)
     if tie_to_parent:

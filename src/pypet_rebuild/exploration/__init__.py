@@ -12,6 +12,7 @@ from .combinators import AxisSpec, cartesian_product, zipped
 from .description import SpaceDescription
 from .hashing import (
     HASH_VERSION,
+    PointHashes,
     canonical_encoding,
     hash_columns,
     point_hash,
@@ -32,6 +33,7 @@ __all__ = [
     "BoundPredicate",
     "ParameterSpace",
     "Point",
+    "PointHashes",
     "Range",
     "RangeSpec",
     "SpaceDescription",

@@ -73,10 +73,11 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from pypet_rebuild._units import unit_library
 from pypet_rebuild.errors import UnsupportedTypeError
@@ -86,6 +87,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HASH_VERSION",
+    "PointHashes",
     "canonical_encoding",
     "hash_columns",
     "point_hash",
@@ -173,10 +175,177 @@ def canonical_encoding(point: Point) -> bytes:
     return bytes(out)
 
 
-def hash_columns(columns: Mapping[str, Sequence[object]]) -> list[str]:
+class PointHashes(Sequence[str]):
+    """The point hashes of a sweep, in run order: a read-only sequence of hex strings.
+
+    Each item is what `point_hash` returns for that run's point (32 lowercase hex characters),
+    but the sequence keeps only the 16 raw digest bytes per run in one numpy array: a million
+    runs cost 16 MB instead of ~90 MB of Python strings. Items and iteration give ``str``;
+    slicing gives a `PointHashes`; equality holds with any sequence of the same strings.
+
+    Parameters
+    ----------
+    digests
+        The raw 16-byte digests, one per run: an array of dtype ``V16`` or ``S16`` of shape
+        ``(n,)``, or ``uint8`` of shape ``(n, 16)``. The array is copied unless it already is a
+        read-only ``V16`` array.
+
+    See Also
+    --------
+    point_hash : The hash of one point.
+    """
+
+    __slots__ = ("_digests",)
+
+    def __init__(self, digests: npt.NDArray[Any]) -> None:
+        array = np.asarray(digests)
+        if array.dtype == np.uint8 and array.ndim == 2 and array.shape[1] == 16:
+            array = np.ascontiguousarray(array).view("V16").reshape(len(array))
+        elif array.dtype.itemsize == 16 and array.dtype.kind in "SV" and array.ndim == 1:
+            array = np.ascontiguousarray(array).view("V16")
+        else:
+            raise ValueError(
+                "point hash digests must be 16 bytes each: an array of dtype V16/S16 of shape "
+                f"(n,) or uint8 of shape (n, 16), got {array.dtype} of shape {array.shape}"
+            )
+        if array.flags.writeable:
+            array = array.copy()
+            array.flags.writeable = False
+        self._digests: npt.NDArray[np.void] = array
+
+    @classmethod
+    def from_hex(cls, hashes: Iterable[str]) -> PointHashes:
+        """Build from hex strings as `point_hash` returns them.
+
+        Parameters
+        ----------
+        hashes
+            32-character hex strings (a `PointHashes` is returned as it is).
+
+        Returns
+        -------
+        PointHashes
+        """
+        if isinstance(hashes, PointHashes):
+            return hashes
+        raw = bytes.fromhex("".join(hashes))
+        return cls(np.frombuffer(raw, dtype="V16").copy())
+
+    @classmethod
+    def concatenate(cls, parts: Iterable[Sequence[str]]) -> PointHashes:
+        """Join several sequences of point hashes, in order.
+
+        Parameters
+        ----------
+        parts
+            `PointHashes` or other sequences of hex strings.
+
+        Returns
+        -------
+        PointHashes
+        """
+        arrays = [cls.from_hex(part).digests for part in parts]
+        if not arrays:
+            return cls(np.empty(0, dtype="V16"))
+        return cls(np.concatenate(arrays))
+
+    @property
+    def digests(self) -> npt.NDArray[np.void]:
+        """The raw digests as a read-only ``V16`` array (``.view("S16")`` for HDF5)."""
+        return self._digests
+
+    def take(self, indices: Sequence[int] | npt.NDArray[np.integer[Any]]) -> PointHashes:
+        """The hashes at ``indices``, in that order.
+
+        Parameters
+        ----------
+        indices
+            Run positions.
+
+        Returns
+        -------
+        PointHashes
+        """
+        return PointHashes(self._digests[np.asarray(indices, dtype=np.int64)])
+
+    def first_difference(self, other: PointHashes) -> int | None:
+        """The first position where this sequence and ``other`` differ, over their common length.
+
+        Parameters
+        ----------
+        other
+            Another sequence of point hashes.
+
+        Returns
+        -------
+        int or None
+            ``None`` if the shorter one is a prefix of the longer one.
+        """
+        n = min(len(self), len(other))
+        mine = self._digests[:n].view(np.uint8).reshape(n, 16)
+        theirs = other._digests[:n].view(np.uint8).reshape(n, 16)
+        differs = np.flatnonzero((mine != theirs).any(axis=1))
+        return int(differs[0]) if len(differs) else None
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> PointHashes: ...
+
+    def __getitem__(self, index: int | slice) -> str | PointHashes:
+        if isinstance(index, slice):
+            return PointHashes(self._digests[index])
+        return bytes(self._digests[index]).hex()
+
+    def __iter__(self) -> Iterator[str]:
+        # In blocks: a list of a million bytes objects at once would undo the compact storage.
+        for start in range(0, len(self._digests), _BLOCK):
+            for digest in self._digests[start : start + _BLOCK].tolist():
+                yield digest.hex()
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, str) or len(value) != 32:
+            return False
+        try:
+            wanted = np.void(bytes.fromhex(value))
+        except ValueError:
+            return False
+        return bool((self._digests == wanted).any())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PointHashes):
+            return len(self) == len(other) and self.first_difference(other) is None
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return len(self) == len(other) and all(
+                mine == theirs for mine, theirs in zip(self, other, strict=True)
+            )
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._digests.tobytes())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(repr(h) for h in self[:2])
+        more = ", ..." if len(self) > 2 else ""
+        return f"PointHashes({len(self)} runs: [{shown}{more}])"
+
+
+_BLOCK: Final[int] = 4096
+"""Points hashed (or hex strings made) at a time: bounds the temporary Python objects."""
+
+_MEMO_LIMIT: Final[int] = 65536
+"""Encodings remembered per column: repeated grid values hit; random samples do not grow it."""
+
+
+def hash_columns(columns: Mapping[str, Sequence[object]]) -> PointHashes:
     """Return the `point_hash` of every point of equally long columns, faster than one by one.
 
-    Values that repeat down a column (as in every grid) are encoded once.
+    Values that repeat down a column (as in every grid) are encoded once. The points are hashed
+    in blocks, so the temporary encodings stay small whatever the number of points.
 
     Parameters
     ----------
@@ -185,27 +354,50 @@ def hash_columns(columns: Mapping[str, Sequence[object]]) -> list[str]:
 
     Returns
     -------
-    list of str
-        ``[point_hash(point) for point in rows]``.
+    PointHashes
+        Equal to ``[point_hash(point) for point in rows]``.
+
+    Raises
+    ------
+    ValueError
+        If the columns have different lengths.
     """
-    encoded: list[list[bytes]] = []
-    for name in sorted(columns):
+    names = sorted(columns)
+    prefixes: list[bytes] = []
+    for name in names:
         if not isinstance(name, str):
             raise UnsupportedTypeError(
                 f"point names must be str parameter paths, got {type(name).__name__} {name!r}"
             )
         prefix = bytearray()
         _bytes_with_length(name.encode("utf-8", "surrogatepass"), prefix)
-        encoded.append([bytes(prefix) + item for item in _encode_column(columns[name], name)])
+        prefixes.append(bytes(prefix))
+    lengths = {len(columns[name]) for name in names}
+    if len(lengths) > 1:
+        raise ValueError(f"columns of different lengths cannot be hashed together: {lengths}")
+    n = lengths.pop() if lengths else 0
+    digests = np.empty(n, dtype="V16")
+    out = digests.view(np.uint8)
+    memos: list[dict[tuple[type, object], bytes]] = [{} for _ in names]
     sha256 = hashlib.sha256
-    return [
-        sha256(_DOMAIN + b"".join(parts)).digest()[:16].hex()
-        for parts in zip(*encoded, strict=True)
-    ]
+    for start in range(0, n, _BLOCK):
+        stop = min(start + _BLOCK, n)
+        encoded = [
+            _encode_column(columns[name][start:stop], name, prefix, memo)
+            for name, prefix, memo in zip(names, prefixes, memos, strict=True)
+        ]
+        joined = b"".join(
+            sha256(_DOMAIN + b"".join(parts)).digest()[:16] for parts in zip(*encoded, strict=True)
+        )
+        out[16 * start : 16 * stop] = np.frombuffer(joined, dtype=np.uint8)
+    digests.flags.writeable = False  # handed over without a copy
+    return PointHashes(digests)
 
 
-def _encode_column(values: Sequence[object], where: str) -> list[bytes]:
-    memo: dict[tuple[type, object], bytes] = {}
+def _encode_column(
+    values: Sequence[object], where: str, prefix: bytes, memo: dict[tuple[type, object], bytes]
+) -> list[bytes]:
+    """The items (``prefix`` + value encoding) of ``values``, reusing ``memo`` across blocks."""
     result: list[bytes] = []
     for value in values:
         kind = type(value)
@@ -214,11 +406,14 @@ def _encode_column(values: Sequence[object], where: str) -> list[bytes]:
             key = (kind, value)
             item = memo.get(key)
             if item is None:
-                out = bytearray()
+                out = bytearray(prefix)
                 _encode(value, out, where)
-                item = memo[key] = bytes(out)
+                item = bytes(out)
+                if len(memo) >= _MEMO_LIMIT:
+                    memo.clear()
+                memo[key] = item
         else:
-            out = bytearray()
+            out = bytearray(prefix)
             _encode(value, out, where)
             item = bytes(out)
         result.append(item)

@@ -14,7 +14,7 @@ from pypet_rebuild.errors import EmptyExplorationError, ExplorationError, Ragged
 
 from .axis import check_name, values_tuple
 from .description import SpaceDescription, describe_columns
-from .hashing import hash_columns, value_hash
+from .hashing import PointHashes, hash_columns, value_hash
 from .predicates import bind_predicate
 
 __all__ = ["KINDS", "ParameterSpace"]
@@ -72,7 +72,7 @@ class ParameterSpace:
     _shape: tuple[int, ...] | None
     _kind: str
     _length: int
-    _hashes: tuple[str, ...] | None
+    _hashes: PointHashes | None
 
     def __init__(
         self,
@@ -119,7 +119,7 @@ class ParameterSpace:
         kind: str,
         grid: Grid | None = None,
         shape: tuple[int, ...] | None = None,
-        hashes: tuple[str, ...] | None = None,
+        hashes: PointHashes | None = None,
     ) -> ParameterSpace:
         """Build a space from columns this package already validated (no checks, no copies)."""
         space = cls.__new__(cls)
@@ -133,7 +133,7 @@ class ParameterSpace:
         grid: Grid | None,
         shape: tuple[int, ...] | None,
         kind: str,
-        hashes: tuple[str, ...] | None,
+        hashes: PointHashes | None,
     ) -> None:
         self._columns = columns
         self._names = tuple(columns)
@@ -233,9 +233,9 @@ class ParameterSpace:
         columns = {
             name: tuple(v for space in spaces for v in space._columns[name]) for name in self._names
         }
-        hashes: tuple[str, ...] | None = None
+        hashes: PointHashes | None = None
         if all(space._hashes is not None for space in spaces):
-            hashes = tuple(h for space in spaces for h in space.hashes())
+            hashes = PointHashes.concatenate(space.hashes() for space in spaces)
         return ParameterSpace._trusted(columns, kind="concatenated", hashes=hashes)
 
     def union(self, *others: ParameterSpace) -> ParameterSpace:
@@ -316,16 +316,16 @@ class ParameterSpace:
         }
         return ParameterSpace._trusted(columns, kind=self._kind, grid=self._grid, shape=self._shape)
 
-    def hashes(self) -> tuple[str, ...]:
+    def hashes(self) -> PointHashes:
         """Return the `point_hash` of every point, in order (computed once, then cached).
 
         Returns
         -------
-        tuple of str
-            One 32-hex-character hash per point.
+        PointHashes
+            A sequence of one 32-hex-character hash per point, 16 bytes per point in memory.
         """
         if self._hashes is None:
-            self._hashes = tuple(hash_columns(self._columns))
+            self._hashes = hash_columns(self._columns)
         return self._hashes
 
     def describe(self) -> SpaceDescription:
@@ -363,7 +363,7 @@ class ParameterSpace:
         columns = {
             name: tuple(values[i] for i in indices) for name, values in self._columns.items()
         }
-        hashes = None if self._hashes is None else tuple(self._hashes[i] for i in indices)
+        hashes = None if self._hashes is None else self._hashes.take(indices)
         return ParameterSpace._trusted(columns, kind=kind, hashes=hashes)
 
     def _check_same_names(self, other: object, position: int) -> None:

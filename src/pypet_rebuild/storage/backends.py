@@ -23,7 +23,14 @@ from typing import Literal
 from pypet_rebuild.errors import FileFormatError, InvalidStorageError
 from pypet_rebuild.storage.protocol import StorageService
 
-__all__ = ["Backend", "StorageTarget", "backend_names", "open_storage", "register_backend"]
+__all__ = [
+    "Backend",
+    "StorageTarget",
+    "backend_names",
+    "get_backend",
+    "open_storage",
+    "register_backend",
+]
 
 StorageTarget = StorageService | str | os.PathLike[str] | None
 """What a user may pass as ``storage=``: a path, a backend instance, or ``None`` for memory."""
@@ -130,6 +137,17 @@ def backend_names() -> tuple[str, ...]:
     """The names of the registered backends, most specific first."""
     _load_entry_points()
     return tuple(reversed(_REGISTRY))
+
+
+def get_backend(name: str) -> Backend:
+    """The registered backend called ``name``.
+
+    Raises
+    ------
+    InvalidStorageError
+        If no backend of that name is registered (the message lists those that are).
+    """
+    return _backend(name)
 
 
 def _backend(name: str) -> Backend:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from pypet_rebuild.errors import FileLockedError, StorageError, TrajectoryNotFoundError
+from pypet_rebuild.exploration import PointHashes
 from pypet_rebuild.storage.codecs.copies import (
     EncodedCopy,
     decode_copy,
@@ -119,7 +120,7 @@ class _StoredDerived:
 @dataclass
 class _StoredTrajectory:
     snapshot: _StoredSnapshot
-    hashes: tuple[str, ...]
+    hashes: PointHashes
     # Run metadata (results and comments left out) and each run's encoded results.
     records: dict[int, RunRecord] = field(default_factory=dict)
     results: dict[int, dict[str, object]] = field(default_factory=dict)
@@ -171,7 +172,7 @@ class MemoryStorageService:
         if stored is not None and not resume:
             raise StorageError(
                 f"a trajectory named {snapshot.name!r} is already stored; pass resume=True to "
-                "continue it, or give the new study another name"
+                "continue it, overwrite=True to replace it, or give the new study another name"
             )
         if stored is not None:
             previous = dataclasses.replace(stored.snapshot.decode(), hashes=stored.hashes)

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from pypet_rebuild.errors import ResumeMismatchError
-from pypet_rebuild.exploration import ParameterSpace, point_hash, same_value
+from pypet_rebuild.exploration import ParameterSpace, PointHashes, point_hash, same_value
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 
 __all__ = ["check_resumable", "snapshot_hashes"]
 
 
-def snapshot_hashes(snapshot: TrajectorySnapshot) -> tuple[str, ...]:
+def snapshot_hashes(snapshot: TrajectorySnapshot) -> PointHashes:
     """The point hash of every run a snapshot defines."""
     if snapshot.hashes is not None:
         return snapshot.hashes
     if not snapshot.explored:
-        return (point_hash({}),)
+        return PointHashes.from_hex([point_hash({})])
     return ParameterSpace(
         snapshot.explored, grid=snapshot.grid, kind=snapshot.kind or None, shape=snapshot.shape
     ).hashes()
@@ -64,10 +64,10 @@ def check_resumable(stored: TrajectorySnapshot, new: TrajectorySnapshot) -> None
             f"cannot resume {name!r}: the stored sweep has {len(stored_hashes)} runs but this one "
             f"only {len(new_hashes)}; resuming never drops stored runs"
         )
-    for position, (old, fresh) in enumerate(zip(stored_hashes, new_hashes, strict=False)):
-        if old != fresh:
-            raise ResumeMismatchError(
-                f"cannot resume {name!r}: run {position} explores a different point than the "
-                "stored sweep; the explored values (and their order) must match, and new points "
-                "can only be appended with traj.expand(...)"
-            )
+    position = stored_hashes.first_difference(new_hashes)
+    if position is not None:
+        raise ResumeMismatchError(
+            f"cannot resume {name!r}: run {position} explores a different point than the "
+            "stored sweep; the explored values (and their order) must match, and new points "
+            "can only be appended with traj.expand(...)"
+        )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import builtins
+import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from pypet_rebuild.errors import PickleRefusedError
+from pypet_rebuild.exploration import PointHashes
 from pypet_rebuild.tree.values import ValueType
 
 __all__ = [
@@ -170,7 +172,7 @@ class TrajectorySnapshot:
     grid: tuple[tuple[str, ...], ...] | None = None
     shape: tuple[int, ...] | None = None
     kind: str = ""
-    hashes: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
+    hashes: PointHashes | None = field(default=None, compare=False, repr=False)
 
     @property
     def n_runs(self) -> int:
@@ -178,3 +180,36 @@ class TrajectorySnapshot:
         for values in self.explored.values():
             return len(values)
         return 1
+
+    def detached(self) -> TrajectorySnapshot:
+        """A copy whose mutable values (defaults, explored values) are fresh copies.
+
+        For backends that keep a decoded snapshot: what a caller does to the copy's values
+        never reaches the next one. Immutable values (numbers, strings, the point hashes) are
+        shared, so a sweep of numbers costs no copy.
+        """
+        parameters = tuple(replace(spec, default=_fresh(spec.default)) for spec in self.parameters)
+        explored = {
+            path: values if all(_is_immutable(v) for v in values) else tuple(map(_fresh, values))
+            for path, values in self.explored.items()
+        }
+        return replace(self, parameters=parameters, explored=explored)
+
+
+_IMMUTABLE: frozenset[type] = frozenset(
+    {type(None), bool, int, float, complex, str, bytes, PickledValue}
+)
+
+
+def _is_immutable(value: object) -> bool:
+    return type(value) in _IMMUTABLE or (
+        isinstance(value, np.generic) and not isinstance(value, np.void)
+    )
+
+
+def _fresh(value: object) -> object:
+    if _is_immutable(value):
+        return value
+    if type(value) is np.ndarray:
+        return value.copy(order="K")
+    return copy.deepcopy(value)

@@ -13,7 +13,7 @@ from pypet_rebuild.errors import (
     ParameterLockedError,
     UnknownParameterError,
 )
-from pypet_rebuild.exploration import Axis, ParameterSpace, point_hash, zipped
+from pypet_rebuild.exploration import Axis, ParameterSpace, PointHashes, point_hash, zipped
 from pypet_rebuild.tree.naming import check_comment, check_path, leaf_name, parent_path
 from pypet_rebuild.tree.nodes import Group, Node, Parameter
 from pypet_rebuild.tree.seeding import check_seed
@@ -365,10 +365,10 @@ class Trajectory:
         values.update(self.point(index))
         return values
 
-    def point_hashes(self) -> tuple[str, ...]:
-        """The stable hash of every run's explored point, in run order."""
+    def point_hashes(self) -> PointHashes:
+        """The stable hash of every run's explored point, in run order (16 bytes per run)."""
         if self._space is None:
-            return (point_hash({}),)
+            return PointHashes.from_hex([point_hash({})])
         return self._space.hashes()
 
     def describe(self) -> str:

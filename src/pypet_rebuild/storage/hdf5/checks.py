@@ -87,6 +87,7 @@ def check_segment(group: h5py.Group, runs_before: int) -> int:
                 f"the expansion to n_runs={n_runs} from {runs_before} runs lists the hashes "
                 f"of {added[0] if added else 0} new points",
             )
+        _check_digests(definition)
     runs = group.get("runs")
     if runs is not None:
         if not isinstance(runs, h5py.Group) or not isinstance(runs.get("index"), h5py.Dataset):
@@ -121,10 +122,18 @@ def _check_runs(runs: h5py.Group, n_runs: int) -> None:
                 f"the run-table column {name!r} has shape {node.shape}, expected ({n_runs},) "
                 "(one row per run)",
             )
+    _check_digests(runs)
     for name in _RUN_TEXTS:
         node = runs.get(name)
         if not isinstance(node, h5py.Dataset) or node.ndim != 1:
             raise damaged(runs, f"the run-table column {name!r} is missing")
+
+
+def _check_digests(group: h5py.Group) -> None:
+    """The ``point_hash`` column of ``group`` must hold 16-byte digests."""
+    dtype = group["point_hash"].dtype
+    if dtype.kind not in "SV" or dtype.itemsize != 16:
+        raise damaged(group, f"the column 'point_hash' has dtype {dtype}, expected 16-byte digests")
 
 
 def _datasets(group: h5py.Group) -> Iterator[tuple[str, h5py.Dataset]]:

@@ -48,19 +48,26 @@ class FixedSignature:
         The element dtype.
     shape
         The shape of one run's value.
+    order
+        ``"F"`` when every value was a Fortran-ordered array (only Fortran-contiguous), so each
+        run's value comes back in Fortran order as the numpy codec gives it; else ``"C"``.
     """
 
     kind: str
     dtype: np.dtype[Any]
     shape: tuple[int, ...]
+    order: str = "C"
 
     def to_attrs(self) -> dict[str, str]:
-        """The signature as HDF5 attributes."""
-        return {
+        """The signature as HDF5 attributes (``order`` only when it is ``"F"``)."""
+        attrs = {
             "kind": self.kind,
             "dtype": json.dumps(dtype_to_json(self.dtype)),
             "shape": json.dumps(list(self.shape)),
         }
+        if self.order != "C":
+            attrs["order"] = self.order
+        return attrs
 
     @classmethod
     def from_attrs(cls, attrs: Any) -> FixedSignature:
@@ -69,6 +76,7 @@ class FixedSignature:
             str(attrs["kind"]),
             dtype_from_json(json.loads(attrs["dtype"])),
             tuple(json.loads(attrs["shape"])),
+            str(attrs.get("order", "C")),
         )
 
     def box(self, value: Any) -> object:
@@ -83,6 +91,8 @@ class FixedSignature:
             return complex(value)
         if self.kind == "numpy":
             return self.dtype.type(value)
+        if self.order == "F":
+            return np.asfortranarray(value)
         return np.asarray(value)
 
 
@@ -92,7 +102,9 @@ def _signature(value: object) -> FixedSignature | None:
         return FixedSignature("numpy", dtype, ()) if is_native_dtype(dtype) else None
     if type(value) is np.ndarray:
         dtype = value.dtype
-        return FixedSignature("array", dtype, value.shape) if is_native_dtype(dtype) else None
+        if not is_native_dtype(dtype):
+            return None
+        return FixedSignature("array", dtype, value.shape, _order(value))
     if isinstance(value, bool):
         return FixedSignature("python:bool", np.dtype(bool), ())
     if isinstance(value, int):
@@ -133,13 +145,22 @@ def classify(values: Sequence[object]) -> FixedSignature | None:
         if first_type is int and not all(_INT64[0] <= v < _INT64[1] for v in present):  # type: ignore[operator]
             return None
         return found
-    dtype, shape = found.dtype, found.shape
+    dtype, shape, order = found.dtype, found.shape, found.order
     for value in present:
         if type(value) is not first_type or value.dtype != dtype:  # type: ignore[attr-defined]
             return None
-        if found.kind == "array" and value.shape != shape:  # type: ignore[attr-defined]
-            return None
+        if found.kind == "array" and (
+            value.shape != shape  # type: ignore[attr-defined]
+            or _order(value) != order  # type: ignore[arg-type]
+        ):
+            return None  # mixed memory orders are kept per value, in ``packed``
     return found
+
+
+def _order(array: npt.NDArray[Any]) -> str:
+    """``"F"`` for an array that is Fortran-contiguous only (what the numpy codec restores)."""
+    flags = array.flags
+    return "F" if flags.f_contiguous and not flags.c_contiguous else "C"
 
 
 def _fixed_data(values: Sequence[object], signature: FixedSignature) -> npt.NDArray[Any]:
@@ -343,8 +364,9 @@ def copy_rows(
     """Copy rows between datasets in bounded pieces, one slice per run of consecutive rows."""
     if len(source_rows) == 0:
         return
-    order = np.argsort(target_rows, kind="stable")
-    source_rows, target_rows = source_rows[order], target_rows[order]
+    if not _sorted(target_rows):
+        order = np.argsort(target_rows, kind="stable")
+        source_rows, target_rows = source_rows[order], target_rows[order]
     breaks = np.flatnonzero((np.diff(source_rows) != 1) | (np.diff(target_rows) != 1)) + 1
     row_bytes = max(1, source.dtype.itemsize * int(np.prod(source.shape[1:], dtype=np.int64)))
     step = max(1, _COPY_BYTES // row_bytes)

@@ -15,6 +15,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from pypet_rebuild.exploration import PointHashes
 from pypet_rebuild.storage.codecs import decode_or_placeholder, encode_value
 from pypet_rebuild.storage.hdf5.encoded import read_encoded, write_encoded
 from pypet_rebuild.storage.hdf5.skeleton import read_explored, write_explored_column
@@ -44,17 +45,15 @@ def write_definition(
     explored = definition.create_group("explored")
     for path, values in columns.items():
         write_explored_column(explored, path, values)
-    definition.create_dataset(
-        "point_hash", data=np.array([bytes.fromhex(h) for h in hashes], dtype="S16")
-    )
+    definition.create_dataset("point_hash", data=PointHashes.from_hex(hashes).digests.view("S16"))
 
 
 def read_definition(
     group: h5py.Group, *, allow_pickle: bool = False
-) -> tuple[int, dict[str, tuple[object, ...]], list[str]]:
+) -> tuple[int, dict[str, tuple[object, ...]], PointHashes]:
     """The number of runs after an expansion, the appended points and their hashes."""
     definition = group["definition"]
-    hashes = [h.hex() for h in definition["point_hash"][...].view("V16").tolist()]
+    hashes = PointHashes(definition["point_hash"][...])
     explored = read_explored(definition, allow_pickle=allow_pickle)
     return int(definition.attrs["n_runs"]), explored, hashes
 

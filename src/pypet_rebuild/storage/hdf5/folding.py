@@ -8,7 +8,7 @@ table, every result column folded from all stores, its derived results and its p
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import h5py
@@ -19,11 +19,8 @@ from pypet_rebuild.storage.hdf5.columns import ResultSource, copy_rows
 from pypet_rebuild.storage.hdf5.extras import derived_nodes, write_derived, write_provenance
 from pypet_rebuild.storage.hdf5.files import FORMAT_ATTR, FORMAT_VERSION
 from pypet_rebuild.storage.hdf5.options import StorageOptions
-from pypet_rebuild.storage.hdf5.skeleton import (
-    pending_columns,
-    write_run_columns,
-    write_snapshot,
-)
+from pypet_rebuild.storage.hdf5.run_table import fold_run_table, write_pending_run_table
+from pypet_rebuild.storage.hdf5.skeleton import write_snapshot
 from pypet_rebuild.storage.hdf5.view import TrajectoryView
 from pypet_rebuild.storage.resume import snapshot_hashes
 from pypet_rebuild.tree.nodes import Result
@@ -56,14 +53,12 @@ def fold_trajectory(
     created = time.time() if view is None else float(view.main.attrs["created"])
     write_snapshot(group, snapshot, created)
     n = snapshot.n_runs
+    hashes = snapshot_hashes(snapshot)
     if view is None:
-        hashes = snapshot_hashes(snapshot)
-        columns = pending_columns(hashes, snapshot.seed)
-        write_run_columns(group, columns)
+        write_pending_run_table(group, hashes, snapshot.seed)
         group.create_group("results")
         return
-    columns = view.run_columns(snapshot)
-    write_run_columns(group, columns)
+    fold_run_table(group, view.main, view.segments, hashes, snapshot.seed)
     results = group.create_group("results")
     store, row = view.location()
     if len(store) < n:
@@ -134,17 +129,20 @@ def _owners(
     store: npt.NDArray[np.int16],
     row: npt.NDArray[np.int64],
     n: int,
-) -> list[tuple[ResultSource, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
-    """For each store with this result: the runs it owns and their rows in that store."""
-    owners = []
+) -> Iterator[tuple[ResultSource, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """For each store with this result: the runs it owns and their rows in that store.
+
+    One store at a time: the index arrays of every store at once would cost 16 bytes per run.
+    """
     for position, source in enumerate(sources):
         if source is None:
             continue
-        targets = np.flatnonzero(store[:n] == position).astype(np.int64)
+        targets = np.flatnonzero(store[:n] == position)
         rows = row[targets]
         inside = rows < len(source.present)
-        owners.append((source, targets[inside], rows[inside]))
-    return owners
+        if not inside.all():
+            targets, rows = targets[inside], rows[inside]
+        yield source, targets, rows
 
 
 def write_extras(

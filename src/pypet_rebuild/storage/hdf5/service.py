@@ -192,7 +192,8 @@ class HDF5StorageService:
         if snapshot.name in stored and not resume:
             raise StorageError(
                 f"{str(self.path)!r} already holds a trajectory named {snapshot.name!r}; pass "
-                "resume=True to continue it, or give the new study another name"
+                "resume=True to continue it, overwrite=True to replace it, or give the new study "
+                "another name"
             )
         if snapshot.name in stored:
             view = self._reader_for().view(snapshot.name)
@@ -229,8 +230,17 @@ class HDF5StorageService:
 
         self._write_segment(snapshot.name, write)
 
-    def _store_runs(self, trajectory: str, records: Sequence[RunRecord]) -> None:
-        """Write a batch of finished runs to a new segment file (durable when this returns)."""
+    def _store_runs(
+        self,
+        trajectory: str,
+        records: Sequence[RunRecord],
+        snapshot: TrajectorySnapshot | None = None,
+    ) -> None:
+        """Write a batch of finished runs to a new segment file (durable when this returns).
+
+        ``snapshot`` is the sweep's definition, when known: a fold the segment limit forces
+        then writes it instead of reading every explored value and point hash back.
+        """
         names = sorted({name for record in records for name in record.results})
         comments: dict[str, str] = {}
         for record in records:
@@ -257,9 +267,14 @@ class HDF5StorageService:
                     signature=signatures[name],
                 )
 
-        self._write_segment(trajectory, write)
+        self._write_segment(trajectory, write, snapshot)
 
-    def _write_segment(self, trajectory: str, write: Callable[[h5py.Group], None]) -> None:
+    def _write_segment(
+        self,
+        trajectory: str,
+        write: Callable[[h5py.Group], None],
+        snapshot: TrajectorySnapshot | None = None,
+    ) -> None:
         """Write one immutable segment file for ``trajectory`` (atomically, then durable)."""
         seq = self._next_segment.get(trajectory) or self._first_free_segment(trajectory)
         target = segment_path(self.path, trajectory, seq)
@@ -274,7 +289,7 @@ class HDF5StorageService:
         )
         if self._unfolded[trajectory] >= MAX_UNFOLDED_SEGMENTS and self.path.exists():
             # Bounds the open files of this writer and of every reader (see the constant).
-            self._rewrite(trajectory)
+            self._rewrite(trajectory, snapshot=snapshot)
         elif self._reader is not None:
             # Only this process writes (it holds the lock): show the open reader the new segment
             # instead of closing it, so the next read does not reopen every segment.
@@ -537,8 +552,11 @@ class HDF5StorageService:
         return self._stored_names()
 
     def load_snapshot(self, trajectory: str) -> TrajectorySnapshot:
-        """The stored definition of a trajectory, explored values included."""
-        return self._reader_for().view(trajectory).snapshot()
+        """The stored definition of a trajectory, explored values included.
+
+        The view keeps the decoded definition; each caller gets its own mutable values.
+        """
+        return self._reader_for().view(trajectory).snapshot().detached()
 
     def load_header(self, trajectory: str) -> tuple[TrajectorySnapshot, int]:
         """The definition without explored values, and the number of runs (cheap)."""
@@ -696,7 +714,7 @@ class _HDF5Session(SessionBase):
         self._snapshot = snapshot
 
     def _write_runs(self, records: Sequence[RunRecord]) -> None:
-        self._service._store_runs(self.trajectory, records)
+        self._service._store_runs(self.trajectory, records, self._snapshot)
 
     def _write_derived(self, results: Sequence[Result[Any]]) -> None:
         self._service._store_derived(self.trajectory, results)

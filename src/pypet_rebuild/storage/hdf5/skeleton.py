@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.errors import FileFormatError
+from pypet_rebuild.exploration import PointHashes
 from pypet_rebuild.storage.codecs import decode_or_placeholder, decode_value, encode_value
 from pypet_rebuild.storage.hdf5.encoded import read_encoded, write_encoded
 from pypet_rebuild.storage.records import RunRecord, RunStatus, RunTable
@@ -28,10 +29,13 @@ from pypet_rebuild.tree.snapshot import ParameterSpec, TrajectorySnapshot
 __all__ = [
     "STATUS_CODES",
     "RunColumns",
+    "pending_columns",
     "read_explored",
+    "read_point_hashes",
     "read_run_columns",
     "read_snapshot_header",
     "write_run_columns",
+    "write_run_texts",
     "write_snapshot",
 ]
 
@@ -237,9 +241,9 @@ class RunColumns:
             self.hosts.append(host)
         return self.hosts.index(host)
 
-    def hashes(self) -> list[str]:
-        """The point hashes as hex (read as ``V16``: ``S16`` would drop trailing zero bytes)."""
-        return [h.hex() for h in self.point_hash.view("V16").tolist()]
+    def hashes(self) -> PointHashes:
+        """The point hashes (viewed as ``V16``: ``S16`` items would drop trailing zero bytes)."""
+        return PointHashes(self.point_hash)
 
     def to_table(self) -> RunTable:
         """The run table as the protocol returns it (index order is row order)."""
@@ -253,7 +257,7 @@ class RunColumns:
         hosts = np.array(self.hosts, dtype=object)
         return RunTable(
             index=self.index.copy(),
-            point_hash=np.array(self.hashes(), dtype=object),
+            point_hash=np.array(list(self.hashes()), dtype=object),
             status=STATUS_NAMES[self.status],
             started=self.started.copy(),
             finished=self.finished.copy(),
@@ -272,8 +276,15 @@ def write_run_columns(group: h5py.Group, columns: RunColumns) -> None:
     for name in (*RunColumns.ARRAYS, "seed"):
         runs.create_dataset(name, data=getattr(columns, name))
     runs.attrs["hosts"] = json.dumps(columns.hosts)
+    write_run_texts(runs, columns.errors, columns.outputs)
+
+
+def write_run_texts(
+    runs: h5py.Group, errors: Mapping[int, str], outputs: Mapping[int, str]
+) -> None:
+    """Write the sparse error and output texts of a run table (by row) into ``runs``."""
     text = h5py.string_dtype()
-    for name, entries in (("error", columns.errors), ("output", columns.outputs)):
+    for name, entries in (("error", errors), ("output", outputs)):
         rows = np.array(sorted(entries), dtype=np.int64)
         runs.create_dataset(f"{name}_rows", data=rows)
         runs.create_dataset(
@@ -298,6 +309,11 @@ def read_run_columns(group: h5py.Group) -> RunColumns:
     return columns
 
 
+def read_point_hashes(group: h5py.Group) -> PointHashes:
+    """The point hashes of the run table of ``group``, without reading its other columns."""
+    return PointHashes(group["runs"]["point_hash"][...])
+
+
 def pending_columns(hashes: Sequence[str], trajectory_seed: int) -> RunColumns:
     """A run table of ``len(hashes)`` pending runs, with the seeds of ``trajectory_seed``.
 
@@ -308,8 +324,9 @@ def pending_columns(hashes: Sequence[str], trajectory_seed: int) -> RunColumns:
     columns = RunColumns(len(hashes))
     if not len(hashes):
         return columns
-    raw = np.frombuffer(bytes.fromhex("".join(hashes)), dtype=np.uint8).reshape(len(hashes), 16)
-    columns.point_hash = raw.view("S16").reshape(len(hashes)).copy()
+    digests = PointHashes.from_hex(hashes).digests
+    raw = digests.view(np.uint8).reshape(len(hashes), 16)
+    columns.point_hash = digests.view("S16").copy()
     high = raw[:, :8].copy().view(">u8").reshape(len(hashes)).astype(np.uint64)
     columns.seed = high ^ np.uint64(seed_mixer(trajectory_seed))
     return columns

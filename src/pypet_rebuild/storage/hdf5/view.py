@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.errors import PypetRebuildError
+from pypet_rebuild.exploration import PointHashes
 from pypet_rebuild.storage.hdf5.checks import check_segment, check_trajectory, damaged
 from pypet_rebuild.storage.hdf5.columns import FixedSignature, ResultSource, read_rows
 from pypet_rebuild.storage.hdf5.extras import read_definition, read_derived, read_provenance
@@ -26,6 +27,7 @@ from pypet_rebuild.storage.hdf5.skeleton import (
     RunColumns,
     pending_columns,
     read_explored,
+    read_point_hashes,
     read_run_columns,
     read_snapshot_header,
 )
@@ -111,7 +113,7 @@ class TrajectoryView:
                 grid=header.grid,
                 shape=header.shape,
                 kind=header.kind,
-                hashes=tuple(read_run_columns(self.main).hashes()) if explored else None,
+                hashes=read_point_hashes(self.main) if explored else None,
             )
             self._snapshot = (snapshot, 0)
         snapshot, applied = self._snapshot
@@ -329,7 +331,7 @@ def _expanded(
         grid=None,
         shape=None,
         kind="concatenated",
-        hashes=(*(snapshot.hashes or ()), *appended) if explored else None,
+        hashes=PointHashes.concatenate([snapshot_hashes(snapshot), appended]) if explored else None,
     )
 
 
