@@ -84,18 +84,16 @@ def test_a_codec_breaking_the_law_is_named_with_the_value() -> None:
         check_codec(Flattened, [Flattened(np.arange(2.0)), Flattened(np.array(1.0))])
 
 
-class _Lossy:
-    """Memory storage that widens every array it gives back (a broken backend)."""
+class _Lossy(pr.MemoryStorageService):
+    """Memory storage that widens every array it gives back (a broken backend).
 
-    def __init__(self) -> None:
-        self._memory = pr.MemoryStorageService()
+    A subclass, not a ``__getattr__`` wrapper: from Python 3.12 on, ``isinstance`` against a
+    runtime-checkable protocol looks methods up statically, and a wrapper has none.
+    """
 
     def read_results(self, trajectory: str, name: str, runs: Sequence[int]) -> list[object]:
-        values = self._memory.read_results(trajectory, name, runs)
+        values = super().read_results(trajectory, name, runs)
         return [v.astype(np.float64) if isinstance(v, np.ndarray) else v for v in values]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._memory, name)
 
 
 def test_a_backend_that_changes_values_is_named() -> None:

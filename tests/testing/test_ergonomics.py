@@ -83,7 +83,11 @@ def test_overwrite_and_resume_exclude_each_other(
 
 
 class _NoReplace:
-    """A storage that cannot replace a trajectory (forwards everything else to memory)."""
+    """A storage that cannot replace a trajectory (forwards everything else to memory).
+
+    The forwarding methods are real class attributes: from Python 3.12 on, ``isinstance``
+    against a runtime-checkable protocol looks methods up statically, past ``__getattr__``.
+    """
 
     def __init__(self) -> None:
         self._memory = pr.MemoryStorageService()
@@ -92,6 +96,20 @@ class _NoReplace:
         if name == "replace_trajectory":
             raise AttributeError(name)
         return getattr(self._memory, name)
+
+
+def _forward(name: str) -> Callable[..., object]:
+    def method(self: _NoReplace, *args: object, **kwargs: object) -> object:
+        return getattr(self._memory, name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+for _name in dir(pr.MemoryStorageService):
+    public = not _name.startswith("_") and _name != "replace_trajectory"
+    if public and callable(getattr(pr.MemoryStorageService, _name)):
+        setattr(_NoReplace, _name, _forward(_name))
 
 
 def test_overwrite_needs_a_backend_that_can_replace(
