@@ -32,9 +32,10 @@ Simulate = Callable[[pr.Run], dict[str, object]]
 
 @pytest.fixture
 def xy_trajectory() -> Callable[..., pr.Trajectory]:
-    """``xy_trajectory(name="sweep")``: x in (1, 2, 3) times y in (10, 20), six runs, seed 7.
+    """``xy_trajectory(name="sweep", *, y_default=1)``: x in (1, 2, 3) times y in (10, 20).
 
-    The conformance suite's standard sweep (``pypet_rebuild.testing.conformance.trajectory``).
+    Six runs, and ``sim.steps = 5``: the conformance suite's standard sweep
+    (``pypet_rebuild.testing.conformance.trajectory``).
     """
     return conformance.trajectory
 
@@ -57,10 +58,12 @@ def simulate_double() -> Simulate:
 
 @pytest.fixture
 def x_trajectory() -> Callable[..., pr.Trajectory]:
-    """``x_trajectory(name="t", xs=(1.0, 2.0, 3.0, 4.0))``: one float parameter ``x``, seed 1."""
+    """``x_trajectory(name="t", xs=(1.0, 2.0, 3.0, 4.0), *, seed=1)``: one float parameter ``x``."""
 
-    def build(name: str = "t", xs: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0)) -> pr.Trajectory:
-        traj = pr.Trajectory(name, seed=1)
+    def build(
+        name: str = "t", xs: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0), *, seed: int = 1
+    ) -> pr.Trajectory:
+        traj = pr.Trajectory(name, seed=seed)
         traj.add_parameter("x", 1.0)
         traj.explore({"x": list(xs)})
         return traj

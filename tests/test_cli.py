@@ -14,6 +14,9 @@ import pytest
 
 import pypet_rebuild as pr
 
+# Console scripts, subprocesses or whole-site builds: outside the fast loop (-m "not slow").
+pytestmark = pytest.mark.slow
+
 
 def _executable() -> list[str]:
     found = shutil.which("pypet-rebuild", path=str(Path(sys.executable).parent))

@@ -16,6 +16,9 @@ import pytest
 import pypet_rebuild as pr
 from pypet_rebuild.cli.main import build_parser, main
 
+# Console scripts, subprocesses or whole-site builds: outside the fast loop (-m "not slow").
+pytestmark = pytest.mark.slow
+
 
 def _executable() -> str:
     found = shutil.which("pypet-rebuild", path=str(Path(sys.executable).parent))

@@ -14,6 +14,9 @@ import pytest
 import pypet_rebuild as pr
 from pypet_rebuild.storage import codecs
 
+# Console scripts, subprocesses or whole-site builds: outside the fast loop (-m "not slow").
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 API_PAGES = sorted((DOCS / "api").glob("*.md"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,18 +19,10 @@ from pypet_rebuild.errors import (
     SweepFailedError,
     TrajectoryNotFoundError,
 )
+from pypet_rebuild.testing import conformance
 
-
-def _trajectory(name: str = "sweep", **defaults: object) -> pr.Trajectory:
-    traj = pr.Trajectory(name, seed=1)
-    traj.add_parameter("x", defaults.get("x", 1.0))
-    traj.add_parameter("y", defaults.get("y", 1))
-    traj.explore(pr.cartesian_product({"x": [1.0, 2.0, 3.0], "y": [10, 20]}))
-    return traj
-
-
-def simulate(run: pr.Run) -> dict[str, object]:
-    return {"z": run.x * run.y, "trace": np.arange(5) * run.x}
+Simulate = Callable[[pr.Run], dict[str, object]]
+TrajectoryFactory = Callable[..., pr.Trajectory]
 
 
 class BoomError(Exception):
@@ -39,16 +32,18 @@ class BoomError(Exception):
 def fail_on_x2(run: pr.Run) -> dict[str, object]:
     if run.x == 2.0:
         raise BoomError(f"bad point y={run.y}")
-    return simulate(run)
+    return conformance.simulate(run)
 
 
 # -- results in memory ---------------------------------------------------------------------------
 
 
-def test_results_are_in_memory_after_run() -> None:
-    traj = _trajectory()
+def test_results_are_in_memory_after_run(
+    xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
+    traj = xy_trajectory()
     env = pr.Environment(traj)
-    report = env.run(simulate, progress=False)
+    report = env.run(simulate_xy, progress=False)
     assert report.ok
     assert (report.n_runs, report.done, report.failed, report.skipped) == (6, 6, 0, 0)
     np.testing.assert_array_equal(env.study.results["z"][:], [10.0, 20.0, 20.0, 40.0, 30.0, 60.0])
@@ -61,14 +56,16 @@ def test_results_are_in_memory_after_run() -> None:
     assert len(env.study.results) == 2
 
 
-def test_run_view_gives_one_runs_params_results_and_status() -> None:
-    traj = _trajectory()
+def test_run_view_gives_one_runs_params_results_and_status(
+    xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
+    traj = xy_trajectory()
     env = pr.Environment(traj)
-    env.run(simulate, progress=False)
+    env.run(simulate_xy, progress=False)
     view = env.study.run(3)
     assert view.index == 3
     assert view.point == {"x": 2.0, "y": 20}
-    assert view.params == {"x": 2.0, "y": 20}
+    assert view.params == {"x": 2.0, "y": 20, "sim.steps": 5}
     assert view.status == "done"
     results = view.results
     assert results["z"] == 40.0
@@ -81,8 +78,8 @@ def test_run_view_gives_one_runs_params_results_and_status() -> None:
     assert duration >= 0.0
 
 
-def test_the_model_points_to_the_stored_study_for_results() -> None:
-    traj = _trajectory()
+def test_the_model_points_to_the_stored_study_for_results(xy_trajectory: TrajectoryFactory) -> None:
+    traj = xy_trajectory()
     with pytest.raises(AttributeError, match=r"'results' belongs to the stored study.*env\.study"):
         _ = traj.results
     env = pr.Environment(traj)
@@ -90,16 +87,18 @@ def test_the_model_points_to_the_stored_study_for_results() -> None:
         _ = env.study  # nothing stored yet
 
 
-def test_unknown_result_name_lists_the_stored_ones() -> None:
-    traj = _trajectory()
+def test_unknown_result_name_lists_the_stored_ones(
+    xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
+    traj = xy_trajectory()
     env = pr.Environment(traj)
-    env.run(simulate, progress=False)
+    env.run(simulate_xy, progress=False)
     with pytest.raises(KeyError, match="'trace', 'z'"):
         _ = env.study.results["nope"]
 
 
-def test_failed_runs_are_masked_in_stacked_results() -> None:
-    traj = _trajectory()
+def test_failed_runs_are_masked_in_stacked_results(xy_trajectory: TrajectoryFactory) -> None:
+    traj = xy_trajectory()
     env = pr.Environment(traj)
     report = env.run(fail_on_x2, on_error="continue", progress=False)
     assert (report.done, report.failed) == (4, 2)
@@ -132,8 +131,8 @@ def test_a_trajectory_without_exploration_runs_once() -> None:
     assert env.study.run(0).point == {}
 
 
-def test_environment_exposes_trajectory_and_storage() -> None:
-    traj = _trajectory()
+def test_environment_exposes_trajectory_and_storage(xy_trajectory: TrajectoryFactory) -> None:
+    traj = xy_trajectory()
     storage = pr.MemoryStorageService()
     env = pr.Environment(traj, storage)
     assert env.trajectory is traj
@@ -165,8 +164,10 @@ def keyword_only(*, run: object) -> None:
     "bad",
     [None, 42, "simulate", NotCallable(), two_arguments, no_arguments, keyword_only],
 )
-def test_a_bad_simulate_function_is_refused_before_any_run(bad: Any) -> None:
-    traj = _trajectory()
+def test_a_bad_simulate_function_is_refused_before_any_run(
+    bad: Any, xy_trajectory: TrajectoryFactory
+) -> None:
+    traj = xy_trajectory()
     storage = pr.MemoryStorageService()
     with pytest.raises(InvalidSimulateFunctionError):
         pr.Environment(traj, storage).run(bad, progress=False)
@@ -174,14 +175,14 @@ def test_a_bad_simulate_function_is_refused_before_any_run(bad: Any) -> None:
     assert not traj.is_locked
 
 
-def test_wrong_signature_message_shows_the_signature() -> None:
+def test_wrong_signature_message_shows_the_signature(xy_trajectory: TrajectoryFactory) -> None:
     with pytest.raises(InvalidSimulateFunctionError, match=r"two_arguments\(a.*b.*\).*single Run"):
-        pr.Environment(_trajectory()).run(two_arguments, progress=False)  # type: ignore[arg-type]
+        pr.Environment(xy_trajectory()).run(two_arguments, progress=False)  # type: ignore[arg-type]
 
 
-def test_invalid_simulate_function_is_a_type_error() -> None:
+def test_invalid_simulate_function_is_a_type_error(xy_trajectory: TrajectoryFactory) -> None:
     with pytest.raises(TypeError, match="callable"):
-        pr.Environment(_trajectory()).run(42, progress=False)  # type: ignore[arg-type]
+        pr.Environment(xy_trajectory()).run(42, progress=False)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -193,36 +194,40 @@ def test_invalid_simulate_function_is_a_type_error() -> None:
         lambda run, *, extra=1: None,
     ],
 )
-def test_flexible_signatures_are_accepted(accepted: Any) -> None:
-    report = pr.Environment(_trajectory()).run(accepted, progress=False)
+def test_flexible_signatures_are_accepted(accepted: Any, xy_trajectory: TrajectoryFactory) -> None:
+    report = pr.Environment(xy_trajectory()).run(accepted, progress=False)
     assert report.done == 6
 
 
-def test_bad_on_error_is_refused_before_any_run() -> None:
+def test_bad_on_error_is_refused_before_any_run(
+    xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
     storage = pr.MemoryStorageService()
     with pytest.raises(ExecutionError, match="on_error"):
-        pr.Environment(_trajectory(), storage).run(
-            simulate,
+        pr.Environment(xy_trajectory(), storage).run(
+            simulate_xy,
             on_error="ignore",  # type: ignore[arg-type]
             progress=False,
         )
     assert storage.trajectory_names() == ()
 
 
-def test_bad_environment_arguments() -> None:
+def test_bad_environment_arguments(xy_trajectory: TrajectoryFactory) -> None:
     with pytest.raises(TypeError, match="Trajectory"):
         pr.Environment("sweep")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="batch_size"):
-        pr.Environment(_trajectory(), batch_size=0)
+        pr.Environment(xy_trajectory(), batch_size=0)
     with pytest.raises(TypeError, match="storage"):
-        pr.Environment(_trajectory(), storage=42)  # type: ignore[arg-type]
+        pr.Environment(xy_trajectory(), storage=42)  # type: ignore[arg-type]
 
 
 # -- errors during runs --------------------------------------------------------------------------
 
 
-def test_on_error_raise_stops_with_run_failed_error_chained_to_the_user_exception() -> None:
-    traj = _trajectory()
+def test_on_error_raise_stops_with_run_failed_error_chained_to_the_user_exception(
+    xy_trajectory: TrajectoryFactory,
+) -> None:
+    traj = xy_trajectory()
     storage = pr.MemoryStorageService()
     env = pr.Environment(traj, storage)
     with pytest.raises(RunFailedError) as info:
@@ -247,17 +252,19 @@ def test_on_error_raise_stops_with_run_failed_error_chained_to_the_user_exceptio
     assert env.study.results["z"][:2].tolist() == [10.0, 20.0]
 
 
-def test_user_exception_traceback_is_kept_in_the_chain() -> None:
+def test_user_exception_traceback_is_kept_in_the_chain(xy_trajectory: TrajectoryFactory) -> None:
     with pytest.raises(RunFailedError) as info:
-        pr.Environment(_trajectory()).run(fail_on_x2, progress=False)
+        pr.Environment(xy_trajectory()).run(fail_on_x2, progress=False)
     cause = info.value.__cause__
     assert cause is not None
     text = "".join(traceback.format_exception(cause))
     assert "fail_on_x2" in text
 
 
-def test_on_error_continue_records_failures_and_runs_the_rest() -> None:
-    traj = _trajectory()
+def test_on_error_continue_records_failures_and_runs_the_rest(
+    xy_trajectory: TrajectoryFactory,
+) -> None:
+    traj = xy_trajectory()
     storage = pr.MemoryStorageService()
     seen: list[int] = []
 
@@ -284,14 +291,16 @@ def test_on_error_continue_records_failures_and_runs_the_rest() -> None:
     assert env.study.results["z"][4] == 30.0
 
 
-def test_a_failure_is_logged(caplog: pytest.LogCaptureFixture) -> None:
-    pr.Environment(_trajectory()).run(fail_on_x2, on_error="continue", progress=False)
+def test_a_failure_is_logged(
+    caplog: pytest.LogCaptureFixture, xy_trajectory: TrajectoryFactory
+) -> None:
+    pr.Environment(xy_trajectory()).run(fail_on_x2, on_error="continue", progress=False)
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("pypet_rebuild.")]
     assert any("run 2 failed" in m and "bad point y=10" in m for m in messages)
 
 
-def test_raise_for_failures_raises_an_exception_group() -> None:
-    report = pr.Environment(_trajectory()).run(fail_on_x2, on_error="continue", progress=False)
+def test_raise_for_failures_raises_an_exception_group(xy_trajectory: TrajectoryFactory) -> None:
+    report = pr.Environment(xy_trajectory()).run(fail_on_x2, on_error="continue", progress=False)
     with pytest.raises(SweepFailedError) as info:
         report.raise_for_failures()
     group = info.value
@@ -303,8 +312,8 @@ def test_raise_for_failures_raises_an_exception_group() -> None:
     assert "BoomError: bad point y=20" in failures[1].traceback_text
 
 
-def test_sweep_failures_can_be_handled_with_except_star() -> None:
-    report = pr.Environment(_trajectory()).run(fail_on_x2, on_error="continue", progress=False)
+def test_sweep_failures_can_be_handled_with_except_star(xy_trajectory: TrajectoryFactory) -> None:
+    report = pr.Environment(xy_trajectory()).run(fail_on_x2, on_error="continue", progress=False)
     caught: list[int] = []
     try:
         report.raise_for_failures()
@@ -313,13 +322,17 @@ def test_sweep_failures_can_be_handled_with_except_star() -> None:
     assert caught == [2, 3]
 
 
-def test_raise_for_failures_does_nothing_without_failures() -> None:
-    report = pr.Environment(_trajectory()).run(simulate, progress=False)
+def test_raise_for_failures_does_nothing_without_failures(
+    xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
+    report = pr.Environment(xy_trajectory()).run(simulate_xy, progress=False)
     report.raise_for_failures()
 
 
-def test_keyboard_interrupt_is_not_swallowed_and_keeps_finished_runs() -> None:
-    traj = _trajectory()
+def test_keyboard_interrupt_is_not_swallowed_and_keeps_finished_runs(
+    xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
+    traj = xy_trajectory()
     storage = pr.MemoryStorageService()
     reports: list[pr.RunReport] = []
 
@@ -330,7 +343,7 @@ def test_keyboard_interrupt_is_not_swallowed_and_keeps_finished_runs() -> None:
     def interrupt(run: pr.Run) -> dict[str, object]:
         if run.index == 3:
             raise KeyboardInterrupt
-        return simulate(run)
+        return simulate_xy(run)
 
     with pytest.raises(KeyboardInterrupt):
         pr.Environment(traj, storage).run(interrupt, on_error="continue", hooks=[Keep()])
@@ -344,27 +357,31 @@ def test_keyboard_interrupt_is_not_swallowed_and_keeps_finished_runs() -> None:
 # -- storage reuse and resume --------------------------------------------------------------------
 
 
-def test_running_a_stored_trajectory_again_without_resume_is_refused() -> None:
+def test_running_a_stored_trajectory_again_without_resume_is_refused(
+    xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
     storage = pr.MemoryStorageService()
-    pr.Environment(_trajectory(), storage).run(simulate, progress=False)
-    fresh = _trajectory()
+    pr.Environment(xy_trajectory(), storage).run(simulate_xy, progress=False)
+    fresh = xy_trajectory()
     with pytest.raises(StorageError, match="resume=True"):
-        pr.Environment(fresh, storage).run(simulate, progress=False)
+        pr.Environment(fresh, storage).run(simulate_xy, progress=False)
     assert not fresh.is_locked
 
 
-def test_resume_skips_runs_already_done() -> None:
+def test_resume_skips_runs_already_done(
+    xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
     storage = pr.MemoryStorageService()
-    first = pr.Environment(_trajectory(), storage).run(
+    first = pr.Environment(xy_trajectory(), storage).run(
         fail_on_x2, on_error="continue", progress=False
     )
     assert (first.done, first.failed) == (4, 2)
-    traj = _trajectory()
+    traj = xy_trajectory()
     seen: list[int] = []
 
     def tracked(run: pr.Run) -> dict[str, object]:
         seen.append(run.index)
-        return simulate(run)
+        return simulate_xy(run)
 
     env = pr.Environment(traj, storage)
     second = env.run(tracked, resume=True, progress=False)
@@ -375,29 +392,32 @@ def test_resume_skips_runs_already_done() -> None:
     assert storage.load_run_table("sweep").status.tolist() == ["done"] * 6
 
 
-def test_resume_of_a_finished_sweep_runs_nothing() -> None:
+def test_resume_of_a_finished_sweep_runs_nothing(
+    xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
     storage = pr.MemoryStorageService()
-    traj = _trajectory()
+    traj = xy_trajectory()
     env = pr.Environment(traj, storage)
-    env.run(simulate, progress=False)
-    report = env.run(simulate, resume=True, progress=False)
+    env.run(simulate_xy, progress=False)
+    report = env.run(simulate_xy, resume=True, progress=False)
     assert (report.done, report.skipped) == (0, 6)
 
 
-def test_resume_with_a_fresh_storage_runs_everything() -> None:
-    report = pr.Environment(_trajectory()).run(simulate, resume=True, progress=False)
+def test_resume_with_a_fresh_storage_runs_everything(
+    xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
+    report = pr.Environment(xy_trajectory()).run(simulate_xy, resume=True, progress=False)
     assert (report.done, report.skipped) == (6, 0)
 
 
-def test_resume_with_a_changed_default_is_refused() -> None:
+def test_resume_with_a_changed_default_is_refused(
+    xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
     storage = pr.MemoryStorageService()
-    pr.Environment(_trajectory(), storage).run(simulate, progress=False)
-    changed = pr.Trajectory("sweep", seed=1)
-    changed.add_parameter("x", 1.0)
-    changed.add_parameter("y", 2)
-    changed.explore(pr.cartesian_product({"x": [1.0, 2.0, 3.0], "y": [10, 20]}))
+    pr.Environment(xy_trajectory(), storage).run(simulate_xy, progress=False)
+    changed = xy_trajectory(y_default=2)
     with pytest.raises(ResumeMismatchError, match="'y'"):
-        pr.Environment(changed, storage).run(simulate, resume=True, progress=False)
+        pr.Environment(changed, storage).run(simulate_xy, resume=True, progress=False)
     assert not changed.is_locked
 
 
@@ -412,15 +432,15 @@ def test_resume_with_a_changed_parameter_type_is_refused() -> None:
         pr.Environment(changed, storage).run(lambda run: None, resume=True, progress=False)
 
 
-def test_resume_with_a_changed_exploration_is_refused() -> None:
+def test_resume_with_a_changed_exploration_is_refused(
+    xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
     storage = pr.MemoryStorageService()
-    pr.Environment(_trajectory(), storage).run(simulate, progress=False)
-    changed = pr.Trajectory("sweep", seed=1)
-    changed.add_parameter("x", 1.0)
-    changed.add_parameter("y", 1)
+    pr.Environment(xy_trajectory(), storage).run(simulate_xy, progress=False)
+    changed = xy_trajectory()
     changed.explore(pr.cartesian_product({"x": [1.0, 2.5, 3.0], "y": [10, 20]}))
     with pytest.raises(ResumeMismatchError, match="run 2"):
-        pr.Environment(changed, storage).run(simulate, resume=True, progress=False)
+        pr.Environment(changed, storage).run(simulate_xy, resume=True, progress=False)
 
 
 @pytest.mark.parametrize(
@@ -432,46 +452,52 @@ def test_resume_with_a_changed_exploration_is_refused() -> None:
     ],
 )
 def test_resume_with_fewer_or_other_explored_parameters_is_refused(
-    exploration: dict[str, list[object]],
+    exploration: dict[str, list[object]], xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
 ) -> None:
     storage = pr.MemoryStorageService()
-    pr.Environment(_trajectory(), storage).run(simulate, progress=False)
-    changed = pr.Trajectory("sweep", seed=1)
-    changed.add_parameter("x", 1.0)
-    changed.add_parameter("y", 1)
+    pr.Environment(xy_trajectory(), storage).run(simulate_xy, progress=False)
+    changed = xy_trajectory()
     changed.explore(exploration)
     with pytest.raises(ResumeMismatchError):
-        pr.Environment(changed, storage).run(simulate, resume=True, progress=False)
+        pr.Environment(changed, storage).run(simulate_xy, resume=True, progress=False)
 
 
-def test_resume_with_an_added_parameter_is_refused() -> None:
+def test_resume_with_an_added_parameter_is_refused(
+    xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
     storage = pr.MemoryStorageService()
-    pr.Environment(_trajectory(), storage).run(simulate, progress=False)
-    changed = _trajectory()
+    pr.Environment(xy_trajectory(), storage).run(simulate_xy, progress=False)
+    changed = xy_trajectory()
     changed.add_parameter("extra", 0)
     with pytest.raises(ResumeMismatchError, match="extra"):
-        pr.Environment(changed, storage).run(simulate, resume=True, progress=False)
+        pr.Environment(changed, storage).run(simulate_xy, resume=True, progress=False)
 
 
-def test_resume_mismatch_is_a_value_error() -> None:
+def test_resume_mismatch_is_a_value_error(
+    xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
     storage = pr.MemoryStorageService()
-    pr.Environment(_trajectory(), storage).run(simulate, progress=False)
+    pr.Environment(xy_trajectory(), storage).run(simulate_xy, progress=False)
     with pytest.raises(ValueError, match="cannot resume"):
-        pr.Environment(_trajectory(y=5), storage).run(simulate, resume=True, progress=False)
+        pr.Environment(xy_trajectory(y_default=5), storage).run(
+            simulate_xy, resume=True, progress=False
+        )
 
 
-def test_expand_then_resume_runs_only_the_new_points() -> None:
+def test_expand_then_resume_runs_only_the_new_points(
+    xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
     storage = pr.MemoryStorageService()
-    traj = _trajectory()
+    traj = xy_trajectory()
     env = pr.Environment(traj, storage)
-    env.run(simulate, progress=False)
+    env.run(simulate_xy, progress=False)
     traj.expand(pr.cartesian_product({"x": [4.0], "y": [10, 20]}))
     assert len(traj) == 8
     seen: list[int] = []
 
     def tracked(run: pr.Run) -> dict[str, object]:
         seen.append(run.index)
-        return simulate(run)
+        return simulate_xy(run)
 
     report = env.run(tracked, resume=True, progress=False)
     assert seen == [6, 7]
@@ -485,20 +511,26 @@ def test_expand_then_resume_runs_only_the_new_points() -> None:
 # -- progress and provenance ---------------------------------------------------------------------
 
 
-def test_progress_false_is_silent(capsys: pytest.CaptureFixture[str]) -> None:
-    pr.Environment(_trajectory()).run(simulate, progress=False)
+def test_progress_false_is_silent(
+    capsys: pytest.CaptureFixture[str], xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
+    pr.Environment(xy_trajectory()).run(simulate_xy, progress=False)
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == ""
 
 
-def test_progress_none_is_silent_when_not_in_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
-    pr.Environment(_trajectory()).run(simulate)
+def test_progress_none_is_silent_when_not_in_a_terminal(
+    capsys: pytest.CaptureFixture[str], xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
+    pr.Environment(xy_trajectory()).run(simulate_xy)
     assert capsys.readouterr().err == ""
 
 
-def test_progress_true_writes_a_tqdm_bar_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
-    pr.Environment(_trajectory()).run(simulate, progress=True)
+def test_progress_true_writes_a_tqdm_bar_to_stderr(
+    capsys: pytest.CaptureFixture[str], xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
+    pr.Environment(xy_trajectory()).run(simulate_xy, progress=True)
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "sweep" in captured.err
@@ -506,12 +538,14 @@ def test_progress_true_writes_a_tqdm_bar_to_stderr(capsys: pytest.CaptureFixture
     assert "run" in captured.err
 
 
-def test_provenance_is_stored_once_per_sweep() -> None:
+def test_provenance_is_stored_once_per_sweep(
+    xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
     storage = pr.MemoryStorageService()
-    traj = _trajectory()
+    traj = xy_trajectory()
     env = pr.Environment(traj, storage)
     env.run(fail_on_x2, on_error="continue", progress=False)
-    env.run(simulate, resume=True, progress=False)
+    env.run(simulate_xy, resume=True, progress=False)
     first, second = storage.load_provenance("sweep")
     for key in ("python", "hostname", "platform", "started", "finished", "executor"):
         assert key in first
@@ -529,19 +563,21 @@ def test_provenance_is_stored_once_per_sweep() -> None:
     assert finished <= second_started
 
 
-def test_provenance_is_stored_even_when_a_run_raises() -> None:
+def test_provenance_is_stored_even_when_a_run_raises(xy_trajectory: TrajectoryFactory) -> None:
     storage = pr.MemoryStorageService()
     with pytest.raises(RunFailedError):
-        pr.Environment(_trajectory(), storage).run(fail_on_x2, progress=False)
+        pr.Environment(xy_trajectory(), storage).run(fail_on_x2, progress=False)
     (provenance,) = storage.load_provenance("sweep")
     assert provenance["runs_failed"] == 1
 
 
 @pytest.mark.parametrize("batch_size", [1, 4, 1000])
-def test_batch_size_does_not_change_what_is_stored(batch_size: int) -> None:
-    traj = _trajectory()
+def test_batch_size_does_not_change_what_is_stored(
+    batch_size: int, xy_trajectory: TrajectoryFactory, simulate_xy: Simulate
+) -> None:
+    traj = xy_trajectory()
     storage = pr.MemoryStorageService()
     env = pr.Environment(traj, storage, batch_size=batch_size, flush_seconds=60.0)
-    env.run(simulate, progress=False)
+    env.run(simulate_xy, progress=False)
     assert storage.load_run_table("sweep").status.tolist() == ["done"] * 6
     assert env.study.results["z"][:].tolist() == [10.0, 20.0, 20.0, 40.0, 30.0, 60.0]

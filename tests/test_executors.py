@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pytest
 
 import pypet_rebuild as pr
@@ -31,6 +30,7 @@ from pypet_rebuild.errors import (
     SchedulerUnavailableError,
     UnpicklableError,
 )
+from pypet_rebuild.testing import assert_studies_equal
 
 ExecutorName = Literal["serial", "thread", "process", "dask"]
 
@@ -69,17 +69,14 @@ def stored_sweep(path: Path, name: str = "sweep") -> dict[str, Any]:
         storage.close()
 
 
-def assert_same_sweep(got: dict[str, Any], expected: dict[str, Any]) -> None:
-    for key in ("status", "seed", "point_hash", "failed_with"):
-        assert got[key] == expected[key], key
-    for key in ("scalar", "text"):
-        assert got[key] == expected[key], key
-        assert all(type(got[key][i]) is type(expected[key][i]) for i in got[key]), key
-    for key in ("array", "draws"):
-        assert sorted(got[key]) == sorted(expected[key]), key
-        for index, value in expected[key].items():
-            np.testing.assert_array_equal(got[key][index], value)
-            assert got[key][index].dtype == value.dtype
+def assert_same_sweep(path: Path, reference: Path) -> None:
+    """The sweep stored at ``path`` is the serial one at ``reference``.
+
+    The same points, seeds, statuses and errors (last lines), and the same results of the same
+    types, dtypes and values.
+    """
+    with pr.load_trajectory(reference) as expected, pr.load_trajectory(path) as got:
+        assert_studies_equal(expected, got, run_metadata=True)
 
 
 def run_sweep(path: Path, executor: Any = "serial", **options: Any) -> pr.RunReport:
@@ -119,11 +116,11 @@ def unused_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The sweep run serially: what every other executor must reproduce."""
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The file of the sweep run serially: what every other executor must reproduce."""
     path = tmp_path_factory.mktemp("reference") / "serial.h5"
     check_report(run_sweep(path))
-    return stored_sweep(path)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -150,15 +147,16 @@ def dask_client() -> Iterator[Any]:
 # -- 1. the same sweep on every executor -----------------------------------------------------------
 
 
-def test_reference_sweep_is_as_defined(reference: dict[str, Any]) -> None:
-    assert reference["status"] == ["done"] * 5 + ["failed"] + ["done"] * 2
-    assert reference["failed_with"] == [i == FAILING_RUN for i in range(N_RUNS)]
-    assert reference["scalar"] == {
+def test_reference_sweep_is_as_defined(reference: Path) -> None:
+    sweep = stored_sweep(reference)
+    assert sweep["status"] == ["done"] * 5 + ["failed"] + ["done"] * 2
+    assert sweep["failed_with"] == [i == FAILING_RUN for i in range(N_RUNS)]
+    assert sweep["scalar"] == {
         i: float(x * 1.5) for i, x in enumerate([0, 0, 1, 1, 2, 2, 3, 3]) if i != FAILING_RUN
     }
-    assert reference["text"][7] == "b-3"
-    assert len(set(reference["seed"])) == N_RUNS
-    assert set(reference["pid"]) == {os.getpid()}
+    assert sweep["text"][7] == "b-3"
+    assert len(set(sweep["seed"])) == N_RUNS
+    assert set(sweep["pid"]) == {os.getpid()}
 
 
 @pytest.mark.slow
@@ -174,68 +172,68 @@ def test_reference_sweep_is_as_defined(reference: dict[str, Any]) -> None:
     ],
 )
 def test_pool_executors_store_the_serial_results(
-    tmp_path: Path, reference: dict[str, Any], executor: ExecutorName, options: dict[str, Any]
+    tmp_path: Path, reference: Path, executor: ExecutorName, options: dict[str, Any]
 ) -> None:
     path = tmp_path / "sweep.h5"
     check_report(run_sweep(path, executor, **options))
     got = stored_sweep(path)
-    assert_same_sweep(got, reference)
+    assert_same_sweep(path, reference)
     if executor == "process":
         assert os.getpid() not in got["pid"]
 
 
 @pytest.mark.slow
 def test_a_user_process_pool_executor_stores_the_serial_results(
-    tmp_path: Path, reference: dict[str, Any]
+    tmp_path: Path, reference: Path
 ) -> None:
     path = tmp_path / "sweep.h5"
     with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         check_report(run_sweep(path, pool))
         # The Environment does not shut down an executor it was given.
         assert pool.submit(os.getpid).result() != os.getpid()
-    assert_same_sweep(stored_sweep(path), reference)
+    assert_same_sweep(path, reference)
 
 
 def test_a_user_thread_pool_executor_stores_the_serial_results(
-    tmp_path: Path, reference: dict[str, Any]
+    tmp_path: Path, reference: Path
 ) -> None:
     path = tmp_path / "sweep.h5"
     with cf.ThreadPoolExecutor(2) as pool:
         check_report(run_sweep(path, pool))
-    assert_same_sweep(stored_sweep(path), reference)
+    assert_same_sweep(path, reference)
 
 
 @pytest.mark.slow
 def test_a_dask_client_executor_stores_the_serial_results(
-    tmp_path: Path, reference: dict[str, Any], dask_client: Any
+    tmp_path: Path, reference: Path, dask_client: Any
 ) -> None:
     path = tmp_path / "sweep.h5"
     check_report(run_sweep(path, dask_client.get_executor()))
     got = stored_sweep(path)
-    assert_same_sweep(got, reference)
+    assert_same_sweep(path, reference)
     worker_pids = set(dask_client.run(os.getpid).values())
     assert set(got["pid"]) <= worker_pids
 
 
 @pytest.mark.slow
 def test_dask_address_stores_the_serial_results(
-    tmp_path: Path, reference: dict[str, Any], dask_client: Any
+    tmp_path: Path, reference: Path, dask_client: Any
 ) -> None:
     path = tmp_path / "sweep.h5"
     check_report(run_sweep(path, "dask", dask_address=dask_client.scheduler.address))
-    assert_same_sweep(stored_sweep(path), reference)
+    assert_same_sweep(path, reference)
     # The scheduler the user started is still there.
     assert len(dask_client.scheduler_info()["workers"]) == 2
 
 
 @pytest.mark.slow
 def test_dask_embedded_local_cluster_stores_the_serial_results(
-    tmp_path: Path, reference: dict[str, Any]
+    tmp_path: Path, reference: Path
 ) -> None:
     path = tmp_path / "sweep.h5"
     check_report(run_sweep(path, "dask", workers=2))
     got = stored_sweep(path)
-    assert_same_sweep(got, reference)
+    assert_same_sweep(path, reference)
     assert os.getpid() not in got["pid"]
     traj = pr.load_trajectory(path)
     assert traj.storage is not None

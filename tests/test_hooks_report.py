@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pytest
@@ -11,11 +11,10 @@ import pypet_rebuild as pr
 from pypet_rebuild.errors import RunFailedError
 
 
-def _trajectory() -> pr.Trajectory:
-    traj = pr.Trajectory("hooked", seed=3)
-    traj.add_parameter("x", 1.0)
-    traj.explore({"x": [1.0, 2.0, 3.0]})
-    return traj
+@pytest.fixture
+def hooked(x_trajectory: Callable[..., pr.Trajectory]) -> pr.Trajectory:
+    """The shared ``x_trajectory``: three runs, ``x`` in (1.0, 2.0, 3.0), named ``hooked``."""
+    return x_trajectory("hooked", (1.0, 2.0, 3.0), seed=3)
 
 
 def simulate(run: pr.Run) -> dict[str, object]:
@@ -50,13 +49,12 @@ class Recorder:
         self.log.append((self.name, "after_sweep", report.done, report.failed))
 
 
-def test_hooks_are_called_in_order_with_the_right_arguments() -> None:
-    traj = _trajectory()
+def test_hooks_are_called_in_order_with_the_right_arguments(hooked: pr.Trajectory) -> None:
     log: list[tuple[object, ...]] = []
     first, second = Recorder("first", log), Recorder("second", log)
     assert isinstance(first, pr.SweepHooks)
     # batch_size=1: each run is stored (and only then reported to after_run) before the next.
-    report = pr.Environment(traj, batch_size=1).run(
+    report = pr.Environment(hooked, batch_size=1).run(
         simulate, on_error="continue", progress=False, hooks=[first, second]
     )
     assert log == [
@@ -77,11 +75,11 @@ def test_hooks_are_called_in_order_with_the_right_arguments() -> None:
         ("first", "after_sweep", 2, 1),
         ("second", "after_sweep", 2, 1),
     ]
-    assert first.trajectory is traj
+    assert first.trajectory is hooked
     assert first.reports == [report]
 
 
-def test_after_run_hears_of_a_run_only_once_it_is_stored() -> None:
+def test_after_run_hears_of_a_run_only_once_it_is_stored(hooked: pr.Trajectory) -> None:
     storage = pr.MemoryStorageService()
     stored_when_reported: list[bool] = []
 
@@ -90,17 +88,15 @@ def test_after_run_hears_of_a_run_only_once_it_is_stored() -> None:
             table = storage.load_run_table("hooked")
             stored_when_reported.append(str(table.status[record.index]) == record.status.value)
 
-    pr.Environment(_trajectory(), storage=storage, batch_size=2).run(
+    pr.Environment(hooked, storage=storage, batch_size=2).run(
         simulate, on_error="continue", progress=False, hooks=[Check()]
     )
     assert stored_when_reported == [True, True, True]
 
 
-def test_after_run_receives_the_full_record() -> None:
+def test_after_run_receives_the_full_record(hooked: pr.Trajectory) -> None:
     recorder = Recorder("r", [])
-    pr.Environment(_trajectory()).run(
-        simulate, on_error="continue", progress=False, hooks=[recorder]
-    )
+    pr.Environment(hooked).run(simulate, on_error="continue", progress=False, hooks=[recorder])
     done, failed, last = recorder.records
     assert done.results == {"z": 10.0}
     assert done.error == ""
@@ -115,10 +111,9 @@ def test_after_run_receives_the_full_record() -> None:
     assert len({r.point_hash for r in recorder.records}) == 3
 
 
-def test_before_sweep_lists_only_pending_runs_on_resume() -> None:
+def test_before_sweep_lists_only_pending_runs_on_resume(hooked: pr.Trajectory) -> None:
     storage = pr.MemoryStorageService()
-    traj = _trajectory()
-    env = pr.Environment(traj, storage)
+    env = pr.Environment(hooked, storage)
     env.run(simulate, on_error="continue", progress=False)
     recorder = Recorder("r", [])
     env.run(lambda run: {"z": run.x * 10}, resume=True, progress=False, hooks=[recorder])
@@ -128,11 +123,11 @@ def test_before_sweep_lists_only_pending_runs_on_resume() -> None:
     assert (report.done, report.skipped) == (1, 2)
 
 
-def test_after_sweep_is_called_also_after_a_failure() -> None:
+def test_after_sweep_is_called_also_after_a_failure(hooked: pr.Trajectory) -> None:
     log: list[tuple[object, ...]] = []
     recorder = Recorder("r", log)
     with pytest.raises(RunFailedError):
-        pr.Environment(_trajectory()).run(simulate, progress=False, hooks=[recorder])
+        pr.Environment(hooked).run(simulate, progress=False, hooks=[recorder])
     # Both finished runs are stored together before the error is raised, then reported.
     assert [entry[1] for entry in log] == [
         "before_sweep",
@@ -147,7 +142,7 @@ def test_after_sweep_is_called_also_after_a_failure() -> None:
     assert [f.index for f in report.failures] == [1]
 
 
-def test_hooks_subclass_overrides_only_what_it_needs() -> None:
+def test_hooks_subclass_overrides_only_what_it_needs(hooked: pr.Trajectory) -> None:
     finished: list[int] = []
 
     class CountDone(pr.Hooks):
@@ -156,28 +151,29 @@ def test_hooks_subclass_overrides_only_what_it_needs() -> None:
 
     hook = CountDone()
     assert isinstance(hook, pr.SweepHooks)
-    pr.Environment(_trajectory()).run(simulate, on_error="continue", progress=False, hooks=[hook])
+    pr.Environment(hooked).run(simulate, on_error="continue", progress=False, hooks=[hook])
     assert finished == [0, 1, 2]
 
 
-def test_a_hook_not_implementing_sweep_hooks_is_refused_before_any_run() -> None:
+def test_a_hook_not_implementing_sweep_hooks_is_refused_before_any_run(
+    hooked: pr.Trajectory,
+) -> None:
     class Partial:
         def before_sweep(self, trajectory: pr.Trajectory, pending: Sequence[int]) -> None:
             raise AssertionError("must not be called")
 
     storage = pr.MemoryStorageService()
-    traj = _trajectory()
     with pytest.raises(TypeError, match="SweepHooks"):
-        pr.Environment(traj, storage).run(
+        pr.Environment(hooked, storage).run(
             simulate,
             progress=False,
             hooks=[Partial()],  # type: ignore[list-item]
         )
     assert storage.trajectory_names() == ()
-    assert not traj.is_locked
+    assert not hooked.is_locked
 
 
-def test_a_hook_can_log_metrics_like_an_experiment_tracker() -> None:
+def test_a_hook_can_log_metrics_like_an_experiment_tracker(hooked: pr.Trajectory) -> None:
     metrics: dict[int, float] = {}
 
     class Tracker(pr.Hooks):
@@ -186,18 +182,15 @@ def test_a_hook_can_log_metrics_like_an_experiment_tracker() -> None:
                 (record.index, float(v)) for v in record.results.values() if isinstance(v, float)
             )
 
-    pr.Environment(_trajectory()).run(
-        simulate, on_error="continue", progress=False, hooks=[Tracker()]
-    )
+    pr.Environment(hooked).run(simulate, on_error="continue", progress=False, hooks=[Tracker()])
     assert metrics == {0: 10.0, 2: 30.0}
 
 
 # -- RunReport -----------------------------------------------------------------------------------
 
 
-def test_report_counts_durations_and_wall_time() -> None:
-    traj = _trajectory()
-    report = pr.Environment(traj).run(simulate, on_error="continue", progress=False)
+def test_report_counts_durations_and_wall_time(hooked: pr.Trajectory) -> None:
+    report = pr.Environment(hooked).run(simulate, on_error="continue", progress=False)
     assert report.trajectory == "hooked"
     assert (report.n_runs, report.done, report.failed, report.skipped) == (3, 2, 1, 0)
     assert report.pending == 0
@@ -214,8 +207,8 @@ def test_report_counts_durations_and_wall_time() -> None:
     assert "Traceback (most recent call last)" in failure.traceback
 
 
-def test_report_summary_is_readable() -> None:
-    report = pr.Environment(_trajectory()).run(simulate, on_error="continue", progress=False)
+def test_report_summary_is_readable(hooked: pr.Trajectory) -> None:
+    report = pr.Environment(hooked).run(simulate, on_error="continue", progress=False)
     text = report.summary()
     first_line = text.splitlines()[0]
     assert "'hooked'" in first_line
@@ -240,8 +233,8 @@ def test_report_summary_shortens_many_failures() -> None:
     assert "... and 3 more failures" in text
 
 
-def test_report_of_a_clean_sweep() -> None:
-    report = pr.Environment(_trajectory()).run(lambda run: None, progress=False)
+def test_report_of_a_clean_sweep(hooked: pr.Trajectory) -> None:
+    report = pr.Environment(hooked).run(lambda run: None, progress=False)
     assert report.ok
     assert report.failures == ()
     assert "0 failed" in report.summary()

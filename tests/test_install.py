@@ -17,6 +17,9 @@ from pypet_rebuild._optional import extra_requirements
 from pypet_rebuild.cli.main import main
 from pypet_rebuild.errors import MissingDependencyError
 
+# Console scripts, subprocesses or whole-site builds: outside the fast loop (-m "not slow").
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

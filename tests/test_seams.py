@@ -21,7 +21,9 @@ from pypet_rebuild.errors import (
     UnsupportedTypeError,
 )
 from pypet_rebuild.storage.backends import Backend, open_storage, register_backend
+from pypet_rebuild.storage.protocol import SupportsLocation
 from pypet_rebuild.storage.records import RunRecord
+from pypet_rebuild.testing import StorageFactory
 
 Simulate = Callable[[pr.Run], dict[str, object]]
 TrajectoryFactory = Callable[..., pr.Trajectory]
@@ -140,23 +142,22 @@ def test_a_definition_no_codec_stores_is_refused_and_the_next_sweep_works(
     assert set(pr.open_storage(path).trajectory_names()) == {"first", "third"}
 
 
-@pytest.mark.parametrize("backend", ["memory", "hdf5"])
 def test_a_derived_result_no_codec_stores_is_refused_and_the_lock_stays_free(
-    tmp_path: Path, backend: str, simulate_double: Simulate, x_trajectory: TrajectoryFactory
+    pr_storage_factory: StorageFactory,
+    pr_sweep: Callable[..., pr.StoredTrajectory],
+    simulate_double: Simulate,
+    x_trajectory: TrajectoryFactory,
 ) -> None:
-    target: pr.StorageService | Path = (
-        pr.MemoryStorageService() if backend == "memory" else (tmp_path / "d.h5")
-    )
-    env = pr.Environment(x_trajectory(), storage=target)
-    env.run(simulate_double)
-    study = env.study
+    study = pr_sweep(x_trajectory(), simulate_double)
     study.add_derived("mean", 5.0)
     with pytest.raises(UnsupportedTypeError, match=r"derived\.bad"):
         study.add_derived("bad", Opaque())
     study.add_derived("total", 20.0)
-    assert {name: r.value for name, r in env.study.derived.items()} == {"mean": 5.0, "total": 20.0}
-    if backend == "hdf5":
-        assert leftovers(tmp_path) == []
+    assert study.storage is not None
+    again = pr.load_trajectory(study.storage, "t")
+    assert {name: r.value for name, r in again.derived.items()} == {"mean": 5.0, "total": 20.0}
+    if isinstance(study.storage, SupportsLocation):
+        assert leftovers(Path(study.storage.location).parent) == []
 
 
 class _Raise(pr.Hooks):

@@ -1,7 +1,7 @@
-"""Which values carry physical units: one rule for the tree, hashing, storage and analysis.
+"""Values that carry physical units: which library's they are, without importing any of them.
 
-A module of its own, importing nothing of the package, so that every layer can ask without
-import cycles.
+A module of its own below every layer: the point hash (exploration), parameter types (tree),
+codecs (storage) and the xarray view (analysis) all ask the same question.
 """
 
 from __future__ import annotations

@@ -87,8 +87,8 @@ def test_a_codec_breaking_the_law_is_named_with_the_value() -> None:
 class _Lossy(pr.MemoryStorageService):
     """Memory storage that widens every array it gives back (a broken backend).
 
-    A subclass, not a ``__getattr__`` wrapper: from Python 3.12 on, ``isinstance`` against a
-    runtime-checkable protocol looks methods up statically, and a wrapper has none.
+    A subclass, not a wrapper forwarding through ``__getattr__``: from Python 3.12 the
+    protocol check (``isinstance(x, StorageService)``) looks attributes up statically.
     """
 
     def read_results(self, trajectory: str, name: str, runs: Sequence[int]) -> list[object]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -11,6 +10,7 @@ import pytest
 
 import pypet_rebuild as pr
 from pypet_rebuild.errors import NodeNotFoundError
+from pypet_rebuild.testing import StorageFactory
 
 
 def simulate(run: pr.Run) -> dict[str, object]:
@@ -31,18 +31,24 @@ def simulate(run: pr.Run) -> dict[str, object]:
     }
 
 
-@pytest.fixture(params=["memory", "hdf5"])
-def trajectory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[pr.StoredTrajectory]:
-    traj = pr.Trajectory("frames", seed=2)
-    traj.add_parameter("x", 1.0)
-    traj.explore({"x": [1.0, 2.0, 3.0, 4.0]})
-    storage = None if request.param == "memory" else tmp_path / "frames.h5"
-    env = pr.Environment(traj, storage=storage)
-    env.run(simulate, on_error="continue", progress=False)
-    study = env.study if storage is None else pr.load_trajectory(storage)
+@pytest.fixture
+def trajectory(
+    pr_sweep: Callable[..., pr.StoredTrajectory],
+    pr_storage_factory: StorageFactory,
+    x_trajectory: Callable[..., pr.Trajectory],
+) -> Iterator[pr.StoredTrajectory]:
+    """The sweep ``frames`` (x in 1..4, run 2 failed), read back through a new handle.
+
+    Once per installed backend (``pr_storage_factory``): memory and HDF5.
+    """
+    stored = pr_sweep(x_trajectory("frames", seed=2), simulate, on_error="continue")
+    assert stored.storage is not None
+    reader = pr_storage_factory.reopen(stored.storage, False)
+    study = pr.load_trajectory(reader, "frames")
     yield study
     study.close()
-    env.storage.close()
+    if reader is not stored.storage:
+        reader.close()
 
 
 def test_a_column_subset_equals_selecting_from_the_full_frame(

@@ -8,7 +8,7 @@ unsorted and repeated lists, boolean masks).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import pypet_rebuild as pr
 from pypet_rebuild.analysis.results import ResultColumn
 from pypet_rebuild.storage import RunRecord, RunStatus
 from pypet_rebuild.storage.protocol import WriterSession
+from pypet_rebuild.testing import StorageFactory
 
 N = 7
 ITEM_SHAPE = (4, 5)
@@ -483,18 +484,13 @@ def test_many_runs_read_like_the_stacked_array(
 # -- labels: a frame result indexed by column, per run -------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["hdf5", "memory"])
-def test_frame_results_are_indexed_per_run_by_label(backend: str, tmp_path: Path) -> None:
+def test_frame_results_are_indexed_per_run_by_label(
+    pr_storage_factory: StorageFactory, pr_sweep: Callable[..., pr.StoredTrajectory]
+) -> None:
     import pandas as pd
 
     frames = [pd.DataFrame({"a": [i, i + 1], "b": ["x", "y"]}) for i in range(N)]
-    storage: pr.StorageService = (
-        pr.MemoryStorageService()
-        if backend == "memory"
-        else pr.HDF5StorageService(tmp_path / "f.h5")
-    )
-    pr.Environment(trajectory(), storage=storage).run(lambda run: {"df": frames[run.i]})
-    handle = pr.load_trajectory(storage, "t").results["df"]
+    handle = pr_sweep(trajectory(), lambda run: {"df": frames[run.i]}).results["df"]
     pd.testing.assert_series_equal(handle[2, "a"], frames[2]["a"])
     columns = handle[[5, 1], ["b", "a"]]
     assert columns.shape == (2,)
@@ -502,4 +498,3 @@ def test_frame_results_are_indexed_per_run_by_label(backend: str, tmp_path: Path
     pd.testing.assert_frame_equal(columns[1], frames[1][["b", "a"]])
     every = handle[::-3, "a"]
     assert [s.tolist() for s in every] == [[6, 7], [3, 4], [0, 1]]
-    storage.close()
