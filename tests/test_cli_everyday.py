@@ -143,6 +143,7 @@ def test_export_names_the_file_after_the_input(sweep_file: Path) -> None:
     assert sweep_file.with_name("sweep.other.csv").exists()
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
     path = tmp_path / "big.h5"
     traj = pr.Trajectory("big", seed=1)

@@ -152,6 +152,7 @@ def test_export_without_its_extra_is_one_line_naming_the_extra(
     assert '"export" extra' in err
 
 
+@pytest.mark.slow
 def test_a_wheel_installed_as_documented_runs_the_getting_started_guide(tmp_path: Path) -> None:
     """The acceptance test of the install docs: build, install in a fresh venv, run the guide."""
     uv = shutil.which("uv")

@@ -8,13 +8,13 @@ era files); and compressed datasets may need filter plugins that libhdf5 does no
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import h5py
 import numpy as np
 import numpy.typing as npt
 
+from pypet_rebuild._optional import missing_dependency
 from pypet_rebuild.errors import MissingDependencyError
 
 __all__ = [
@@ -105,14 +105,19 @@ def ensure_filters(dataset: h5py.Dataset) -> None:
         code = int(plist.get_filter(i)[0])
         if code in _BUILTIN_FILTERS or h5py.h5z.filter_avail(code):
             continue
-        with contextlib.suppress(ImportError):
+        plugins = True
+        try:
             import hdf5plugin  # noqa: F401 - importing it registers the filters with libhdf5
+        except ImportError:
+            plugins = False
         if not h5py.h5z.filter_avail(code):
             name = _FILTER_NAMES.get(code, f"HDF5 filter {code}")
+            what = f"{dataset.name!r} (compressed with {name}, HDF5 filter {code})"
+            if not plugins:
+                raise missing_dependency(f"reading {what}", "hdf5plugin", "legacy")
             raise MissingDependencyError(
-                f"{dataset.name!r} is compressed with {name} (HDF5 filter {code}), which "
-                "libhdf5 cannot decode by itself; install the filter plugins with "
-                "`pip install 'pypet_rebuild[legacy]'` (the hdf5plugin package)"
+                f"{what} cannot be decoded: neither libhdf5 nor the installed hdf5plugin has "
+                "this filter"
             )
 
 

@@ -19,7 +19,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from pypet_rebuild.errors import FileFormatError, MissingDependencyError, PickleRefusedError
+from pypet_rebuild._optional import missing_dependency
+from pypet_rebuild.errors import FileFormatError, PickleRefusedError
 from pypet_rebuild.legacy.h5read import attr_text, bitfield_fields, decode_text, read_raw
 from pypet_rebuild.storage.codecs.base import Encoded
 from pypet_rebuild.tree.snapshot import PickledValue
@@ -133,8 +134,8 @@ def _load_sparse(text: str, where: str) -> object:
     try:
         import scipy.sparse as sp
     except ImportError:
-        raise MissingDependencyError(
-            f"{where} is a scipy sparse matrix; install scipy (pip install 'pypet_rebuild[scipy]')"
+        raise missing_dependency(
+            f"reading {where} (a scipy sparse matrix)", "scipy", "scipy"
         ) from None
     with np.load(io.BytesIO(bytes.fromhex(text)), allow_pickle=False) as npz:
         fmt = npz["format"].item()
@@ -285,9 +286,8 @@ class ItemReader:
         try:
             import tables  # type: ignore[import-untyped]  # noqa: F401 - pandas reads HDFStore groups through it
         except ImportError:
-            raise MissingDependencyError(
-                f"{where} is a pandas object stored by PyTables; install PyTables to read it "
-                "(pip install 'pypet_rebuild[legacy]')"
+            raise missing_dependency(
+                f"reading {where} (a pandas object stored by PyTables)", "tables", "legacy"
             ) from None
         import pandas as pd
 

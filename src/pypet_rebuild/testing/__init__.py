@@ -9,7 +9,7 @@
 - :mod:`pypet_rebuild.testing.conformance`: the storage conformance suite, as test classes a
   backend's tests subclass (needs pytest).
 - :mod:`pypet_rebuild.testing.strategies`: hypothesis strategies for storable values, parameter
-  spaces and trajectories (needs hypothesis: ``pip install "pypet_rebuild[testing]"``).
+  spaces and trajectories (needs hypothesis: the ``testing`` extra).
 
 Installing pypet_rebuild also installs a pytest plugin (named ``pypet_rebuild``; disable it with
 ``-p no:pypet_rebuild``) with the fixtures ``pr_sweep``, ``pr_storage`` and

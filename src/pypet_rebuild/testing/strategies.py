@@ -1,6 +1,6 @@
 """Hypothesis strategies for storable values, parameter spaces and whole trajectories.
 
-Needs hypothesis (``pip install "pypet_rebuild[testing]"``); sparse matrices also need scipy.
+Needs hypothesis (the ``testing`` extra); sparse matrices also need scipy.
 Each strategy shrinks towards small, simple examples (empty arrays, a one-point space, a
 trajectory of one parameter). The project's own property tests draw from these.
 
@@ -28,17 +28,14 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pypet_rebuild.errors import MissingDependencyError
+from pypet_rebuild._optional import missing_dependency
 
 try:
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
     from hypothesis.extra import pandas as hpd
 except ImportError as error:  # pragma: no cover - exercised by test_strategies with a fake
-    raise MissingDependencyError(
-        "pypet_rebuild.testing.strategies needs hypothesis: install it with "
-        '`pip install "pypet_rebuild[testing]"`'
-    ) from error
+    raise missing_dependency("pypet_rebuild.testing.strategies", "hypothesis", "testing") from error
 
 import numpy as np
 import pandas as pd
@@ -259,9 +256,7 @@ def sparse_matrices(max_side: int = 5) -> st.SearchStrategy[object]:
     try:
         import scipy.sparse as sp
     except ImportError as error:
-        raise MissingDependencyError(
-            'sparse_matrices needs scipy: install it with `pip install "pypet_rebuild[scipy]"`'
-        ) from error
+        raise missing_dependency("sparse_matrices", "scipy", "scipy") from error
     makers = {
         ("csr", "matrix"): sp.csr_matrix,
         ("csc", "matrix"): sp.csc_matrix,
