@@ -240,8 +240,14 @@ def test_ctrl_c_inside_a_run_releases_the_lock_and_resume_completes(
 def test_a_failing_executor_writes_nothing(
     tmp_path: Path, simulate_double: Simulate, x_trajectory: TrajectoryFactory
 ) -> None:
+    import dask
+
     path = tmp_path / "e.h5"
-    with pytest.raises(pr.errors.SchedulerUnavailableError):
+    # Dask's own connect timeout is 30 s; the outcome does not depend on how long it waits.
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(pr.errors.SchedulerUnavailableError),
+    ):
         pr.Environment(x_trajectory(), storage=path).run(
             simulate_double, executor="dask", dask_address="tcp://127.0.0.1:9"
         )
