@@ -350,19 +350,7 @@ class PypetStorageService:
         if trajectory not in self._run_hashes:
             self.load_snapshot(trajectory)
         hashes = self._run_hashes[trajectory]
-        n = tree.n_runs
-        table = RunTable(
-            index=np.arange(n, dtype=np.int64),
-            point_hash=np.array(hashes[:n], dtype=object),
-            status=np.full(n, RunStatus.PENDING.value, dtype=object),
-            started=np.full(n, np.nan),
-            finished=np.full(n, np.nan),
-            duration=np.full(n, np.nan),
-            host=np.full(n, "", dtype=object),
-            pid=np.full(n, -1, dtype=np.int64),
-            seed=np.zeros(n, dtype=np.uint64),
-            error=np.full(n, "", dtype=object),
-        )
+        table = RunTable.pending(hashes[: tree.n_runs])  # pypet had no per-run seeds
         for i, row in enumerate(tree.runs):
             if int(row.get("completed", 0)):  # type: ignore[call-overload]
                 table.status[i] = RunStatus.DONE.value

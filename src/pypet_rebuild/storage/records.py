@@ -208,24 +208,30 @@ class RunTable:
         return int(np.count_nonzero(self.status == status.value))
 
     @classmethod
-    def from_records(
-        cls, hashes: Sequence[str], records: Mapping[int, RunRecord], seeds: Sequence[int]
-    ) -> RunTable:
-        """Build the table for ``len(hashes)`` runs from the records of the finished ones."""
+    def pending(cls, hashes: Sequence[str], seeds: Sequence[int] | None = None) -> RunTable:
+        """A table of ``len(hashes)`` runs, all pending (seeds 0 when none are given)."""
         n = len(hashes)
-        table = cls(
+        return cls(
             index=np.arange(n, dtype=np.int64),
-            point_hash=np.array(hashes, dtype=object),
+            point_hash=np.array(list(hashes), dtype=object),
             status=np.full(n, RunStatus.PENDING.value, dtype=object),
             started=np.full(n, np.nan),
             finished=np.full(n, np.nan),
             duration=np.full(n, np.nan),
             host=np.full(n, "", dtype=object),
             pid=np.full(n, -1, dtype=np.int64),
-            seed=np.array(seeds, dtype=np.uint64),
+            seed=np.zeros(n, dtype=np.uint64) if seeds is None else np.array(seeds, np.uint64),
             error=np.full(n, "", dtype=object),
             output=np.full(n, "", dtype=object),
         )
+
+    @classmethod
+    def from_records(
+        cls, hashes: Sequence[str], records: Mapping[int, RunRecord], seeds: Sequence[int]
+    ) -> RunTable:
+        """Build the table for ``len(hashes)`` runs from the records of the finished ones."""
+        n = len(hashes)
+        table = cls.pending(hashes, seeds)
         for index, record in records.items():
             if index >= n:
                 continue
