@@ -1,14 +1,17 @@
 """Files on disk: validation on open, the writer lock, atomic replacement and segment files.
 
-Crash safety rests on two rules. The main file is never modified in place: it is rewritten to a
-temporary name, fsynced and renamed over the old one, so it is always either the old or the new
-complete file. Between rewrites, finished runs go to immutable *segment* files in
-``<file>.segments/``, each written under a temporary name, fsynced and renamed. Readers see the
-main file plus every segment the main file has not folded in yet.
+Crash safety rests on three rules. Finished runs go to immutable *segment* files in
+``<file>.segments/``, each written under a temporary name, fsynced and renamed. The main file is
+changed in place only behind the rollback journal of :mod:`.journal` (readers read around an
+uncommitted change; the next writer rolls it back). A whole new main file (a new file, a
+compaction, a merge) is written to a temporary name, fsynced and renamed over the old one, so it
+is always either the old or the new complete file. Readers see the main file plus every segment
+the main file has not folded in yet.
 
-A killed writer can leave two kinds of debris, both invisible to readers and removed by the next
-writer (under the lock): temporary files (``.<name>.<pid>.tmp``), and segments that the main file
-already lists as folded (the kill came between the main file's rename and their deletion).
+A killed writer can leave three kinds of debris, all invisible to readers and removed by the next
+writer (under the lock): temporary files (``.<name>.<pid>.tmp``, ``.<name>.journal.<pid>.tmp``),
+a journal (rolled back), and segments that the main file already lists as folded (the kill came
+between the commit and their deletion).
 
 **One file, one writer.** Everything here is named after the *real* path of the main file
 (:func:`real_path`: symlinks resolved), so writers that reach one file through different symlinks
@@ -37,6 +40,7 @@ import filelock
 import h5py
 
 from pypet_rebuild.errors import FileFormatError, FileLockedError, PypetRebuildError, StorageError
+from pypet_rebuild.storage.hdf5.journal import JournalView, journal_path
 
 __all__ = [
     "FOLDED_ATTR",
@@ -110,7 +114,8 @@ def remove_leftovers(path: Path) -> list[Path]:
         The files removed.
     """
     path = real_path(path)
-    main = re.compile(rf"^\.{re.escape(path.name)}\.\d+\.tmp$")
+    # Temporary main files and journals (``.<name>.<pid>.tmp``, ``.<name>.journal.<pid>.tmp``).
+    main = re.compile(rf"^\.{re.escape(path.name)}(\.journal)?\.\d+\.tmp$")
     candidates = [entry for entry in _entries(path.parent) if main.match(entry.name)]
     candidates += [
         entry for entry in _entries(segment_directory(path)) if _SEGMENT_TEMPORARY.match(entry.name)
@@ -176,7 +181,11 @@ def atomic_h5(target: Path) -> Iterator[h5py.File]:
     temporary = _temporary_name(target, os.getpid())
     try:
         try:
-            file = h5py.File(temporary, "w", libver=("v110", "latest"))
+            # Free space is tracked in the file (fs_persist), so that later in-place changes
+            # (see .journal) reuse what earlier ones freed instead of growing the file.
+            file = h5py.File(
+                temporary, "w", libver=("v110", "latest"), fs_strategy="fsm", fs_persist=True
+            )
         except OSError as exc:
             raise write_failed(target, exc) from exc
         try:
@@ -254,7 +263,7 @@ def open_checked(path: Path) -> h5py.File:
             "pypet_rebuild, and is the path right?"
         )
     try:
-        file = h5py.File(path, "r")
+        file = _open_consistent(path)
     except OSError as exc:
         raise FileFormatError(
             f"{str(path)!r} is truncated or corrupted and cannot be opened as HDF5 ({exc}); "
@@ -275,6 +284,41 @@ def open_checked(path: Path) -> h5py.File:
             f"reads ({FORMAT_VERSION}); upgrade pypet_rebuild"
         )
     return file
+
+
+_OPEN_ATTEMPTS = 20
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    info = path.stat()
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def _open_consistent(path: Path) -> h5py.File:
+    """Open ``path`` read-only as it was last committed, never half changed.
+
+    While a writer changes the file in place (its journal exists), the file is read through a
+    :class:`~.journal.JournalView` that shows it as it was before. Otherwise it is opened
+    directly, and opened again if a writer began changing it meanwhile (the journal appeared or
+    the file changed under the open).
+    """
+    real = real_path(path)
+    journal = journal_path(real)
+    for _ in range(_OPEN_ATTEMPTS):
+        if journal.exists():
+            try:
+                return h5py.File(JournalView(real), "r")
+            except FileNotFoundError:
+                continue  # the writer committed meanwhile: open the file itself
+        before = _identity(real)
+        file = h5py.File(path, "r")
+        if not journal.exists() and _identity(real) == before:
+            return file
+        file.close()
+    raise StorageError(
+        f"{str(path)!r} changed {_OPEN_ATTEMPTS} times while being opened; a writer is "
+        "committing changes quickly: try again"
+    )
 
 
 _STAGING = ".merge-"
