@@ -161,7 +161,28 @@ def _backend(name: str) -> Backend:
         ) from None
 
 
+_OWN_MARK = b"pypet_rebuild_format_version"
+_OWN_HEAD = 1 << 16
+
+
+def _is_own_file(path: Path) -> bool:
+    """Whether ``path`` is an HDF5 file of this library: its format attribute's name is in the
+    first bytes (the root group's header, written first).
+
+    Such a file goes to the ``hdf5`` backend straight away: no other backend is asked, and no
+    entry point is loaded (that alone takes milliseconds, as long as reading a small result).
+    """
+    try:
+        with path.open("rb") as file:
+            head = file.read(_OWN_HEAD)
+    except OSError:
+        return False
+    return head.startswith(_HDF5_SIGNATURE) and _OWN_MARK in head
+
+
 def _detect(path: Path) -> Backend:
+    if _is_own_file(path):
+        return _REGISTRY["hdf5"]
     for name in backend_names():
         backend = _REGISTRY[name]
         if backend.detect(path):
