@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import h5py
+import numpy as np
 
 from pypet_rebuild.errors import FileFormatError
+from pypet_rebuild.storage.hdf5.layout import LAYOUT_ATTR, LAYOUT_VERSION
 
 __all__ = ["check_segment", "check_trajectory", "damaged"]
 
@@ -50,6 +52,7 @@ def check_trajectory(group: h5py.Group) -> int:
         If an attribute or a run-table column is missing, the run count is not a non-negative
         integer, or a column's length differs from the run count.
     """
+    _check_version(group)
     missing = [name for name in _HEADER_ATTRS if name not in group.attrs]
     if missing:
         raise damaged(group, f"the attribute(s) {', '.join(map(repr, missing))} are missing")
@@ -72,6 +75,7 @@ def check_segment(group: h5py.Group, runs_before: int) -> int:
 
     ``runs_before`` is the number of runs before this segment (an expansion only adds runs).
     """
+    _check_version(group)
     n_runs = runs_before
     definition = group.get("definition")
     if definition is not None:
@@ -80,7 +84,7 @@ def check_segment(group: h5py.Group, runs_before: int) -> int:
         ):
             raise damaged(definition, "the expansion has no 'n_runs' or no 'point_hash'")
         n_runs = _count(definition, definition.attrs["n_runs"], "n_runs")
-        added = definition["point_hash"].shape
+        added = definition["point_hash"].shape[:1]
         if n_runs < runs_before or added != (n_runs - runs_before,):
             raise damaged(
                 definition,
@@ -116,7 +120,7 @@ def _check_runs(runs: h5py.Group, n_runs: int) -> None:
         node = runs.get(name)
         if not isinstance(node, h5py.Dataset):
             raise damaged(runs, f"the run-table column {name!r} is missing")
-        if node.shape != (n_runs,):
+        if node.shape[:1] != (n_runs,):
             raise damaged(
                 runs,
                 f"the run-table column {name!r} has shape {node.shape}, expected ({n_runs},) "
@@ -130,10 +134,35 @@ def _check_runs(runs: h5py.Group, n_runs: int) -> None:
 
 
 def _check_digests(group: h5py.Group) -> None:
-    """The ``point_hash`` column of ``group`` must hold 16-byte digests."""
-    dtype = group["point_hash"].dtype
-    if dtype.kind not in "SV" or dtype.itemsize != 16:
-        raise damaged(group, f"the column 'point_hash' has dtype {dtype}, expected 16-byte digests")
+    """The ``point_hash`` column of ``group`` must hold 16-byte digests.
+
+    Version 2 stores them as ``(n, 16)`` bytes, version 1 as ``S16`` items.
+    """
+    node = group["point_hash"]
+    dtype = node.dtype
+    if dtype == np.uint8 and node.ndim == 2 and node.shape[1] == 16:
+        return
+    if dtype.kind not in "SV" or dtype.itemsize != 16 or node.ndim != 1:
+        raise damaged(
+            group,
+            f"the column 'point_hash' has dtype {dtype} and shape {node.shape}, expected "
+            "16-byte digests",
+        )
+
+
+def _check_version(group: h5py.Group) -> None:
+    """Refuse a trajectory group of a newer layout than this library writes."""
+    raw = group.attrs.get(LAYOUT_ATTR, 1)
+    try:
+        version = int(raw)
+    except (TypeError, ValueError):
+        raise damaged(group, f"the layout version is {raw!r}, not an integer") from None
+    if version > LAYOUT_VERSION:
+        raise FileFormatError(
+            f"{group.file.filename!r}: the trajectory {group.name!r} has layout version "
+            f"{version}, newer than this pypet_rebuild reads (version {LAYOUT_VERSION}); "
+            "upgrade pypet_rebuild"
+        )
 
 
 def _datasets(group: h5py.Group) -> Iterator[tuple[str, h5py.Dataset]]:

@@ -2,13 +2,12 @@
 
 ``fixed``
     Every run's value is a number or a numpy array of one shape and native dtype: one dataset
-    ``values`` of shape ``(rows, *shape)`` plus a ``present`` mask. Reading a result across runs,
-    or a slice of every run's array, is one HDF5 read.
+    ``results/<name>`` of shape ``(rows, *shape)``, plus a mask ``present/<name>``. Reading a
+    result across runs, or a slice of every run's array, is one HDF5 read.
 ``packed``
     Anything else (strings, pandas objects, sparse matrices, values whose type or shape changes
     between runs): each run's value is encoded by the codec registry and packed into a shared
-    byte ``heap``; ``bounds`` (rows + 1) cut the heap into runs and ``header`` holds each run's
-    small JSON header. A run reads only its own byte range.
+    byte heap (see :mod:`.packed`). A run reads only its own byte range.
 
 A result whose type changes between runs is therefore stored, not refused: it falls back to
 ``packed``, and every run's value comes back with its own type.
@@ -27,10 +26,26 @@ import numpy.typing as npt
 
 from pypet_rebuild.storage.codecs import decode_value, encode_value, is_native_dtype
 from pypet_rebuild.storage.hdf5.encoded import dtype_from_json, dtype_to_json, pack, unpack
+from pypet_rebuild.storage.hdf5.layout import create_growable, read_rows
 from pypet_rebuild.storage.hdf5.options import StorageOptions
+from pypet_rebuild.storage.hdf5.packed import PackedRows, Payload, create_packed
 from pypet_rebuild.storage.records import MISSING
 
-__all__ = ["FixedSignature", "ResultSource", "classify", "write_column"]
+__all__ = [
+    "MASKS",
+    "FixedSignature",
+    "ResultSource",
+    "classify",
+    "copy_rows",
+    "create_fixed",
+    "fixed_data",
+    "mask_group",
+    "read_rows",
+    "write_column",
+]
+
+MASKS = "present"
+"""The group (beside ``results``) holding each result's presence mask, by result name."""
 
 _INT64 = (-(2**63), 2**63)
 _COPY_BYTES = 64 << 20
@@ -163,7 +178,7 @@ def _order(array: npt.NDArray[Any]) -> str:
     return "F" if flags.f_contiguous and not flags.c_contiguous else "C"
 
 
-def _fixed_data(values: Sequence[object], signature: FixedSignature) -> npt.NDArray[Any]:
+def fixed_data(values: Sequence[object], signature: FixedSignature) -> npt.NDArray[Any]:
     """Stack the values of a fixed column (zeros where a row has none)."""
     if all(value is not MISSING for value in values):
         if signature.kind == "array":
@@ -176,6 +191,11 @@ def _fixed_data(values: Sequence[object], signature: FixedSignature) -> npt.NDAr
     return data
 
 
+def mask_group(store: h5py.Group) -> h5py.Group:
+    """The group of the presence masks of ``store`` (a trajectory group), created if needed."""
+    return store.require_group(MASKS)
+
+
 def write_column(
     group: h5py.Group,
     name: str,
@@ -186,83 +206,101 @@ def write_column(
     allow_pickle: bool = False,
     signature: FixedSignature | Literal["unknown"] | None = "unknown",
 ) -> None:
-    """Write one result's values (``MISSING`` where a row has none) as a new column group.
+    """Write one result's values (``MISSING`` where a row has none) into a segment's ``results``.
 
-    ``allow_pickle`` must match the check the caller made: values without a codec are pickled
-    only when it is true (otherwise they raise :class:`UnsupportedTypeError`). Pass the
-    ``signature`` when the caller already classified the values.
+    ``group`` is the ``results`` group of a trajectory group; the presence mask goes to the
+    trajectory group's ``present`` group. ``allow_pickle`` must match the check the caller made:
+    values without a codec are pickled only when it is true (otherwise they raise
+    :class:`UnsupportedTypeError`). Pass the ``signature`` when the caller already classified
+    the values.
     """
-    column = group.create_group(name)
-    column.attrs["comment"] = comment
+    del options  # segments are written once: contiguous datasets, no chunking
     if signature == "unknown":
         signature = classify(values)
     present = np.array([v is not MISSING for v in values], dtype=bool)
-    column.create_dataset("present", data=present)
+    mask_group(group.parent).create_dataset(name, data=present)
     if signature is not None:
-        column.attrs["layout"] = "fixed"
+        node: h5py.HLObject = group.create_dataset(name, data=fixed_data(values, signature))
+        node.attrs["layout"] = "fixed"
         for key, attr in signature.to_attrs().items():
-            column.attrs[key] = attr
-        data = _fixed_data(values, signature)
-        column.create_dataset(
-            "values", data=data, **options.dataset_kwargs(data.shape, data.dtype.itemsize)
-        )
-        return
-    column.attrs["layout"] = "packed"
-    headers: list[str] = []
-    chunks: list[npt.NDArray[np.uint8]] = []
-    bounds = np.zeros(len(values) + 1, dtype=np.int64)
-    for row, value in enumerate(values):
-        if value is MISSING:
-            headers.append("")
-            bounds[row + 1] = bounds[row]
-            continue
-        header, parts, size = pack(
-            encode_value(value, f"results.{name}", allow_pickle=allow_pickle)
-        )
-        headers.append(header)
-        chunks.extend(parts)
-        bounds[row + 1] = bounds[row] + size
-    _write_packed(column, headers, chunks, bounds, options)
+            node.attrs[key] = attr
+    else:
+        payloads = [
+            _payload(value, name, allow_pickle) if value is not MISSING else _NO_PAYLOAD
+            for value in values
+        ]
+        node = create_packed(group, name, len(values), None, payloads)
+        node.attrs["layout"] = "packed"
+    node.attrs["comment"] = comment
 
 
-def _write_packed(
-    column: h5py.Group,
-    headers: Sequence[str],
-    chunks: Sequence[npt.NDArray[np.uint8]],
-    bounds: npt.NDArray[np.int64],
+_NO_PAYLOAD: Payload = ("", np.empty(0, dtype=np.uint8))
+
+
+def _payload(value: object, name: str, allow_pickle: bool) -> Payload:
+    header, parts, _ = pack(encode_value(value, f"results.{name}", allow_pickle=allow_pickle))
+    return header, np.concatenate(parts) if parts else np.empty(0, dtype=np.uint8)
+
+
+def create_fixed(
+    results: h5py.Group,
+    name: str,
+    n: int,
+    signature: FixedSignature,
     options: StorageOptions,
-) -> None:
-    heap = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.uint8)
-    column.create_dataset("header", data=np.array(headers, dtype=object), dtype=h5py.string_dtype())
-    column.create_dataset("bounds", data=bounds)
-    column.create_dataset("heap", data=heap, **options.dataset_kwargs(heap.shape, 1))
+    *,
+    cached: bool = False,
+) -> h5py.Dataset:
+    """An empty growable fixed column ``results/<name>`` of ``n`` rows with its signature."""
+    shape = (n, *signature.shape)
+    values = create_growable(results, name, shape, signature.dtype, options, cached=cached)
+    values.attrs["layout"] = "fixed"
+    for key, attr in signature.to_attrs().items():
+        values.attrs[key] = attr
+    return values
 
 
 class ResultSource:
     """Read access to one result column of one store (the main file or a segment).
 
+    Reads both layouts of both format versions: version 1 kept each column in a group
+    (``values`` or ``bounds``/``header``/``heap``, beside its ``present`` mask); version 2 keeps
+    a fixed column as the dataset ``results/<name>`` itself, a packed one as a group, and the
+    mask in ``present/<name>``.
+
     Parameters
     ----------
-    column
-        The column's HDF5 group.
+    store
+        The trajectory's group in the store.
+    name
+        The result name.
     allow_pickle
         Whether values stored as pickles may be unpickled (the reader trusts the file).
     """
 
-    def __init__(self, column: h5py.Group, *, allow_pickle: bool = False) -> None:
-        self.column = column
+    def __init__(self, store: h5py.Group, name: str, *, allow_pickle: bool = False) -> None:
+        node = store["results"][name]
+        self.node: h5py.Dataset | h5py.Group = node
         self.allow_pickle = allow_pickle
-        self.name = str(column.name).rpartition("/")[2]
-        self.layout = str(column.attrs["layout"])
-        self.comment = str(column.attrs.get("comment", ""))
-        self.signature = FixedSignature.from_attrs(column.attrs) if self.layout == "fixed" else None
+        self.name = name
+        self.layout = str(node.attrs["layout"])
+        self.comment = str(node.attrs.get("comment", ""))
+        version1 = isinstance(node, h5py.Group) and "present" in node
+        self.mask: h5py.Dataset = node["present"] if version1 else store[MASKS][name]
+        self.signature = FixedSignature.from_attrs(node.attrs) if self.layout == "fixed" else None
+        self.values: h5py.Dataset | None = None
+        self.packed: PackedRows | None = None
+        if self.signature is not None:
+            self.values = node["values"] if version1 else node
+        else:
+            self.packed = PackedRows(node)
         self._present: npt.NDArray[np.bool_] | None = None
 
     @property
     def present(self) -> npt.NDArray[np.bool_]:
         """Which rows hold a value (read once, then cached)."""
         if self._present is None:
-            self._present = self.column["present"][...]
+            self._present = np.asarray(self.mask[...], dtype=bool)
         return self._present
 
     def read_values(
@@ -279,80 +317,38 @@ class ResultSource:
         """
         present = self.present[rows] if len(rows) else np.zeros(0, dtype=bool)
         if self.signature is not None:
-            block = read_rows(self.column["values"], rows)
+            assert self.values is not None
+            block = read_rows(self.values, rows)
             box = self.signature.box
             return [box(block[i]) if present[i] else MISSING for i in range(len(rows))]
-        headers = self.column["header"]
-        bounds = self.column["bounds"]
-        heap = self.column["heap"]
-        values: list[object] = []
+        assert self.packed is not None
+        values: list[object] = [MISSING] * len(rows)
+        held = np.flatnonzero(present)
         named = (rows if runs is None else runs).tolist()
-        for row, has, run in zip(rows.tolist(), present.tolist(), named, strict=True):
-            if not has:
-                values.append(MISSING)
-                continue
-            start, stop = bounds[row : row + 2].tolist()
-            header = headers.asstr()[row]
-            encoded = unpack(header, heap[start:stop])
-            where = f"results.{self.name} of run {run}"
-            values.append(decode_value(encoded, allow_pickle=self.allow_pickle, where=where))
+        payloads = self.packed.read(rows[held])
+        for position, (header, payload) in zip(held.tolist(), payloads, strict=True):
+            where = f"results.{self.name} of run {named[position]}"
+            values[position] = decode_value(
+                unpack(header, payload), allow_pickle=self.allow_pickle, where=where
+            )
         return values
 
-    def read_packed(self, rows: npt.NDArray[np.int64]) -> list[tuple[str, npt.NDArray[np.uint8]]]:
+    def read_packed(self, rows: npt.NDArray[np.int64]) -> list[Payload]:
         """The raw header and bytes of each row (for folding into another store)."""
-        if self.signature is not None:
-            block = read_rows(self.column["values"], rows)
-            present = self.present[rows]
-            packed: list[tuple[str, npt.NDArray[np.uint8]]] = []
-            for i in range(len(rows)):
-                if not present[i]:
-                    packed.append(("", np.empty(0, dtype=np.uint8)))
-                    continue
-                header, parts, _ = pack(encode_value(self.signature.box(block[i])))
-                packed.append((header, np.concatenate(parts) if parts else np.empty(0, np.uint8)))
-            return packed
-        headers = self.column["header"].asstr()
-        bounds = self.column["bounds"][...]
-        heap = self.column["heap"]
-        result = []
-        for row in rows.tolist():
-            start, stop = int(bounds[row]), int(bounds[row + 1])
-            result.append((headers[row], heap[start:stop]))
-        return result
-
-
-def read_rows(
-    dataset: h5py.Dataset, rows: npt.NDArray[np.int64], item: tuple[Any, ...] = ()
-) -> Any:
-    """Rows ``rows`` (any order, repeats allowed) of ``dataset``, each indexed by ``item``.
-
-    h5py only reads increasing, unique index lists; this reads the sorted unique rows (one
-    slice when they are dense) and reorders in memory.
-    """
-    if len(rows) == 0:
-        empty = np.zeros((0, *dataset.shape[1:]), dtype=dataset.dtype)
-        return empty[(slice(None), *item)]
-    first = int(rows[0])
-    if int(rows[-1]) - first + 1 == len(rows) and (
-        len(rows) < 2 or bool(np.all(np.diff(rows) == 1))
-    ):
-        # The common case (a slice of runs): one contiguous read, nothing to reorder.
-        return dataset[(slice(first, first + len(rows)), *item)]
-    unique, inverse = np.unique(rows, return_inverse=True)
-    first, last = int(unique[0]), int(unique[-1])
-    span = last - first + 1
-    if span == len(unique) or span <= 4 * len(unique):
-        block = dataset[(slice(first, last + 1), *item)]
-        block = block[unique - first] if span != len(unique) else block
-    elif len(unique) <= 64:
-        block = np.stack([dataset[(int(r), *item)] for r in unique.tolist()])
-    else:
-        block = dataset[(unique, *item)]
-    return block[inverse.reshape(-1)] if len(unique) != len(rows) or not _sorted(rows) else block
-
-
-def _sorted(rows: npt.NDArray[np.int64]) -> bool:
-    return bool(np.all(rows[1:] > rows[:-1]))
+        if self.signature is None:
+            assert self.packed is not None
+            return self.packed.read(rows)
+        assert self.values is not None
+        block = read_rows(self.values, rows)
+        present = self.present[rows]
+        packed: list[Payload] = []
+        for i in range(len(rows)):
+            if not present[i]:
+                packed.append(_NO_PAYLOAD)
+                continue
+            header, parts, _ = pack(encode_value(self.signature.box(block[i])))
+            packed.append((header, np.concatenate(parts) if parts else np.empty(0, np.uint8)))
+        return packed
 
 
 def copy_rows(
@@ -364,7 +360,7 @@ def copy_rows(
     """Copy rows between datasets in bounded pieces, one slice per run of consecutive rows."""
     if len(source_rows) == 0:
         return
-    if not _sorted(target_rows):
+    if len(target_rows) > 1 and not bool(np.all(target_rows[1:] > target_rows[:-1])):
         order = np.argsort(target_rows, kind="stable")
         source_rows, target_rows = source_rows[order], target_rows[order]
     breaks = np.flatnonzero((np.diff(source_rows) != 1) | (np.diff(target_rows) != 1)) + 1

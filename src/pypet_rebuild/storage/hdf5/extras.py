@@ -14,20 +14,32 @@ from typing import Any
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 
 from pypet_rebuild.exploration import PointHashes
 from pypet_rebuild.storage.codecs import decode_or_placeholder, encode_value
 from pypet_rebuild.storage.hdf5.encoded import read_encoded, write_encoded
-from pypet_rebuild.storage.hdf5.skeleton import read_explored, write_explored_column
+from pypet_rebuild.storage.hdf5.explored import write_explored_column
+from pypet_rebuild.storage.hdf5.layout import (
+    LAYOUT_ATTR,
+    LAYOUT_VERSION,
+    create_growable,
+    digests_to_rows,
+    grow,
+)
+from pypet_rebuild.storage.hdf5.options import StorageOptions
+from pypet_rebuild.storage.hdf5.skeleton import read_explored
 from pypet_rebuild.tree.nodes import Result
 
 __all__ = [
+    "append_provenance",
     "derived_nodes",
     "read_definition",
     "read_derived",
     "read_provenance",
     "write_definition",
     "write_derived",
+    "write_derived_result",
     "write_provenance",
 ]
 
@@ -39,13 +51,16 @@ def write_definition(
     hashes: Sequence[str],
 ) -> None:
     """Record an expansion: the new number of runs, and the appended points and their hashes."""
+    group.attrs[LAYOUT_ATTR] = LAYOUT_VERSION
     definition = group.create_group("definition")
     definition.attrs["n_runs"] = n_runs
     definition.attrs["explored_order"] = json.dumps(list(columns))
     explored = definition.create_group("explored")
     for path, values in columns.items():
         write_explored_column(explored, path, values)
-    definition.create_dataset("point_hash", data=PointHashes.from_hex(hashes).digests.view("S16"))
+    definition.create_dataset(
+        "point_hash", data=digests_to_rows(PointHashes.from_hex(hashes).digests)
+    )
 
 
 def read_definition(
@@ -77,13 +92,22 @@ def write_derived(
         if path not in replaced:
             node.file.copy(node, derived, name=path)
     for result in results:
-        node = write_encoded(
-            derived,
-            result.path,
-            encode_value(result.value, f"derived.{result.path}", allow_pickle=allow_pickle),
-        )
-        node.attrs["comment"] = result.comment
-        node.attrs["annotations"] = json.dumps(dict(result.annotations), default=repr)
+        write_derived_result(derived, result, allow_pickle=allow_pickle)
+
+
+def write_derived_result(
+    derived: h5py.Group, result: Result[Any], *, allow_pickle: bool = False
+) -> None:
+    """Write one trajectory-level result into the ``derived`` group (replacing one of its name)."""
+    if result.path in derived:
+        del derived[result.path]
+    node = write_encoded(
+        derived,
+        result.path,
+        encode_value(result.value, f"derived.{result.path}", allow_pickle=allow_pickle),
+    )
+    node.attrs["comment"] = result.comment
+    node.attrs["annotations"] = json.dumps(dict(result.annotations), default=repr)
 
 
 def read_derived(group: h5py.Group, *, allow_pickle: bool = False) -> dict[str, Result[Any]]:
@@ -116,12 +140,35 @@ def derived_nodes(groups: Sequence[h5py.Group]) -> dict[str, h5py.Group]:
     return found
 
 
-def write_provenance(group: h5py.Group, records: Sequence[Mapping[str, object]]) -> None:
-    """Write provenance records (one JSON string each) as the ``provenance`` dataset."""
-    texts = [json.dumps(dict(record), default=repr) for record in records]
-    group.create_dataset(
-        "provenance", data=np.array(texts, dtype=object), dtype=h5py.string_dtype()
-    )
+def write_provenance(
+    group: h5py.Group,
+    records: Sequence[Mapping[str, object]],
+    options: StorageOptions | None = None,
+) -> None:
+    """Write provenance records (one JSON string each) as the ``provenance`` dataset.
+
+    With ``options`` (a main file) the dataset can grow: :func:`append_provenance` adds records.
+    """
+    texts = _provenance_texts(records)
+    if options is None:
+        group.create_dataset("provenance", data=texts, dtype=h5py.string_dtype())
+    else:
+        create_growable(group, "provenance", texts.shape, h5py.string_dtype(), options, data=texts)
+
+
+def append_provenance(group: h5py.Group, records: Sequence[Mapping[str, object]]) -> None:
+    """Append provenance records to the growable ``provenance`` dataset of a main file."""
+    if not records:
+        return
+    texts = _provenance_texts(records)
+    dataset = group["provenance"]
+    start = dataset.shape[0]
+    grow(dataset, start + len(texts))
+    dataset[start:] = texts
+
+
+def _provenance_texts(records: Sequence[Mapping[str, object]]) -> npt.NDArray[np.object_]:
+    return np.array([json.dumps(dict(record), default=repr) for record in records], dtype=object)
 
 
 def read_provenance(group: h5py.Group) -> list[dict[str, object]]:

@@ -60,7 +60,7 @@ __all__ = [
     "segment_path",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 FORMAT_ATTR = "pypet_rebuild_format_version"
 FOLDED_ATTR = "pypet_rebuild_folded_segments"
 _SEGMENT_NAME = re.compile(r"^(?P<trajectory>[^/]+)\.(?P<seq>\d{8})\.h5$")

@@ -2,7 +2,11 @@
 
 Every rewrite of the main file goes through here (see :mod:`.service` for when): the other
 trajectories are copied as they are, and the rewritten one gets its definition, the merged run
-table, every result column folded from all stores, its derived results and its provenance.
+table, every result column folded from all stores, its derived results and its provenance. The
+rewrite always writes format version 2, so it also converts a version-1 trajectory.
+
+Folding in place, without the rewrite, is :func:`append_trajectory` (in :mod:`.appending`,
+re-exported here): it reaches the same stored state at the cost of what the segments add.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from pypet_rebuild.storage.hdf5.columns import ResultSource, copy_rows
+from pypet_rebuild.storage.hdf5.appending import append_extras, append_trajectory, is_appendable
+from pypet_rebuild.storage.hdf5.columns import MASKS, ResultSource, copy_rows, create_fixed
 from pypet_rebuild.storage.hdf5.extras import derived_nodes, write_derived, write_provenance
 from pypet_rebuild.storage.hdf5.files import FORMAT_ATTR, FORMAT_VERSION
+from pypet_rebuild.storage.hdf5.layout import create_growable
 from pypet_rebuild.storage.hdf5.options import StorageOptions
+from pypet_rebuild.storage.hdf5.packed import Payload, create_packed
 from pypet_rebuild.storage.hdf5.run_table import fold_run_table, write_pending_run_table
 from pypet_rebuild.storage.hdf5.skeleton import write_snapshot
 from pypet_rebuild.storage.hdf5.view import TrajectoryView
@@ -26,7 +33,14 @@ from pypet_rebuild.storage.resume import snapshot_hashes
 from pypet_rebuild.tree.nodes import Result
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 
-__all__ = ["fold_trajectory", "start_main_file", "write_extras"]
+__all__ = [
+    "append_extras",
+    "append_trajectory",
+    "fold_trajectory",
+    "is_appendable",
+    "start_main_file",
+    "write_extras",
+]
 
 
 def start_main_file(new: h5py.File, old: h5py.File | None, replaced: str) -> None:
@@ -51,14 +65,15 @@ def fold_trajectory(
         snapshot = view.snapshot()
     group = new.create_group(trajectory)
     created = time.time() if view is None else float(view.main.attrs["created"])
-    write_snapshot(group, snapshot, created)
+    write_snapshot(group, snapshot, created, options)
     n = snapshot.n_runs
     hashes = snapshot_hashes(snapshot)
+    group.create_group(MASKS)
     if view is None:
-        write_pending_run_table(group, hashes, snapshot.seed)
+        write_pending_run_table(group, hashes, snapshot.seed, options)
         group.create_group("results")
         return
-    fold_run_table(group, view.main, view.segments, hashes, snapshot.seed)
+    fold_run_table(group, view.main, view.segments, hashes, snapshot.seed, options)
     results = group.create_group("results")
     store, row = view.location()
     if len(store) < n:
@@ -79,49 +94,32 @@ def _fold_column(
 ) -> None:
     sources = view.sources(name)
     signature = view.fixed_signature(name)
-    column = results.create_group(name)
-    column.attrs["comment"] = view.comment(name)
     present = np.zeros(n, dtype=bool)
     owners = _owners(sources, store, row, n)
+    node: h5py.Dataset | h5py.Group
     if signature is not None:
-        column.attrs["layout"] = "fixed"
-        for key, attr in signature.to_attrs().items():
-            column.attrs[key] = attr
-        shape = (n, *signature.shape)
-        values = column.create_dataset(
-            "values",
-            shape=shape,
-            dtype=signature.dtype,
-            **options.dataset_kwargs(shape, signature.dtype.itemsize),
-        )
+        values = create_fixed(results, name, n, signature, options)
         for source, targets, rows in owners:
+            assert source.values is not None
             has = source.present[rows]
             present[targets[has]] = True
-            copy_rows(source.column["values"], rows[has], values, targets[has])
-        column.create_dataset("present", data=present)
-        return
-    column.attrs["layout"] = "packed"
-    packed: dict[int, tuple[str, npt.NDArray[np.uint8]]] = {}
-    for source, targets, rows in owners:
-        has = source.present[rows]
-        packed.update(zip(targets[has].tolist(), source.read_packed(rows[has]), strict=True))
-    headers = [""] * n
-    bounds = np.zeros(n + 1, dtype=np.int64)
-    chunks: list[npt.NDArray[np.uint8]] = []
-    for target in range(n):
-        found = packed.get(target)
-        size = 0
-        if found is not None:
-            headers[target], payload = found
-            chunks.append(np.asarray(payload, dtype=np.uint8))
-            size = len(payload)
-            present[target] = True
-        bounds[target + 1] = bounds[target] + size
-    heap = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.uint8)
-    column.create_dataset("present", data=present)
-    column.create_dataset("header", data=np.array(headers, dtype=object), dtype=h5py.string_dtype())
-    column.create_dataset("bounds", data=bounds)
-    column.create_dataset("heap", data=heap, **options.dataset_kwargs(heap.shape, 1))
+            copy_rows(source.values, rows[has], values, targets[has])
+        node = values
+    else:
+        packed: dict[int, Payload] = {}
+        for source, targets, rows in owners:
+            has = source.present[rows]
+            packed.update(zip(targets[has].tolist(), source.read_packed(rows[has]), strict=True))
+        present[list(packed)] = True
+        payloads = [packed.get(target, _NONE) for target in range(n)]
+        del packed
+        node = create_packed(results, name, n, options, payloads)
+        node.attrs["layout"] = "packed"
+    node.attrs["comment"] = view.comment(name)
+    create_growable(results.parent[MASKS], name, (n,), bool, options, data=present)
+
+
+_NONE: Payload = ("", np.empty(0, dtype=np.uint8))
 
 
 def _owners(
@@ -162,4 +160,4 @@ def write_extras(
     records = view.provenance() if view is not None else []
     if provenance is not None:
         records.append(dict(provenance))
-    write_provenance(group, records)
+    write_provenance(group, records, StorageOptions())

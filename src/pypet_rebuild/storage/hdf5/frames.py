@@ -19,6 +19,7 @@ import numpy.typing as npt
 from pypet_rebuild.errors import NodeNotFoundError
 from pypet_rebuild.storage.codecs import Encoded, decode_value, encode_value
 from pypet_rebuild.storage.hdf5.encoded import dtype_from_json
+from pypet_rebuild.storage.hdf5.packed import PackedRows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,13 +44,13 @@ def _child(meta: dict[str, Any], heap: h5py.Dataset, start: int, prefix: str) ->
 
 
 def read_frame_columns(
-    column: h5py.Group,
+    column: PackedRows,
     row: int,
     labels: Sequence[object],
     result: str,
     allow_pickle: bool = False,
 ) -> pd.DataFrame:
-    """The columns ``labels`` of the DataFrame stored in ``row`` of a packed result column.
+    """The columns ``labels`` of the DataFrame stored in ``row`` of a packed result ``column``.
 
     Pickled parts (a column of objects stored with ``allow_pickle``) are unpickled only with
     ``allow_pickle``.
@@ -57,15 +58,15 @@ def read_frame_columns(
     where = f"the DataFrame of result {result!r}"
     import pandas as pd  # imported here: importing pypet_rebuild must not pay for pandas
 
-    header = column["header"].asstr()[row]
-    meta = json.loads(header)
+    rows = np.array([row], dtype=np.int64)
+    meta = json.loads(column.headers(rows)[0])
     if meta["codec"] != "pandas.DataFrame":
         raise TypeError(
             f"result {result!r} holds {meta['codec']!r} values, not DataFrames; read the whole "
             "value with traj.results[name][i]"
         )
-    start = int(column["bounds"][row])
-    heap = column["heap"]
+    start = column.spans(rows)[0][0]
+    heap = column.heap
     stored_labels = decode_value(
         _child(meta, heap, start, "labels"), allow_pickle=allow_pickle, where=where
     )

@@ -1,4 +1,4 @@
-"""Writing a whole run table one column at a time, in blocks of rows.
+"""Writing a whole run table one column at a time, in blocks of rows (format version 2).
 
 The run table of a million runs is ~63 MB as arrays (`RunColumns`). The writer builds it twice
 per sweep: all pending when the sweep starts, and merged with the segments' records when they
@@ -17,17 +17,29 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.exploration import PointHashes
-from pypet_rebuild.storage.hdf5.skeleton import RunColumns, pending_columns, write_run_texts
+from pypet_rebuild.storage.hdf5.layout import create_growable
+from pypet_rebuild.storage.hdf5.options import StorageOptions
+from pypet_rebuild.storage.hdf5.skeleton import (
+    RunColumns,
+    on_disk,
+    pending_columns,
+    read_run_texts,
+    run_column_dtype,
+    write_run_texts,
+)
 
-__all__ = ["fold_run_table", "write_pending_run_table"]
+__all__ = ["RUN_COLUMNS", "fold_run_table", "write_pending_rows", "write_pending_run_table"]
 
 _BLOCK: Final[int] = 65536
 """Rows of pending runs built at a time."""
 
-_COLUMNS: Final[tuple[str, ...]] = (*RunColumns.ARRAYS, "seed")
+RUN_COLUMNS: Final[tuple[str, ...]] = (*RunColumns.ARRAYS, "seed")
+"""The per-run arrays of a run table (besides the sparse error and output texts)."""
 
 
-def write_pending_run_table(group: h5py.Group, hashes: PointHashes, trajectory_seed: int) -> None:
+def write_pending_run_table(
+    group: h5py.Group, hashes: PointHashes, trajectory_seed: int, options: StorageOptions
+) -> None:
     """Write the ``runs`` group of ``group``: one pending run per point hash.
 
     Parameters
@@ -38,22 +50,32 @@ def write_pending_run_table(group: h5py.Group, hashes: PointHashes, trajectory_s
         The point hash of every run, in run order.
     trajectory_seed
         The trajectory's seed (each run's seed derives from it and the run's point hash).
+    options
+        The chunking of the (growable) columns.
     """
     n = len(hashes)
     runs = group.create_group("runs")
-    empty = RunColumns(0)
-    datasets = {
-        name: runs.create_dataset(name, shape=(n,), dtype=getattr(empty, name).dtype)
-        for name in _COLUMNS
-    }
-    for start in range(0, n, _BLOCK):
-        stop = min(start + _BLOCK, n)
+    datasets = {name: _create_column(runs, name, n, options) for name in RUN_COLUMNS}
+    write_pending_rows(datasets, 0, hashes, trajectory_seed)
+    runs.attrs["hosts"] = json.dumps(RunColumns(0).hosts)
+    write_run_texts(runs, {}, {}, options)
+
+
+def _create_column(runs: h5py.Group, name: str, n: int, options: StorageOptions) -> h5py.Dataset:
+    shape = (n, 16) if name == "point_hash" else (n,)
+    return create_growable(runs, name, shape, run_column_dtype(name), options)
+
+
+def write_pending_rows(
+    datasets: dict[str, h5py.Dataset], first: int, hashes: PointHashes, trajectory_seed: int
+) -> None:
+    """Write pending runs ``first, first + 1, ...`` (one per hash) into the run-table columns."""
+    for start in range(0, len(hashes), _BLOCK):
+        stop = min(start + _BLOCK, len(hashes))
         block = pending_columns(hashes[start:stop], trajectory_seed)
-        block.index += start
+        block.index += first + start
         for name, dataset in datasets.items():
-            dataset[start:stop] = getattr(block, name)
-    runs.attrs["hosts"] = json.dumps(empty.hosts)
-    write_run_texts(runs, {}, {})
+            dataset[first + start : first + stop] = on_disk(name, getattr(block, name))
 
 
 def fold_run_table(
@@ -62,6 +84,7 @@ def fold_run_table(
     segments: list[h5py.Group],
     hashes: PointHashes,
     trajectory_seed: int,
+    options: StorageOptions,
 ) -> None:
     """Write the ``runs`` group of ``group``: the main file's run table overlaid by ``segments``.
 
@@ -81,6 +104,8 @@ def fold_run_table(
         The point hash of every run of the folded definition, in run order.
     trajectory_seed
         The trajectory's seed.
+    options
+        The chunking of the (growable) columns.
     """
     n = len(hashes)
     stored = main["runs"]
@@ -95,13 +120,16 @@ def fold_run_table(
                 hosts.append(host)
         host_maps.append(np.array([hosts.index(host) for host in names], dtype=np.uint16))
     runs = group.create_group("runs")
-    for name in _COLUMNS:
-        column = _grown_column(name, stored[name][:kept], n, hashes, trajectory_seed)
+    for name in RUN_COLUMNS:
+        head = on_disk(name, stored[name][:kept])
+        column = _grown_column(name, head, n, hashes, trajectory_seed)
         for block, host_map in zip(blocks, host_maps, strict=True):
             targets, rows = _targets(block, n)
-            values = block[name][...][rows]
+            values = on_disk(name, block[name][...])[rows]
             column[targets] = host_map[values] if name == "host" else values
-        runs.create_dataset(name, data=column)
+        dataset = _create_column(runs, name, n, options)
+        if n:
+            dataset[...] = column
         del column
     runs.attrs["hosts"] = json.dumps(hosts)
     errors = _texts(stored, "error", kept)
@@ -117,7 +145,7 @@ def fold_run_table(
                 entries.pop(target, None)
                 if row in texts:
                     entries[target] = texts[row]
-    write_run_texts(runs, errors, outputs)
+    write_run_texts(runs, errors, outputs, options)
 
 
 def _grown_column(
@@ -130,13 +158,13 @@ def _grown_column(
     """``head`` (the main file's rows) followed by pending rows up to ``n``, built in blocks."""
     if len(head) >= n:
         return head
-    column = np.empty(n, dtype=head.dtype)
+    column = np.empty((n, *head.shape[1:]), dtype=head.dtype)
     column[: len(head)] = head
     for start in range(len(head), n, _BLOCK):
         stop = min(start + _BLOCK, n)
         block = pending_columns(hashes[start:stop], trajectory_seed)
         block.index += start
-        column[start:stop] = getattr(block, name)
+        column[start:stop] = on_disk(name, getattr(block, name))
     return column
 
 
@@ -149,10 +177,5 @@ def _targets(block: h5py.Group, n: int) -> tuple[npt.NDArray[np.int64], npt.NDAr
 
 def _texts(runs: h5py.Group, kind: str, below: int | None) -> dict[int, str]:
     """The error or output texts of a run-table group by row (rows ``< below`` when given)."""
-    rows = runs[f"{kind}_rows"][...].tolist()
-    if not rows:
-        return {}
-    texts = runs[f"{kind}_text"].asstr()[...].tolist()
-    return {
-        row: text for row, text in zip(rows, texts, strict=True) if below is None or row < below
-    }
+    texts = read_run_texts(runs, kind)
+    return {row: text for row, text in texts.items() if below is None or row < below}

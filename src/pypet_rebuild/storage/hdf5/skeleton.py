@@ -18,10 +18,18 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from pypet_rebuild.errors import FileFormatError
 from pypet_rebuild.exploration import PointHashes
-from pypet_rebuild.storage.codecs import decode_or_placeholder, decode_value, encode_value
+from pypet_rebuild.storage.codecs import decode_or_placeholder, encode_value
 from pypet_rebuild.storage.hdf5.encoded import read_encoded, write_encoded
+from pypet_rebuild.storage.hdf5.explored import read_explored_column, write_explored_column
+from pypet_rebuild.storage.hdf5.layout import (
+    LAYOUT_ATTR,
+    LAYOUT_VERSION,
+    STATUS_DTYPE,
+    create_growable,
+    digests_to_rows,
+)
+from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.records import RunRecord, RunStatus, RunTable
 from pypet_rebuild.tree.seeding import seed_mixer
 from pypet_rebuild.tree.snapshot import ParameterSpec, TrajectorySnapshot
@@ -41,7 +49,6 @@ __all__ = [
 
 STATUS_CODES = {RunStatus.PENDING: 0, RunStatus.DONE: 1, RunStatus.FAILED: 2}
 STATUS_NAMES = np.array([s.value for s in STATUS_CODES], dtype=object)
-_NATIVE_EXPLORED = {bool: np.bool_, int: np.int64, float: np.float64, complex: np.complex128}
 
 
 def _json_default(value: Any) -> Any:
@@ -56,8 +63,9 @@ def _annotations_json(annotations: Mapping[str, object]) -> str:
     return json.dumps(dict(annotations), default=_json_default)
 
 
-def write_snapshot(group: h5py.Group, snapshot: TrajectorySnapshot, created: float) -> None:
-    """Write a trajectory's definition into its (new, empty) group."""
+def write_header(group: h5py.Group, snapshot: TrajectorySnapshot) -> None:
+    """Write (or overwrite) the attributes of a trajectory's definition, but ``created``."""
+    group.attrs[LAYOUT_ATTR] = LAYOUT_VERSION
     group.attrs["name"] = snapshot.name
     group.attrs["comment"] = snapshot.comment
     group.attrs["seed"] = str(snapshot.seed)
@@ -65,9 +73,16 @@ def write_snapshot(group: h5py.Group, snapshot: TrajectorySnapshot, created: flo
     group.attrs["grid"] = json.dumps(None if snapshot.grid is None else list(snapshot.grid))
     group.attrs["shape"] = json.dumps(None if snapshot.shape is None else list(snapshot.shape))
     group.attrs["n_runs"] = snapshot.n_runs
-    group.attrs["created"] = created
     group.attrs["parameter_order"] = json.dumps([spec.path for spec in snapshot.parameters])
     group.attrs["explored_order"] = json.dumps(list(snapshot.explored))
+
+
+def write_snapshot(
+    group: h5py.Group, snapshot: TrajectorySnapshot, created: float, options: StorageOptions
+) -> None:
+    """Write a trajectory's definition into its (new, empty) group of a main file."""
+    write_header(group, snapshot)
+    group.attrs["created"] = created
     parameters = group.create_group("parameters")
     for spec in snapshot.parameters:
         node = write_encoded(parameters, spec.path, encode_value(spec.default, spec.path))
@@ -78,25 +93,7 @@ def write_snapshot(group: h5py.Group, snapshot: TrajectorySnapshot, created: flo
         node.attrs["annotations"] = _annotations_json(spec.annotations)
     explored = group.create_group("explored")
     for path, values in snapshot.explored.items():
-        write_explored_column(explored, path, values)
-
-
-def write_explored_column(group: h5py.Group, path: str, values: Sequence[object]) -> None:
-    """One explored column: a plain array for Python numbers of one type, else an encoded list."""
-    kinds = {type(v) for v in values}
-    if len(kinds) == 1:
-        (kind,) = kinds
-        native = _NATIVE_EXPLORED.get(kind)
-        if native is not None and (kind is not int or _fits_int64(values)):
-            dataset = group.create_dataset(path, data=np.asarray(values, dtype=native))
-            dataset.attrs["python_type"] = kind.__name__
-            return
-    node = write_encoded(group, path, encode_value(list(values), f"explored.{path}"))
-    node.attrs["python_type"] = ""
-
-
-def _fits_int64(values: Sequence[object]) -> bool:
-    return all(-(2**63) <= v < 2**63 for v in values)  # type: ignore[operator]
+        write_explored_column(explored, path, values, options)
 
 
 def read_snapshot_header(
@@ -147,21 +144,10 @@ def read_explored(
 ) -> dict[str, tuple[object, ...]]:
     """The explored values by parameter path, as Python values (pickles only if allowed)."""
     explored = group["explored"]
-    columns: dict[str, tuple[object, ...]] = {}
-    for path in json.loads(group.attrs["explored_order"]):
-        node = explored[path]
-        if isinstance(node, h5py.Dataset):
-            columns[path] = tuple(node[...].tolist())
-        else:
-            values = decode_value(
-                read_encoded(node),
-                allow_pickle=allow_pickle,
-                where=f"the explored values of parameter {path!r}",
-            )
-            if not isinstance(values, list):
-                raise FileFormatError(f"the explored values of parameter {path!r} are not a list")
-            columns[path] = tuple(values)
-    return columns
+    return {
+        path: read_explored_column(explored[path], path, allow_pickle=allow_pickle)
+        for path in json.loads(group.attrs["explored_order"])
+    }
 
 
 class RunColumns:
@@ -188,6 +174,7 @@ class RunColumns:
         self.outputs: dict[int, str] = {}
 
     ARRAYS = ("index", "point_hash", "status", "started", "finished", "duration", "host", "pid")
+    """The columns stored as arrays, besides ``seed`` (which the read table also holds)."""
 
     @classmethod
     def from_records(cls, records: Sequence[RunRecord]) -> RunColumns:
@@ -271,47 +258,88 @@ class RunColumns:
 
 
 def write_run_columns(group: h5py.Group, columns: RunColumns) -> None:
-    """Write a run table as the ``runs`` group of ``group``."""
+    """Write a run table as the ``runs`` group of a segment's trajectory group ``group``."""
+    group.attrs[LAYOUT_ATTR] = LAYOUT_VERSION
     runs = group.create_group("runs")
     for name in (*RunColumns.ARRAYS, "seed"):
-        runs.create_dataset(name, data=getattr(columns, name))
+        runs.create_dataset(name, data=on_disk(name, getattr(columns, name)))
     runs.attrs["hosts"] = json.dumps(columns.hosts)
-    write_run_texts(runs, columns.errors, columns.outputs)
+    write_run_texts(runs, columns.errors, columns.outputs, None)
+
+
+def on_disk(name: str, column: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """A run-table column as version 2 stores it (the point hashes as ``(n, 16)`` bytes)."""
+    return digests_to_rows(column) if name == "point_hash" else column
+
+
+def run_column_dtype(name: str) -> Any:
+    """The version-2 dtype of run-table column ``name`` (the status is an HDF5 enum)."""
+    if name == "status":
+        return STATUS_DTYPE
+    return getattr(_EMPTY, name).dtype if name != "point_hash" else np.dtype(np.uint8)
 
 
 def write_run_texts(
-    runs: h5py.Group, errors: Mapping[int, str], outputs: Mapping[int, str]
+    runs: h5py.Group,
+    errors: Mapping[int, str],
+    outputs: Mapping[int, str],
+    options: StorageOptions | None,
 ) -> None:
-    """Write the sparse error and output texts of a run table (by row) into ``runs``."""
+    """Write the sparse error and output texts of a run table (by row) into ``runs``.
+
+    Each is a list of ``(row, text)`` entries; in version 2 a writer may append entries, and
+    the last entry of a row wins (an empty text clears the row). With ``options`` the lists can
+    grow (a main file).
+    """
     text = h5py.string_dtype()
     for name, entries in (("error", errors), ("output", outputs)):
         rows = np.array(sorted(entries), dtype=np.int64)
-        runs.create_dataset(f"{name}_rows", data=rows)
-        runs.create_dataset(
-            f"{name}_text",
-            data=np.array([entries[r] for r in rows.tolist()], dtype=object),
-            dtype=text,
-        )
+        texts = np.array([entries[r] for r in rows.tolist()], dtype=object)
+        if options is None:
+            runs.create_dataset(f"{name}_rows", data=rows)
+            runs.create_dataset(f"{name}_text", data=texts, dtype=text)
+        else:
+            create_growable(runs, f"{name}_rows", rows.shape, np.int64, options, data=rows)
+            create_growable(runs, f"{name}_text", texts.shape, text, options, data=texts)
+
+
+def read_run_texts(runs: h5py.Group, kind: str) -> dict[int, str]:
+    """The error or output texts of a run table by row (the last entry of a row wins)."""
+    rows = runs[f"{kind}_rows"][...].tolist()
+    if not rows:
+        return {}
+    texts = runs[f"{kind}_text"].asstr()[...].tolist()
+    found = dict(zip(rows, texts, strict=True))
+    return {row: text for row, text in found.items() if text}
 
 
 def read_run_columns(group: h5py.Group) -> RunColumns:
-    """Read the ``runs`` group of ``group``."""
+    """Read the ``runs`` group of ``group`` (either format version)."""
     runs = group["runs"]
     n = runs["index"].shape[0]
     columns = RunColumns(n)
     for name in (*RunColumns.ARRAYS, "seed"):
         setattr(columns, name, runs[name][...])
+    columns.point_hash = _digest_items(columns.point_hash)
     columns.hosts = json.loads(runs.attrs["hosts"])
-    for name, target in (("error", columns.errors), ("output", columns.outputs)):
-        rows = runs[f"{name}_rows"][...].tolist()
-        texts = runs[f"{name}_text"].asstr()[...].tolist() if rows else []
-        target.update(zip(rows, texts, strict=True))
+    columns.errors.update(read_run_texts(runs, "error"))
+    columns.outputs.update(read_run_texts(runs, "output"))
     return columns
+
+
+def _digest_items(digests: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Digests as ``S16`` items (version 1 stores them so; version 2 as ``(n, 16)`` bytes)."""
+    if digests.ndim == 2:
+        return np.ascontiguousarray(digests).view("S16").reshape(len(digests))
+    return digests
 
 
 def read_point_hashes(group: h5py.Group) -> PointHashes:
     """The point hashes of the run table of ``group``, without reading its other columns."""
     return PointHashes(group["runs"]["point_hash"][...])
+
+
+_EMPTY = RunColumns(0)
 
 
 def pending_columns(hashes: Sequence[str], trajectory_seed: int) -> RunColumns:

@@ -247,9 +247,9 @@ class TrajectoryView:
             row = int(rows[0])
             if source is None or not source.present[row]:
                 return MISSING
-            if source.signature is not None:
+            if source.packed is None:
                 raise TypeError(f"result {name!r} holds numbers or arrays, not DataFrames")
-            return read_frame_columns(source.column, row, columns, name, self.allow_pickle)
+            return read_frame_columns(source.packed, row, columns, name, self.allow_pickle)
         return MISSING
 
     def presence(self, name: str) -> npt.NDArray[np.bool_]:
@@ -295,7 +295,8 @@ class TrajectoryView:
             assert source is not None
             has = source.present[rows]
             if has.all():  # the usual case: one read straight into the result, no copy
-                return read_rows(source.column["values"], rows, item), has
+                assert source.values is not None
+                return read_rows(source.values, rows, item), has
         template = np.zeros((1, *signature.shape), dtype=signature.dtype)[(slice(None), *item)]
         block = np.zeros((len(runs), *template.shape[1:]), dtype=signature.dtype)
         present = np.zeros(len(runs), dtype=bool)
@@ -305,7 +306,8 @@ class TrajectoryView:
                 continue
             has = source.present[rows]
             if has.any():
-                block[positions[has]] = read_rows(source.column["values"], rows[has], item)
+                assert source.values is not None
+                block[positions[has]] = read_rows(source.values, rows[has], item)
             present[positions] = has
         return block, present
 
@@ -313,8 +315,9 @@ class TrajectoryView:
 def _source(store: h5py.Group, name: str, allow_pickle: bool) -> ResultSource | None:
     """The column of result ``name`` in one store, or ``None``."""
     results = store.get("results")
-    column = None if results is None else results.get(name)
-    return None if column is None else ResultSource(column, allow_pickle=allow_pickle)
+    if results is None or name not in results:
+        return None
+    return ResultSource(store, name, allow_pickle=allow_pickle)
 
 
 def _expanded(

@@ -1,0 +1,373 @@
+"""Appending: folding segments into a main file's trajectory in place (format version 2).
+
+:func:`~.folding.fold_trajectory` rewrites a trajectory from the old main file and its segments;
+:func:`append_trajectory` reaches the same stored state by writing only what the segments add to
+the trajectory group of a main file opened for writing: every per-run dataset grows by resizing
+(version 2 chunks them with an unlimited run axis), runs the segments record overwrite their rows,
+and packed values are appended to the heap. It costs what the segments hold, not what the main
+file holds; the one exception is a fixed result column that a segment's values no longer fit
+(a shape or type change), which is rewritten once as a packed column.
+
+What "the same state" means is what the readers see (:class:`~.view.TrajectoryView`): the same
+definition, run table, result values, layouts and comments, derived results and provenance.
+Bytes may differ: a rewritten row leaves its old packed bytes in the heap, and errors/outputs are
+an append-only list whose last entry per run wins (a rewrite stores only the live entries).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from pypet_rebuild.errors import FileFormatError
+from pypet_rebuild.exploration import PointHashes
+from pypet_rebuild.storage.hdf5.checks import check_segment
+from pypet_rebuild.storage.hdf5.columns import MASKS, FixedSignature, ResultSource, create_fixed
+from pypet_rebuild.storage.hdf5.explored import append_explored
+from pypet_rebuild.storage.hdf5.extras import (
+    append_provenance,
+    read_definition,
+    read_provenance,
+    write_derived_result,
+)
+from pypet_rebuild.storage.hdf5.layout import (
+    LAYOUT_VERSION,
+    create_growable,
+    grow,
+    layout_version,
+    read_rows,
+    write_rows,
+)
+from pypet_rebuild.storage.hdf5.options import StorageOptions
+from pypet_rebuild.storage.hdf5.packed import append_payloads, create_packed
+from pypet_rebuild.storage.hdf5.run_table import RUN_COLUMNS, write_pending_rows
+from pypet_rebuild.storage.hdf5.skeleton import (
+    on_disk,
+    read_run_columns,
+    write_header,
+)
+from pypet_rebuild.storage.resume import snapshot_hashes
+from pypet_rebuild.tree.nodes import Result
+from pypet_rebuild.tree.snapshot import TrajectorySnapshot
+
+__all__ = ["append_extras", "append_trajectory", "is_appendable"]
+
+_TEXT = h5py.string_dtype()
+
+
+def is_appendable(group: h5py.Group) -> bool:
+    """Whether ``group`` (a trajectory in a main file) can take :func:`append_trajectory`.
+
+    Only version-2 trajectories can: a version-1 one (its datasets cannot grow) is converted by
+    :func:`~.folding.fold_trajectory` first.
+    """
+    return layout_version(group) == LAYOUT_VERSION
+
+
+def append_trajectory(
+    group: h5py.Group,
+    segments: Sequence[h5py.Group],
+    snapshot: TrajectorySnapshot | None,
+    options: StorageOptions,
+) -> None:
+    """Fold segment groups into the v2 trajectory ``group`` of a main file opened r+, in place.
+
+    Leaves the group as :func:`~.folding.fold_trajectory` would write it from the same main file
+    and segments (see the module docstring for what may differ in bytes only).
+
+    Parameters
+    ----------
+    group
+        The trajectory's group in the main file (opened for writing), of layout version 2.
+    segments
+        The trajectory's groups in the unfolded segment files, oldest first (later ones win
+        where two record the same run).
+    snapshot
+        The definition, when the writer knows it (a sweep's session): its runs beyond the stored
+        ones are added as pending. ``None`` (compacting without a session): the definition is the
+        stored one extended by the expansions the segments hold.
+    options
+        The chunking and compression of datasets this creates.
+
+    Raises
+    ------
+    FileFormatError
+        If ``group`` is not of layout version 2, or a segment is damaged.
+    """
+    if not is_appendable(group):
+        raise FileFormatError(
+            f"{group.file.filename!r}: the trajectory {group.name!r} has layout version "
+            f"{layout_version(group)}; only version {LAYOUT_VERSION} grows in place (rewrite it "
+            "with fold_trajectory, as compacting does)"
+        )
+    n_old = int(group.attrs["n_runs"])
+    stored = n_old
+    for segment in segments:
+        stored = check_segment(segment, stored)
+    n_new, explored, hashes = _definition(group, segments, snapshot, n_old)
+    for path, values in explored.items():
+        append_explored(group["explored"], path, values, options)
+    owners = _append_runs(group, segments, n_old, n_new, hashes)
+    names = set(group["results"].keys())
+    for segment in segments:
+        if "results" in segment:
+            names.update(segment["results"].keys())
+    for name in sorted(names):
+        _append_column(group, segments, name, owners, n_new, options)
+
+
+def _definition(
+    group: h5py.Group,
+    segments: Sequence[h5py.Group],
+    snapshot: TrajectorySnapshot | None,
+    n_old: int,
+) -> tuple[int, dict[str, Sequence[object]], PointHashes]:
+    """The new run count, the appended explored values and point hashes; updates the header."""
+    if snapshot is not None:
+        write_header(group, snapshot)
+        added: dict[str, Sequence[object]] = {
+            path: values[n_old:] for path, values in snapshot.explored.items()
+        }
+        return snapshot.n_runs, added, PointHashes.from_hex(snapshot_hashes(snapshot)[n_old:])
+    n_runs = n_old
+    columns: dict[str, list[object]] = {
+        path: [] for path in json.loads(group.attrs["explored_order"])
+    }
+    parts: list[PointHashes] = []
+    for segment in segments:
+        if "definition" not in segment:
+            continue
+        n_runs, values, appended = read_definition(segment)
+        for path, column in columns.items():
+            column.extend(values[path])
+        parts.append(appended)
+    if n_runs != n_old:
+        # As the reader extends a definition by an expansion (TrajectoryView._expanded).
+        group.attrs["n_runs"] = n_runs
+        group.attrs["kind"] = "concatenated"
+        group.attrs["grid"] = json.dumps(None)
+        group.attrs["shape"] = json.dumps(None)
+    return n_runs, dict(columns), PointHashes.concatenate(parts)
+
+
+class _Owners:
+    """The runs the segments record (below the new run count): where each's last record is.
+
+    ``runs`` are sorted and distinct; ``segment[i]`` and ``row[i]`` locate the record of
+    ``runs[i]`` (the last one, as the reader's merge takes it).
+    """
+
+    def __init__(self, segments: Sequence[h5py.Group], n: int) -> None:
+        runs, segment, row = [], [], []
+        for position, store in enumerate(segments):
+            if "runs" not in store:
+                continue
+            index = store["runs"]["index"][...]
+            keep = np.flatnonzero(index < n)
+            runs.append(index[keep])
+            segment.append(np.full(len(keep), position, dtype=np.int64))
+            row.append(keep.astype(np.int64))
+        every = np.concatenate(runs) if runs else np.zeros(0, np.int64)
+        last = len(every) - 1 - np.unique(every[::-1], return_index=True)[1]
+        self.runs: npt.NDArray[np.int64] = every[last].astype(np.int64)
+        self.segment: npt.NDArray[np.int64] = (
+            np.concatenate(segment)[last] if runs else np.zeros(0, np.int64)
+        )
+        self.row: npt.NDArray[np.int64] = np.concatenate(row)[last] if runs else self.segment
+
+    def of(self, position: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The runs whose last record is in segment ``position``, and their rows there."""
+        mine = self.segment == position
+        return self.runs[mine], self.row[mine]
+
+
+def _append_runs(
+    group: h5py.Group,
+    segments: Sequence[h5py.Group],
+    n_old: int,
+    n_new: int,
+    hashes: PointHashes,
+) -> _Owners:
+    """Grow the run table by the new pending runs, then overwrite the rows segments record."""
+    runs = group["runs"]
+    datasets = {name: runs[name] for name in RUN_COLUMNS}
+    if n_new > n_old:
+        for dataset in datasets.values():
+            grow(dataset, n_new)
+        write_pending_rows(datasets, n_old, hashes, int(group.attrs["seed"]))
+    owners = _Owners(segments, n_new)
+    if not len(owners.runs):
+        return owners
+    # Which runs had a record before (only those can have a text to clear).
+    earlier = owners.runs < n_old
+    recorded = np.zeros(len(owners.runs), dtype=bool)
+    recorded[earlier] = np.asarray(read_rows(runs["status"], owners.runs[earlier])) != 0
+    hosts: list[str] = list(json.loads(runs.attrs["hosts"]))
+    merged = {
+        name: np.empty((len(owners.runs), *datasets[name].shape[1:]), datasets[name].dtype)
+        for name in RUN_COLUMNS
+    }
+    texts: dict[str, list[tuple[int, str]]] = {"error": [], "output": []}
+    for position, segment in enumerate(segments):
+        targets, rows = owners.of(position)
+        if not len(targets):
+            continue
+        block = read_run_columns(segment)
+        codes = np.array([_code(hosts, host) for host in block.hosts], dtype=np.uint16)
+        at = np.searchsorted(owners.runs, targets)
+        for name in RUN_COLUMNS:
+            values = on_disk(name, getattr(block, name))[rows]
+            merged[name][at] = codes[values] if name == "host" else values
+        for kind, found in (("error", block.errors), ("output", block.outputs)):
+            for target, row, i in zip(targets.tolist(), rows.tolist(), at.tolist(), strict=True):
+                text = found.get(row, "")
+                if text or recorded[i]:
+                    texts[kind].append((target, text))  # "" clears an earlier entry
+    for name, dataset in datasets.items():
+        write_rows(dataset, owners.runs, merged[name])
+    runs.attrs["hosts"] = json.dumps(hosts)
+    for kind, entries in texts.items():
+        _append_texts(runs, kind, entries)
+    return owners
+
+
+def _code(hosts: list[str], host: str) -> int:
+    if host not in hosts:
+        hosts.append(host)
+    return hosts.index(host)
+
+
+def _append_texts(runs: h5py.Group, kind: str, entries: list[tuple[int, str]]) -> None:
+    """Append ``(run, text)`` entries to the error or output list (the last entry wins)."""
+    if not entries:
+        return
+    entries.sort(key=lambda entry: entry[0])
+    rows, texts = runs[f"{kind}_rows"], runs[f"{kind}_text"]
+    start = rows.shape[0]
+    grow(rows, start + len(entries))
+    grow(texts, start + len(entries))
+    rows[start:] = np.array([run for run, _ in entries], dtype=np.int64)
+    texts[start:] = np.array([text for _, text in entries], dtype=object)
+
+
+def _append_column(
+    group: h5py.Group,
+    segments: Sequence[h5py.Group],
+    name: str,
+    owners: _Owners,
+    n: int,
+    options: StorageOptions,
+) -> None:
+    """Grow result column ``name`` to ``n`` rows and write the rows the segments own."""
+    sources = [
+        ResultSource(segment, name) if "results" in segment and name in segment["results"] else None
+        for segment in segments
+    ]
+    results, masks = group["results"], group[MASKS]
+    main = ResultSource(group, name) if name in results else None
+    signature = _signature(main, sources)
+    if main is None:
+        node: h5py.Dataset | h5py.Group
+        if signature is not None:
+            node = create_fixed(results, name, n, signature, options, cached=True)
+        else:
+            node = create_packed(results, name, n, options, cached=True)
+            node.attrs["layout"] = "packed"
+        node.attrs["comment"] = ""
+        create_growable(masks, name, (n,), bool, options, cached=True)
+    elif main.signature is not None and signature is None:
+        _to_packed(group, main, options)
+    node = results[name]
+    mask = masks[name]
+    grow(mask, n)
+    if isinstance(node, h5py.Dataset):
+        grow(node, n)
+    else:
+        for part in ("header", "start", "size"):
+            grow(node[part], n)
+    present = np.zeros(len(owners.runs), dtype=bool)
+    for position, source in enumerate(sources):
+        targets, rows = owners.of(position)
+        if source is None or not len(targets):
+            continue
+        has = source.present[rows]
+        present[np.searchsorted(owners.runs, targets[has])] = True
+        targets, rows = targets[has], rows[has]
+        if isinstance(node, h5py.Dataset):
+            assert source.values is not None
+            write_rows(node, targets, read_rows(source.values, rows))
+        else:
+            append_payloads(node, targets, source.read_packed(rows))
+    write_rows(mask, owners.runs, present)
+    for source in reversed(sources):
+        if source is not None and source.comment:
+            node.attrs["comment"] = source.comment
+            break
+
+
+def _signature(
+    main: ResultSource | None, sources: Sequence[ResultSource | None]
+) -> FixedSignature | None:
+    """The layout a rewrite would choose: fixed if every store with values shares a signature.
+
+    The main file's column counts as holding values (reading its mask to check would cost every
+    stored run); a stored column without any value is the one case where this may pick ``packed``
+    where a rewrite picks ``fixed`` (it holds no value, so nothing reads differently).
+    """
+    found: FixedSignature | None = None
+    stores = [main] if main is not None else []
+    stores += [source for source in sources if source is not None and source.present.any()]
+    for source in stores:
+        if source.signature is None or (found is not None and source.signature != found):
+            return None
+        found = source.signature
+    return found
+
+
+def _to_packed(group: h5py.Group, main: ResultSource, options: StorageOptions) -> None:
+    """Rewrite a fixed column as packed (its values no longer share one signature)."""
+    results = group["results"]
+    rows = np.arange(main.present.shape[0], dtype=np.int64)
+    payloads = main.read_packed(rows)
+    comment = main.comment
+    del results[main.name]
+    node = create_packed(results, main.name, len(rows), options, payloads, cached=True)
+    node.attrs["layout"] = "packed"
+    node.attrs["comment"] = comment
+
+
+def append_extras(
+    group: h5py.Group,
+    provenance: Mapping[str, object] | None,
+    derived: Sequence[Result[Any]],
+    allow_pickle: bool,
+    segments: Sequence[h5py.Group],
+) -> None:
+    """Add derived results and provenance to a v2 trajectory ``group`` in place.
+
+    Takes in the derived results and provenance records the ``segments`` hold (oldest first),
+    then ``derived`` (replacing stored results of the same name) and the ``provenance`` record
+    of this sweep, appended last: as :func:`~.folding.write_extras` writes them on a rewrite.
+    Stored derived results are copied as stored, never decoded (so never unpickled).
+    """
+    target = group.require_group("derived")
+    for segment in segments:
+        if "derived" not in segment:
+            continue
+        for path, node in segment["derived"].items():
+            if path in target:
+                del target[path]
+            node.file.copy(node, target, name=path)
+    for result in derived:
+        write_derived_result(target, result, allow_pickle=allow_pickle)
+    records: list[Mapping[str, object]] = []
+    for segment in segments:
+        records.extend(read_provenance(segment))
+    if provenance is not None:
+        records.append(dict(provenance))
+    append_provenance(group, records)

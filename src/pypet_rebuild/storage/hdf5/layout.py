@@ -1,0 +1,181 @@
+"""Format version 2 on disk: per-run datasets that grow in place, and the version-2 dtypes.
+
+Every per-run dataset of a main file (run-table columns, explored columns, result values and
+their masks, packed headers and offsets) is chunked with an unlimited first axis, so a writer can
+add runs by resizing instead of rewriting: growing adds chunks, and a chunk never written reads
+as the dataset's fill value. Chunks hold about ``StorageOptions.chunk_bytes`` once a trajectory
+is large; a small trajectory gets small chunks (at least ``_MIN_CHUNK_BYTES``), so a file of six
+runs stays a few kilobytes per dataset instead of a megabyte.
+
+Segment files are written once and never grown, so their datasets stay contiguous (cheapest to
+write and read); they use the same names and dtypes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from pypet_rebuild.storage.hdf5.options import StorageOptions
+
+__all__ = [
+    "LAYOUT_ATTR",
+    "LAYOUT_VERSION",
+    "STATUS_DTYPE",
+    "create_growable",
+    "digests_to_rows",
+    "grow",
+    "growable_kwargs",
+    "layout_version",
+    "read_rows",
+    "write_rows",
+]
+
+LAYOUT_ATTR: Final = "layout_version"
+"""The attribute of a trajectory group (main file or segment) naming its layout version."""
+
+LAYOUT_VERSION: Final = 2
+
+STATUS_DTYPE: Final = h5py.enum_dtype({"pending": 0, "done": 1, "failed": 2}, basetype="u1")
+"""The run status as an HDF5 enum: the meaning of each code travels with the file."""
+
+_MIN_CHUNK_BYTES: Final = 512
+
+
+def layout_version(group: h5py.Group) -> int:
+    """The layout version of a trajectory group (groups written before version 2 have none)."""
+    return int(group.attrs.get(LAYOUT_ATTR, 1))
+
+
+def growable_kwargs(
+    options: StorageOptions, shape: tuple[int, ...], itemsize: int
+) -> dict[str, Any]:
+    """``create_dataset`` keywords for a dataset of ``shape`` whose first axis can grow.
+
+    The chunk spans whole rows: about ``options.chunk_bytes``, less for a small dataset (the
+    next power of two of its rows), never under ``_MIN_CHUNK_BYTES``.
+    """
+    row_bytes = max(1, itemsize)
+    for extent in shape[1:]:
+        row_bytes *= max(1, extent)
+    most = max(1, options.chunk_bytes // row_bytes)
+    least = max(1, _MIN_CHUNK_BYTES // row_bytes)
+    wanted = 1 << max(0, int(shape[0]) - 1).bit_length() if shape[0] > 1 else 1
+    rows = min(most, max(least, wanted))
+    # A fixed axis of length 0 cannot be chunked by 0: let it be unlimited (it never grows).
+    tail = tuple(max(1, extent) for extent in shape[1:])
+    kwargs: dict[str, Any] = {
+        "chunks": (rows, *tail),
+        "maxshape": (None, *(None if extent == 0 else extent for extent in shape[1:])),
+    }
+    if options.compression is not None:
+        kwargs["compression"] = options.compression
+        kwargs["shuffle"] = options.shuffle
+        if options.compression == "gzip":
+            kwargs["compression_opts"] = options.compression_level
+    return kwargs
+
+
+def create_growable(
+    group: h5py.Group,
+    name: str,
+    shape: tuple[int, ...],
+    dtype: Any,
+    options: StorageOptions,
+    *,
+    data: npt.ArrayLike | None = None,
+    fillvalue: Any = None,
+    cached: bool = False,
+) -> h5py.Dataset:
+    """Create dataset ``name`` whose first axis can grow (``data`` written if given).
+
+    Writes through this dataset object bypass HDF5's chunk cache unless ``cached``: a full disk
+    then fails the write itself, inside the writer's error handling, instead of the flush at
+    close (after which h5py crashes the process at exit). Pass ``cached`` when the dataset will
+    take many small writes (rows written in place).
+    """
+    dtype = np.dtype(dtype)
+    kwargs = growable_kwargs(options, shape, dtype.itemsize)
+    if fillvalue is not None:
+        kwargs["fillvalue"] = fillvalue
+    if not cached:
+        kwargs["rdcc_nbytes"] = 1  # h5py reads 0 as "the default cache"
+    dataset = group.create_dataset(name, shape=shape, dtype=dtype, **kwargs)
+    if data is not None and shape[0]:
+        dataset[...] = data
+    return dataset
+
+
+def grow(dataset: h5py.Dataset, rows: int) -> None:
+    """Resize the first axis of ``dataset`` to ``rows`` (new rows read as the fill value)."""
+    if dataset.shape[0] != rows:
+        dataset.resize(rows, axis=0)
+
+
+def write_rows(dataset: h5py.Dataset, rows: npt.NDArray[np.int64], values: Any) -> None:
+    """Write ``values[i]`` to row ``rows[i]``; rows in any order, each at most once.
+
+    h5py writes increasing index lists only (and slowly, point by point): this sorts and writes
+    one slice per stretch of consecutive rows.
+    """
+    if len(rows) == 0:
+        return
+    values = np.asarray(values)
+    if len(rows) > 1 and not bool(np.all(rows[1:] > rows[:-1])):
+        order = np.argsort(rows, kind="stable")
+        rows, values = rows[order], values[order]
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    start = 0
+    for stop in [*breaks.tolist(), len(rows)]:
+        first = int(rows[start])
+        dataset[first : first + stop - start] = values[start:stop]
+        start = stop
+
+
+def digests_to_rows(digests: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
+    """Point-hash digests (``V16``/``S16`` items or ``(n, 16)`` bytes) as ``(n, 16)`` uint8.
+
+    Version 1 stored ``S16`` items, which netCDF readers decode as text and fail on; a 2-D
+    byte array is read by every HDF5 reader.
+    """
+    array = np.ascontiguousarray(digests)
+    if array.dtype == np.uint8 and array.ndim == 2:
+        return array
+    return array.view(np.uint8).reshape(len(array), 16)
+
+
+def read_rows(
+    dataset: h5py.Dataset, rows: npt.NDArray[np.int64], item: tuple[Any, ...] = ()
+) -> Any:
+    """Rows ``rows`` (any order, repeats allowed) of ``dataset``, each indexed by ``item``.
+
+    h5py only reads increasing, unique index lists; this reads the sorted unique rows (one
+    slice when they are dense) and reorders in memory.
+    """
+    if len(rows) == 0:
+        empty = np.zeros((0, *dataset.shape[1:]), dtype=dataset.dtype)
+        return empty[(slice(None), *item)]
+    first = int(rows[0])
+    if int(rows[-1]) - first + 1 == len(rows) and (
+        len(rows) < 2 or bool(np.all(np.diff(rows) == 1))
+    ):
+        # The common case (a slice of runs): one contiguous read, nothing to reorder.
+        return dataset[(slice(first, first + len(rows)), *item)]
+    unique, inverse = np.unique(rows, return_inverse=True)
+    first, last = int(unique[0]), int(unique[-1])
+    span = last - first + 1
+    if span == len(unique) or span <= 4 * len(unique):
+        block = dataset[(slice(first, last + 1), *item)]
+        block = block[unique - first] if span != len(unique) else block
+    elif len(unique) <= 64:
+        block = np.stack([dataset[(int(r), *item)] for r in unique.tolist()])
+    else:
+        block = dataset[(unique, *item)]
+    return block[inverse.reshape(-1)] if len(unique) != len(rows) or not _sorted(rows) else block
+
+
+def _sorted(rows: npt.NDArray[np.int64]) -> bool:
+    return bool(np.all(rows[1:] > rows[:-1]))
