@@ -8,10 +8,12 @@ done before is lost, and the provenance lists one entry per ``run`` call that co
 subprocess resumes; a last one completes the sweep.
 
 Phases a kill lands in: Python start-up (no file yet), ``begin_sweep`` (before and after the
-atomic rename of the main file, with and without segments of a killed sweep to fold), the runs
-and the session's ``store_runs`` (before and after a segment's rename, leaving a temporary file
-behind), and the session's ``finish``, the final fold (before and after the rename, i.e. before
-the folded segments are deleted).
+atomic rename of the new main file; when resuming, inside the in-place fold of a killed sweep's
+segments), the runs and the session's ``store_runs`` (before and after a segment's rename,
+leaving a temporary file behind), and the session's ``finish``, the final fold in place: before
+its journal appears, with the journal there and the change half written, with every page written
+but the journal not yet deleted (rolled back), and after the commit (before the folded segments
+are deleted).
 """
 
 from __future__ import annotations
@@ -49,9 +51,11 @@ SCRIPT = '''
 
 Prints nothing. ``CRASH_MARKERS`` is a folder: ``ready`` appears just before ``env.run``.
 ``CRASH_PAUSE=<begin|store|end>:<n>:<before|after>`` sleeps for a minute just before or just
-after the n-th atomic rename (of a ``*.tmp`` file) inside that storage phase (``begin_sweep``,
-the writer session's ``store_runs``, its ``finish``), after creating ``paused``, so that the
-test can kill the process exactly there.
+after the n-th step inside that storage phase (``begin_sweep``, the writer session's
+``store_runs``, its ``finish``), after creating ``paused``, so that the test can kill the process
+exactly there. A step is an atomic rename (of a ``*.tmp`` file: a new main file, a segment, the
+journal of an in-place change appearing) or the commit of an in-place change (its journal
+deleted).
 """
 
 import os
@@ -92,19 +96,23 @@ def install_pause(spec, marker):
     phase, nth, when = spec.split(":")
     state = {"phase": "", "count": 0}
     real_replace = os.replace
+    real_unlink = os.unlink
 
-    def replace(src, dst, *args, **kwargs):
-        hit = state["phase"] == phase and str(src).endswith(".tmp")
-        if hit:
-            state["count"] += 1
-            hit = state["count"] == int(nth)
-        if hit and when == "before":
-            marker.touch()
-            time.sleep(60)
-        real_replace(src, dst, *args, **kwargs)
-        if hit and when == "after":
-            marker.touch()
-            time.sleep(60)
+    def pausing(real, is_step):
+        def step(path, *args, **kwargs):
+            hit = state["phase"] == phase and is_step(str(path))
+            if hit:
+                state["count"] += 1
+                hit = state["count"] == int(nth)
+            if hit and when == "before":
+                marker.touch()
+                time.sleep(60)
+            real(path, *args, **kwargs)
+            if hit and when == "after":
+                marker.touch()
+                time.sleep(60)
+
+        return step
 
     def tracked(phase, method):
         def wrapper(*args, **kwargs):
@@ -125,7 +133,10 @@ def install_pause(spec, marker):
         session.finish = tracked("end", session.finish)
         return session
 
-    os.replace = replace
+    # The steps: an atomic rename (a new main file, a segment, or an in-place change's journal
+    # appearing) and an in-place change's commit (its journal deleted).
+    os.replace = pausing(real_replace, lambda path: path.endswith(".tmp"))
+    os.unlink = pausing(real_unlink, lambda path: path.endswith(".journal"))
     pr.HDF5StorageService.begin_sweep = begin_sweep
 
 
@@ -427,13 +438,16 @@ def test_sigkill_during_the_final_fold_then_resume_completes_the_sweep(tmp_path:
         sweep.step(wait=(0.2, 1.5))
         if sweep.pending == 0:
             break
-    sweep.step(pause="end:1:before")  # every run done, the fold not yet renamed into place
+    sweep.step(pause="end:1:before")  # every run done, the fold's journal not yet there
     assert sweep.pending == 0
     assert sweep.outcomes[-1] == "end:1:before:killed"
     sweep.step(wait=(0.0, 0.3))  # folding every run's segment in begin_sweep or finish
-    sweep.step(pause="end:1:after")  # folded and renamed: the run call completed
+    sweep.step(pause="end:1:after")  # the journal is there, the change being made
+    sweep.step(pause="end:2:before")  # the change written and synced, not committed
+    assert sweep.outcomes[-1] == "end:2:before:killed"
+    sweep.step(pause="end:2:after")  # committed: the run call completed
     sweep.finish()
-    assert sweep.kills >= 3, sweep.outcomes
+    assert sweep.kills >= 4, sweep.outcomes
 
 
 def test_resume_with_another_space_or_defaults_is_refused_after_a_kill(tmp_path: Path) -> None:

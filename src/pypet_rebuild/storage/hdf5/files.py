@@ -17,8 +17,8 @@ between the commit and their deletion).
 (:func:`real_path`: symlinks resolved), so writers that reach one file through different symlinks
 share one lock, one segment folder and one rewrite target, and writing through a symlink updates
 the file it points to instead of replacing the link. A file with several hard links is refused for
-writing: the atomic rewrite would give it a new inode under one name only, and the names would not
-share a lock (see :class:`WriterLock`).
+writing: the names would not share a lock or a journal, and a whole-file rewrite would give it a
+new inode under one name only (see :class:`WriterLock`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import filelock
 import h5py
 
 from pypet_rebuild.errors import FileFormatError, FileLockedError, PypetRebuildError, StorageError
-from pypet_rebuild.storage.hdf5.journal import JournalView, journal_path
+from pypet_rebuild.storage.hdf5.journal import FileView, JournalView, journal_path
 
 __all__ = [
     "FOLDED_ATTR",
@@ -298,9 +298,10 @@ def _open_consistent(path: Path) -> h5py.File:
     """Open ``path`` read-only as it was last committed, never half changed.
 
     While a writer changes the file in place (its journal exists), the file is read through a
-    :class:`~.journal.JournalView` that shows it as it was before. Otherwise it is opened
-    directly, and opened again if a writer began changing it meanwhile (the journal appeared or
-    the file changed under the open).
+    :class:`~.journal.JournalView` that shows it as it was before. Otherwise it is read through a
+    :class:`~.journal.FileView` (so that no other handle of this process shares its metadata
+    cache), and opened again if a writer began changing it meanwhile (the journal appeared or the
+    file changed under the open).
     """
     real = real_path(path)
     journal = journal_path(real)
@@ -311,7 +312,7 @@ def _open_consistent(path: Path) -> h5py.File:
             except FileNotFoundError:
                 continue  # the writer committed meanwhile: open the file itself
         before = _identity(real)
-        file = h5py.File(path, "r")
+        file = h5py.File(FileView(real), "r")
         if not journal.exists() and _identity(real) == before:
             return file
         file.close()
@@ -429,9 +430,9 @@ class WriterLock:
         if links > 1:
             self.release()
             raise StorageError(
-                f"{str(self._file)!r} has {links} hard links; pypet_rebuild rewrites a file by "
-                "replacing it, which would update only one of its names, and the names would not "
-                "share a writer lock. Write to a copy (or use a symbolic link instead)"
+                f"{str(self._file)!r} has {links} hard links; its names would not share a "
+                "writer lock, and compacting replaces a file under one name only. Write to a copy "
+                "(or use a symbolic link instead)"
             )
 
     def release(self) -> None:

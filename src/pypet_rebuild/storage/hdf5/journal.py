@@ -39,6 +39,7 @@ import h5py
 from pypet_rebuild.errors import FileFormatError
 
 __all__ = [
+    "FileView",
     "JournalView",
     "JournaledFile",
     "journal_path",
@@ -85,8 +86,14 @@ def journal_path(path: Path) -> Path:
 class _FileObject(io.RawIOBase):
     """The positioning part of the file-object interface h5py's ``fileobj`` driver uses."""
 
+    path: Path
     _size: int
     _position: int
+
+    def __repr__(self) -> str:
+        # h5py names a file opened through a file object by its repr (``File.filename``, and so
+        # every error message that names the file): the path, as for a file opened by name.
+        return str(self.path)
 
     def readable(self) -> bool:
         """Always readable."""
@@ -141,6 +148,9 @@ class JournaledFile(_FileObject):
         self._held: dict[int, bytearray] = {}  # page number -> the page as changed
         self._journaled: set[int] = set()  # pages whose original bytes are in the journal
         self._spill_bytes = spill_bytes
+        self._discarding = False
+        self.failure: OSError | None = None
+        """The first write that failed (HDF5 reports it as an error of its own)."""
         self._journal_size = len(_MAGIC) + _HEADER.size
         self._journal_synced = False
 
@@ -166,6 +176,21 @@ class JournaledFile(_FileObject):
 
     def write(self, buffer: Any) -> int:
         """Write at the position: past the original size directly, over it held back."""
+        if self._discarding:
+            return len(memoryview(buffer).cast("B"))
+        try:
+            return self._write(buffer)
+        except OSError as exc:
+            # The change can only be rolled back now, which the commit will do (it raises this
+            # first failure: a full disk...). Until then HDF5 must not see a failure: it reports
+            # some only as "Exception ignored" (a write while closing an object), and a file
+            # whose close failed stays half open and can crash the interpreter at exit. So this
+            # and every later write is accepted and dropped.
+            self.failure = exc
+            self._discarding = True
+            return len(memoryview(buffer).cast("B"))
+
+    def _write(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         start = self._position
         end = start + len(view)
@@ -181,6 +206,16 @@ class JournaledFile(_FileObject):
     def truncate(self, size: int | None = None) -> int:
         """Cut (or extend) the file, journaling first any original bytes cut off."""
         size = self._position if size is None else size
+        if self._discarding:
+            return size
+        try:
+            return self._truncate(size)
+        except OSError as exc:
+            self.failure = exc  # as in write: rolled back by the commit
+            self._discarding = True
+            return size
+
+    def _truncate(self, size: int) -> int:
         if size < self._original_size:
             # Bytes of the original file are about to go: journal them first.
             self._journal_pages(self._pages_in(size, self._original_size))
@@ -205,15 +240,33 @@ class JournaledFile(_FileObject):
     # -- commit and rollback --------------------------------------------------------------------
 
     def commit(self) -> None:
-        """Make every change durable, then delete the journal (the commit point)."""
+        """Make every change durable, then delete the journal (the commit point).
+
+        Raises
+        ------
+        OSError
+            The first write that failed, if one did (HDF5 may not have said so): nothing is
+            committed.
+        """
+        if self.failure is not None:
+            raise self.failure
         self._spill()
         os.fsync(self._fd)
         self._close_fds()
         self.journal.unlink()
         _fsync_directory(self.path.parent)
 
+    def discard(self) -> None:
+        """From now on accept writes without making them, so HDF5 can close after a failure.
+
+        (A close flushes; if the flush fails, HDF5 keeps the file half open and flushes again at
+        interpreter exit, which can crash the process.)
+        """
+        self._discarding = True
+
     def rollback(self) -> None:
         """Undo every change: the file is byte for byte as it was at open."""
+        self._discarding = True
         self._held.clear()
         self._close_fds()
         recover(self.path)
@@ -363,6 +416,36 @@ def recover(path: Path) -> bool:
     return True
 
 
+class FileView(_FileObject):
+    """A read-only file object over ``path``, for h5py's ``fileobj`` driver.
+
+    HDF5 shares one open file, with its metadata cache, between all handles a process opens on
+    the same file through its default driver; a handle opened after an in-place change would see
+    what an older handle cached before it. Through a file object each open is a file of its own.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self._fd = os.open(path, os.O_RDONLY | _BINARY)
+        self._size = os.fstat(self._fd).st_size
+        self._position = 0
+
+    def readinto(self, buffer: Any) -> int:
+        """Read at the position."""
+        count = _read_at(self._fd, memoryview(buffer).cast("B"), self._position, self._size)
+        self._position += count
+        return count
+
+    def close(self) -> None:
+        """Close the descriptor."""
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+        super().close()
+
+
 class JournalView(_FileObject):
     """A read-only file object showing ``path`` as it was before an uncommitted change.
 
@@ -427,8 +510,9 @@ def open_journaled(path: Path) -> Iterator[h5py.File]:
     """Open the main file ``path`` for changing in place; they commit when the block ends.
 
     Any exception in the block (or while committing) rolls every change back, so the file is as
-    it was; a kill leaves the journal for :func:`recover`. Call only while holding the writer
-    lock, after :func:`recover`.
+    it was, and is raised again; a write that failed below HDF5 (a full disk) is raised by the
+    commit, HDF5 never sees it. A kill leaves the journal for :func:`recover`. Call only
+    while holding the writer lock, after :func:`recover`.
     """
     journaled = JournaledFile(path)
     try:
@@ -441,8 +525,12 @@ def open_journaled(path: Path) -> Iterator[h5py.File]:
         file.close()
         journaled.commit()
     except BaseException:
+        journaled.discard()
         with contextlib.suppress(Exception):
             file.close()
+        if file.id.valid:  # the close failed half way: drop the handle HDF5 still keeps
+            with contextlib.suppress(Exception):
+                file.id.close()
         journaled.rollback()
         raise
 

@@ -2,15 +2,19 @@
 
 Writing (only ever by the process holding ``<file>.lock``, through a writer session):
 
-* ``begin_sweep`` checks the definition, takes the lock, rewrites the main file atomically with
-  the trajectory's definition and a run table of pending runs (folding in segments of an
-  interrupted sweep when resuming) and returns the session;
+* ``begin_sweep`` checks the definition, takes the lock, rolls back a change a killed writer left
+  uncommitted, and writes the trajectory's definition and a run table of pending runs (a new
+  file is written whole; into an existing file, and when resuming with segments of an
+  interrupted sweep to fold or new points, the main file is changed in place) and returns the
+  session;
 * ``session.store_runs`` writes each batch of finished runs to a new immutable segment file;
-* ``session.finish`` folds the segments into a new main file (atomically), deletes them and
-  releases the lock (``close`` releases it without folding).
+* ``session.finish`` folds the segments into the main file in place, deletes them and releases
+  the lock (``close`` releases it without folding).
 
-A ``kill -9`` at any moment therefore leaves the old or the new main file plus complete
-segments; readers merge them, so every run that reached a segment is there.
+In-place changes go through the rollback journal of :mod:`.journal`: a ``kill -9`` at any moment
+leaves the main file as of its last commit (readers read around an uncommitted change, the next
+writer rolls it back) plus complete segments; readers merge them, so every run that reached a
+segment is there.
 """
 
 from __future__ import annotations
@@ -30,10 +34,12 @@ import numpy.typing as npt
 from pypet_rebuild.errors import (
     FileLockedError,
     InvalidStorageError,
+    PypetRebuildError,
     StorageError,
     TrajectoryNotFoundError,
 )
 from pypet_rebuild.storage.codecs import encode_value
+from pypet_rebuild.storage.hdf5.appending import append_extras, append_trajectory
 from pypet_rebuild.storage.hdf5.columns import classify, write_column
 from pypet_rebuild.storage.hdf5.extras import (
     write_definition,
@@ -51,13 +57,15 @@ from pypet_rebuild.storage.hdf5.files import (
     list_segments,
     new_staging_path,
     open_checked,
+    real_path,
     remove_leftovers,
     remove_staging,
     remove_stale_staging,
-    segment_directory,
     segment_path,
+    write_failed,
 )
 from pypet_rebuild.storage.hdf5.folding import fold_trajectory, start_main_file, write_extras
+from pypet_rebuild.storage.hdf5.journal import journal_path, open_journaled, recover
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.hdf5.skeleton import (
     STATUS_CODES,
@@ -185,6 +193,11 @@ class HDF5StorageService:
             )
         self._lock.acquire()
         self._unfolded.clear()  # another writer may have written or folded since
+        try:
+            self._recover()
+        except BaseException:
+            self._lock.release()
+            raise
 
     def _begin(self, snapshot: TrajectorySnapshot, *, resume: bool) -> frozenset[int]:
         self._refresh()
@@ -200,11 +213,12 @@ class HDF5StorageService:
             check_resumable(view.snapshot(), snapshot)
             grown = snapshot.n_runs > view.n_runs
             if self.compaction == "always":
-                self._rewrite(snapshot.name, snapshot=snapshot)
+                if grown or self._unfolded_segments(snapshot.name) or not self._current_layout():
+                    self._commit(snapshot.name, snapshot=snapshot)
             elif grown:
                 self._append_definition(snapshot, view.n_runs)
         else:
-            self._rewrite(snapshot.name, snapshot=snapshot)
+            self._commit(snapshot.name, snapshot=snapshot)
             return frozenset()  # a new trajectory: every run is pending
         # The done runs straight from the status codes: building the whole run table (hex point
         # hashes, host names...) would cost every round of an adaptive loop O(stored runs).
@@ -289,7 +303,7 @@ class HDF5StorageService:
         )
         if self._unfolded[trajectory] >= MAX_UNFOLDED_SEGMENTS and self.path.exists():
             # Bounds the open files of this writer and of every reader (see the constant).
-            self._rewrite(trajectory, snapshot=snapshot)
+            self._commit(trajectory, snapshot=snapshot)
         elif self._reader is not None:
             # Only this process writes (it holds the lock): show the open reader the new segment
             # instead of closing it, so the next read does not reopen every segment.
@@ -318,10 +332,10 @@ class HDF5StorageService:
                 encode_value(value, f"results.{name}", allow_pickle=self.allow_pickle)
 
     def _store_derived(self, trajectory: str, results: Sequence[Result[Any]]) -> None:
-        """Store trajectory-level results (rewrites the main file atomically)."""
+        """Store trajectory-level results (in the main file, or a segment: see ``compaction``)."""
         check_derived(results, allow_pickle=self.allow_pickle)
         if self.compaction == "always":
-            self._rewrite(trajectory, derived=results)
+            self._commit(trajectory, derived=results)
         else:
             self._write_segment(
                 trajectory,
@@ -341,7 +355,7 @@ class HDF5StorageService:
         """
         if self.compaction == "always":
             logger.debug("folding the segments of %r into %s", trajectory, self.path)
-            self._rewrite(trajectory, snapshot=snapshot, provenance=provenance)
+            self._commit(trajectory, snapshot=snapshot, provenance=provenance)
             return
         if provenance is not None:
             self._write_segment(
@@ -353,7 +367,7 @@ class HDF5StorageService:
                 trajectory,
                 self.path,
             )
-            self._rewrite(trajectory)
+            self._commit(trajectory)
         else:
             logger.debug(
                 "leaving the segments of %r unfolded (compaction=%r)", trajectory, self.compaction
@@ -416,9 +430,10 @@ class HDF5StorageService:
         held = self._lock.held
         self._check_writable()
         self._lock.acquire()
-        if not held:
-            self._unfolded.clear()
         try:
+            if not held:
+                self._unfolded.clear()
+                self._recover()
             yield
         finally:
             if not held:
@@ -436,6 +451,121 @@ class HDF5StorageService:
         parent = self.path.parent if str(self.path.parent) else Path()
         if not parent.is_dir():
             raise StorageError(f"the folder {str(parent)!r} of {str(self.path)!r} does not exist")
+
+    # -- committing: in place, or by a rewrite ---------------------------------------------------
+
+    def _recover(self) -> None:
+        """Roll back an in-place change a killed writer left uncommitted (holding the lock)."""
+        if self.path.exists() and recover(real_path(self.path)):
+            logger.warning(
+                "%s: rolled back a change a killed writer had not committed (its runs are still "
+                "in the segment files and are folded in now)",
+                self.path,
+            )
+            self._invalidate()
+
+    def _current_layout(self) -> bool:
+        """Whether the main file has this version's layout (else the next commit converts it)."""
+        return int(self._reader_for().main.attrs[FORMAT_ATTR]) == FORMAT_VERSION
+
+    def _unfolded_segments(self, trajectory: str) -> list[tuple[int, Path]]:
+        """The segment files of ``trajectory`` the main file has not folded in, in order."""
+        folded = folded_segments(self._reader_for().main).get(trajectory, 0)
+        return [(seq, p) for _, seq, p in list_segments(self.path, trajectory) if seq > folded]
+
+    def _commit(
+        self,
+        trajectory: str,
+        *,
+        snapshot: TrajectorySnapshot | None = None,
+        provenance: Mapping[str, object] | None = None,
+        derived: Sequence[Result[Any]] = (),
+    ) -> None:
+        """Fold the unfolded segments of ``trajectory`` (plus the extras) into the main file.
+
+        In place (:meth:`_append`) when the main file exists with this version's layout; else by
+        writing a new file (:meth:`_rewrite`): the first sweep into a new file, and once to
+        convert a file of an older layout.
+        """
+        if self.path.exists() and self._current_layout():
+            self._append(trajectory, snapshot=snapshot, provenance=provenance, derived=derived)
+        else:
+            self._rewrite(trajectory, snapshot=snapshot, provenance=provenance, derived=derived)
+
+    def _append(
+        self,
+        trajectory: str,
+        *,
+        snapshot: TrajectorySnapshot | None = None,
+        provenance: Mapping[str, object] | None = None,
+        derived: Sequence[Result[Any]] = (),
+    ) -> None:
+        """Fold in place, behind the rollback journal: costs what the segments add.
+
+        Only called while holding the writer lock. A kill before the journal is deleted leaves a
+        journal that the next writer rolls back (readers read around it meanwhile), with every
+        segment still there; a kill after it leaves segments the main file lists as folded.
+        """
+        self._invalidate()
+        remove_leftovers(self.path)
+        on_disk = list_segments(self.path, trajectory)
+        try:
+            folded = self._append_journaled(trajectory, on_disk, snapshot, provenance, derived)
+        except (OSError, RuntimeError) as exc:
+            # h5py reports HDF5 failures as OSError, some as RuntimeError; the file is as it was.
+            if isinstance(exc, PypetRebuildError):
+                raise
+            raise write_failed(self.path, exc) from exc
+        self._remove_folded(trajectory, folded.get(trajectory, 0), on_disk)
+
+    def _append_journaled(
+        self,
+        trajectory: str,
+        on_disk: Sequence[tuple[str, int, Path]],
+        snapshot: TrajectorySnapshot | None,
+        provenance: Mapping[str, object] | None,
+        derived: Sequence[Result[Any]],
+    ) -> dict[str, int]:
+        """The in-place change itself; returns the folded segment numbers it committed."""
+        with open_journaled(real_path(self.path)) as main:
+            folded = folded_segments(main)
+            segments = [(seq, p) for _, seq, p in on_disk if seq > folded.get(trajectory, 0)]
+            segment_files = [h5py.File(path, "r") for _, path in segments]
+            try:
+                sources = [f[trajectory] for f in segment_files]
+                if trajectory in main:
+                    append_trajectory(main[trajectory], sources, snapshot, self.options)
+                    append_extras(main[trajectory], provenance, derived, self.allow_pickle, sources)
+                else:
+                    fold_trajectory(main, trajectory, None, snapshot, self.options)
+                    write_extras(main[trajectory], None, provenance, derived, self.allow_pickle)
+            finally:
+                for file in segment_files:
+                    file.close()
+            if segments:
+                folded[trajectory] = segments[-1][0]
+            main.attrs[FOLDED_ATTR] = json.dumps(folded)
+        return folded
+
+    def _remove_folded(
+        self, trajectory: str, last: int, on_disk: Sequence[tuple[str, int, Path]]
+    ) -> None:
+        """Delete the segments up to ``last`` (now in the durable main file) and reset counts.
+
+        That includes segments an earlier writer folded but was killed before deleting.
+        """
+        for _, seq, path in on_disk:
+            if seq <= last:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        if on_disk:
+            directory = on_disk[0][2].parent
+            fsync_directory(directory)
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only succeeds when no segment is left
+        self._next_segment[trajectory] = last + 1
+        self._unfolded[trajectory] = 0
+        self._invalidate()
 
     # -- the atomic rewrite ---------------------------------------------------------------------
 
@@ -477,21 +607,8 @@ class HDF5StorageService:
                 file.close()
             if old is not None:
                 old.close()
-        # The new main file is durable: every segment up to ``folded`` is in it. That includes
-        # segments an earlier writer folded but was killed before deleting.
-        last = folded.get(trajectory, 0)
-        for _, seq, path in on_disk:
-            if seq <= last:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-        if on_disk:
-            directory = on_disk[0][2].parent
-            fsync_directory(directory)
-            with contextlib.suppress(OSError):
-                directory.rmdir()  # only succeeds when no segment is left
-        self._next_segment[trajectory] = last + 1
-        self._unfolded[trajectory] = 0
-        self._invalidate()
+        # The new main file is durable: every segment up to ``folded`` is in it.
+        self._remove_folded(trajectory, folded.get(trajectory, 0), on_disk)
 
     def adopt_trajectory(self, source: Path, trajectory: str) -> None:
         """Replace (or add) ``trajectory`` with the one stored in the compacted file ``source``.
@@ -534,10 +651,14 @@ class HDF5StorageService:
 
     def _refresh(self) -> None:
         """Drop the open reader if another writer changed the file since it was opened."""
-        if self._reader is not None and self._reader.stamp != _stamp(self.path):
+        if self._reader is not None and self._reader.stamp != _stamp(self._reader.real):
             self._invalidate()
 
     def _reader_for(self) -> _Reader:
+        if self._reader is not None and not self._lock.held:
+            # Another process may have committed a change in place since: then read it anew
+            # (the writer keeps its own reader up to date).
+            self._refresh()
         if self._reader is None:
             self._reader = _Reader(self.path, allow_pickle=self.allow_pickle)
         return self._reader
@@ -629,7 +750,8 @@ class _Reader:
     def __init__(self, path: Path, *, allow_pickle: bool = False) -> None:
         self.path = path
         self.allow_pickle = allow_pickle
-        self.stamp = _stamp(path)
+        self.real = real_path(path)  # resolved once: the stamp is taken on every read
+        self.stamp = _stamp(self.real)
         self.main = open_checked(path)
         self._segments: dict[str, list[h5py.File]] = {}
         self._views: dict[str, TrajectoryView] = {}
@@ -642,7 +764,7 @@ class _Reader:
             self._segments[trajectory].append(file)
             view.add_segment(file[trajectory])
         # A view opened later lists the segments on disk, this one included.
-        self.stamp = _stamp(self.path)
+        self.stamp = _stamp(self.real)
 
     def names(self) -> tuple[str, ...]:
         return tuple(self.main.keys())
@@ -678,7 +800,7 @@ class _Reader:
                 # Deleted by a concurrent fold after we opened the main file: the new main file
                 # holds its runs, so read that one instead (ours would miss them).
                 self.close()
-                self.stamp = _stamp(self.path)
+                self.stamp = _stamp(self.real)
                 self.main = open_checked(self.path)
                 continue
             return files
@@ -723,14 +845,21 @@ class _HDF5Session(SessionBase):
         self._service._finish(self.trajectory, provenance, self._snapshot)
 
 
-def _stamp(path: Path) -> tuple[object, ...]:
-    """What identifies the stored state: the main file's identity and the segment file names."""
+def _stamp(real: Path) -> tuple[object, ...]:
+    """What identifies the stored state, from three ``stat`` calls (it is checked on every read).
+
+    The main file's identity, size and modification time (an in-place commit changes them), its
+    journal (an uncommitted change: reads go through the journal view) and the segment folder's
+    modification time (a segment written or deleted changes it). ``real`` is the main file's
+    real path.
+    """
     try:
-        info = path.stat()
+        info = real.stat()
     except FileNotFoundError:
         return ()
     try:
-        names = sorted(os.listdir(segment_directory(path)))
+        segments = real.with_name(real.name + ".segments").stat().st_mtime_ns
     except (FileNotFoundError, NotADirectoryError):
-        names = []
-    return (info.st_ino, info.st_mtime_ns, info.st_size, *names)
+        segments = 0
+    journal = journal_path(real).exists()
+    return (info.st_ino, info.st_mtime_ns, info.st_size, journal, segments)
