@@ -166,9 +166,9 @@ _OWN_HEAD = 1 << 16
 
 
 def _is_own_file(path: Path) -> bool:
-    """Whether ``path`` is an HDF5 file of this library: its format attribute's name is in the
-    first bytes (the root group's header, written first).
+    """Whether ``path`` is an HDF5 file of this library (its format attribute is in its head).
 
+    The attribute's name sits in the root group's header, written first.
     Such a file goes to the ``hdf5`` backend straight away: no other backend is asked, and no
     entry point is loaded (that alone takes milliseconds, as long as reading a small result).
     """

@@ -16,6 +16,7 @@ backend with ``getattr``. This module imports no backend.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
@@ -57,10 +58,12 @@ class WriterSession(Protocol):
         ...
 
     @property
-    def done_runs(self) -> frozenset[int]:
+    def done_runs(self) -> AbstractSet[int]:
         """Indices of the runs already stored as done when the sweep began.
 
-        Empty for a session from :meth:`StorageService.open_writer`, which stores no runs.
+        A set (a ``frozenset``, or a :class:`~pypet_rebuild.storage.records.RunIndexSet` over a
+        numpy array, so a resumed sweep of a million runs builds no million ints). Empty for a
+        session from :meth:`StorageService.open_writer`, which stores no runs.
         """
         ...
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MISSING", "RunRecord", "RunStatus", "RunTable"]
+__all__ = ["MISSING", "RunIndexSet", "RunRecord", "RunStatus", "RunTable"]
 
 
 class RunStatus(enum.StrEnum):
@@ -39,6 +39,56 @@ class _Missing:
 
 
 MISSING: Final = _Missing()
+
+
+class RunIndexSet(Set[int]):
+    """A read-only set of run indices over one sorted numpy array (8 bytes per run).
+
+    What a writer session reports as its ``done_runs``: a resumed sweep of a million runs gets
+    them without building a million Python ints. It compares equal to a ``frozenset`` of the
+    same indices, and :meth:`as_array` hands the indices to numpy.
+
+    Parameters
+    ----------
+    indices
+        The run indices, in any order (duplicates are dropped).
+    """
+
+    __slots__ = ("_indices",)
+
+    def __init__(self, indices: npt.ArrayLike) -> None:
+        unique = np.unique(np.asarray(indices, dtype=np.int64).reshape(-1))
+        unique.flags.writeable = False
+        self._indices = unique
+
+    @classmethod
+    def _from_iterable(cls, values: Iterable[Any]) -> frozenset[Any]:
+        # The results of set operations (``a & b``...) are plain frozensets.
+        return frozenset(values)
+
+    def as_array(self) -> npt.NDArray[np.int64]:
+        """The indices, sorted, as a read-only ``int64`` array."""
+        return self._indices
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, int | np.integer):
+            return False
+        at = int(np.searchsorted(self._indices, value))
+        return at < len(self._indices) and int(self._indices[at]) == value
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._indices.tolist())
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def __hash__(self) -> int:
+        return self._hash()
+
+    def __repr__(self) -> str:
+        shown = ", ".join(map(str, self._indices[:8].tolist()))
+        more = ", ..." if len(self._indices) > 8 else ""
+        return f"RunIndexSet({{{shown}{more}}}, {len(self)} runs)"
 
 
 @dataclass(slots=True)

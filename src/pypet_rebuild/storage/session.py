@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from types import TracebackType
 from typing import Any
 
@@ -80,7 +81,7 @@ class SessionBase(ABC):
     """
 
     def __init__(
-        self, trajectory: str, done_runs: frozenset[int], release: Callable[[], None]
+        self, trajectory: str, done_runs: AbstractSet[int], release: Callable[[], None]
     ) -> None:
         self._trajectory = trajectory
         self._done_runs = done_runs
@@ -92,7 +93,7 @@ class SessionBase(ABC):
         return self._trajectory
 
     @property
-    def done_runs(self) -> frozenset[int]:
+    def done_runs(self) -> AbstractSet[int]:
         """Indices of the runs already stored as done when the session began."""
         return self._done_runs
 

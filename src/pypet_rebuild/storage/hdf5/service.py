@@ -24,6 +24,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, Literal
 
@@ -74,7 +75,13 @@ from pypet_rebuild.storage.hdf5.skeleton import (
 )
 from pypet_rebuild.storage.hdf5.view import TrajectoryView
 from pypet_rebuild.storage.protocol import UNSTACKABLE, ResultInfo, StorageService, WriterSession
-from pypet_rebuild.storage.records import MISSING, RunRecord, RunStatus, RunTable
+from pypet_rebuild.storage.records import (
+    MISSING,
+    RunIndexSet,
+    RunRecord,
+    RunStatus,
+    RunTable,
+)
 from pypet_rebuild.storage.resume import check_resumable, snapshot_hashes
 from pypet_rebuild.storage.session import SessionBase, check_definition, check_derived
 from pypet_rebuild.tree.nodes import Result
@@ -199,7 +206,7 @@ class HDF5StorageService:
             self._lock.release()
             raise
 
-    def _begin(self, snapshot: TrajectorySnapshot, *, resume: bool) -> frozenset[int]:
+    def _begin(self, snapshot: TrajectorySnapshot, *, resume: bool) -> RunIndexSet:
         self._refresh()
         stored = self._stored_names()
         if snapshot.name in stored and not resume:
@@ -219,11 +226,11 @@ class HDF5StorageService:
                 self._append_definition(snapshot, view.n_runs)
         else:
             self._commit(snapshot.name, snapshot=snapshot)
-            return frozenset()  # a new trajectory: every run is pending
+            return RunIndexSet(())  # a new trajectory: every run is pending
         # The done runs straight from the status codes: building the whole run table (hex point
         # hashes, host names...) would cost every round of an adaptive loop O(stored runs).
-        columns = self._reader_for().view(snapshot.name).run_columns()
-        done = np.flatnonzero(columns.status == STATUS_CODES[RunStatus.DONE])
+        status = self._reader_for().view(snapshot.name).status_codes()
+        done = np.flatnonzero(status == STATUS_CODES[RunStatus.DONE])
         logger.debug(
             "resuming %r in %s: %d of %d runs done%s",
             snapshot.name,
@@ -232,7 +239,7 @@ class HDF5StorageService:
             snapshot.n_runs,
             f", {snapshot.n_runs - view.n_runs} new points" if grown else "",
         )
-        return frozenset(done.tolist())
+        return RunIndexSet(done)
 
     def _append_definition(self, snapshot: TrajectorySnapshot, stored_runs: int) -> None:
         """Record an expansion (the new points only) in a segment instead of a rewrite."""
@@ -828,7 +835,7 @@ class _HDF5Session(SessionBase):
         self,
         service: HDF5StorageService,
         trajectory: str,
-        done: frozenset[int],
+        done: AbstractSet[int],
         snapshot: TrajectorySnapshot | None = None,
     ) -> None:
         super().__init__(trajectory, done, service._lock.release)

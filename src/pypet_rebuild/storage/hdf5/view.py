@@ -138,6 +138,23 @@ class TrajectoryView:
             return columns
         return _grown(columns, extended)
 
+    def status_codes(self) -> npt.NDArray[np.uint8]:
+        """The merged ``status`` column alone (the stored runs; what a resume needs to know).
+
+        Reads one byte per run, not the whole run table.
+        """
+        if self._columns is not None and self._columns[1] == len(self.segments):
+            return np.asarray(self._columns[0].status, dtype=np.uint8)
+        status = np.asarray(self.main["runs"]["status"][...], dtype=np.uint8)
+        if self.n_runs > len(status):
+            status = np.concatenate([status, np.zeros(self.n_runs - len(status), np.uint8)])
+        for segment in self.segments:
+            if "runs" in segment:
+                index = segment["runs"]["index"][...]
+                keep = index < len(status)
+                status[index[keep]] = np.asarray(segment["runs"]["status"][...], np.uint8)[keep]
+        return status
+
     def derived(self) -> dict[str, Result[Any]]:
         """Trajectory-level results of the main file, replaced or extended by segments."""
         found = read_derived(self.main, allow_pickle=self.allow_pickle)

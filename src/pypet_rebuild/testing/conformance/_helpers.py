@@ -134,10 +134,10 @@ def store_sweep(
 ) -> frozenset[int]:
     """One sweep through a writer session: begin, store ``runs`` and ``derived``, finish.
 
-    Returns the session's ``done_runs``.
+    Returns the session's ``done_runs`` (as a frozenset, whatever set the backend gives).
     """
     with storage.begin_sweep(traj.snapshot(), resume=resume) as session:
-        done = session.done_runs
+        done = frozenset(session.done_runs)
         session.store_runs(runs)
         session.store_derived(derived)
         session.finish({} if provenance is None else provenance)
