@@ -57,7 +57,10 @@ class RunIndexSet(Set[int]):
     __slots__ = ("_indices",)
 
     def __init__(self, indices: npt.ArrayLike) -> None:
-        unique = np.unique(np.asarray(indices, dtype=np.int64).reshape(-1))
+        given = np.asarray(indices, dtype=np.int64).reshape(-1)
+        # Already sorted and unique (as from np.flatnonzero) is the common case, and checking it
+        # is far cheaper than np.unique.
+        unique = given.copy() if bool(np.all(given[1:] > given[:-1])) else np.unique(given)
         unique.flags.writeable = False
         self._indices = unique
 

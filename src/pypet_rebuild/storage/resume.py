@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from pypet_rebuild.errors import ResumeMismatchError
 from pypet_rebuild.exploration import ParameterSpace, PointHashes, point_hash, same_value
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
@@ -20,11 +22,22 @@ def snapshot_hashes(snapshot: TrajectorySnapshot) -> PointHashes:
     ).hashes()
 
 
-def check_resumable(stored: TrajectorySnapshot, new: TrajectorySnapshot) -> None:
+def check_resumable(
+    stored: TrajectorySnapshot,
+    new: TrajectorySnapshot,
+    *,
+    stored_explored: Collection[str] | None = None,
+    stored_hashes: PointHashes | None = None,
+) -> None:
     """Refuse to resume when the new sweep is not the stored one (possibly expanded).
 
     The parameters (paths, types, defaults) must be identical and the stored points must be the
     first points of the new exploration, in the same order.
+
+    ``stored`` may be the definition without explored values when ``stored_explored`` (the
+    explored paths) and ``stored_hashes`` (the stored point hashes; ``None`` when nothing is
+    explored) are given: the points are compared by their hashes, so no stored value needs to be
+    read back.
 
     Raises
     ------
@@ -52,12 +65,16 @@ def check_resumable(stored: TrajectorySnapshot, new: TrajectorySnapshot) -> None
             f"cannot resume {name!r}: the default or type of {changed} "
             "differs from the stored sweep; restore the stored values or start a new trajectory"
         )
-    if set(stored.explored) != set(new.explored):
+    explored = set(stored.explored if stored_explored is None else stored_explored)
+    if explored != set(new.explored):
         raise ResumeMismatchError(
-            f"cannot resume {name!r}: the stored sweep explores {sorted(stored.explored)} but "
+            f"cannot resume {name!r}: the stored sweep explores {sorted(explored)} but "
             f"this one explores {sorted(new.explored)}"
         )
-    stored_hashes = snapshot_hashes(stored)
+    if stored_explored is None:
+        stored_hashes = snapshot_hashes(stored)
+    elif stored_hashes is None:
+        stored_hashes = PointHashes.from_hex([point_hash({})])
     new_hashes = snapshot_hashes(new)
     if len(new_hashes) < len(stored_hashes):
         raise ResumeMismatchError(

@@ -113,7 +113,8 @@ def append_trajectory(
     for path, values in explored.items():
         append_explored(group["explored"], path, values, options)
     owners = _append_runs(group, segments, n_old, n_new, hashes)
-    names = set(group["results"].keys())
+    # With no segment and no new runs (a resume with nothing left to do) no column changes.
+    names = set(group["results"].keys()) if segments or n_new > n_old else set()
     for segment in segments:
         if "results" in segment:
             names.update(segment["results"].keys())
@@ -156,34 +157,50 @@ def _definition(
 
 
 class _Owners:
-    """The runs the segments record (below the new run count): where each's last record is.
+    """Which records of the segments a fold takes: for each run, its last record.
 
-    ``runs`` are sorted and distinct; ``segment[i]`` and ``row[i]`` locate the record of
-    ``runs[i]`` (the last one, as the reader's merge takes it).
+    Kept as one boolean per segment row (plus, while it is built, one per run of the new run
+    table), so folding a sweep of a million runs holds no array of a million run indices at once:
+    each segment's runs and rows are read again when asked for (:meth:`of`).
     """
 
     def __init__(self, segments: Sequence[h5py.Group], n: int) -> None:
-        runs, segment, row = [], [], []
-        for position, store in enumerate(segments):
+        self._segments = segments
+        self._owned: list[npt.NDArray[np.bool_] | None] = [None] * len(segments)
+        self.count = 0
+        seen = np.zeros(n, dtype=bool)
+        # Newest segment first: a run recorded again later is owned by the later record.
+        for position in reversed(range(len(segments))):
+            store = segments[position]
             if "runs" not in store:
                 continue
-            index = store["runs"]["index"][...]
-            keep = np.flatnonzero(index < n)
-            runs.append(index[keep])
-            segment.append(np.full(len(keep), position, dtype=np.int64))
-            row.append(keep.astype(np.int64))
-        every = np.concatenate(runs) if runs else np.zeros(0, np.int64)
-        last = len(every) - 1 - np.unique(every[::-1], return_index=True)[1]
-        self.runs: npt.NDArray[np.int64] = every[last].astype(np.int64)
-        self.segment: npt.NDArray[np.int64] = (
-            np.concatenate(segment)[last] if runs else np.zeros(0, np.int64)
-        )
-        self.row: npt.NDArray[np.int64] = np.concatenate(row)[last] if runs else self.segment
+            index = np.asarray(store["runs"]["index"][...], dtype=np.int64)
+            owned = np.zeros(len(index), dtype=bool)
+            inside = np.flatnonzero(index < n)[::-1]  # within a segment too, the last wins
+            _, first = np.unique(index[inside], return_index=True)
+            rows = inside[first]
+            rows = rows[~seen[index[rows]]]
+            owned[rows] = True
+            seen[index[rows]] = True
+            self._owned[position] = owned
+            self.count += len(rows)
 
     def of(self, position: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """The runs whose last record is in segment ``position``, and their rows there."""
-        mine = self.segment == position
-        return self.runs[mine], self.row[mine]
+        owned = self._owned[position]
+        if owned is None or not owned.any():
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty
+        rows = np.flatnonzero(owned).astype(np.int64)
+        index = np.asarray(self._segments[position]["runs"]["index"][...], dtype=np.int64)
+        return index[rows], rows
+
+
+_OUTCOME_COLUMNS = tuple(
+    name for name in RUN_COLUMNS if name not in ("index", "point_hash", "seed")
+)
+"""The run-table columns a finished run changes: its index, point hash and seed were written with
+the pending row (rewriting them would overwrite, and journal, pages of the old file for nothing)."""
 
 
 def _append_runs(
@@ -193,7 +210,10 @@ def _append_runs(
     n_new: int,
     hashes: PointHashes,
 ) -> _Owners:
-    """Grow the run table by the new pending runs, then overwrite the rows segments record."""
+    """Grow the run table by the new pending runs, then overwrite the rows segments record.
+
+    One segment at a time: what is held at once is one segment's runs, not every folded run.
+    """
     runs = group["runs"]
     datasets = {name: runs[name] for name in RUN_COLUMNS}
     if n_new > n_old:
@@ -201,35 +221,30 @@ def _append_runs(
             grow(dataset, n_new)
         write_pending_rows(datasets, n_old, hashes, int(group.attrs["seed"]))
     owners = _Owners(segments, n_new)
-    if not len(owners.runs):
+    if not owners.count:
         return owners
-    # Which runs had a record before (only those can have a text to clear).
-    earlier = owners.runs < n_old
-    recorded = np.zeros(len(owners.runs), dtype=bool)
-    recorded[earlier] = np.asarray(read_rows(runs["status"], owners.runs[earlier])) != 0
     hosts: list[str] = list(json.loads(runs.attrs["hosts"]))
-    merged = {
-        name: np.empty((len(owners.runs), *datasets[name].shape[1:]), datasets[name].dtype)
-        for name in RUN_COLUMNS
-    }
     texts: dict[str, list[tuple[int, str]]] = {"error": [], "output": []}
     for position, segment in enumerate(segments):
         targets, rows = owners.of(position)
         if not len(targets):
             continue
+        # Which runs had a record before (only those can have a text to clear).
+        earlier = targets < n_old
+        recorded = np.zeros(len(targets), dtype=bool)
+        recorded[earlier] = np.asarray(read_rows(runs["status"], targets[earlier])) != 0
         block = read_run_columns(segment)
         codes = np.array([_code(hosts, host) for host in block.hosts], dtype=np.uint16)
-        at = np.searchsorted(owners.runs, targets)
-        for name in RUN_COLUMNS:
+        for name in _OUTCOME_COLUMNS:
             values = on_disk(name, getattr(block, name))[rows]
-            merged[name][at] = codes[values] if name == "host" else values
+            write_rows(datasets[name], targets, codes[values] if name == "host" else values)
         for kind, found in (("error", block.errors), ("output", block.outputs)):
-            for target, row, i in zip(targets.tolist(), rows.tolist(), at.tolist(), strict=True):
+            for target, row, had in zip(
+                targets.tolist(), rows.tolist(), recorded.tolist(), strict=True
+            ):
                 text = found.get(row, "")
-                if text or recorded[i]:
+                if text or had:
                     texts[kind].append((target, text))  # "" clears an earlier entry
-    for name, dataset in datasets.items():
-        write_rows(dataset, owners.runs, merged[name])
     runs.attrs["hosts"] = json.dumps(hosts)
     for kind, entries in texts.items():
         _append_texts(runs, kind, entries)
@@ -290,20 +305,21 @@ def _append_column(
     else:
         for part in ("header", "start", "size"):
             grow(node[part], n)
-    present = np.zeros(len(owners.runs), dtype=bool)
     for position, source in enumerate(sources):
         targets, rows = owners.of(position)
-        if source is None or not len(targets):
+        if not len(targets):
             continue
-        has = source.present[rows]
-        present[np.searchsorted(owners.runs, targets[has])] = True
+        # Every run a segment owns gets its mask from that segment (absent there: missing).
+        has = source.present[rows] if source is not None else np.zeros(len(rows), dtype=bool)
+        write_rows(mask, targets, has)
+        if source is None:
+            continue
         targets, rows = targets[has], rows[has]
         if isinstance(node, h5py.Dataset):
             assert source.values is not None
             write_rows(node, targets, read_rows(source.values, rows))
         else:
             append_payloads(node, targets, source.read_packed(rows))
-    write_rows(mask, owners.runs, present)
     for source in reversed(sources):
         if source is not None and source.comment:
             node.attrs["comment"] = source.comment

@@ -51,7 +51,7 @@ PAGE = 4096
 _MAGIC = b"PYPET_REBUILD_JOURNAL_1\n"
 _HEADER = struct.Struct("<Q")  # the file's size at open
 _RECORD = struct.Struct("<QII")  # offset, length, crc32 of the original bytes
-_SPILL_BYTES = 32 << 20
+_SPILL_BYTES = 4 << 20  # held pages in memory at most (then journaled and written)
 
 
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation

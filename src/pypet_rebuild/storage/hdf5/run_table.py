@@ -61,20 +61,52 @@ def write_pending_run_table(
     write_run_texts(runs, {}, {}, options)
 
 
+PENDING_FILL: dict[str, float | int] = {
+    "status": 0,
+    "started": np.nan,
+    "finished": np.nan,
+    "duration": np.nan,
+    "host": 0,
+    "pid": -1,
+}
+"""What a pending run holds in the columns a run's outcome fills: their fill values.
+
+Those columns of a pending run table are never written, so HDF5 allocates none of their chunks
+until runs finish: the fold then writes them at the end of the file instead of overwriting (and
+journaling) pages of the old file.
+"""
+
+
 def _create_column(runs: h5py.Group, name: str, n: int, options: StorageOptions) -> h5py.Dataset:
     shape = (n, 16) if name == "point_hash" else (n,)
-    return create_growable(runs, name, shape, run_column_dtype(name), options)
+    return create_growable(
+        runs, name, shape, run_column_dtype(name), options, fillvalue=PENDING_FILL.get(name)
+    )
+
+
+def _pending_by_fill(dataset: h5py.Dataset, name: str) -> bool:
+    """Whether unwritten rows of ``dataset`` already read as a pending run's value."""
+    if name not in PENDING_FILL:
+        return False
+    fill = np.asarray(dataset.fillvalue, dtype=np.float64)
+    return bool(np.array_equal(fill, np.float64(PENDING_FILL[name]), equal_nan=True))
 
 
 def write_pending_rows(
     datasets: dict[str, h5py.Dataset], first: int, hashes: PointHashes, trajectory_seed: int
 ) -> None:
-    """Write pending runs ``first, first + 1, ...`` (one per hash) into the run-table columns."""
+    """Write pending runs ``first, first + 1, ...`` (one per hash) into the run-table columns.
+
+    Columns whose fill value is the pending value are left unwritten (see ``PENDING_FILL``).
+    """
+    written = {
+        name: dataset for name, dataset in datasets.items() if not _pending_by_fill(dataset, name)
+    }
     for start in range(0, len(hashes), _BLOCK):
         stop = min(start + _BLOCK, len(hashes))
         block = pending_columns(hashes[start:stop], trajectory_seed)
         block.index += first + start
-        for name, dataset in datasets.items():
+        for name, dataset in written.items():
             dataset[first + start : first + stop] = on_disk(name, getattr(block, name))
 
 

@@ -217,7 +217,13 @@ class HDF5StorageService:
             )
         if snapshot.name in stored:
             view = self._reader_for().view(snapshot.name)
-            check_resumable(view.snapshot(), snapshot)
+            # By the stored point hashes: no explored value is read back and decoded.
+            check_resumable(
+                view.header,
+                snapshot,
+                stored_explored=view.explored_names(),
+                stored_hashes=view.point_hashes(),
+            )
             grown = snapshot.n_runs > view.n_runs
             if self.compaction == "always":
                 if grown or self._unfolded_segments(snapshot.name) or not self._current_layout():

@@ -9,6 +9,7 @@ only what is asked for.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -137,6 +138,23 @@ class TrajectoryView:
         if extended is None or extended.n_runs == len(columns.index):
             return columns
         return _grown(columns, extended)
+
+    def explored_names(self) -> tuple[str, ...]:
+        """The paths of the explored parameters (from an attribute: no value is read)."""
+        return tuple(json.loads(self.main.attrs["explored_order"]))
+
+    def point_hashes(self) -> PointHashes | None:
+        """The stored point hashes, expansions included, without decoding any explored value.
+
+        ``None`` for a trajectory that explores nothing (its one run has the empty point).
+        """
+        if self._snapshot is not None and self._snapshot[1] == len(self.expansions):
+            return self._snapshot[0].hashes
+        if not self.explored_names():
+            return None
+        expanded = [PointHashes(seg["definition"]["point_hash"][...]) for seg in self.expansions]
+        parts = [read_point_hashes(self.main), *expanded]
+        return parts[0] if len(parts) == 1 else PointHashes.concatenate(parts)
 
     def status_codes(self) -> npt.NDArray[np.uint8]:
         """The merged ``status`` column alone (the stored runs; what a resume needs to know).
