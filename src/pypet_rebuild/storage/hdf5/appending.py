@@ -27,7 +27,16 @@ import numpy.typing as npt
 from pypet_rebuild.errors import FileFormatError
 from pypet_rebuild.exploration import PointHashes
 from pypet_rebuild.storage.hdf5.checks import check_segment
-from pypet_rebuild.storage.hdf5.columns import MASKS, FixedSignature, ResultSource, create_fixed
+from pypet_rebuild.storage.hdf5.columns import (
+    MASKS,
+    FixedSignature,
+    ResultSource,
+    create_fixed,
+    describe_mask,
+    fill_value,
+    result_names,
+)
+from pypet_rebuild.storage.hdf5.describe import detach, grow_run_scale, link_coordinates
 from pypet_rebuild.storage.hdf5.explored import append_explored
 from pypet_rebuild.storage.hdf5.extras import (
     append_provenance,
@@ -110,15 +119,17 @@ def append_trajectory(
     for segment in segments:
         stored = check_segment(segment, stored)
     n_new, explored, hashes = _definition(group, segments, snapshot, n_old)
+    grow_run_scale(group, n_new)
     for path, values in explored.items():
         append_explored(group["explored"], path, values, options)
     owners = _append_runs(group, segments, n_old, n_new, hashes)
-    names = set(group["results"].keys())
+    names = set(result_names(group["results"]))
     for segment in segments:
         if "results" in segment:
-            names.update(segment["results"].keys())
+            names.update(result_names(segment["results"]))
     for name in sorted(names):
         _append_column(group, segments, name, owners, n_new, options)
+    link_coordinates(group)
 
 
 def _definition(
@@ -279,7 +290,8 @@ def _append_column(
             node = create_packed(results, name, n, options, cached=True)
             node.attrs["layout"] = "packed"
         node.attrs["comment"] = ""
-        create_growable(masks, name, (n,), bool, options, cached=True)
+        node.attrs["long_name"] = f"result {name}"
+        describe_mask(create_growable(masks, name, (n,), bool, options, cached=True), name)
     elif main.signature is not None and signature is None:
         _to_packed(group, main, options)
     node = results[name]
@@ -304,6 +316,11 @@ def _append_column(
         else:
             append_payloads(node, targets, source.read_packed(rows))
     write_rows(mask, owners.runs, present)
+    if isinstance(node, h5py.Dataset) and fill_value(node.dtype) is not None:
+        # A run recorded again without this result: its old value must not show.
+        cleared = owners.runs[~present]
+        if len(cleared):
+            write_rows(node, cleared, np.full((len(cleared), *node.shape[1:]), np.nan, node.dtype))
     for source in reversed(sources):
         if source is not None and source.comment:
             node.attrs["comment"] = source.comment
@@ -335,10 +352,13 @@ def _to_packed(group: h5py.Group, main: ResultSource, options: StorageOptions) -
     rows = np.arange(main.present.shape[0], dtype=np.int64)
     payloads = main.read_packed(rows)
     comment = main.comment
+    assert main.values is not None
+    detach(main.values)
     del results[main.name]
     node = create_packed(results, main.name, len(rows), options, payloads, cached=True)
     node.attrs["layout"] = "packed"
     node.attrs["comment"] = comment
+    node.attrs["long_name"] = f"result {main.name}"
 
 
 def append_extras(

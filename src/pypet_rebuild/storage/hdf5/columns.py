@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.storage.codecs import decode_value, encode_value, is_native_dtype
+from pypet_rebuild.storage.hdf5.describe import attach_run, describe
 from pypet_rebuild.storage.hdf5.encoded import dtype_from_json, dtype_to_json, pack, unpack
 from pypet_rebuild.storage.hdf5.layout import create_growable, read_rows
 from pypet_rebuild.storage.hdf5.options import StorageOptions
@@ -38,9 +39,12 @@ __all__ = [
     "classify",
     "copy_rows",
     "create_fixed",
+    "describe_mask",
+    "fill_value",
     "fixed_data",
     "mask_group",
     "read_rows",
+    "result_names",
     "write_column",
 ]
 
@@ -178,13 +182,24 @@ def _order(array: npt.NDArray[Any]) -> str:
     return "F" if flags.f_contiguous and not flags.c_contiguous else "C"
 
 
+def fill_value(dtype: np.dtype[Any]) -> Any:
+    """What a fixed column holds where a run has no value: NaN for floats, else zeros.
+
+    Readers of this library go by the mask; NaN (named in ``_FillValue``) makes a missing float
+    visible to any other reader too.
+    """
+    return np.nan if dtype.kind == "f" else None
+
+
 def fixed_data(values: Sequence[object], signature: FixedSignature) -> npt.NDArray[Any]:
-    """Stack the values of a fixed column (zeros where a row has none)."""
+    """Stack the values of a fixed column (the fill value where a row has none)."""
     if all(value is not MISSING for value in values):
         if signature.kind == "array":
             return np.stack(values)  # type: ignore[arg-type]
         return np.array(values, dtype=signature.dtype)
     data = np.zeros((len(values), *signature.shape), dtype=signature.dtype)
+    if fill_value(signature.dtype) is not None:
+        data[...] = fill_value(signature.dtype)
     for row, value in enumerate(values):
         if value is not MISSING:
             data[row] = value
@@ -218,12 +233,10 @@ def write_column(
     if signature == "unknown":
         signature = classify(values)
     present = np.array([v is not MISSING for v in values], dtype=bool)
-    mask_group(group.parent).create_dataset(name, data=present)
+    describe_mask(mask_group(group.parent).create_dataset(name, data=present), name)
     if signature is not None:
         node: h5py.HLObject = group.create_dataset(name, data=fixed_data(values, signature))
-        node.attrs["layout"] = "fixed"
-        for key, attr in signature.to_attrs().items():
-            node.attrs[key] = attr
+        describe_fixed(node, signature)
     else:
         payloads = [
             _payload(value, name, allow_pickle) if value is not MISSING else _NO_PAYLOAD
@@ -232,6 +245,25 @@ def write_column(
         node = create_packed(group, name, len(values), None, payloads)
         node.attrs["layout"] = "packed"
     node.attrs["comment"] = comment
+    node.attrs["long_name"] = f"result {name}"
+
+
+def describe_fixed(values: h5py.Dataset, signature: FixedSignature) -> None:
+    """Mark a fixed column: its signature, the run dimension, and the fill of missing runs."""
+    values.attrs["layout"] = "fixed"
+    for key, attr in signature.to_attrs().items():
+        values.attrs[key] = attr
+    fill = fill_value(signature.dtype)
+    if fill is not None and signature.dtype in (np.float32, np.float64):
+        values.attrs["_FillValue"] = signature.dtype.type(fill)  # netCDF wants the column's type
+    values.attrs["long_name"] = f"result {str(values.name).rpartition('/')[2]}"
+    attach_run(values, values.parent.parent)
+
+
+def describe_mask(mask: h5py.Dataset, name: str) -> None:
+    """Attach the run dimension to a result's mask and say what it is."""
+    attach_run(mask, mask.parent.parent)
+    describe(mask, f"whether the run has a value of result {name}")
 
 
 _NO_PAYLOAD: Payload = ("", np.empty(0, dtype=np.uint8))
@@ -253,11 +285,26 @@ def create_fixed(
 ) -> h5py.Dataset:
     """An empty growable fixed column ``results/<name>`` of ``n`` rows with its signature."""
     shape = (n, *signature.shape)
-    values = create_growable(results, name, shape, signature.dtype, options, cached=cached)
-    values.attrs["layout"] = "fixed"
-    for key, attr in signature.to_attrs().items():
-        values.attrs[key] = attr
+    values = create_growable(
+        results,
+        name,
+        shape,
+        signature.dtype,
+        options,
+        fillvalue=fill_value(signature.dtype),
+        cached=cached,
+    )
+    describe_fixed(values, signature)
     return values
+
+
+def result_names(results: h5py.Group) -> list[str]:
+    """The result columns of a ``results`` group.
+
+    Version 2 also keeps links to the explored columns there (netCDF coordinates) and the
+    unnamed dimensions of multi-dimensional results; only result columns carry ``layout``.
+    """
+    return [name for name, node in results.items() if "layout" in node.attrs]
 
 
 class ResultSource:

@@ -20,7 +20,14 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.storage.hdf5.appending import append_extras, append_trajectory, is_appendable
-from pypet_rebuild.storage.hdf5.columns import MASKS, ResultSource, copy_rows, create_fixed
+from pypet_rebuild.storage.hdf5.columns import (
+    MASKS,
+    ResultSource,
+    copy_rows,
+    create_fixed,
+    describe_mask,
+)
+from pypet_rebuild.storage.hdf5.describe import link_coordinates
 from pypet_rebuild.storage.hdf5.extras import derived_nodes, write_derived, write_provenance
 from pypet_rebuild.storage.hdf5.files import FORMAT_ATTR, FORMAT_VERSION
 from pypet_rebuild.storage.hdf5.layout import create_growable
@@ -72,6 +79,7 @@ def fold_trajectory(
     if view is None:
         write_pending_run_table(group, hashes, snapshot.seed, options)
         group.create_group("results")
+        link_coordinates(group)
         return
     fold_run_table(group, view.main, view.segments, hashes, snapshot.seed, options)
     results = group.create_group("results")
@@ -81,6 +89,7 @@ def fold_trajectory(
         row = np.concatenate([row, np.arange(len(row), n, dtype=np.int64)])
     for name in view.result_names():
         _fold_column(results, name, view, store, row, n, options)
+    link_coordinates(group)
 
 
 def _fold_column(
@@ -116,7 +125,9 @@ def _fold_column(
         node = create_packed(results, name, n, options, payloads)
         node.attrs["layout"] = "packed"
     node.attrs["comment"] = view.comment(name)
-    create_growable(results.parent[MASKS], name, (n,), bool, options, data=present)
+    node.attrs["long_name"] = f"result {name}"
+    mask = create_growable(results.parent[MASKS], name, (n,), bool, options, data=present)
+    describe_mask(mask, name)
 
 
 _NONE: Payload = ("", np.empty(0, dtype=np.uint8))
