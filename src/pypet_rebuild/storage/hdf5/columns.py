@@ -34,6 +34,7 @@ from pypet_rebuild.storage.records import MISSING
 
 __all__ = [
     "MASKS",
+    "TEXT",
     "FixedSignature",
     "ResultSource",
     "classify",
@@ -43,6 +44,7 @@ __all__ = [
     "fill_value",
     "fixed_data",
     "mask_group",
+    "plain_text",
     "read_rows",
     "result_names",
     "write_column",
@@ -63,6 +65,8 @@ class FixedSignature:
     ----------
     kind
         ``"python:<type>"`` for Python scalars, ``"numpy"`` for numpy scalars, ``"array"``.
+        ``"python:str"`` is text: a variable-length UTF-8 dataset that every HDF5 reader
+        understands (not stackable into a numpy array, unlike the other kinds).
     dtype
         The element dtype.
     shape
@@ -79,9 +83,11 @@ class FixedSignature:
 
     def to_attrs(self) -> dict[str, str]:
         """The signature as HDF5 attributes (``order`` only when it is ``"F"``)."""
+        # Text has no numpy dtype to describe (numpy would drop h5py's string marker, warning).
+        dtype = "utf-8" if self.kind == "python:str" else dtype_to_json(self.dtype)
         attrs = {
             "kind": self.kind,
-            "dtype": json.dumps(dtype_to_json(self.dtype)),
+            "dtype": json.dumps(dtype),
             "shape": json.dumps(list(self.shape)),
         }
         if self.order != "C":
@@ -91,12 +97,20 @@ class FixedSignature:
     @classmethod
     def from_attrs(cls, attrs: Any) -> FixedSignature:
         """Read the signature written by :meth:`to_attrs`."""
+        kind = str(attrs["kind"])
+        if kind == TEXT.kind:
+            return TEXT
         return cls(
-            str(attrs["kind"]),
+            kind,
             dtype_from_json(json.loads(attrs["dtype"])),
             tuple(json.loads(attrs["shape"])),
             str(attrs.get("order", "C")),
         )
+
+    @property
+    def stackable(self) -> bool:
+        """Whether runs' values stack into one numpy array (all kinds but text)."""
+        return self.kind != TEXT.kind
 
     def box(self, value: Any) -> object:
         """Turn one run's raw value (as read) back into the type it was stored from."""
@@ -108,11 +122,28 @@ class FixedSignature:
             return bool(value)
         if self.kind == "python:complex":
             return complex(value)
+        if self.kind == TEXT.kind:
+            return value.decode("utf-8") if isinstance(value, bytes) else str(value)
         if self.kind == "numpy":
             return self.dtype.type(value)
         if self.order == "F":
             return np.asfortranarray(value)
         return np.asarray(value)
+
+
+TEXT = FixedSignature("python:str", np.dtype(h5py.string_dtype()), ())
+"""The signature of a text column (Python strings, stored as variable-length UTF-8)."""
+
+
+def plain_text(text: str) -> bool:
+    """Whether ``text`` survives an HDF5 string: no NUL (it ends the string), valid UTF-8."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _signature(value: object) -> FixedSignature | None:
@@ -154,10 +185,13 @@ def classify(values: Sequence[object]) -> FixedSignature | None:
     present = [value for value in values if value is not MISSING]
     if not present:
         return None
+    first_type = type(present[0])
+    if first_type is str:
+        same = all(type(value) is str and plain_text(value) for value in present)
+        return TEXT if same else None
     found = _signature(present[0])
     if found is None:
         return None
-    first_type = type(present[0])
     if found.kind.startswith("python:"):
         if any(type(value) is not first_type for value in present):
             return None
@@ -193,6 +227,8 @@ def fill_value(dtype: np.dtype[Any]) -> Any:
 
 def fixed_data(values: Sequence[object], signature: FixedSignature) -> npt.NDArray[Any]:
     """Stack the values of a fixed column (the fill value where a row has none)."""
+    if signature.kind == TEXT.kind:
+        return np.array(["" if value is MISSING else value for value in values], dtype=object)
     if all(value is not MISSING for value in values):
         if signature.kind == "array":
             return np.stack(values)  # type: ignore[arg-type]
@@ -235,7 +271,9 @@ def write_column(
     present = np.array([v is not MISSING for v in values], dtype=bool)
     describe_mask(mask_group(group.parent).create_dataset(name, data=present), name)
     if signature is not None:
-        node: h5py.HLObject = group.create_dataset(name, data=fixed_data(values, signature))
+        node: h5py.HLObject = group.create_dataset(
+            name, data=fixed_data(values, signature), dtype=signature.dtype
+        )
         describe_fixed(node, signature)
     else:
         payloads = [

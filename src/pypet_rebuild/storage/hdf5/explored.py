@@ -22,6 +22,7 @@ import numpy as np
 
 from pypet_rebuild.errors import FileFormatError
 from pypet_rebuild.storage.codecs import decode_value, encode_value
+from pypet_rebuild.storage.hdf5.columns import plain_text
 from pypet_rebuild.storage.hdf5.describe import attach_run, describe, detach, units_of
 from pypet_rebuild.storage.hdf5.encoded import pack, read_encoded, unpack
 from pypet_rebuild.storage.hdf5.layout import create_growable, grow
@@ -47,24 +48,12 @@ def _kind(values: Sequence[object]) -> str:
         return ""
     (kind,) = kinds
     if kind is str:
-        return "str" if all(_plain_text(v) for v in values) else ""  # type: ignore[arg-type]
+        return "str" if all(plain_text(v) for v in values) else ""  # type: ignore[arg-type]
     if kind not in _NATIVE:
         return ""
     if kind is int and not all(-(2**63) <= v < 2**63 for v in values):  # type: ignore[operator]
         return ""
     return kind.__name__
-
-
-def _plain_text(text: str) -> bool:
-    # HDF5 strings end at a NUL byte, and lone surrogates have no UTF-8 form: such strings are
-    # packed, so they come back exactly.
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 _BY_NAME = {kind.__name__: dtype for kind, dtype in _NATIVE.items()}

@@ -102,7 +102,7 @@ def _fold_column(
     options: StorageOptions,
 ) -> None:
     sources = view.sources(name)
-    signature = view.fixed_signature(name)
+    signature = view.column_signature(name)
     present = np.zeros(n, dtype=bool)
     owners = _owners(sources, store, row, n)
     node: h5py.Dataset | h5py.Group

@@ -269,6 +269,11 @@ class TrajectoryView:
         return present
 
     def fixed_signature(self, name: str) -> FixedSignature | None:
+        """The shared signature if every store holding values of ``name`` stacks (``fixed``)."""
+        found = self.column_signature(name)
+        return found if found is not None and found.stackable else None
+
+    def column_signature(self, name: str) -> FixedSignature | None:
         """The shared signature if every store holding values of ``name`` uses ``fixed``."""
         found: FixedSignature | None = None
         for source in self.sources(name):
