@@ -280,6 +280,9 @@ def _append_column(
         for segment in segments
     ]
     results, masks = group["results"], group[MASKS]
+    if name in results:
+        # Grown first: the column then has the rows the (already updated) header promises.
+        _grow_column(results[name], masks.get(name), n)
     main = ResultSource(group, name) if name in results else None
     signature = _signature(main, sources)
     if main is None:
@@ -296,12 +299,6 @@ def _append_column(
         _to_packed(group, main, options)
     node = results[name]
     mask = masks[name]
-    grow(mask, n)
-    if isinstance(node, h5py.Dataset):
-        grow(node, n)
-    else:
-        for part in ("header", "start", "size"):
-            grow(node[part], n)
     present = np.zeros(len(owners.runs), dtype=bool)
     for position, source in enumerate(sources):
         targets, rows = owners.of(position)
@@ -325,6 +322,18 @@ def _append_column(
         if source is not None and source.comment:
             node.attrs["comment"] = source.comment
             break
+
+
+def _grow_column(node: h5py.Dataset | h5py.Group, mask: h5py.Dataset | None, n: int) -> None:
+    """Grow a stored result column (and its mask, if it has one) to ``n`` rows."""
+    if mask is not None:
+        grow(mask, n)
+    if isinstance(node, h5py.Dataset):
+        grow(node, n)
+        return
+    for part in ("header", "start", "size"):
+        if part in node:
+            grow(node[part], n)
 
 
 def _signature(

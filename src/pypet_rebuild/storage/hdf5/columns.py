@@ -25,7 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.storage.codecs import decode_value, encode_value, is_native_dtype
-from pypet_rebuild.storage.hdf5.describe import attach_run, describe
+from pypet_rebuild.storage.hdf5.checks import damaged
+from pypet_rebuild.storage.hdf5.describe import RUN, attach_run, describe
 from pypet_rebuild.storage.hdf5.encoded import dtype_from_json, dtype_to_json, pack, unpack
 from pypet_rebuild.storage.hdf5.layout import create_growable, read_rows
 from pypet_rebuild.storage.hdf5.options import StorageOptions
@@ -371,7 +372,10 @@ class ResultSource:
         self.layout = str(node.attrs["layout"])
         self.comment = str(node.attrs.get("comment", ""))
         version1 = isinstance(node, h5py.Group) and "present" in node
-        self.mask: h5py.Dataset = node["present"] if version1 else store[MASKS][name]
+        mask = node["present"] if version1 else store.get(f"{MASKS}/{name}")
+        if not isinstance(mask, h5py.Dataset):
+            raise damaged(store, f"the result {name!r} has no mask '{MASKS}/{name}'")
+        self.mask: h5py.Dataset = mask
         self.signature = FixedSignature.from_attrs(node.attrs) if self.layout == "fixed" else None
         self.values: h5py.Dataset | None = None
         self.packed: PackedRows | None = None
@@ -380,6 +384,18 @@ class ResultSource:
         else:
             self.packed = PackedRows(node)
         self._present: npt.NDArray[np.bool_] | None = None
+        _check_column(store, self, version1)
+
+    def datasets(self) -> dict[str, h5py.Dataset]:
+        """The per-row datasets of the column by role (each must have one row per store row)."""
+        found = {"mask": self.mask}
+        if self.values is not None:
+            found["values"] = self.values
+        elif self.packed is not None:
+            for part in ("header", "start", "size"):
+                if part in self.packed.column:
+                    found[part] = self.packed.column[part]
+        return found
 
     @property
     def present(self) -> npt.NDArray[np.bool_]:
@@ -458,3 +474,35 @@ def copy_rows(
             target[target_start + offset : target_start + offset + count] = source[
                 start + offset : start + offset + count
             ]
+
+
+def _check_column(store: h5py.Group, source: ResultSource, version1: bool) -> None:
+    """Refuse a column that was edited by hand (rows missing, dimension scale removed).
+
+    Reads shapes and attributes only, once per column and store.
+    """
+    rows = _store_rows(store)
+    name = source.name
+    for role, dataset in source.datasets().items():
+        if dataset.shape[:1] != (rows,):
+            raise damaged(
+                store,
+                f"the {role} of result {name!r} has {dataset.shape[0] if dataset.shape else 0} "
+                f"rows, but the store has {rows} runs",
+            )
+    if version1 or RUN not in store:
+        return  # written before version 2: no dimension scales to check
+    for role, dataset in source.datasets().items():
+        if role in ("values", "mask") and not len(dataset.dims[0]):
+            raise damaged(
+                store,
+                f"the {role} of result {name!r} lost its dimension scale {RUN!r} (removed by "
+                "another tool?)",
+            )
+
+
+def _store_rows(store: h5py.Group) -> int:
+    """The number of rows of a store's per-run datasets (main file: runs; segment: records)."""
+    if "n_runs" in store.attrs:
+        return int(store.attrs["n_runs"])
+    return int(store["runs"]["index"].shape[0])
