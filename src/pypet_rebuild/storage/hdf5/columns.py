@@ -270,12 +270,16 @@ def write_column(
     if signature == "unknown":
         signature = classify(values)
     present = np.array([v is not MISSING for v in values], dtype=bool)
-    describe_mask(mask_group(group.parent).create_dataset(name, data=present), name)
+    # Only what reading needs: segments get no scales and no descriptions (see
+    # write_run_columns); the main file gets them when the segment is folded.
+    mask_group(group.parent).create_dataset(name, data=present)
     if signature is not None:
         node: h5py.HLObject = group.create_dataset(
             name, data=fixed_data(values, signature), dtype=signature.dtype
         )
-        describe_fixed(node, signature)
+        node.attrs["layout"] = "fixed"
+        for key, attr in signature.to_attrs().items():
+            node.attrs[key] = attr
     else:
         payloads = [
             _payload(value, name, allow_pickle) if value is not MISSING else _NO_PAYLOAD
@@ -284,7 +288,6 @@ def write_column(
         node = create_packed(group, name, len(values), None, payloads)
         node.attrs["layout"] = "packed"
     node.attrs["comment"] = comment
-    node.attrs["long_name"] = f"result {name}"
 
 
 def describe_fixed(values: h5py.Dataset, signature: FixedSignature) -> None:
@@ -493,7 +496,8 @@ def _check_column(store: h5py.Group, source: ResultSource, version1: bool) -> No
     if version1 or RUN not in store:
         return  # written before version 2: no dimension scales to check
     for role, dataset in source.datasets().items():
-        if role in ("values", "mask") and not len(dataset.dims[0]):
+        # HDF5 deletes DIMENSION_LIST when the last scale is detached: one attribute lookup.
+        if role in ("values", "mask") and "DIMENSION_LIST" not in dataset.attrs:
             raise damaged(
                 store,
                 f"the {role} of result {name!r} lost its dimension scale {RUN!r} (removed by "

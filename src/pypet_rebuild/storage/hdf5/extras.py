@@ -156,9 +156,10 @@ def write_provenance(
         dataset = create_growable(
             group, "provenance", texts.shape, h5py.string_dtype(), options, data=texts
         )
-    # Its own dimension (a netCDF coordinate variable): netCDF readers then name its axis
-    # instead of making up a phony dimension for the trajectory group.
-    dataset.make_scale("provenance")
+    if options is not None:
+        # Its own dimension (a netCDF coordinate variable): netCDF readers then name its axis
+        # instead of making up a phony dimension for the trajectory group.
+        dataset.make_scale("provenance")
     dataset.attrs["long_name"] = "provenance of each sweep, one JSON record each"
 
 

@@ -66,7 +66,6 @@ def create_packed(
         column.create_dataset("start", data=starts)
         column.create_dataset("size", data=sizes)
         column.create_dataset("heap", data=heap)
-        _describe(column)
         return column
     create_growable(column, "header", (rows,), _TEXT, options, data=headers, cached=cached)
     create_growable(column, "start", (rows,), np.int64, options, data=starts, cached=cached)

@@ -262,13 +262,13 @@ class RunColumns:
 def write_run_columns(group: h5py.Group, columns: RunColumns) -> None:
     """Write a run table as the ``runs`` group of a segment's trajectory group ``group``."""
     group.attrs[LAYOUT_ATTR] = LAYOUT_VERSION
-    write_run_scale(group, columns.index, None)
+    # No dimension scales or descriptions in a segment: they cost about a millisecond per
+    # batch, and only this library reads segments (folding gives the main file both).
     runs = group.create_group("runs")
     for name in (*RunColumns.ARRAYS, "seed"):
-        dataset = runs.create_dataset(
+        runs.create_dataset(
             name, data=on_disk(name, getattr(columns, name)), dtype=run_column_dtype(name)
         )
-        describe_run_column(dataset, group)
     runs.attrs["hosts"] = json.dumps(columns.hosts)
     write_run_texts(runs, columns.errors, columns.outputs, None)
 
@@ -328,11 +328,12 @@ def write_run_texts(
         else:
             index = create_growable(runs, f"{name}_rows", rows.shape, np.int64, options, data=rows)
             values = create_growable(runs, f"{name}_text", texts.shape, text, options, data=texts)
-        # The rows are the texts' coordinate: netCDF readers show each text beside its run.
-        index.make_scale(f"{name}_rows")
-        values.dims[0].attach_scale(index)
-        describe(index, f"the run of each {name} text")
-        describe(values, f"{name} text of the run (the last entry of a run wins)")
+        if options is not None:
+            # The rows are the texts' coordinate: netCDF readers show each text beside its run.
+            index.make_scale(f"{name}_rows")
+            values.dims[0].attach_scale(index)
+            describe(index, f"the run of each {name} text")
+            describe(values, f"{name} text of the run (the last entry of a run wins)")
 
 
 def read_run_texts(runs: h5py.Group, kind: str) -> dict[int, str]:
