@@ -1,11 +1,12 @@
 """The skeleton of a stored trajectory: its definition (snapshot) and its run table.
 
-Layout under ``/<trajectory>/``::
+Layout under ``/<trajectory>/`` (format version 2; ``docs/file-format.md`` has all of it)::
 
-    attrs         name, comment, seed, kind, grid, shape, n_runs, created
+    attrs         layout_version, name, comment, seed, kind, grid, shape, n_runs, created
+    run           the ``run`` dimension scale (main file only)
     parameters/   one group per parameter (codec'd default; path, type, comment, annotations)
-    explored/     one column per explored parameter (a plain array when the values allow)
-    runs/         the run table, one dataset per column (see ``RUN_COLUMNS``)
+    explored/     one column per explored parameter (see :mod:`.explored`)
+    runs/         the run table, one dataset per column (see ``RunColumns.ARRAYS``)
 """
 
 from __future__ import annotations
