@@ -178,3 +178,21 @@ def test_a_result_of_the_wrong_length(written: Path) -> None:
         file["t/results/z"].resize(3, axis=0)
 
     _edit_and_expect(written, edit, "the values of result 'z' has 3 rows, but the store has 4")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_trajectory_copied_by_another_ones_rewrite_keeps_its_scales(
+    written: Path, engine: str
+) -> None:
+    # Writing a second trajectory rewrites the file and copies "t" over: HDF5 copies the
+    # references to its dimension scales as they were, pointing nowhere, unless re-attached.
+    other = pr.Trajectory("other", seed=2)
+    other.add_parameter("x", 0.0)
+    other.explore({"x": [5.0]})
+    pr.Environment(other, storage=written).run(lambda run: {"z": run.x}, progress=False)
+    with h5py.File(written, "r") as file:
+        assert file["t/results/z"].dims[0].keys() == ["run"]
+        assert file["t/runs/error_text"].dims[0].keys() == ["error_rows"]
+    with _open(written, engine) as results:
+        assert results["z"].values[:3].tolist() == [10.0, 10.0, 20.0]
+        assert set(results.coords) == {"x", "label"}

@@ -33,6 +33,7 @@ __all__ = [
     "detach",
     "grow_run_scale",
     "link_coordinates",
+    "reattach_scales",
     "units_of",
     "write_run_scale",
 ]
@@ -90,6 +91,48 @@ def attach_run(dataset: h5py.Dataset, trajectory: h5py.Group) -> None:
             dim = parent.create_dataset(name, shape=(size,), dtype=">f4")
             dim.make_scale(_NOT_A_VARIABLE % size)
         dataset.dims[axis].attach_scale(parent[name])
+
+
+def reattach_scales(group: h5py.Group) -> None:
+    """Rebuild the dimension scales of a trajectory group copied from another file.
+
+    HDF5 copies the object references that tie datasets to their scales as they are, so after a
+    copy between files (``Group.copy``, even with ``expand_refs``) they point nowhere and netCDF
+    readers fail on the group. This drops them and attaches the scales again.
+    """
+    if RUN not in group:
+        return  # version 1: no scales
+
+    def drop(_: str, node: object) -> None:
+        if isinstance(node, h5py.Dataset):
+            for attr in ("DIMENSION_LIST", "REFERENCE_LIST"):
+                if attr in node.attrs:
+                    del node.attrs[attr]
+
+    group.visititems(drop)
+    runs = group["runs"]
+    texts = {f"{kind}_{part}" for kind in ("error", "output") for part in ("rows", "text")}
+    per_run = [node for name, node in runs.items() if name not in texts and _per_run(node, group)]
+    for name in ("explored", "results", "present"):
+        if name in group:
+            per_run += [
+                node
+                for node in group[name].values()
+                # The links in results/ to explored columns are attached through explored/.
+                if _per_run(node, group) and (name != "results" or "layout" in node.attrs)
+            ]
+    for dataset in per_run:
+        attach_run(dataset, group)
+    for kind in ("error", "output"):
+        if f"{kind}_rows" in runs:
+            runs[f"{kind}_text"].dims[0].attach_scale(runs[f"{kind}_rows"])
+
+
+def _per_run(node: object, group: h5py.Group) -> bool:
+    """Whether ``node`` is a per-run dataset of ``group`` (not a scale, not a packed column)."""
+    if not isinstance(node, h5py.Dataset) or "CLASS" in node.attrs:
+        return False
+    return bool(node.shape) and node.shape[0] == group[RUN].shape[0]
 
 
 def detach(dataset: h5py.Dataset) -> None:

@@ -27,7 +27,7 @@ from pypet_rebuild.storage.hdf5.columns import (
     create_fixed,
     describe_mask,
 )
-from pypet_rebuild.storage.hdf5.describe import link_coordinates
+from pypet_rebuild.storage.hdf5.describe import link_coordinates, reattach_scales
 from pypet_rebuild.storage.hdf5.extras import derived_nodes, write_derived, write_provenance
 from pypet_rebuild.storage.hdf5.files import FORMAT_ATTR, FORMAT_VERSION
 from pypet_rebuild.storage.hdf5.layout import create_growable
@@ -43,6 +43,7 @@ from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 __all__ = [
     "append_extras",
     "append_trajectory",
+    "copy_trajectory",
     "fold_trajectory",
     "is_appendable",
     "start_main_file",
@@ -56,7 +57,13 @@ def start_main_file(new: h5py.File, old: h5py.File | None, replaced: str) -> Non
     if old is not None:
         for name in old:
             if name != replaced:
-                old.copy(old[name], new, name=name)
+                copy_trajectory(old[name], new, name)
+
+
+def copy_trajectory(source: h5py.Group, target: h5py.File, name: str) -> None:
+    """Copy a stored trajectory into another file as it is, with working dimension scales."""
+    source.file.copy(source, target, name=name)
+    reattach_scales(target[name])
 
 
 def fold_trajectory(
