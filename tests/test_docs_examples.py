@@ -62,3 +62,14 @@ def test_custom_codec_from_the_storage_docs_round_trips(tmp_path: Path) -> None:
     assert isinstance(state, state_type)
     assert state.sigma == 12.0  # type: ignore[attr-defined]
     np.testing.assert_array_equal(state.trajectory, np.full((4, 3), 12.0))  # type: ignore[attr-defined]
+
+
+def test_file_format_page_reads_a_fresh_file_with_h5py_and_xarray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    blocks = python_blocks(ROOT / "docs" / "file-format.md")
+    assert len(blocks) == 3  # writing the file, h5py, xarray
+    for number, block in enumerate(blocks):
+        exec(compile(block, f"file-format.md block {number}", "exec"), namespace)

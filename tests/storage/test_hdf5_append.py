@@ -245,3 +245,63 @@ def test_a_version_1_trajectory_is_not_appended_to(tmp_path: Path) -> None:
         assert not is_appendable(main["sweep"])
         with pytest.raises(FileFormatError, match="layout version 1"):
             append_trajectory(main["sweep"], [], None, OPTIONS)
+
+
+class _Counter:
+    """Elements read from and written to datasets of one file, through h5py's indexing."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, filename: str) -> None:
+        self.read = 0
+        self.written = 0
+        get, put = h5py.Dataset.__getitem__, h5py.Dataset.__setitem__
+
+        def counted_get(dataset: h5py.Dataset, item: Any, *args: Any) -> Any:
+            value = get(dataset, item, *args)
+            if dataset.file.filename == filename:
+                self.read += int(np.size(value))
+            return value
+
+        def counted_put(dataset: h5py.Dataset, item: Any, value: Any) -> None:
+            if dataset.file.filename == filename:
+                self.written += int(np.size(value))
+            put(dataset, item, value)
+
+        monkeypatch.setattr(h5py.Dataset, "__getitem__", counted_get)
+        monkeypatch.setattr(h5py.Dataset, "__setitem__", counted_put)
+
+
+def _grown_by_a_segment(folder: Path, n: int, monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
+    """Elements read and written folding an expansion of 5 runs into a trajectory of ``n``."""
+    path = folder / "main.h5"
+    traj = pr.Trajectory(NAME, seed=3)
+    traj.add_parameter("x", 0)
+    traj.explore({"x": list(range(n))})
+
+    def simulate(run: pr.Run) -> dict[str, object]:
+        return {"z": float(run.x), "arr": np.full(4, run.x), "word": str(run.x)}
+
+    pr.Environment(traj, storage=path).run(simulate, progress=False)
+    traj.expand({"x": [-1, -2, -3, -4, -5]})
+    storage = pr.HDF5StorageService(path, compaction="manual")
+    pr.Environment(traj, storage=storage).run(simulate, resume=True, progress=False)
+    storage.close()
+    with h5py.File(path, "r+") as main, _segments(path) as segments:
+        counter = _Counter(monkeypatch, main.filename)
+        append_trajectory(main[NAME], segments, None, OPTIONS)
+        append_extras(main[NAME], None, [], False, segments)
+        monkeypatch.undo()
+    return counter.read, counter.written
+
+
+def test_appending_costs_what_the_segments_add(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = tmp_path / "small"
+    large = tmp_path / "large"
+    small.mkdir()
+    large.mkdir()
+    # The same segments folded into a trajectory of 20 and of 5,000 runs read and write the
+    # same number of elements of the main file: nothing scales with the runs already stored.
+    assert _grown_by_a_segment(small, 20, monkeypatch) == _grown_by_a_segment(
+        large, 5000, monkeypatch
+    )

@@ -27,7 +27,16 @@ import numpy.typing as npt
 from pypet_rebuild.errors import FileFormatError
 from pypet_rebuild.exploration import PointHashes
 from pypet_rebuild.storage.hdf5.checks import check_segment
-from pypet_rebuild.storage.hdf5.columns import MASKS, FixedSignature, ResultSource, create_fixed
+from pypet_rebuild.storage.hdf5.columns import (
+    MASKS,
+    FixedSignature,
+    ResultSource,
+    create_fixed,
+    describe_mask,
+    fill_value,
+    result_names,
+)
+from pypet_rebuild.storage.hdf5.describe import detach, grow_run_scale, link_coordinates
 from pypet_rebuild.storage.hdf5.explored import append_explored
 from pypet_rebuild.storage.hdf5.extras import (
     append_provenance,
@@ -110,16 +119,18 @@ def append_trajectory(
     for segment in segments:
         stored = check_segment(segment, stored)
     n_new, explored, hashes = _definition(group, segments, snapshot, n_old)
+    grow_run_scale(group, n_new)
     for path, values in explored.items():
         append_explored(group["explored"], path, values, options)
     owners = _append_runs(group, segments, n_old, n_new, hashes)
     # With no segment and no new runs (a resume with nothing left to do) no column changes.
-    names = set(group["results"].keys()) if segments or n_new > n_old else set()
+    names = set(result_names(group["results"])) if segments or n_new > n_old else set()
     for segment in segments:
         if "results" in segment:
-            names.update(segment["results"].keys())
+            names.update(result_names(segment["results"]))
     for name in sorted(names):
         _append_column(group, segments, name, owners, n_new, options)
+    link_coordinates(group)
 
 
 def _definition(
@@ -284,6 +295,9 @@ def _append_column(
         for segment in segments
     ]
     results, masks = group["results"], group[MASKS]
+    if name in results:
+        # Grown first: the column then has the rows the (already updated) header promises.
+        _grow_column(results[name], masks.get(name), n)
     main = ResultSource(group, name) if name in results else None
     signature = _signature(main, sources)
     if main is None:
@@ -294,17 +308,12 @@ def _append_column(
             node = create_packed(results, name, n, options, cached=True)
             node.attrs["layout"] = "packed"
         node.attrs["comment"] = ""
-        create_growable(masks, name, (n,), bool, options, cached=True)
+        node.attrs["long_name"] = f"result {name}"
+        describe_mask(create_growable(masks, name, (n,), bool, options, cached=True), name)
     elif main.signature is not None and signature is None:
         _to_packed(group, main, options)
     node = results[name]
     mask = masks[name]
-    grow(mask, n)
-    if isinstance(node, h5py.Dataset):
-        grow(node, n)
-    else:
-        for part in ("header", "start", "size"):
-            grow(node[part], n)
     for position, source in enumerate(sources):
         targets, rows = owners.of(position)
         if not len(targets):
@@ -312,6 +321,12 @@ def _append_column(
         # Every run a segment owns gets its mask from that segment (absent there: missing).
         has = source.present[rows] if source is not None else np.zeros(len(rows), dtype=bool)
         write_rows(mask, targets, has)
+        if isinstance(node, h5py.Dataset) and fill_value(node.dtype) is not None:
+            # A run recorded again without this result: its old value must not show.
+            cleared = targets[~has]
+            if len(cleared):
+                blank = np.full((len(cleared), *node.shape[1:]), np.nan, node.dtype)
+                write_rows(node, cleared, blank)
         if source is None:
             continue
         targets, rows = targets[has], rows[has]
@@ -324,6 +339,18 @@ def _append_column(
         if source is not None and source.comment:
             node.attrs["comment"] = source.comment
             break
+
+
+def _grow_column(node: h5py.Dataset | h5py.Group, mask: h5py.Dataset | None, n: int) -> None:
+    """Grow a stored result column (and its mask, if it has one) to ``n`` rows."""
+    if mask is not None:
+        grow(mask, n)
+    if isinstance(node, h5py.Dataset):
+        grow(node, n)
+        return
+    for part in ("header", "start", "size"):
+        if part in node:
+            grow(node[part], n)
 
 
 def _signature(
@@ -351,10 +378,13 @@ def _to_packed(group: h5py.Group, main: ResultSource, options: StorageOptions) -
     rows = np.arange(main.present.shape[0], dtype=np.int64)
     payloads = main.read_packed(rows)
     comment = main.comment
+    assert main.values is not None
+    detach(main.values)
     del results[main.name]
     node = create_packed(results, main.name, len(rows), options, payloads, cached=True)
     node.attrs["layout"] = "packed"
     node.attrs["comment"] = comment
+    node.attrs["long_name"] = f"result {main.name}"
 
 
 def append_extras(

@@ -61,6 +61,14 @@ def check_trajectory(group: h5py.Group) -> int:
             raise damaged(group, f"the group {name!r} is missing")
     n_runs = _count(group, group.attrs["n_runs"], "n_runs")
     _check_runs(group["runs"], n_runs)
+    if LAYOUT_ATTR in group.attrs:
+        scale = group.get("run")
+        if not isinstance(scale, h5py.Dataset) or scale.shape != (n_runs,):
+            raise damaged(
+                group,
+                "the dimension scale 'run' is missing or does not have one row per run "
+                "(removed or resized by another tool?)",
+            )
     for name, node in _datasets(group["explored"]):
         if node.shape != (n_runs,):
             raise damaged(

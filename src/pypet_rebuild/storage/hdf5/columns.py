@@ -25,6 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.storage.codecs import decode_value, encode_value, is_native_dtype
+from pypet_rebuild.storage.hdf5.checks import damaged
+from pypet_rebuild.storage.hdf5.describe import RUN, attach_run, describe
 from pypet_rebuild.storage.hdf5.encoded import dtype_from_json, dtype_to_json, pack, unpack
 from pypet_rebuild.storage.hdf5.layout import create_growable, read_rows
 from pypet_rebuild.storage.hdf5.options import StorageOptions
@@ -33,14 +35,19 @@ from pypet_rebuild.storage.records import MISSING
 
 __all__ = [
     "MASKS",
+    "TEXT",
     "FixedSignature",
     "ResultSource",
     "classify",
     "copy_rows",
     "create_fixed",
+    "describe_mask",
+    "fill_value",
     "fixed_data",
     "mask_group",
+    "plain_text",
     "read_rows",
+    "result_names",
     "write_column",
 ]
 
@@ -59,6 +66,8 @@ class FixedSignature:
     ----------
     kind
         ``"python:<type>"`` for Python scalars, ``"numpy"`` for numpy scalars, ``"array"``.
+        ``"python:str"`` is text: a variable-length UTF-8 dataset that every HDF5 reader
+        understands (not stackable into a numpy array, unlike the other kinds).
     dtype
         The element dtype.
     shape
@@ -75,9 +84,11 @@ class FixedSignature:
 
     def to_attrs(self) -> dict[str, str]:
         """The signature as HDF5 attributes (``order`` only when it is ``"F"``)."""
+        # Text has no numpy dtype to describe (numpy would drop h5py's string marker, warning).
+        dtype = "utf-8" if self.kind == "python:str" else dtype_to_json(self.dtype)
         attrs = {
             "kind": self.kind,
-            "dtype": json.dumps(dtype_to_json(self.dtype)),
+            "dtype": json.dumps(dtype),
             "shape": json.dumps(list(self.shape)),
         }
         if self.order != "C":
@@ -87,12 +98,20 @@ class FixedSignature:
     @classmethod
     def from_attrs(cls, attrs: Any) -> FixedSignature:
         """Read the signature written by :meth:`to_attrs`."""
+        kind = str(attrs["kind"])
+        if kind == TEXT.kind:
+            return TEXT
         return cls(
-            str(attrs["kind"]),
+            kind,
             dtype_from_json(json.loads(attrs["dtype"])),
             tuple(json.loads(attrs["shape"])),
             str(attrs.get("order", "C")),
         )
+
+    @property
+    def stackable(self) -> bool:
+        """Whether runs' values stack into one numpy array (all kinds but text)."""
+        return self.kind != TEXT.kind
 
     def box(self, value: Any) -> object:
         """Turn one run's raw value (as read) back into the type it was stored from."""
@@ -104,11 +123,28 @@ class FixedSignature:
             return bool(value)
         if self.kind == "python:complex":
             return complex(value)
+        if self.kind == TEXT.kind:
+            return value.decode("utf-8") if isinstance(value, bytes) else str(value)
         if self.kind == "numpy":
             return self.dtype.type(value)
         if self.order == "F":
             return np.asfortranarray(value)
         return np.asarray(value)
+
+
+TEXT = FixedSignature("python:str", np.dtype(h5py.string_dtype()), ())
+"""The signature of a text column (Python strings, stored as variable-length UTF-8)."""
+
+
+def plain_text(text: str) -> bool:
+    """Whether ``text`` survives an HDF5 string: no NUL (it ends the string), valid UTF-8."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _signature(value: object) -> FixedSignature | None:
@@ -150,10 +186,13 @@ def classify(values: Sequence[object]) -> FixedSignature | None:
     present = [value for value in values if value is not MISSING]
     if not present:
         return None
+    first_type = type(present[0])
+    if first_type is str:
+        same = all(type(value) is str and plain_text(value) for value in present)
+        return TEXT if same else None
     found = _signature(present[0])
     if found is None:
         return None
-    first_type = type(present[0])
     if found.kind.startswith("python:"):
         if any(type(value) is not first_type for value in present):
             return None
@@ -178,13 +217,26 @@ def _order(array: npt.NDArray[Any]) -> str:
     return "F" if flags.f_contiguous and not flags.c_contiguous else "C"
 
 
+def fill_value(dtype: np.dtype[Any]) -> Any:
+    """What a fixed column holds where a run has no value: NaN for floats, else zeros.
+
+    Readers of this library go by the mask; NaN (named in ``_FillValue``) makes a missing float
+    visible to any other reader too.
+    """
+    return np.nan if dtype.kind == "f" else None
+
+
 def fixed_data(values: Sequence[object], signature: FixedSignature) -> npt.NDArray[Any]:
-    """Stack the values of a fixed column (zeros where a row has none)."""
+    """Stack the values of a fixed column (the fill value where a row has none)."""
+    if signature.kind == TEXT.kind:
+        return np.array(["" if value is MISSING else value for value in values], dtype=object)
     if all(value is not MISSING for value in values):
         if signature.kind == "array":
             return np.stack(values)  # type: ignore[arg-type]
         return np.array(values, dtype=signature.dtype)
     data = np.zeros((len(values), *signature.shape), dtype=signature.dtype)
+    if fill_value(signature.dtype) is not None:
+        data[...] = fill_value(signature.dtype)
     for row, value in enumerate(values):
         if value is not MISSING:
             data[row] = value
@@ -218,9 +270,13 @@ def write_column(
     if signature == "unknown":
         signature = classify(values)
     present = np.array([v is not MISSING for v in values], dtype=bool)
+    # Only what reading needs: segments get no scales and no descriptions (see
+    # write_run_columns); the main file gets them when the segment is folded.
     mask_group(group.parent).create_dataset(name, data=present)
     if signature is not None:
-        node: h5py.HLObject = group.create_dataset(name, data=fixed_data(values, signature))
+        node: h5py.HLObject = group.create_dataset(
+            name, data=fixed_data(values, signature), dtype=signature.dtype
+        )
         node.attrs["layout"] = "fixed"
         for key, attr in signature.to_attrs().items():
             node.attrs[key] = attr
@@ -232,6 +288,24 @@ def write_column(
         node = create_packed(group, name, len(values), None, payloads)
         node.attrs["layout"] = "packed"
     node.attrs["comment"] = comment
+
+
+def describe_fixed(values: h5py.Dataset, signature: FixedSignature) -> None:
+    """Mark a fixed column: its signature, the run dimension, and the fill of missing runs."""
+    values.attrs["layout"] = "fixed"
+    for key, attr in signature.to_attrs().items():
+        values.attrs[key] = attr
+    fill = fill_value(signature.dtype)
+    if fill is not None and signature.dtype in (np.float32, np.float64):
+        values.attrs["_FillValue"] = signature.dtype.type(fill)  # netCDF wants the column's type
+    values.attrs["long_name"] = f"result {str(values.name).rpartition('/')[2]}"
+    attach_run(values, values.parent.parent)
+
+
+def describe_mask(mask: h5py.Dataset, name: str) -> None:
+    """Attach the run dimension to a result's mask and say what it is."""
+    attach_run(mask, mask.parent.parent)
+    describe(mask, f"whether the run has a value of result {name}")
 
 
 _NO_PAYLOAD: Payload = ("", np.empty(0, dtype=np.uint8))
@@ -253,11 +327,26 @@ def create_fixed(
 ) -> h5py.Dataset:
     """An empty growable fixed column ``results/<name>`` of ``n`` rows with its signature."""
     shape = (n, *signature.shape)
-    values = create_growable(results, name, shape, signature.dtype, options, cached=cached)
-    values.attrs["layout"] = "fixed"
-    for key, attr in signature.to_attrs().items():
-        values.attrs[key] = attr
+    values = create_growable(
+        results,
+        name,
+        shape,
+        signature.dtype,
+        options,
+        fillvalue=fill_value(signature.dtype),
+        cached=cached,
+    )
+    describe_fixed(values, signature)
     return values
+
+
+def result_names(results: h5py.Group) -> list[str]:
+    """The result columns of a ``results`` group.
+
+    Version 2 also keeps links to the explored columns there (netCDF coordinates) and the
+    unnamed dimensions of multi-dimensional results; only result columns carry ``layout``.
+    """
+    return [name for name, node in results.items() if "layout" in node.attrs]
 
 
 class ResultSource:
@@ -286,7 +375,10 @@ class ResultSource:
         self.layout = str(node.attrs["layout"])
         self.comment = str(node.attrs.get("comment", ""))
         version1 = isinstance(node, h5py.Group) and "present" in node
-        self.mask: h5py.Dataset = node["present"] if version1 else store[MASKS][name]
+        mask = node["present"] if version1 else store.get(f"{MASKS}/{name}")
+        if not isinstance(mask, h5py.Dataset):
+            raise damaged(store, f"the result {name!r} has no mask '{MASKS}/{name}'")
+        self.mask: h5py.Dataset = mask
         self.signature = FixedSignature.from_attrs(node.attrs) if self.layout == "fixed" else None
         self.values: h5py.Dataset | None = None
         self.packed: PackedRows | None = None
@@ -295,6 +387,18 @@ class ResultSource:
         else:
             self.packed = PackedRows(node)
         self._present: npt.NDArray[np.bool_] | None = None
+        _check_column(store, self, version1)
+
+    def datasets(self) -> dict[str, h5py.Dataset]:
+        """The per-row datasets of the column by role (each must have one row per store row)."""
+        found = {"mask": self.mask}
+        if self.values is not None:
+            found["values"] = self.values
+        elif self.packed is not None:
+            for part in ("header", "start", "size"):
+                if part in self.packed.column:
+                    found[part] = self.packed.column[part]
+        return found
 
     @property
     def present(self) -> npt.NDArray[np.bool_]:
@@ -373,3 +477,36 @@ def copy_rows(
             target[target_start + offset : target_start + offset + count] = source[
                 start + offset : start + offset + count
             ]
+
+
+def _check_column(store: h5py.Group, source: ResultSource, version1: bool) -> None:
+    """Refuse a column that was edited by hand (rows missing, dimension scale removed).
+
+    Reads shapes and attributes only, once per column and store.
+    """
+    rows = _store_rows(store)
+    name = source.name
+    for role, dataset in source.datasets().items():
+        if dataset.shape[:1] != (rows,):
+            raise damaged(
+                store,
+                f"the {role} of result {name!r} has {dataset.shape[0] if dataset.shape else 0} "
+                f"rows, but the store has {rows} runs",
+            )
+    if version1 or RUN not in store:
+        return  # written before version 2: no dimension scales to check
+    for role, dataset in source.datasets().items():
+        # HDF5 deletes DIMENSION_LIST when the last scale is detached: one attribute lookup.
+        if role in ("values", "mask") and "DIMENSION_LIST" not in dataset.attrs:
+            raise damaged(
+                store,
+                f"the {role} of result {name!r} lost its dimension scale {RUN!r} (removed by "
+                "another tool?)",
+            )
+
+
+def _store_rows(store: h5py.Group) -> int:
+    """The number of rows of a store's per-run datasets (main file: runs; segment: records)."""
+    if "n_runs" in store.attrs:
+        return int(store.attrs["n_runs"])
+    return int(store["runs"]["index"].shape[0])

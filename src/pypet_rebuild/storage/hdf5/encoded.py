@@ -58,7 +58,8 @@ def write_encoded(group: h5py.Group, name: str, encoded: Encoded) -> h5py.Group:
     target.attrs[_CODEC_ATTR] = encoded.codec
     target.attrs[_ATTRS_ATTR] = json.dumps(encoded.attrs)
     for array_name, array in encoded.arrays.items():
-        target.create_dataset(array_name, data=_c_order(array))
+        dataset = target.create_dataset(array_name, data=_c_order(array))
+        dataset.attrs["long_name"] = f"array {array_name!r} of a value encoded by {encoded.codec}"
     return target
 
 

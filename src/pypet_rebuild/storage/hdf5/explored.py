@@ -22,6 +22,8 @@ import numpy as np
 
 from pypet_rebuild.errors import FileFormatError
 from pypet_rebuild.storage.codecs import decode_value, encode_value
+from pypet_rebuild.storage.hdf5.columns import plain_text
+from pypet_rebuild.storage.hdf5.describe import attach_run, describe, detach, units_of
 from pypet_rebuild.storage.hdf5.encoded import pack, read_encoded, unpack
 from pypet_rebuild.storage.hdf5.layout import create_growable, grow
 from pypet_rebuild.storage.hdf5.options import StorageOptions
@@ -46,24 +48,12 @@ def _kind(values: Sequence[object]) -> str:
         return ""
     (kind,) = kinds
     if kind is str:
-        return "str" if all(_plain_text(v) for v in values) else ""  # type: ignore[arg-type]
+        return "str" if all(plain_text(v) for v in values) else ""  # type: ignore[arg-type]
     if kind not in _NATIVE:
         return ""
     if kind is int and not all(-(2**63) <= v < 2**63 for v in values):  # type: ignore[operator]
         return ""
     return kind.__name__
-
-
-def _plain_text(text: str) -> bool:
-    # HDF5 strings end at a NUL byte, and lone surrogates have no UTF-8 form: such strings are
-    # packed, so they come back exactly.
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 _BY_NAME = {kind.__name__: dtype for kind, dtype in _NATIVE.items()}
@@ -78,17 +68,22 @@ def write_explored_column(
 ) -> None:
     """Write one explored column (growable with ``options``, contiguous in a segment)."""
     kind = _kind(values)
+    node: h5py.Dataset | h5py.Group
     if kind:
         data = np.array(list(values), dtype=object if kind == "str" else _dtype(kind))
         if options is None:
-            dataset = group.create_dataset(path, data=data, dtype=_dtype(kind))
+            node = group.create_dataset(path, data=data, dtype=_dtype(kind))
         else:
-            dataset = create_growable(group, path, data.shape, _dtype(kind), options, data=data)
-        dataset.attrs["python_type"] = kind
-        return
-    payloads = [_payload(value, path) for value in values]
-    node = create_packed(group, path, len(values), options, payloads)
-    node.attrs["python_type"] = ""
+            node = create_growable(group, path, data.shape, _dtype(kind), options, data=data)
+        attach_run(node, group.parent)
+    else:
+        payloads = [_payload(value, path) for value in values]
+        node = create_packed(group, path, len(values), options, payloads)
+    node.attrs["python_type"] = kind
+    parameter = group.parent.get("parameters", {}).get(path)
+    comment = "" if parameter is None else str(parameter.attrs.get("comment", ""))
+    units = None if parameter is None else units_of(str(parameter.attrs.get("annotations", "{}")))
+    describe(node, f"explored values of parameter {path}", comment=comment, units=units)
 
 
 def _payload(value: object, path: str) -> Payload:
@@ -144,5 +139,7 @@ def append_explored(
         return
     # The rare case (integers, then a float): rewrite the column in the form all values need.
     values = read_explored_column(node, path) + tuple(tail)
+    if isinstance(node, h5py.Dataset):
+        detach(node)
     del group[path]
     write_explored_column(group, path, values, options)

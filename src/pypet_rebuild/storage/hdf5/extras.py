@@ -151,9 +151,16 @@ def write_provenance(
     """
     texts = _provenance_texts(records)
     if options is None:
-        group.create_dataset("provenance", data=texts, dtype=h5py.string_dtype())
+        dataset = group.create_dataset("provenance", data=texts, dtype=h5py.string_dtype())
     else:
-        create_growable(group, "provenance", texts.shape, h5py.string_dtype(), options, data=texts)
+        dataset = create_growable(
+            group, "provenance", texts.shape, h5py.string_dtype(), options, data=texts
+        )
+    if options is not None:
+        # Its own dimension (a netCDF coordinate variable): netCDF readers then name its axis
+        # instead of making up a phony dimension for the trajectory group.
+        dataset.make_scale("provenance")
+    dataset.attrs["long_name"] = "provenance of each sweep, one JSON record each"
 
 
 def append_provenance(group: h5py.Group, records: Sequence[Mapping[str, object]]) -> None:

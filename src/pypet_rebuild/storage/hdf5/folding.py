@@ -20,7 +20,14 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.storage.hdf5.appending import append_extras, append_trajectory, is_appendable
-from pypet_rebuild.storage.hdf5.columns import MASKS, ResultSource, copy_rows, create_fixed
+from pypet_rebuild.storage.hdf5.columns import (
+    MASKS,
+    ResultSource,
+    copy_rows,
+    create_fixed,
+    describe_mask,
+)
+from pypet_rebuild.storage.hdf5.describe import link_coordinates, reattach_scales
 from pypet_rebuild.storage.hdf5.extras import derived_nodes, write_derived, write_provenance
 from pypet_rebuild.storage.hdf5.files import FORMAT_ATTR, FORMAT_VERSION
 from pypet_rebuild.storage.hdf5.layout import create_growable
@@ -36,6 +43,7 @@ from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 __all__ = [
     "append_extras",
     "append_trajectory",
+    "copy_trajectory",
     "fold_trajectory",
     "is_appendable",
     "start_main_file",
@@ -49,7 +57,13 @@ def start_main_file(new: h5py.File, old: h5py.File | None, replaced: str) -> Non
     if old is not None:
         for name in old:
             if name != replaced:
-                old.copy(old[name], new, name=name)
+                copy_trajectory(old[name], new, name)
+
+
+def copy_trajectory(source: h5py.Group, target: h5py.File, name: str) -> None:
+    """Copy a stored trajectory into another file as it is, with working dimension scales."""
+    source.file.copy(source, target, name=name)
+    reattach_scales(target[name])
 
 
 def fold_trajectory(
@@ -72,6 +86,7 @@ def fold_trajectory(
     if view is None:
         write_pending_run_table(group, hashes, snapshot.seed, options)
         group.create_group("results")
+        link_coordinates(group)
         return
     fold_run_table(group, view.main, view.segments, hashes, snapshot.seed, options)
     results = group.create_group("results")
@@ -81,6 +96,7 @@ def fold_trajectory(
         row = np.concatenate([row, np.arange(len(row), n, dtype=np.int64)])
     for name in view.result_names():
         _fold_column(results, name, view, store, row, n, options)
+    link_coordinates(group)
 
 
 def _fold_column(
@@ -93,7 +109,7 @@ def _fold_column(
     options: StorageOptions,
 ) -> None:
     sources = view.sources(name)
-    signature = view.fixed_signature(name)
+    signature = view.column_signature(name)
     present = np.zeros(n, dtype=bool)
     owners = _owners(sources, store, row, n)
     node: h5py.Dataset | h5py.Group
@@ -116,7 +132,9 @@ def _fold_column(
         node = create_packed(results, name, n, options, payloads)
         node.attrs["layout"] = "packed"
     node.attrs["comment"] = view.comment(name)
-    create_growable(results.parent[MASKS], name, (n,), bool, options, data=present)
+    node.attrs["long_name"] = f"result {name}"
+    mask = create_growable(results.parent[MASKS], name, (n,), bool, options, data=present)
+    describe_mask(mask, name)
 
 
 _NONE: Payload = ("", np.empty(0, dtype=np.uint8))

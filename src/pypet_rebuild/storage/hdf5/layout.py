@@ -55,16 +55,16 @@ def growable_kwargs(
 ) -> dict[str, Any]:
     """``create_dataset`` keywords for a dataset of ``shape`` whose first axis can grow.
 
-    The chunk spans whole rows: about ``options.chunk_bytes``, less for a small dataset (the
-    next power of two of its rows), never under ``_MIN_CHUNK_BYTES``.
+    The chunk spans whole rows: about ``options.chunk_bytes``, less for a small dataset (its
+    rows: reading a whole dataset of one chunk then goes straight to the caller's buffer),
+    never under ``_MIN_CHUNK_BYTES``.
     """
     row_bytes = max(1, itemsize)
     for extent in shape[1:]:
         row_bytes *= max(1, extent)
     most = max(1, options.chunk_bytes // row_bytes)
     least = max(1, _MIN_CHUNK_BYTES // row_bytes)
-    wanted = 1 << max(0, int(shape[0]) - 1).bit_length() if shape[0] > 1 else 1
-    rows = min(most, max(least, wanted))
+    rows = min(most, max(least, int(shape[0])))
     # A fixed axis of length 0 cannot be chunked by 0: let it be unlimited (it never grows).
     tail = tuple(max(1, extent) for extent in shape[1:])
     kwargs: dict[str, Any] = {

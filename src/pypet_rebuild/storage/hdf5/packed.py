@@ -71,7 +71,21 @@ def create_packed(
     create_growable(column, "start", (rows,), np.int64, options, data=starts, cached=cached)
     create_growable(column, "size", (rows,), np.int64, options, data=sizes, cached=cached)
     create_growable(column, "heap", heap.shape, np.uint8, options, data=heap, cached=cached)
+    _describe(column)
     return column
+
+
+_PARTS = {
+    "header": "JSON header of each row's codec-encoded value (empty: no value)",
+    "start": "where each row's bytes start in heap",
+    "size": "how many bytes of heap each row's value takes",
+    "heap": "the bytes of every row's encoded value",
+}
+
+
+def _describe(column: h5py.Group) -> None:
+    for part, text in _PARTS.items():
+        column[part].attrs["long_name"] = text
 
 
 def append_payloads(

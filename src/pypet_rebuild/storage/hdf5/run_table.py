@@ -21,6 +21,7 @@ from pypet_rebuild.storage.hdf5.layout import create_growable
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.hdf5.skeleton import (
     RunColumns,
+    describe_run_column,
     on_disk,
     pending_columns,
     read_run_texts,
@@ -79,9 +80,11 @@ journaling) pages of the old file.
 
 def _create_column(runs: h5py.Group, name: str, n: int, options: StorageOptions) -> h5py.Dataset:
     shape = (n, 16) if name == "point_hash" else (n,)
-    return create_growable(
+    dataset = create_growable(
         runs, name, shape, run_column_dtype(name), options, fillvalue=PENDING_FILL.get(name)
     )
+    describe_run_column(dataset, runs.parent)
+    return dataset
 
 
 def _pending_by_fill(dataset: h5py.Dataset, name: str) -> bool:

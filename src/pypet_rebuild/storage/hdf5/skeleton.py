@@ -1,11 +1,12 @@
 """The skeleton of a stored trajectory: its definition (snapshot) and its run table.
 
-Layout under ``/<trajectory>/``::
+Layout under ``/<trajectory>/`` (format version 2; ``docs/file-format.md`` has all of it)::
 
-    attrs         name, comment, seed, kind, grid, shape, n_runs, created
+    attrs         layout_version, name, comment, seed, kind, grid, shape, n_runs, created
+    run           the ``run`` dimension scale (main file only)
     parameters/   one group per parameter (codec'd default; path, type, comment, annotations)
-    explored/     one column per explored parameter (a plain array when the values allow)
-    runs/         the run table, one dataset per column (see ``RUN_COLUMNS``)
+    explored/     one column per explored parameter (see :mod:`.explored`)
+    runs/         the run table, one dataset per column (see ``RunColumns.ARRAYS``)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy.typing as npt
 
 from pypet_rebuild.exploration import PointHashes
 from pypet_rebuild.storage.codecs import decode_or_placeholder, encode_value
+from pypet_rebuild.storage.hdf5.describe import TIME_UNITS, attach_run, describe, write_run_scale
 from pypet_rebuild.storage.hdf5.encoded import read_encoded, write_encoded
 from pypet_rebuild.storage.hdf5.explored import read_explored_column, write_explored_column
 from pypet_rebuild.storage.hdf5.layout import (
@@ -91,6 +93,7 @@ def write_snapshot(
         node.attrs["ndim"] = -1 if spec.ndim is None else spec.ndim
         node.attrs["comment"] = spec.comment
         node.attrs["annotations"] = _annotations_json(spec.annotations)
+    write_run_scale(group, np.arange(snapshot.n_runs, dtype=np.int64), options)
     explored = group.create_group("explored")
     for path, values in snapshot.explored.items():
         write_explored_column(explored, path, values, options)
@@ -260,9 +263,13 @@ class RunColumns:
 def write_run_columns(group: h5py.Group, columns: RunColumns) -> None:
     """Write a run table as the ``runs`` group of a segment's trajectory group ``group``."""
     group.attrs[LAYOUT_ATTR] = LAYOUT_VERSION
+    # No dimension scales or descriptions in a segment: they cost about a millisecond per
+    # batch, and only this library reads segments (folding gives the main file both).
     runs = group.create_group("runs")
     for name in (*RunColumns.ARRAYS, "seed"):
-        runs.create_dataset(name, data=on_disk(name, getattr(columns, name)))
+        runs.create_dataset(
+            name, data=on_disk(name, getattr(columns, name)), dtype=run_column_dtype(name)
+        )
     runs.attrs["hosts"] = json.dumps(columns.hosts)
     write_run_texts(runs, columns.errors, columns.outputs, None)
 
@@ -270,6 +277,27 @@ def write_run_columns(group: h5py.Group, columns: RunColumns) -> None:
 def on_disk(name: str, column: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """A run-table column as version 2 stores it (the point hashes as ``(n, 16)`` bytes)."""
     return digests_to_rows(column) if name == "point_hash" else column
+
+
+RUN_COLUMN_TEXTS: dict[str, tuple[str, str | None]] = {
+    "index": ("run index", None),
+    "point_hash": ("point hash: 16 bytes of the hash of the run's parameter point", None),
+    "status": ("run status (an enum: pending, done, failed)", None),
+    "started": ("start time of the run", TIME_UNITS),
+    "finished": ("end time of the run", TIME_UNITS),
+    "duration": ("duration of the run", "s"),
+    "host": ("host that ran the run: an index into the attribute 'hosts'", None),
+    "pid": ("process id that ran the run (-1: not run)", None),
+    "seed": ("random seed of the run", None),
+}
+"""``long_name`` and ``units`` of each run-table column."""
+
+
+def describe_run_column(dataset: h5py.Dataset, trajectory: h5py.Group) -> None:
+    """Attach the run dimension to a run-table column and say what it holds."""
+    attach_run(dataset, trajectory)
+    long_name, units = RUN_COLUMN_TEXTS[str(dataset.name).rpartition("/")[2]]
+    describe(dataset, long_name, units=units)
 
 
 def run_column_dtype(name: str) -> Any:
@@ -296,11 +324,17 @@ def write_run_texts(
         rows = np.array(sorted(entries), dtype=np.int64)
         texts = np.array([entries[r] for r in rows.tolist()], dtype=object)
         if options is None:
-            runs.create_dataset(f"{name}_rows", data=rows)
-            runs.create_dataset(f"{name}_text", data=texts, dtype=text)
+            index = runs.create_dataset(f"{name}_rows", data=rows)
+            values = runs.create_dataset(f"{name}_text", data=texts, dtype=text)
         else:
-            create_growable(runs, f"{name}_rows", rows.shape, np.int64, options, data=rows)
-            create_growable(runs, f"{name}_text", texts.shape, text, options, data=texts)
+            index = create_growable(runs, f"{name}_rows", rows.shape, np.int64, options, data=rows)
+            values = create_growable(runs, f"{name}_text", texts.shape, text, options, data=texts)
+        if options is not None:
+            # The rows are the texts' coordinate: netCDF readers show each text beside its run.
+            index.make_scale(f"{name}_rows")
+            values.dims[0].attach_scale(index)
+            describe(index, f"the run of each {name} text")
+            describe(values, f"{name} text of the run (the last entry of a run wins)")
 
 
 def read_run_texts(runs: h5py.Group, kind: str) -> dict[int, str]:

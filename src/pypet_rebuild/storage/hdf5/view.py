@@ -21,7 +21,12 @@ import numpy.typing as npt
 from pypet_rebuild.errors import PypetRebuildError
 from pypet_rebuild.exploration import PointHashes
 from pypet_rebuild.storage.hdf5.checks import check_segment, check_trajectory, damaged
-from pypet_rebuild.storage.hdf5.columns import FixedSignature, ResultSource, read_rows
+from pypet_rebuild.storage.hdf5.columns import (
+    FixedSignature,
+    ResultSource,
+    read_rows,
+    result_names,
+)
 from pypet_rebuild.storage.hdf5.extras import read_definition, read_derived, read_provenance
 from pypet_rebuild.storage.hdf5.frames import read_frame_columns
 from pypet_rebuild.storage.hdf5.skeleton import (
@@ -213,7 +218,7 @@ class TrajectoryView:
         names, applied = self._result_names
         for store in self.stores[applied:]:
             if "results" in store:
-                names.update(store["results"].keys())
+                names.update(result_names(store["results"]))
         self._result_names = (names, len(self.stores))
         return tuple(sorted(names))
 
@@ -299,6 +304,11 @@ class TrajectoryView:
         return present
 
     def fixed_signature(self, name: str) -> FixedSignature | None:
+        """The shared signature if every store holding values of ``name`` stacks (``fixed``)."""
+        found = self.column_signature(name)
+        return found if found is not None and found.stackable else None
+
+    def column_signature(self, name: str) -> FixedSignature | None:
         """The shared signature if every store holding values of ``name`` uses ``fixed``."""
         found: FixedSignature | None = None
         for source in self.sources(name):
