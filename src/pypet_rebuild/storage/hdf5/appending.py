@@ -249,6 +249,12 @@ def _append_runs(
         for name in _OUTCOME_COLUMNS:
             values = on_disk(name, getattr(block, name))[rows]
             write_rows(datasets[name], targets, codes[values] if name == "host" else values)
+        # A run's seed is the pending row's unless the run came with its own (a merge keeps the
+        # seeds runs had in their own study): only those rows are written.
+        seeds = block.seed[rows]
+        differs = np.asarray(read_rows(datasets["seed"], targets)) != seeds
+        if differs.any():
+            write_rows(datasets["seed"], targets[differs], seeds[differs])
         for kind, found in (("error", block.errors), ("output", block.outputs)):
             for target, row, had in zip(
                 targets.tolist(), rows.tolist(), recorded.tolist(), strict=True

@@ -238,6 +238,27 @@ class TrajectoryView:
                 return source.comment
         return ""
 
+    def _read_span(
+        self, name: str, start: int, stop: int, item: tuple[Any, ...]
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]] | None:
+        """:meth:`read_array` of runs ``start:stop`` of a main file without segments: slices.
+
+        The values are read as they are stored (a missing run holds the fill value), without
+        building an index array per run or copying into a second array.
+        """
+        if start < 0 or stop > self.n_runs:
+            self._check_runs(np.array([start, stop - 1], dtype=np.int64))
+        signature = self.fixed_signature(name)
+        if signature is None:
+            return None
+        source = self.sources(name)[0]
+        if source is None or source.values is None:
+            template = np.zeros((1, *signature.shape), dtype=signature.dtype)
+            block = np.zeros((stop - start, *template[(slice(None), *item)].shape[1:]))
+            return block.astype(signature.dtype), np.zeros(stop - start, dtype=bool)
+        present = np.asarray(source.present[start:stop], dtype=bool)
+        return source.values[(slice(start, stop), *item)], present
+
     def _by_store(
         self, runs: npt.NDArray[np.int64]
     ) -> list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
@@ -328,6 +349,9 @@ class TrajectoryView:
         result is not stored in the ``fixed`` layout everywhere (the caller falls back to
         :meth:`read_values`).
         """
+        span = _contiguous(runs)
+        if span is not None and not self.segments:
+            return self._read_span(name, *span, item)
         self._check_runs(runs)
         signature = self.fixed_signature(name)
         if signature is None:
@@ -355,6 +379,21 @@ class TrajectoryView:
                 block[positions[has]] = read_rows(source.values, rows[has], item)
             present[positions] = has
         return block, present
+
+
+def _contiguous(runs: npt.NDArray[np.int64]) -> tuple[int, int] | None:
+    """``(start, stop)`` if ``runs`` is ``start, start + 1, ..., stop - 1``, else ``None``.
+
+    The ends decide most cases at once; only a candidate range is checked element-wise.
+    """
+    if len(runs) == 0:
+        return None
+    first, last = int(runs[0]), int(runs[-1])
+    if last - first + 1 != len(runs):
+        return None
+    if len(runs) > 1 and not bool(np.all(runs[1:] > runs[:-1])):
+        return None
+    return first, last + 1
 
 
 def _source(store: h5py.Group, name: str, allow_pickle: bool) -> ResultSource | None:
