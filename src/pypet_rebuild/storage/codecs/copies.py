@@ -22,6 +22,7 @@ and the common sweep (numbers and arrays) should cost next to nothing:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,15 @@ from pypet_rebuild.storage import codecs
 from pypet_rebuild.storage.codecs.base import Array, Encoded, is_native_dtype
 from pypet_rebuild.storage.codecs.registry import CodecRegistry
 
-__all__ = ["EncodedCopy", "decode_copy", "encode_copy", "is_plain_scalar", "keep", "restore"]
+__all__ = [
+    "EncodedCopy",
+    "decode_copy",
+    "encode_copy",
+    "is_plain_scalar",
+    "keep",
+    "keep_all",
+    "restore",
+]
 
 _PLAIN_SCALARS: frozenset[type] = frozenset(
     {type(None), bool, int, float, complex, str, bytes}
@@ -124,21 +133,56 @@ backends read ``None`` back as "no value")."""
 
 
 def keep(value: object, path: str = "<value>", *, allow_pickle: bool = False) -> object:
-    """The cheapest form of ``value`` that no later change can reach: itself, or an EncodedCopy.
+    """The cheapest form of ``value`` that no later change can reach.
 
     Immutable scalars of the exact types in ``_KEPT_AS_IS`` (the bulk of a sweep's results) are
-    returned as they are; everything else goes through :func:`encode_copy`. Undo with
-    :func:`restore`.
+    returned as they are, a plain array as a private read-only copy (an ``np.ndarray``), and
+    everything else as an :class:`EncodedCopy`. Neither the scalars nor the arrays are objects
+    the garbage collector tracks, so a million kept results do not slow down every later
+    collection. Undo with :func:`restore`.
     """
     if type(value) in _KEPT_AS_IS:
         return value
+    if _is_plain_array(value):
+        assert isinstance(value, np.ndarray)
+        stored = value.copy(order=_order(value))
+        stored.flags.writeable = False
+        return stored
     return encode_copy(value, path, allow_pickle=allow_pickle)
+
+
+def keep_all(
+    values: Mapping[str, object], prefix: str, *, allow_pickle: bool = False
+) -> dict[str, object]:
+    """:func:`keep` of every value of ``values``, by name (path of each: ``prefix + name``).
+
+    The loop of :func:`keep`, inlined: a sweep keeps a few values per run, millions of times.
+    """
+    kept: dict[str, object] = {}
+    for name, value in values.items():
+        kind = type(value)
+        if kind in _KEPT_AS_IS:
+            kept[name] = value
+        elif kind is np.ndarray and _is_plain_array(value):
+            assert isinstance(value, np.ndarray)
+            stored = value.copy(order=_order(value))
+            stored.flags.writeable = False
+            kept[name] = stored
+        else:
+            kept[name] = encode_copy(value, prefix + name, allow_pickle=allow_pickle)
+    return kept
 
 
 def restore(kept: object, *, allow_pickle: bool = False, where: str = "<value>") -> object:
     """A fresh value from what :func:`keep` returned."""
-    if type(kept) is EncodedCopy:
+    kind = type(kept)
+    if kind is EncodedCopy:
+        assert isinstance(kept, EncodedCopy)
         return decode_copy(kept, allow_pickle=allow_pickle, where=where)
+    if kind is np.ndarray:
+        # Only a plain array's private copy is kept as an ndarray.
+        assert isinstance(kept, np.ndarray)
+        return kept.copy(order=_order(kept))
     return kept
 
 
@@ -202,4 +246,5 @@ _PLAIN_ARRAY_DTYPES: dict[int, tuple[np.dtype[Any], bool]] = {}
 
 def _order(array: Array) -> Any:
     # The numpy codec restores Fortran order only for arrays that are Fortran-contiguous alone.
-    return "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
+    flags = array.flags
+    return "F" if flags.f_contiguous and not flags.c_contiguous else "C"
