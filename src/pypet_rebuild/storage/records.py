@@ -234,7 +234,9 @@ class RunTable:
         return int(np.count_nonzero(self.status == status.value))
 
     @classmethod
-    def pending(cls, hashes: Sequence[str], seeds: Sequence[int] | None = None) -> RunTable:
+    def pending(
+        cls, hashes: Sequence[str], seeds: Sequence[int] | npt.NDArray[np.uint64] | None = None
+    ) -> RunTable:
         """A table of ``len(hashes)`` runs, all pending (seeds 0 when none are given)."""
         n = len(hashes)
         return cls(
