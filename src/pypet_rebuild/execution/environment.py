@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import inspect
+import itertools
 import logging
 import math
 import time
@@ -468,15 +469,14 @@ class Environment:
         hashes = trajectory.point_hashes()
         space = trajectory.space
         if space is None:
-            if 0 not in already_done:
-                yield (0, hashes[0], ())
-            return
+            return iter([] if 0 in already_done else [(0, hashes[0], ())])
         columns = [space.columns[name] for name in space.names]
         # Iterating the hashes converts them to hex a block at a time (indexing one by one
-        # would cost a numpy scalar per run).
-        for index, (digest, row) in enumerate(zip(hashes, zip(*columns, strict=True), strict=True)):
-            if index not in already_done:
-                yield (index, digest, row)
+        # would cost a numpy scalar per run); zip builds each task tuple without a Python frame.
+        tasks: Iterator[RunTask] = zip(itertools.count(), hashes, zip(*columns, strict=True))
+        if not already_done:
+            return tasks
+        return (task for task in tasks if task[0] not in already_done)
 
     def _context(
         self, simulate: Callable[[Run], Any], *, timeout: float | None, capture_output: bool
