@@ -24,9 +24,9 @@ from pypet_rebuild.errors import FileLockedError, StorageError, TrajectoryNotFou
 from pypet_rebuild.exploration import PointHashes
 from pypet_rebuild.storage.codecs.copies import (
     EncodedCopy,
+    all_plain_scalars,
     decode_copy,
     encode_copy,
-    is_plain_scalar,
     keep_all,
     restore,
 )
@@ -75,7 +75,7 @@ class _StoredSnapshot:
         )
         explored: dict[str, tuple[object, ...] | EncodedCopy] = {}
         for path, values in snapshot.explored.items():
-            if all(is_plain_scalar(value) for value in values):
+            if all_plain_scalars(values):
                 explored[path] = tuple(values)
             else:
                 explored[path] = encode_copy(list(values), f"explored.{path}")

@@ -22,7 +22,7 @@ and the common sweep (numbers and arrays) should cost next to nothing:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,7 @@ from pypet_rebuild.storage.codecs.registry import CodecRegistry
 
 __all__ = [
     "EncodedCopy",
+    "all_plain_scalars",
     "decode_copy",
     "encode_copy",
     "is_plain_scalar",
@@ -61,6 +62,12 @@ def is_plain_scalar(value: object) -> bool:
     if kind not in _PLAIN_SCALARS:
         return False
     return not isinstance(value, np.generic) or is_native_dtype(value.dtype)
+
+
+def all_plain_scalars(values: Iterable[object]) -> bool:
+    """Tell whether :func:`is_plain_scalar` holds for every value (column-wise: one pass in C)."""
+    # Every numpy scalar type in _PLAIN_SCALARS has a native dtype, so the exact type decides.
+    return set(map(type, values)) <= _PLAIN_SCALARS
 
 
 @dataclass(frozen=True, slots=True, eq=False)
