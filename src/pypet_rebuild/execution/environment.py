@@ -329,10 +329,10 @@ class Environment:
             space = trajectory.space
             explored = {} if space is None else dict(space.columns)
             check_picklable(context, explored, executor_label(executor))
-        snapshot = trajectory.snapshot()
         start = time.time()
         clock = time.perf_counter()
-        # The executor starts before anything is written: an unreachable scheduler stores nothing.
+        # The executor starts before anything is written (an unreachable scheduler stores
+        # nothing) and before the points are hashed: process workers boot meanwhile.
         backend = open_backend(
             executor,
             context,
@@ -341,6 +341,7 @@ class Environment:
             dask_address=dask_address,
         )
         try:
+            snapshot = trajectory.snapshot()
             if overwrite and trajectory.name in self._storage.trajectory_names():
                 _replace_with_fresh(self._storage, snapshot)
                 resume = True  # the fresh definition just installed, with every run pending
