@@ -218,12 +218,13 @@ def _process_backend(context: SweepContext, workers: int, start_method: StartMet
     mp_context = multiprocessing.get_context(start_method)
 
     def start() -> cf.ProcessPoolExecutor:
+        parent = _worker_parent(start_method)
         with _sigint_ignored():
             return cf.ProcessPoolExecutor(
                 max_workers=workers,
                 mp_context=mp_context,
                 initializer=install_context,
-                initargs=(key, payload),
+                initargs=(key, payload, parent),
             )
 
     if start_method == "forkserver":
@@ -247,6 +248,18 @@ def _process_backend(context: SweepContext, workers: int, start_method: StartMet
 
     backend = Backend(f"process ({start_method})", workers, holder[0], submit, close, restart)
     return backend
+
+
+def _worker_parent(start_method: StartMethod) -> int | None:
+    """The process id the pool's workers will have as parent (``None`` if unknown)."""
+    if start_method != "forkserver":
+        return os.getpid()
+    from multiprocessing import forkserver
+
+    # Starts the fork server if needed (without waiting for its imports) to learn its pid.
+    forkserver.ensure_running()
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    return pid if isinstance(pid, int) else None
 
 
 class _PoolStart:

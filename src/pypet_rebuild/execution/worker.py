@@ -240,7 +240,7 @@ def _load_context(key: str, payload: bytes) -> SweepContext:
     return context
 
 
-def install_context(key: str, payload: bytes) -> None:
+def install_context(key: str, payload: bytes, parent: int | None = None) -> None:
     """Process-pool initializer: detach the worker, then unpickle the sweep context once.
 
     The worker gets its own session, ignores SIGINT and dies with its parent (see
@@ -249,7 +249,7 @@ def install_context(key: str, payload: bytes) -> None:
     (not raised: that would break the pool without a reason) and reported by the first chunk as
     :class:`WorkerSetupError`.
     """
-    prepare_worker_process()
+    prepare_worker_process(parent=parent)
     try:
         _CONTEXTS[key] = _load_context(key, payload)
     except WorkerSetupError as exc:
