@@ -130,7 +130,8 @@ class Environment:
         backend is recognised by its signature), any :class:`StorageService`, or ``None`` for a
         fresh :class:`MemoryStorageService`.
     batch_size
-        How many finished runs are handed to storage at once.
+        How many finished runs are handed to storage at once, at most (a backend may ask for
+        smaller batches: the memory backend takes 256 at a time).
     flush_seconds
         Hand finished runs to storage at least this often, so a crash loses little.
 
@@ -393,11 +394,16 @@ class Environment:
         # Generated as the runs go: a list of task tuples cost ~170 bytes per run.
         tasks = self._pending_tasks(already_done)
         bar = make_progress(progress, len(pending), trajectory.name)
+        # A backend may want smaller batches than asked for (memory: see preferred_batch).
+        preferred = getattr(session, "preferred_batch", None)
+        batch_size = self._batch_size
+        if isinstance(preferred, int) and preferred > 0:
+            batch_size = min(batch_size, preferred)
         sink = RecordSink(
             session,
             hooks=hook_list,
             progress=bar,
-            batch_size=self._batch_size,
+            batch_size=batch_size,
             flush_seconds=self._flush_seconds,
             points=trajectory.point,
         )

@@ -315,6 +315,11 @@ class MemoryStorageService:
 class _MemorySession(SessionBase):
     """A writer session on a :class:`MemoryStorageService` trajectory."""
 
+    # Storing a batch costs next to nothing here; a run waiting in a large batch survives into
+    # the collector's oldest generation (a 100k-run sweep spent ~2 us/run in full collections
+    # with batches of 10,000).
+    preferred_batch = 256
+
     def __init__(
         self, storage: MemoryStorageService, trajectory: str, done: frozenset[int]
     ) -> None:
