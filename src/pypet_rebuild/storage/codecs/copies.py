@@ -143,7 +143,7 @@ def keep(value: object, path: str = "<value>", *, allow_pickle: bool = False) ->
     """The cheapest form of ``value`` that no later change can reach.
 
     Immutable scalars of the exact types in ``_KEPT_AS_IS`` (the bulk of a sweep's results) are
-    returned as they are, a plain array as a private read-only copy (an ``np.ndarray``), and
+    returned as they are, a plain array as a private copy (an ``np.ndarray``), and
     everything else as an :class:`EncodedCopy`. Neither the scalars nor the arrays are objects
     the garbage collector tracks, so a million kept results do not slow down every later
     collection. Undo with :func:`restore`.
@@ -152,9 +152,7 @@ def keep(value: object, path: str = "<value>", *, allow_pickle: bool = False) ->
         return value
     if _is_plain_array(value):
         assert isinstance(value, np.ndarray)
-        stored = value.copy(order=_order(value))
-        stored.flags.writeable = False
-        return stored
+        return _private_copy(value)
     return encode_copy(value, path, allow_pickle=allow_pickle)
 
 
@@ -170,11 +168,11 @@ def keep_all(
         kind = type(value)
         if kind in _KEPT_AS_IS:
             kept[name] = value
-        elif kind is np.ndarray and _is_plain_array(value):
-            assert isinstance(value, np.ndarray)
-            stored = value.copy(order=_order(value))
-            stored.flags.writeable = False
-            kept[name] = stored
+        elif kind is _NDARRAY and _plain_dtype(value):
+            array: Any = value  # an np.ndarray: _private_copy, inlined
+            kept[name] = (
+                array.copy() if array.flags.c_contiguous else array.copy(order=_order(array))
+            )
         else:
             kept[name] = encode_copy(value, prefix + name, allow_pickle=allow_pickle)
     return kept
@@ -189,7 +187,7 @@ def restore(kept: object, *, allow_pickle: bool = False, where: str = "<value>")
     if kind is np.ndarray:
         # Only a plain array's private copy is kept as an ndarray.
         assert isinstance(kept, np.ndarray)
-        return kept.copy(order=_order(kept))
+        return _private_copy(kept)
     return kept
 
 
@@ -237,7 +235,15 @@ def decode_copy(
 def _is_plain_array(value: object) -> bool:
     if type(value) is not np.ndarray:
         return False
-    dtype = value.dtype
+    return _plain_dtype(value)
+
+
+_NDARRAY = np.ndarray
+
+
+def _plain_dtype(array: Any) -> bool:
+    """Whether an ``np.ndarray``'s dtype is native and unstructured (cached per dtype object)."""
+    dtype = array.dtype
     # Decided once per dtype object: a sweep stores the same few dtypes millions of times, and
     # hashing a dtype costs more than this whole check. Keyed by identity; the entry keeps the
     # dtype alive, so its id cannot be reused by another object.
@@ -249,6 +255,18 @@ def _is_plain_array(value: object) -> bool:
 
 
 _PLAIN_ARRAY_DTYPES: dict[int, tuple[np.dtype[Any], bool]] = {}
+
+
+def _private_copy(array: Array) -> Array:
+    """A copy of a plain array in the memory order the numpy codec restores.
+
+    Not made read-only, unlike the arrays of an :class:`EncodedCopy`: nothing but
+    :func:`restore` ever sees it, which copies it again, and the flag costs more than the copy
+    of a small array (this runs for every array result of every run).
+    """
+    if array.flags.c_contiguous:
+        return array.copy()
+    return array.copy(order=_order(array))
 
 
 def _order(array: Array) -> Any:
