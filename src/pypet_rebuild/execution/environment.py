@@ -40,7 +40,12 @@ from pypet_rebuild.execution.run import ParameterLookup, Run
 from pypet_rebuild.execution.sink import RecordSink
 from pypet_rebuild.execution.worker import RunTask, SweepContext
 from pypet_rebuild.storage.backends import StorageTarget, open_storage
-from pypet_rebuild.storage.protocol import StorageService, SupportsReplace, WriterSession
+from pypet_rebuild.storage.protocol import (
+    StorageService,
+    SupportsPreferredBatch,
+    SupportsReplace,
+    WriterSession,
+)
 from pypet_rebuild.storage.records import RunIndexSet
 from pypet_rebuild.tree.snapshot import TrajectorySnapshot
 from pypet_rebuild.tree.trajectory import Trajectory
@@ -133,7 +138,8 @@ class Environment:
         backend is recognised by its signature), any :class:`StorageService`, or ``None`` for a
         fresh :class:`MemoryStorageService`.
     batch_size
-        How many finished runs are handed to storage at once.
+        How many finished runs are handed to storage at once, at most (a backend may ask for
+        smaller batches: the memory backend takes 256 at a time).
     flush_seconds
         Hand finished runs to storage at least this often, so a crash loses little.
 
@@ -332,10 +338,10 @@ class Environment:
             space = trajectory.space
             explored = {} if space is None else dict(space.columns)
             check_picklable(context, explored, executor_label(executor))
-        snapshot = trajectory.snapshot()
         start = time.time()
         clock = time.perf_counter()
-        # The executor starts before anything is written: an unreachable scheduler stores nothing.
+        # The executor starts before anything is written (an unreachable scheduler stores
+        # nothing) and before the points are hashed: process workers boot meanwhile.
         backend = open_backend(
             executor,
             context,
@@ -344,6 +350,7 @@ class Environment:
             dask_address=dask_address,
         )
         try:
+            snapshot = trajectory.snapshot()
             if overwrite and trajectory.name in self._storage.trajectory_names():
                 _replace_with_fresh(self._storage, snapshot)
                 resume = True  # the fresh definition just installed, with every run pending
@@ -395,11 +402,15 @@ class Environment:
         # Generated as the runs go: a list of task tuples cost ~170 bytes per run.
         tasks = self._pending_tasks(pending)
         bar = make_progress(progress, len(pending), trajectory.name)
+        # A backend may want smaller batches than asked for (memory: see preferred_batch).
+        batch_size = self._batch_size
+        if isinstance(session, SupportsPreferredBatch) and session.preferred_batch:
+            batch_size = min(batch_size, session.preferred_batch)
         sink = RecordSink(
             session,
             hooks=hook_list,
             progress=bar,
-            batch_size=self._batch_size,
+            batch_size=batch_size,
             flush_seconds=self._flush_seconds,
             points=trajectory.point,
         )
@@ -485,17 +496,16 @@ class Environment:
         hashes = trajectory.point_hashes()
         space = trajectory.space
         if space is None:
-            if len(pending):
-                yield (0, hashes[0], ())
-            return
+            return iter([(0, hashes[0], ())] if len(pending) else [])
         columns = [space.columns[name] for name in space.names]
         if isinstance(pending, range) and pending == range(len(trajectory)):
             # Every run: iterating the hashes converts them to hex a block at a time (indexing
-            # one by one would cost a numpy scalar per run).
-            yield from zip(pending, hashes, zip(*columns, strict=True), strict=True)
-            return
-        for index in pending:
-            yield (index, hashes[index], tuple(column[index] for column in columns))
+            # one by one would cost a numpy scalar per run); zip builds each task tuple without a
+            # Python frame.
+            return zip(pending, hashes, zip(*columns, strict=True), strict=True)
+        return (
+            (index, hashes[index], tuple(column[index] for column in columns)) for index in pending
+        )
 
     def _context(
         self, simulate: Callable[[Run], Any], *, timeout: float | None, capture_output: bool

@@ -15,7 +15,10 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Literal
 
 import cloudpickle  # type: ignore[import-untyped]
@@ -213,27 +216,32 @@ def _process_backend(context: SweepContext, workers: int, start_method: StartMet
         )
     key, payload = _payload(context)
     mp_context = multiprocessing.get_context(start_method)
-    if start_method == "forkserver":
-        _preload_in_forkserver()
 
     def start() -> cf.ProcessPoolExecutor:
+        parent = _worker_parent(start_method)
         with _sigint_ignored():
             return cf.ProcessPoolExecutor(
                 max_workers=workers,
                 mp_context=mp_context,
                 initializer=install_context,
-                initargs=(key, payload),
+                initargs=(key, payload, parent),
             )
 
-    holder = [start()]
+    if start_method == "forkserver":
+        _preload_in_forkserver(context.simulate)
+    starter = _PoolStart(start(), workers, background=start_method == "forkserver")
+    holder = [starter.pool]
 
     def submit(tasks: Sequence[RunTask], attempt: int) -> cf.Future[ChunkResult]:
+        starter.wait()
         return holder[0].submit(run_remote_chunk, key, None, tasks, attempt)
 
     def close() -> None:
+        starter.wait()
         holder[0].shutdown(wait=True, cancel_futures=True)
 
     def restart() -> None:
+        starter.wait()
         terminate_pool(holder[0])
         holder[0] = start()
         backend.executor = holder[0]
@@ -242,19 +250,105 @@ def _process_backend(context: SweepContext, workers: int, start_method: StartMet
     return backend
 
 
-def _preload_in_forkserver() -> None:
-    """Have the fork server import the worker module (numpy, h5py...) once, before it forks.
+def _worker_parent(start_method: StartMethod) -> int | None:
+    """The process id the pool's workers will have as parent (``None`` if unknown)."""
+    if start_method != "forkserver":
+        return os.getpid()
+    from multiprocessing import forkserver
 
-    Workers then start in milliseconds instead of importing everything again, which matters for
-    every sweep and for every restart after a worker died. Only takes effect if the fork server
-    of this process is not running yet; modules a user asked to preload are kept.
+    # Starts the fork server if needed (without waiting for its imports) to learn its pid.
+    forkserver.ensure_running()
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    return pid if isinstance(pid, int) else None
+
+
+class _PoolStart:
+    """Starts a process pool's workers now, while the driving process prepares the sweep.
+
+    ``ProcessPoolExecutor`` starts its workers at the first submission, i.e. after the driving
+    process has hashed the points, opened storage and built the first chunk. Here one trivial
+    call per worker is submitted at once, so the workers boot meanwhile (and, before they were
+    started at the first submission, never inherited the open storage file). With ``fork`` and
+    ``spawn`` the processes start in this thread, with SIGINT ignored, which they inherit from
+    birth. With ``forkserver`` a thread asks for them: a fork server started for the first time
+    imports the library and the simulate function's module before it forks, which takes as long
+    as those imports, and the driving process has other things to do meanwhile.
+
+    Parameters
+    ----------
+    pool
+        The pool, just created.
+    workers
+        Its number of workers.
+    background
+        Ask for the workers from a thread instead of this one.
+    """
+
+    def __init__(self, pool: cf.ProcessPoolExecutor, workers: int, *, background: bool) -> None:
+        self.pool = pool
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(
+                target=self._launch, args=(workers,), name="pypet-pool-start", daemon=True
+            )
+            self._thread.start()
+        else:
+            with _sigint_ignored():
+                self._launch(workers)
+
+    def _launch(self, workers: int) -> None:
+        try:
+            for _ in range(workers):
+                self.pool.submit(os.getpid)
+        except BrokenProcessPool:
+            pass  # a worker died while starting: the first real submission restarts the pool
+        except BaseException as exc:
+            self._error = exc  # raised in the driving thread by wait()
+
+    def wait(self) -> None:
+        """Return once the workers were asked for; raise what asking for them raised."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+
+def _preload_in_forkserver(simulate: Callable[..., Any] | None = None) -> None:
+    """Have the fork server import what every worker imports, once, before it forks them.
+
+    That is the worker module (the library, numpy...), cloudpickle (which loads functions sent
+    by value) and the module the simulate function comes from, when it is an importable module
+    this process has already imported (not ``__main__``, whose preloading multiprocessing does
+    itself). Workers then start in milliseconds instead of importing everything again, which
+    matters for every sweep and for every restart after a worker died. Only takes effect if the
+    fork server of this process is not running yet; modules a user asked to preload are kept.
     """
     from multiprocessing import forkserver
 
     server = getattr(forkserver, "_forkserver", None)
     preload = list(getattr(server, "_preload_modules", None) or ["__main__"])
-    if _WORKER_MODULE not in preload:
-        forkserver.set_forkserver_preload([*preload, _WORKER_MODULE])
+    wanted = [_WORKER_MODULE, "cloudpickle"]
+    module = _importable_module(simulate)
+    if module is not None:
+        wanted.append(module)
+    missing = [name for name in wanted if name not in preload]
+    if missing:
+        forkserver.set_forkserver_preload([*preload, *missing])
+
+
+def _importable_module(simulate: Callable[..., Any] | None) -> str | None:
+    """The name of the module ``simulate`` comes from, if a fork server can safely import it."""
+    name = getattr(simulate, "__module__", None)
+    if not isinstance(name, str) or name in ("__main__", "__mp_main__", "builtins"):
+        return None
+    module = sys.modules.get(name)
+    # Imported here already (so importing it runs nothing new) and from a file of its own.
+    if module is None or not getattr(module, "__file__", None):
+        return None
+    return name
 
 
 _WORKER_MODULE = "pypet_rebuild.execution.worker"

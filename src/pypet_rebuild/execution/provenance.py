@@ -36,12 +36,27 @@ def _script_directory() -> Path:
 def git_state(directory: Path | None = None) -> dict[str, object]:
     """Commit, branch and dirty state of the git repository holding ``directory``.
 
-    Returns an empty mapping outside a repository or when git is not installed; never raises.
+    Asked once per process and directory (two ``git`` calls), then answered from a cache: a
+    sweep, a round of an adaptive loop or a test pays no subprocess. Changes to the working tree
+    made after the first sweep of a process are therefore not seen by later sweeps of that
+    process. Returns an empty mapping outside a repository or when git is not installed;
+    never raises.
     """
+    where = str(directory or _script_directory())
+    key = (os.getpid(), where)  # a forked child asks again: its cache is its parent's
+    state = _GIT_STATES.get(key)
+    if state is None:
+        state = _GIT_STATES[key] = _ask_git(where)
+    return dict(state)
+
+
+_GIT_STATES: dict[tuple[int, str], dict[str, object]] = {}
+
+
+def _ask_git(where: str) -> dict[str, object]:
     git = shutil.which("git")
     if git is None:
         return {}
-    where = str(directory or _script_directory())
 
     def ask(*args: str) -> str | None:
         try:
@@ -52,15 +67,19 @@ def git_state(directory: Path | None = None) -> dict[str, object]:
             return None
         return done.stdout.strip() if done.returncode == 0 else None
 
-    commit = ask("rev-parse", "HEAD")
-    if commit is None:
+    # One call for the three names; it fails as a whole outside a repository or before the
+    # first commit (no HEAD), as asking for the commit alone did.
+    answer = ask("rev-parse", "HEAD", "--abbrev-ref", "HEAD", "--show-toplevel")
+    lines = [] if answer is None else answer.splitlines()
+    if len(lines) != 3:
         return {}
+    commit, branch, root = lines
     status = ask("status", "--porcelain", "--untracked-files=no")
     return {
         "git_commit": commit,
-        "git_branch": ask("rev-parse", "--abbrev-ref", "HEAD") or "",
+        "git_branch": branch,
         "git_dirty": bool(status),
-        "git_root": ask("rev-parse", "--show-toplevel") or "",
+        "git_root": root,
     }
 
 
@@ -120,11 +139,20 @@ def used_distributions(simulate: Callable[..., Any]) -> dict[str, str]:
         if name in sys.stdlib_module_names or name in own or name.startswith("_"):
             continue
         for distribution in distributions.get(name, ()):
-            try:
-                found[distribution] = importlib.metadata.version(distribution)
-            except importlib.metadata.PackageNotFoundError:
-                continue
+            version = _version_of(distribution)
+            if version is not None:
+                found[distribution] = version
     return found
+
+
+@functools.cache
+def _version_of(distribution: str) -> str | None:
+    # Reading a distribution's metadata costs a file read; the modules a process has imported
+    # stay the same versions for its whole life.
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def collect_provenance(

@@ -230,12 +230,14 @@ class Run:
         self._results[name] = value
 
     def _absorb(self, returned: object) -> None:
-        if type(returned) is dict and not self._results:
-            valid = self._lookup.valid_results
-            if all(name in valid for name in returned):
-                # The usual case: a plain dict of names already checked in an earlier run.
-                self._results = dict(returned)
-                return
+        if (
+            type(returned) is dict
+            and not self._results
+            and self._lookup.valid_results.issuperset(returned)
+        ):
+            # The usual case: a plain dict of names already checked in an earlier run.
+            self._results = dict(returned)
+            return
         if not isinstance(returned, Mapping):
             raise InvalidResultError(
                 f"the simulate function returned a {type(returned).__name__}; return a mapping "

@@ -21,6 +21,8 @@ from pypet_rebuild.storage.records import RunRecord, RunStatus
 __all__ = ["RecordSink", "estimate_bytes"]
 
 _FLUSH_BYTES = 64 << 20
+_DONE = RunStatus.DONE
+_monotonic = time.monotonic
 _SAMPLE_EVERY = 8
 
 
@@ -78,7 +80,7 @@ class RecordSink:
         self._points = points
         self._batch: list[RunRecord] = []
         self._batch_bytes = 0
-        self._last_flush = time.monotonic()
+        self._flush_at = time.monotonic() + flush_seconds
         self._durations = DurationLog()
         self._failures: list[RunFailure] = []
         self.done = 0
@@ -88,19 +90,21 @@ class RecordSink:
 
     def add(self, record: RunRecord, error: BaseException | None) -> None:
         """Take one finished run."""
-        self._batch.append(record)
-        if not len(self._batch) % _SAMPLE_EVERY:
+        # Once per run in the driving process, whatever the executor: keep it lean.
+        batch = self._batch
+        batch.append(record)
+        if not len(batch) % _SAMPLE_EVERY:
             # Sizing every record costs more than the bound needs: sample and extrapolate.
             self._batch_bytes += _SAMPLE_EVERY * estimate_bytes(record.results)
         self._durations.append(record.index, record.duration)
-        if record.status is RunStatus.DONE:
+        if record.status is _DONE:
             self.done += 1
         else:
             self._count_failure(record, error)
         if (
-            len(self._batch) >= self._batch_size
+            len(batch) >= self._batch_size
             or self._batch_bytes >= _FLUSH_BYTES
-            or time.monotonic() - self._last_flush >= self._flush_seconds
+            or _monotonic() >= self._flush_at
         ):
             self.flush()
 
@@ -112,7 +116,7 @@ class RecordSink:
         """
         batch, self._batch = self._batch, []
         self._batch_bytes = 0
-        self._last_flush = time.monotonic()
+        self._flush_at = time.monotonic() + self._flush_seconds
         if not batch:
             return
         try:

@@ -34,7 +34,7 @@ from pypet_rebuild.execution.runtime import (
 )
 from pypet_rebuild.execution.worker_process import prepare_worker_process
 from pypet_rebuild.storage.records import RunRecord, RunStatus
-from pypet_rebuild.tree.seeding import seed_mixer
+from pypet_rebuild.tree.seeding import run_seed, seed_mixer
 
 __all__ = [
     "ChunkRecords",
@@ -62,11 +62,17 @@ _HOST = socket.gethostname()
 _DONE = RunStatus.DONE
 _FAILED = RunStatus.FAILED
 _PID = os.getpid()
+_wall_clock = time.time
+_clock = time.perf_counter
 
 
 def _forked() -> None:
     global _PID  # noqa: PLW0603 - the cached pid must follow a fork
     _PID = os.getpid()
+
+
+_wall_clock = time.time
+_clock = time.perf_counter
 
 
 os.register_at_fork(after_in_child=_forked)
@@ -102,10 +108,13 @@ class SweepContext:
     timeout: float | None = None
     capture_output: bool = False
     mixer: int = field(init=False, repr=False)
+    only_explored: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Every run seed needs the trajectory seed's mixed value: compute it once per sweep.
         object.__setattr__(self, "mixer", seed_mixer(self.trajectory_seed))
+        # Every parameter explored, in the same order: a run's values are the explored ones.
+        object.__setattr__(self, "only_explored", tuple(self.defaults) == self.explored_names)
 
 
 def execute_run(context: SweepContext, task: RunTask) -> tuple[RunRecord, BaseException | None]:
@@ -114,16 +123,19 @@ def execute_run(context: SweepContext, task: RunTask) -> tuple[RunRecord, BaseEx
     Any exception fails only this run, ``SystemExit`` (``sys.exit(3)`` in the simulate code)
     included; only ``KeyboardInterrupt`` propagates, since it stops the sweep.
     """
+    # This function is the per-run overhead of every sweep: each line here is paid per run.
     index, point_hash, explored = task
-    values = context.defaults.copy()
-    values.update(zip(context.explored_names, explored, strict=True))
+    if context.only_explored:
+        values = dict(zip(context.explored_names, explored, strict=True))
+    else:
+        values = context.defaults.copy()
+        values.update(zip(context.explored_names, explored, strict=True))
     run = Run(index, point_hash, values, context.lookup, context.trajectory_seed, context.mixer)
     error: BaseException | None = None
     output = ""
-    started = time.time()
-    clock = time.perf_counter()
+    started = _wall_clock()
+    clock = _clock()
     if context.timeout is None and not context.capture_output:
-        # The common case stays lean: this path is the per-run overhead of every sweep.
         token = enter_run(index)
         try:
             returned = context.simulate(run)
@@ -153,23 +165,43 @@ def execute_run(context: SweepContext, task: RunTask) -> tuple[RunRecord, BaseEx
             except BaseException as exc:
                 error = exc
         output = "" if buffer is None else buffer.getvalue()
-    duration = time.perf_counter() - clock
-    # Positional arguments: this runs once per run, and keywords cost a third more.
-    record = RunRecord(
-        index,
-        point_hash,
-        _DONE if error is None else _FAILED,
-        started,
-        started + duration,
-        duration,
-        _HOST,
-        _PID,
-        run.seed,
-        "" if error is None else "".join(traceback.format_exception(error)),
-        run._results if error is None else {},
-        run._comments,
-        output,
-    )
+    duration = _clock() - clock
+    seed = run._seed
+    if seed is None:  # the simulate function did not ask for it: derive it once, here
+        seed = run_seed(context.trajectory_seed, point_hash, context.mixer)
+    if error is None:
+        # Positional arguments: this runs once per run, and keywords cost a third more.
+        record = RunRecord(
+            index,
+            point_hash,
+            _DONE,
+            started,
+            started + duration,
+            duration,
+            _HOST,
+            _PID,
+            seed,
+            "",
+            run._results,
+            run._comments,
+            output,
+        )
+    else:
+        record = RunRecord(
+            index,
+            point_hash,
+            _FAILED,
+            started,
+            started + duration,
+            duration,
+            _HOST,
+            _PID,
+            seed,
+            "".join(traceback.format_exception(error)),
+            {},
+            run._comments,
+            output,
+        )
     return record, error
 
 
@@ -208,7 +240,7 @@ def _load_context(key: str, payload: bytes) -> SweepContext:
     return context
 
 
-def install_context(key: str, payload: bytes) -> None:
+def install_context(key: str, payload: bytes, parent: int | None = None) -> None:
     """Process-pool initializer: detach the worker, then unpickle the sweep context once.
 
     The worker gets its own session, ignores SIGINT and dies with its parent (see
@@ -217,7 +249,7 @@ def install_context(key: str, payload: bytes) -> None:
     (not raised: that would break the pool without a reason) and reported by the first chunk as
     :class:`WorkerSetupError`.
     """
-    prepare_worker_process()
+    prepare_worker_process(parent=parent)
     try:
         _CONTEXTS[key] = _load_context(key, payload)
     except WorkerSetupError as exc:

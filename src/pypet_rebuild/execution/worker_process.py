@@ -40,7 +40,7 @@ def ignore_sigint(signum: int, frame: FrameType | None) -> None:
     """
 
 
-def prepare_worker_process(*, tie_to_parent: bool = True) -> None:
+def prepare_worker_process(*, tie_to_parent: bool = True, parent: int | None = None) -> None:
     """Detach this worker process from the terminal and make it die with its parent.
 
     Called first in every process-pool worker (by the pool's initializer) and in every worker
@@ -51,8 +51,17 @@ def prepare_worker_process(*, tie_to_parent: bool = True) -> None:
     tie_to_parent
         Arm the death signal (or the parent-watch thread). Dask's worker processes already
         exit when their parent goes away.
+    parent
+        The process id this worker's parent had when the pool started it (the driving process,
+        or the fork server), when known. A worker that boots slowly (``spawn`` imports
+        everything first) may find its parent dead already and itself adopted by another
+        process: it then exits at once instead of arming the death signal against the
+        adoptive parent and running on as an orphan.
     """
-    parent = os.getppid()
+    if parent is None:
+        parent = os.getppid()
+    elif os.getppid() != parent:
+        os._exit(1)
     _release_forkserver()
     # Fails only when this process already leads a session or group: it is detached then.
     # (Windows has no sessions: there the console's Ctrl-C is ignored by the handler below.)

@@ -304,8 +304,7 @@ class PointHashes(Sequence[str]):
     def __iter__(self) -> Iterator[str]:
         # In blocks: a list of a million bytes objects at once would undo the compact storage.
         for start in range(0, len(self._digests), _BLOCK):
-            for digest in self._digests[start : start + _BLOCK].tolist():
-                yield digest.hex()
+            yield from map(bytes.hex, self._digests[start : start + _BLOCK].tolist())
 
     def __contains__(self, value: object) -> bool:
         if not isinstance(value, str) or len(value) != 32:

@@ -36,6 +36,7 @@ __all__ = [
     "SupportsFrameRead",
     "SupportsHeader",
     "SupportsLocation",
+    "SupportsPreferredBatch",
     "SupportsReplace",
     "SupportsResultInfo",
     "WriterSession",
@@ -203,6 +204,21 @@ class ResultInfo:
 
 UNSTACKABLE = ResultInfo(stackable=False)
 """The :class:`ResultInfo` of a result whose values differ in type or shape between runs."""
+
+
+@runtime_checkable
+class SupportsPreferredBatch(Protocol):
+    """A writer session that takes finished runs best in batches of at most some size.
+
+    The environment hands it batches no larger than ``preferred_batch`` (when not ``None``),
+    whatever ``batch_size`` asks for: the memory backend keeps runs longer-lived in small
+    batches than a batch of 10,000 waiting in the collector.
+    """
+
+    @property
+    def preferred_batch(self) -> int | None:
+        """The largest batch this session wants, or ``None`` for no preference."""
+        ...
 
 
 @runtime_checkable

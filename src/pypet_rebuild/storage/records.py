@@ -10,7 +10,10 @@ from typing import Any, ClassVar, Final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MISSING", "RunIndexSet", "RunRecord", "RunStatus", "RunTable"]
+from pypet_rebuild.exploration.hashing import PointHashes
+from pypet_rebuild.tree.seeding import run_seeds
+
+__all__ = ["MISSING", "RunIndexSet", "RunRecord", "RunRow", "RunStatus", "RunTable"]
 
 
 class RunStatus(enum.StrEnum):
@@ -39,6 +42,10 @@ class _Missing:
 
 
 MISSING: Final = _Missing()
+
+RunRow = tuple[str, float, float, float, str, int, str, str]
+"""A finished run's run-table fields besides index, hash and seed: status (the plain string),
+started, finished, duration, host, pid, error, output (see :meth:`RunRecord.row`)."""
 
 
 class RunIndexSet(Set[int]):
@@ -166,6 +173,25 @@ class RunRecord:
             self.output,
         )
 
+    def row(self) -> RunRow:
+        """The record's run-table fields as a plain tuple (see :data:`RunRow`).
+
+        A tuple of strings and numbers is an object the garbage collector stops tracking, unlike
+        a record: a backend that keeps a million rows in memory keeps them out of every
+        collection.
+        """
+        status = self.status
+        return (
+            "done" if status is RunStatus.DONE else str(RunStatus(status).value),
+            self.started,
+            self.finished,
+            self.duration,
+            self.host,
+            self.pid,
+            self.error,
+            self.output,
+        )
+
     def __reduce__(self) -> tuple[type[RunRecord], tuple[object, ...]]:
         # Records cross process boundaries by the ten thousand: positional reconstruction is
         # several times faster than the generic slots-dataclass state protocol.
@@ -261,7 +287,9 @@ class RunTable:
         return int(np.count_nonzero(self.status == status.value))
 
     @classmethod
-    def pending(cls, hashes: Sequence[str], seeds: Sequence[int] | None = None) -> RunTable:
+    def pending(
+        cls, hashes: Sequence[str], seeds: Sequence[int] | npt.NDArray[np.uint64] | None = None
+    ) -> RunTable:
         """A table of ``len(hashes)`` runs, all pending (seeds 0 when none are given)."""
         n = len(hashes)
         return cls(
@@ -297,3 +325,28 @@ class RunTable:
             table.error[index] = record.error
             table.output[index] = record.output
         return table
+
+    @classmethod
+    def from_rows(
+        cls, hashes: Sequence[str], rows: Mapping[int, RunRow], trajectory_seed: int
+    ) -> RunTable:
+        """Build the table for ``len(hashes)`` runs from the rows of the finished ones.
+
+        The seeds are computed column-wise from the point hashes (as
+        :func:`~pypet_rebuild.tree.seeding.run_seed` would, one by one).
+        """
+        n = len(hashes)
+        digests = PointHashes.from_hex(hashes).digests
+        table = cls.pending(hashes, run_seeds(trajectory_seed, digests))
+        finished = [(index, row) for index, row in rows.items() if index < n]
+        if not finished:
+            return table
+        where = np.fromiter((index for index, _ in finished), dtype=np.int64, count=len(finished))
+        columns = list(zip(*(row for _, row in finished), strict=True))
+        for name, column in zip(_ROW_FIELDS, columns, strict=True):
+            target = getattr(table, name)
+            target[where] = np.array(column, dtype=target.dtype)
+        return table
+
+
+_ROW_FIELDS = ("status", "started", "finished", "duration", "host", "pid", "error", "output")

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 from pypet_rebuild.errors import StorageError
 from pypet_rebuild.storage.codecs import encode_value
@@ -78,6 +78,16 @@ class SessionBase(ABC):
         The runs already stored as done.
     release
         Releases the backend's writer lock; called exactly once.
+    """
+
+    preferred_batch: ClassVar[int | None] = None
+    """The most runs this backend wants per :meth:`store_runs` call, or ``None`` for no limit.
+
+    A sweep hands finished runs to storage in batches of up to ``Environment(batch_size=...)``
+    runs, fewer when this is smaller. A file backend pays per batch (a segment, fsyncs) and
+    wants them large; the memory backend pays nothing per batch, while every run held in a
+    pending batch survives into the garbage collector's oldest generation and makes full
+    collections more frequent.
     """
 
     def __init__(

@@ -17,12 +17,14 @@ points get identical streams: add a ``trial`` parameter to repeat a point with f
 from __future__ import annotations
 
 import operator
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from pypet_rebuild.errors import InvalidSeedError
 
-__all__ = ["check_seed", "run_rng", "run_seed", "seed_mixer"]
+__all__ = ["check_seed", "run_rng", "run_seed", "run_seeds", "seed_mixer"]
 
 _MASK = (1 << 64) - 1
 
@@ -82,6 +84,27 @@ def run_seed(trajectory_seed: int, point_hash: str, mixer: int | None = None) ->
     if mixer is None:
         mixer = seed_mixer(trajectory_seed)
     return int(point_hash[:16], 16) ^ mixer
+
+
+def run_seeds(trajectory_seed: int, digests: npt.NDArray[Any]) -> npt.NDArray[np.uint64]:
+    """:func:`run_seed` of many runs at once, from their raw point-hash digests.
+
+    Parameters
+    ----------
+    trajectory_seed
+        The trajectory's seed.
+    digests
+        The 16-byte digests of the point hashes (dtype ``V16`` or ``S16``, shape ``(n,)``).
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``uint64`` seeds, in the order of ``digests``.
+    """
+    n = len(digests)
+    raw = np.ascontiguousarray(digests).view(np.uint8).reshape(n, 16)
+    high = raw[:, :8].copy().view(">u8").reshape(n).astype(np.uint64)
+    return high ^ np.uint64(seed_mixer(trajectory_seed))
 
 
 def run_rng(seed: int) -> np.random.Generator:

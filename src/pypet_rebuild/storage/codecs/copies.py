@@ -22,6 +22,7 @@ and the common sweep (numbers and arrays) should cost next to nothing:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,16 @@ from pypet_rebuild.storage import codecs
 from pypet_rebuild.storage.codecs.base import Array, Encoded, is_native_dtype
 from pypet_rebuild.storage.codecs.registry import CodecRegistry
 
-__all__ = ["EncodedCopy", "decode_copy", "encode_copy", "is_plain_scalar", "keep", "restore"]
+__all__ = [
+    "EncodedCopy",
+    "all_plain_scalars",
+    "decode_copy",
+    "encode_copy",
+    "is_plain_scalar",
+    "keep",
+    "keep_all",
+    "restore",
+]
 
 _PLAIN_SCALARS: frozenset[type] = frozenset(
     {type(None), bool, int, float, complex, str, bytes}
@@ -52,6 +62,12 @@ def is_plain_scalar(value: object) -> bool:
     if kind not in _PLAIN_SCALARS:
         return False
     return not isinstance(value, np.generic) or is_native_dtype(value.dtype)
+
+
+def all_plain_scalars(values: Iterable[object]) -> bool:
+    """Tell whether :func:`is_plain_scalar` holds for every value (column-wise: one pass in C)."""
+    # Every numpy scalar type in _PLAIN_SCALARS has a native dtype, so the exact type decides.
+    return set(map(type, values)) <= _PLAIN_SCALARS
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -124,21 +140,54 @@ backends read ``None`` back as "no value")."""
 
 
 def keep(value: object, path: str = "<value>", *, allow_pickle: bool = False) -> object:
-    """The cheapest form of ``value`` that no later change can reach: itself, or an EncodedCopy.
+    """The cheapest form of ``value`` that no later change can reach.
 
     Immutable scalars of the exact types in ``_KEPT_AS_IS`` (the bulk of a sweep's results) are
-    returned as they are; everything else goes through :func:`encode_copy`. Undo with
-    :func:`restore`.
+    returned as they are, a plain array as a private copy (an ``np.ndarray``), and
+    everything else as an :class:`EncodedCopy`. Neither the scalars nor the arrays are objects
+    the garbage collector tracks, so a million kept results do not slow down every later
+    collection. Undo with :func:`restore`.
     """
     if type(value) in _KEPT_AS_IS:
         return value
+    if _is_plain_array(value):
+        assert isinstance(value, np.ndarray)
+        return _private_copy(value)
     return encode_copy(value, path, allow_pickle=allow_pickle)
+
+
+def keep_all(
+    values: Mapping[str, object], prefix: str, *, allow_pickle: bool = False
+) -> dict[str, object]:
+    """:func:`keep` of every value of ``values``, by name (path of each: ``prefix + name``).
+
+    The loop of :func:`keep`, inlined: a sweep keeps a few values per run, millions of times.
+    """
+    kept: dict[str, object] = {}
+    for name, value in values.items():
+        kind = type(value)
+        if kind in _KEPT_AS_IS:
+            kept[name] = value
+        elif kind is _NDARRAY and _plain_dtype(value):
+            array: Any = value  # an np.ndarray: _private_copy, inlined
+            kept[name] = (
+                array.copy() if array.flags.c_contiguous else array.copy(order=_order(array))
+            )
+        else:
+            kept[name] = encode_copy(value, prefix + name, allow_pickle=allow_pickle)
+    return kept
 
 
 def restore(kept: object, *, allow_pickle: bool = False, where: str = "<value>") -> object:
     """A fresh value from what :func:`keep` returned."""
-    if type(kept) is EncodedCopy:
+    kind = type(kept)
+    if kind is EncodedCopy:
+        assert isinstance(kept, EncodedCopy)
         return decode_copy(kept, allow_pickle=allow_pickle, where=where)
+    if kind is np.ndarray:
+        # Only a plain array's private copy is kept as an ndarray.
+        assert isinstance(kept, np.ndarray)
+        return _private_copy(kept)
     return kept
 
 
@@ -186,7 +235,15 @@ def decode_copy(
 def _is_plain_array(value: object) -> bool:
     if type(value) is not np.ndarray:
         return False
-    dtype = value.dtype
+    return _plain_dtype(value)
+
+
+_NDARRAY = np.ndarray
+
+
+def _plain_dtype(array: Any) -> bool:
+    """Whether an ``np.ndarray``'s dtype is native and unstructured (cached per dtype object)."""
+    dtype = array.dtype
     # Decided once per dtype object: a sweep stores the same few dtypes millions of times, and
     # hashing a dtype costs more than this whole check. Keyed by identity; the entry keeps the
     # dtype alive, so its id cannot be reused by another object.
@@ -200,6 +257,19 @@ def _is_plain_array(value: object) -> bool:
 _PLAIN_ARRAY_DTYPES: dict[int, tuple[np.dtype[Any], bool]] = {}
 
 
+def _private_copy(array: Array) -> Array:
+    """A copy of a plain array in the memory order the numpy codec restores.
+
+    Not made read-only, unlike the arrays of an :class:`EncodedCopy`: nothing but
+    :func:`restore` ever sees it, which copies it again, and the flag costs more than the copy
+    of a small array (this runs for every array result of every run).
+    """
+    if array.flags.c_contiguous:
+        return array.copy()
+    return array.copy(order=_order(array))
+
+
 def _order(array: Array) -> Any:
     # The numpy codec restores Fortran order only for arrays that are Fortran-contiguous alone.
-    return "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
+    flags = array.flags
+    return "F" if flags.f_contiguous and not flags.c_contiguous else "C"
