@@ -81,3 +81,25 @@ def test_resuming_a_version_1_trajectory_converts_it(v1_file: Path) -> None:
     loaded = pr.load_trajectory(v1_file, name="grown")
     assert [loaded.results["sq"][i] for i in range(4)] == [1, 4, 9, 16]
     loaded.close()
+
+
+def test_a_version_1_trajectory_left_in_a_converted_file_is_converted_when_written(
+    v1_file: Path,
+) -> None:
+    # Compacting "sweep" converts the file, but "grown" keeps its version-1 group: growing it
+    # later must convert it (by a rewrite) rather than try to append to datasets that cannot grow.
+    storage = pr.HDF5StorageService(v1_file)
+    storage.compact("sweep")
+    storage.close()
+    grown = pr.Trajectory("grown", seed=4)
+    grown.add_parameter("n", 0)
+    grown.explore({"n": [1, 2, 3, 4, 5]})
+    env = pr.Environment(grown, storage=v1_file)
+    assert env.run(lambda run: {"sq": run.n * run.n}, resume=True, progress=False).ok
+    env.storage.close()
+    with h5py.File(v1_file, "r") as file:
+        assert file["grown"].attrs[LAYOUT_ATTR] == LAYOUT_VERSION
+    loaded = pr.load_trajectory(v1_file, name="grown")
+    assert [loaded.results["sq"][i] for i in range(5)] == [1, 4, 9, 16, 25]
+    loaded.close()
+    _check_contents(v1_file)

@@ -40,7 +40,11 @@ from pypet_rebuild.errors import (
     TrajectoryNotFoundError,
 )
 from pypet_rebuild.storage.codecs import encode_value
-from pypet_rebuild.storage.hdf5.appending import append_extras, append_trajectory
+from pypet_rebuild.storage.hdf5.appending import (
+    append_extras,
+    append_trajectory,
+    is_appendable,
+)
 from pypet_rebuild.storage.hdf5.columns import classify, write_column
 from pypet_rebuild.storage.hdf5.extras import (
     write_definition,
@@ -226,7 +230,8 @@ class HDF5StorageService:
             )
             grown = snapshot.n_runs > view.n_runs
             if self.compaction == "always":
-                if grown or self._unfolded_segments(snapshot.name) or not self._current_layout():
+                stale = not self._current_layout(snapshot.name)
+                if grown or stale or self._unfolded_segments(snapshot.name):
                     self._commit(snapshot.name, snapshot=snapshot)
             elif grown:
                 self._append_definition(snapshot, view.n_runs)
@@ -477,9 +482,16 @@ class HDF5StorageService:
             )
             self._invalidate()
 
-    def _current_layout(self) -> bool:
-        """Whether the main file has this version's layout (else the next commit converts it)."""
-        return int(self._reader_for().main.attrs[FORMAT_ATTR]) == FORMAT_VERSION
+    def _current_layout(self, trajectory: str) -> bool:
+        """Whether the main file, and ``trajectory`` in it if stored, have this version's layout.
+
+        If not, the next commit converts them by a rewrite. (A file converted while writing
+        another trajectory still holds that one's older group: it is converted when written.)
+        """
+        main = self._reader_for().main
+        if int(main.attrs[FORMAT_ATTR]) != FORMAT_VERSION:
+            return False
+        return trajectory not in main or is_appendable(main[trajectory])
 
     def _unfolded_segments(self, trajectory: str) -> list[tuple[int, Path]]:
         """The segment files of ``trajectory`` the main file has not folded in, in order."""
@@ -500,7 +512,7 @@ class HDF5StorageService:
         writing a new file (:meth:`_rewrite`): the first sweep into a new file, and once to
         convert a file of an older layout.
         """
-        if self.path.exists() and self._current_layout():
+        if self.path.exists() and self._current_layout(trajectory):
             self._append(trajectory, snapshot=snapshot, provenance=provenance, derived=derived)
         else:
             self._rewrite(trajectory, snapshot=snapshot, provenance=provenance, derived=derived)
