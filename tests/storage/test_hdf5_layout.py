@@ -196,3 +196,20 @@ def test_a_trajectory_copied_by_another_ones_rewrite_keeps_its_scales(
     with _open(written, engine) as results:
         assert results["z"].values[:3].tolist() == [10.0, 10.0, 20.0]
         assert set(results.coords) == {"x", "label"}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_merged_trajectory_opens_in_xarray(tmp_path: Path, engine: str) -> None:
+    # A merge is built in a staging file and copied in: its scales must point into this file.
+    first, second = tmp_path / "a.h5", tmp_path / "b.h5"
+    for path in (first, second):
+        env = pr.Environment(_trajectory(), storage=path)
+        env.run(_simulate, on_error="continue", progress=False)
+        env.storage.close()
+    merged = pr.merge_trajectories(pr.load_trajectory(first), pr.load_trajectory(second))
+    merged.close()
+    with h5py.File(first, "r") as file:
+        assert file["t/results/z"].dims[0].keys() == ["run"]
+    with _open(first, engine) as results:
+        assert results.sizes["run"] == 8
+        assert results["z"].values[:3].tolist() == [10.0, 10.0, 20.0]

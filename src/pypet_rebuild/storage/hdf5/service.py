@@ -69,7 +69,12 @@ from pypet_rebuild.storage.hdf5.files import (
     segment_path,
     write_failed,
 )
-from pypet_rebuild.storage.hdf5.folding import fold_trajectory, start_main_file, write_extras
+from pypet_rebuild.storage.hdf5.folding import (
+    copy_trajectory,
+    fold_trajectory,
+    start_main_file,
+    write_extras,
+)
 from pypet_rebuild.storage.hdf5.journal import journal_path, open_journaled, recover
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.hdf5.skeleton import (
@@ -651,7 +656,7 @@ class HDF5StorageService:
                 folded = folded_segments(old) if old is not None else {}
                 with atomic_h5(self.path) as new:
                     start_main_file(new, old, trajectory)
-                    incoming.copy(incoming[trajectory], new, name=trajectory)
+                    copy_trajectory(incoming[trajectory], new, trajectory)
                     # Segments of the replaced trajectory must never be read into the new one.
                     last = max([folded.get(trajectory, 0), *(seq for _, seq, _ in stale)])
                     folded[trajectory] = last
