@@ -34,7 +34,7 @@ from pypet_rebuild.execution.executors import (
 from pypet_rebuild.execution.hooks import SweepHooks
 from pypet_rebuild.execution.pickling import check_picklable
 from pypet_rebuild.execution.progress import make_progress, output_above
-from pypet_rebuild.execution.provenance import collect_provenance
+from pypet_rebuild.execution.provenance import collect_provenance, prepare_provenance
 from pypet_rebuild.execution.report import RunReport
 from pypet_rebuild.execution.run import ParameterLookup, Run
 from pypet_rebuild.execution.sink import RecordSink
@@ -350,6 +350,7 @@ class Environment:
             dask_address=dask_address,
         )
         try:
+            prepare_provenance(simulate)
             snapshot = trajectory.snapshot()
             if overwrite and trajectory.name in self._storage.trajectory_names():
                 _replace_with_fresh(self._storage, snapshot)

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["collect_provenance", "git_state", "used_distributions"]
+__all__ = ["collect_provenance", "git_state", "prepare_provenance", "used_distributions"]
 
 _PACKAGES = ("pypet_rebuild", "numpy", "h5py", "pandas", "scipy", "xarray", "dask", "distributed")
 
@@ -153,6 +153,21 @@ def _version_of(distribution: str) -> str | None:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def prepare_provenance(simulate: Callable[..., Any] | None = None) -> None:
+    """Fill the caches :func:`collect_provenance` reads (package versions, git), never raising.
+
+    Called when a sweep starts, while process workers boot: the first sweep of a process then
+    spends nothing on them at its end, where a second Ctrl-C should stop it at once.
+    """
+    try:
+        _versions()
+        if simulate is not None:
+            used_distributions(simulate)
+        git_state()
+    except Exception:  # provenance must never fail a sweep
+        return
 
 
 def collect_provenance(
