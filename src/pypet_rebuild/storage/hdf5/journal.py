@@ -291,6 +291,8 @@ class JournaledFile(_FileObject):
 
     def _write_over_original(self, start: int, data: memoryview) -> None:
         end = start + len(data)
+        originals: bytes | None = None  # the old bytes under the write, read once if needed
+        offset = (start // PAGE) * PAGE
         for page in self._pages_in(start, end):
             base = page * PAGE
             lo, hi = max(start, base), min(end, base + PAGE)
@@ -299,6 +301,13 @@ class JournaledFile(_FileObject):
                 continue
             held = self._held.get(page)
             if held is None:
+                if originals is None:
+                    originals = _pread(self._fd, min(end, self._original_size) - offset, offset)
+                old = originals[lo - offset : hi - offset]
+                if data[lo - start : hi - start] == old:
+                    # HDF5 writes whole chunks back: most pages of a chunk that gained a few
+                    # rows come back unchanged, and an unchanged page needs no journal.
+                    continue
                 held = bytearray(_pread(self._fd, min(PAGE, self._original_size - base), base))
                 self._held[page] = held
             if hi - base > len(held):
@@ -311,18 +320,22 @@ class JournaledFile(_FileObject):
         """Journal the originals of the held pages (durably), then write the pages."""
         pages = sorted(self._held)
         self._journal_pages(pages)
-        for page in pages:
-            _pwrite(self._fd, self._held.pop(page), page * PAGE)
+        for first, last in _runs_of(pages):  # one write per stretch of consecutive pages
+            block = b"".join(self._held.pop(page) for page in range(first, last + 1))
+            _pwrite(self._fd, block, first * PAGE)
 
     def _journal_pages(self, pages: range | list[int]) -> None:
         records = []
-        for page in pages:
-            if page in self._journaled:
-                continue
-            base = page * PAGE
-            original = _pread(self._fd, min(PAGE, self._original_size - base), base)
-            records.append(_RECORD.pack(base, len(original), zlib.crc32(original)) + original)
-            self._journaled.add(page)
+        fresh = [page for page in pages if page not in self._journaled]
+        for first, last in _runs_of(fresh):  # one read per stretch, one record per page
+            start = first * PAGE
+            block = _pread(self._fd, min((last + 1) * PAGE, self._original_size) - start, start)
+            for page in range(first, last + 1):
+                original = block[(page - first) * PAGE : (page - first + 1) * PAGE]
+                records.append(
+                    _RECORD.pack(page * PAGE, len(original), zlib.crc32(original)) + original
+                )
+                self._journaled.add(page)
         if not records:
             return
         data = b"".join(records)
@@ -350,6 +363,17 @@ def _new_journal(journal: Path, original_size: int) -> int:
             temporary.unlink()
         raise
     return fd
+
+
+def _runs_of(pages: list[int]) -> list[tuple[int, int]]:
+    """Sorted page numbers as ``(first, last)`` stretches of consecutive pages."""
+    runs: list[tuple[int, int]] = []
+    for page in pages:
+        if runs and runs[-1][1] == page - 1:
+            runs[-1] = (runs[-1][0], page)
+        else:
+            runs.append((page, page))
+    return runs
 
 
 def _read_at(fd: int, view: memoryview, start: int, size: int) -> int:
