@@ -170,38 +170,25 @@ def execute_run(context: SweepContext, task: RunTask) -> tuple[RunRecord, BaseEx
     if seed is None:  # the simulate function did not ask for it: derive it once, here
         seed = run_seed(context.trajectory_seed, point_hash, context.mixer)
     if error is None:
-        # Positional arguments: this runs once per run, and keywords cost a third more.
-        record = RunRecord(
-            index,
-            point_hash,
-            _DONE,
-            started,
-            started + duration,
-            duration,
-            _HOST,
-            _PID,
-            seed,
-            "",
-            run._results,
-            run._comments,
-            output,
-        )
+        status, message, results = _DONE, "", run._results
     else:
-        record = RunRecord(
-            index,
-            point_hash,
-            _FAILED,
-            started,
-            started + duration,
-            duration,
-            _HOST,
-            _PID,
-            seed,
-            "".join(traceback.format_exception(error)),
-            {},
-            run._comments,
-            output,
-        )
+        status, message, results = _FAILED, "".join(traceback.format_exception(error)), {}
+    # Positional arguments: this runs once per run, and keywords cost a third more.
+    record = RunRecord(
+        index,
+        point_hash,
+        status,
+        started,
+        started + duration,
+        duration,
+        _HOST,
+        _PID,
+        seed,
+        message,
+        results,
+        run._comments,
+        output,
+    )
     return record, error
 
 
