@@ -231,3 +231,31 @@ def test_a_journal_that_is_not_ours_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="not a pypet_rebuild journal"):
         recover(path)
     assert os.path.exists(journal_path(path))
+
+
+def test_a_reader_open_across_in_place_commits_sees_them(tmp_path: Path) -> None:
+    import pypet_rebuild as pr
+
+    path = tmp_path / "shared.h5"
+    traj = pr.Trajectory("t", seed=0)
+    traj.add_parameter("x", 0)
+    traj.explore({"x": list(range(10))})
+
+    def half(run: pr.Run) -> dict[str, int]:
+        if run.x >= 5:
+            raise ValueError("later")
+        return {"y": run.x}
+
+    pr.Environment(traj, storage=path).run(half, on_error="continue", progress=False)
+    study = pr.load_trajectory(path)  # held open, as in a notebook
+    assert study.results["y"][:].count() == 5
+    other = pr.Trajectory("other", seed=1)
+    other.add_parameter("x", 0)
+    other.explore({"x": [1, 2]})
+    pr.Environment(other, storage=path).run(lambda run: {"y": run.x}, progress=False)
+    env = pr.Environment(traj, storage=path)
+    env.run(lambda run: {"y": run.x}, resume=True, progress=False)  # in place, same inode
+    env.storage.close()
+    assert study.results["y"][:].tolist() == list(range(10))
+    assert pr.load_trajectory(path, name="other").results["y"][:].tolist() == [1, 2]
+    study.close()
