@@ -9,7 +9,8 @@ price of what they touch:
   ``fileobj`` driver reads and writes through. Bytes written past the file's size at open (new
   objects, new chunks) go straight to the file: nothing refers to them until the change commits.
   Bytes written over the file as it was at open are held back in memory (whole pages) until the
-  commit, or until they grow past ``spill_bytes``.
+  commit, or until they grow past ``spill_bytes``; a page written back unchanged (HDF5 rewrites
+  whole chunks) is neither held nor journaled.
 * Before any held-back page reaches the file, its original bytes are appended to the journal
   ``<file>.journal`` (each record with a CRC) and the journal is fsynced. The journal's header
   records the file's size at open.
