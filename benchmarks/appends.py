@@ -86,17 +86,18 @@ def _run(traj: pr.Trajectory, path: Path, *, resume: bool = False) -> None:
     env.storage.close()
 
 
+def _raw_columns(n: int) -> list[tuple[str, np.ndarray]]:
+    """The first ``n`` WORKLOAD rows as raw h5py stores them: ``x``, ``y``, ``z`` and ``arr``."""
+    xs, ys = workload_points(n)
+    x, y = np.asarray(xs), np.asarray(ys)
+    z = x * y
+    return [("x", x), ("y", y), ("z", z), ("arr", np.repeat(z[:, None], K, axis=1))]
+
+
 def _raw_append(path: Path, rows: int) -> None:
     """The baseline: grow four resizable datasets of ``path`` by ``rows`` and write them."""
-    xs, ys = workload_points(rows)
-    z = np.asarray(xs) * np.asarray(ys)
     with h5py.File(path, "a") as file:
-        for name, block in (
-            ("x", np.asarray(xs)),
-            ("y", np.asarray(ys)),
-            ("z", z),
-            ("arr", np.repeat(z[:, None], K, axis=1)),
-        ):
+        for name, block in _raw_columns(rows):
             dataset = file[name]
             start = dataset.shape[0]
             dataset.resize(start + rows, axis=0)
@@ -105,15 +106,8 @@ def _raw_append(path: Path, rows: int) -> None:
 
 def _raw_file(path: Path, n: int) -> None:
     """A raw h5py file of ``n`` WORKLOAD rows in resizable datasets."""
-    xs, ys = workload_points(n)
-    z = np.asarray(xs) * np.asarray(ys)
     with h5py.File(path, "w") as file:
-        for name, block in (
-            ("x", np.asarray(xs)),
-            ("y", np.asarray(ys)),
-            ("z", z),
-            ("arr", np.repeat(z[:, None], K, axis=1)),
-        ):
+        for name, block in _raw_columns(n):
             file.create_dataset(name, data=block, maxshape=(None, *block.shape[1:]), chunks=True)
 
 
