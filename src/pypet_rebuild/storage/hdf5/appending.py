@@ -29,7 +29,7 @@ from pypet_rebuild.exploration import PointHashes
 from pypet_rebuild.storage.hdf5.checks import check_segment
 from pypet_rebuild.storage.hdf5.columns import (
     MASKS,
-    FixedSignature,
+    ColumnSignature,
     ResultSource,
     create_fixed,
     describe_mask,
@@ -43,6 +43,13 @@ from pypet_rebuild.storage.hdf5.extras import (
     read_definition,
     read_provenance,
     write_derived_result,
+)
+from pypet_rebuild.storage.hdf5.framed import (
+    FrameSignature,
+    clear_frames,
+    copy_frames,
+    create_frame,
+    delete_frame,
 )
 from pypet_rebuild.storage.hdf5.layout import (
     LAYOUT_VERSION,
@@ -308,7 +315,9 @@ def _append_column(
     signature = _signature(main, sources)
     if main is None:
         node: h5py.Dataset | h5py.Group
-        if signature is not None:
+        if isinstance(signature, FrameSignature):
+            node = create_frame(results, name, n, signature, options, cached=True)
+        elif signature is not None:
             node = create_fixed(results, name, n, signature, options, cached=True)
         else:
             node = create_packed(results, name, n, options, cached=True)
@@ -316,7 +325,7 @@ def _append_column(
         node.attrs["comment"] = ""
         node.attrs["long_name"] = f"result {name}"
         describe_mask(create_growable(masks, name, (n,), bool, options, cached=True), name)
-    elif main.signature is not None and signature is None:
+    elif main.layout_signature is not None and signature is None:
         _to_packed(group, main, options)
     node = results[name]
     mask = masks[name]
@@ -327,18 +336,22 @@ def _append_column(
         # Every run a segment owns gets its mask from that segment (absent there: missing).
         has = source.present[rows] if source is not None else np.zeros(len(rows), dtype=bool)
         write_rows(mask, targets, has)
-        if isinstance(node, h5py.Dataset) and fill_value(node.dtype) is not None:
-            # A run recorded again without this result: its old value must not show.
-            cleared = targets[~has]
-            if len(cleared):
-                blank = np.full((len(cleared), *node.shape[1:]), np.nan, node.dtype)
-                write_rows(node, cleared, blank)
+        # A run recorded again without this result: its old value must not show.
+        cleared = targets[~has]
+        if isinstance(node, h5py.Dataset) and fill_value(node.dtype) is not None and len(cleared):
+            blank = np.full((len(cleared), *node.shape[1:]), np.nan, node.dtype)
+            write_rows(node, cleared, blank)
+        elif isinstance(node, h5py.Group) and isinstance(signature, FrameSignature):
+            clear_frames(node, cleared)
         if source is None:
             continue
         targets, rows = targets[has], rows[has]
         if isinstance(node, h5py.Dataset):
             assert source.values is not None
             write_rows(node, targets, read_rows(source.values, rows))
+        elif isinstance(signature, FrameSignature):
+            assert source.frame is not None
+            copy_frames(source.frame, rows, node, targets)
         else:
             append_payloads(node, targets, source.read_packed(rows))
     for source in reversed(sources):
@@ -348,7 +361,11 @@ def _append_column(
 
 
 def _grow_column(node: h5py.Dataset | h5py.Group, mask: h5py.Dataset | None, n: int) -> None:
-    """Grow a stored result column (and its mask, if it has one) to ``n`` rows."""
+    """Grow a stored result column (and its mask, if it has one) to ``n`` rows.
+
+    A packed or frame column grows its per-run datasets; the rows of a frame grow as values
+    are appended.
+    """
     if mask is not None:
         grow(mask, n)
     if isinstance(node, h5py.Dataset):
@@ -361,32 +378,37 @@ def _grow_column(node: h5py.Dataset | h5py.Group, mask: h5py.Dataset | None, n: 
 
 def _signature(
     main: ResultSource | None, sources: Sequence[ResultSource | None]
-) -> FixedSignature | None:
-    """The layout a rewrite would choose: fixed if every store with values shares a signature.
+) -> ColumnSignature | None:
+    """The layout a rewrite would choose: the signature every store with values shares, if any.
 
-    The main file's column counts as holding values (reading its mask to check would cost every
-    stored run); a stored column without any value is the one case where this may pick ``packed``
-    where a rewrite picks ``fixed`` (it holds no value, so nothing reads differently).
+    Fixed or frame when they share one, ``None`` (packed) otherwise. The main file's column
+    counts as holding values (reading its mask to check would cost every stored run); a stored
+    column without any value is the one case where this may pick ``packed`` where a rewrite
+    picks ``fixed`` (it holds no value, so nothing reads differently).
     """
-    found: FixedSignature | None = None
+    found: ColumnSignature | None = None
     stores = [main] if main is not None else []
     stores += [source for source in sources if source is not None and source.present.any()]
     for source in stores:
-        if source.signature is None or (found is not None and source.signature != found):
+        signature = source.layout_signature
+        if signature is None or (found is not None and signature != found):
             return None
-        found = source.signature
+        found = signature
     return found
 
 
 def _to_packed(group: h5py.Group, main: ResultSource, options: StorageOptions) -> None:
-    """Rewrite a fixed column as packed (its values no longer share one signature)."""
+    """Rewrite a fixed or frame column as packed (its values no longer share one signature)."""
     results = group["results"]
     rows = np.arange(main.present.shape[0], dtype=np.int64)
     payloads = main.read_packed(rows)
     comment = main.comment
-    assert main.values is not None
-    detach(main.values)
-    del results[main.name]
+    if main.values is not None:
+        detach(main.values)
+        del results[main.name]
+    else:
+        assert isinstance(main.node, h5py.Group)
+        delete_frame(main.node)
     node = create_packed(results, main.name, len(rows), options, payloads, cached=True)
     node.attrs["layout"] = "packed"
     node.attrs["comment"] = comment

@@ -4,10 +4,13 @@
     Every run's value is a number or a numpy array of one shape and native dtype: one dataset
     ``results/<name>`` of shape ``(rows, *shape)``, plus a mask ``present/<name>``. Reading a
     result across runs, or a slice of every run's array, is one HDF5 read.
+``frame``
+    Every run's value is a pandas DataFrame of one make with storable dtypes: one dataset per
+    column plus the index, the runs' rows appended along one row axis (see :mod:`.framed`).
 ``packed``
-    Anything else (strings, pandas objects, sparse matrices, values whose type or shape changes
-    between runs): each run's value is encoded by the codec registry and packed into a shared
-    byte heap (see :mod:`.packed`). A run reads only its own byte range.
+    Anything else (pandas objects of other kinds, sparse matrices, values whose type or shape
+    changes between runs): each run's value is encoded by the codec registry and packed into a
+    shared byte heap (see :mod:`.packed`). A run reads only its own byte range.
 
 A result whose type changes between runs is therefore stored, not refused: it falls back to
 ``packed``, and every run's value comes back with its own type.
@@ -28,7 +31,15 @@ from pypet_rebuild.storage.codecs import decode_value, encode_value, is_native_d
 from pypet_rebuild.storage.hdf5.checks import damaged
 from pypet_rebuild.storage.hdf5.describe import RUN, attach_run, describe
 from pypet_rebuild.storage.hdf5.encoded import dtype_from_json, dtype_to_json, pack, unpack
-from pypet_rebuild.storage.hdf5.layout import create_growable, read_rows
+from pypet_rebuild.storage.hdf5.framed import (
+    FRAME,
+    FrameRows,
+    FrameSignature,
+    classify_frames,
+    create_frame,
+    frame_block,
+)
+from pypet_rebuild.storage.hdf5.layout import create_growable, plain_text, read_rows
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.hdf5.packed import PackedRows, Payload, create_packed
 from pypet_rebuild.storage.records import MISSING
@@ -36,9 +47,11 @@ from pypet_rebuild.storage.records import MISSING
 __all__ = [
     "MASKS",
     "TEXT",
+    "ColumnSignature",
     "FixedSignature",
     "ResultSource",
     "classify",
+    "classify_layout",
     "copy_rows",
     "create_fixed",
     "describe_mask",
@@ -136,17 +149,6 @@ TEXT = FixedSignature("python:str", np.dtype(h5py.string_dtype()), ())
 """The signature of a text column (Python strings, stored as variable-length UTF-8)."""
 
 
-def plain_text(text: str) -> bool:
-    """Whether ``text`` survives an HDF5 string: no NUL (it ends the string), valid UTF-8."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _signature(value: object) -> FixedSignature | None:
     if isinstance(value, np.generic):
         dtype = value.dtype
@@ -211,6 +213,15 @@ def classify(values: Sequence[object]) -> FixedSignature | None:
     return found
 
 
+ColumnSignature = FixedSignature | FrameSignature
+"""What every value of a ``fixed`` or of a ``frame`` column shares (``None``: ``packed``)."""
+
+
+def classify_layout(values: Sequence[object]) -> ColumnSignature | None:
+    """The layout of a batch of values: fixed or frame signature, ``None`` for ``packed``."""
+    return classify(values) or classify_frames(values)
+
+
 def _order(array: npt.NDArray[Any]) -> str:
     """``"F"`` for an array that is Fortran-contiguous only (what the numpy codec restores)."""
     flags = array.flags
@@ -256,7 +267,7 @@ def write_column(
     options: StorageOptions,
     *,
     allow_pickle: bool = False,
-    signature: FixedSignature | Literal["unknown"] | None = "unknown",
+    signature: ColumnSignature | Literal["unknown"] | None = "unknown",
 ) -> None:
     """Write one result's values (``MISSING`` where a row has none) into a segment's ``results``.
 
@@ -268,15 +279,18 @@ def write_column(
     """
     del options  # segments are written once: contiguous datasets, no chunking
     if signature == "unknown":
-        signature = classify(values)
+        signature = classify_layout(values)
     present = np.array([v is not MISSING for v in values], dtype=bool)
     # Only what reading needs: segments get no scales and no descriptions (see
     # write_run_columns); the main file gets them when the segment is folded.
     mask_group(group.parent).create_dataset(name, data=present)
-    if signature is not None:
-        node: h5py.HLObject = group.create_dataset(
-            name, data=fixed_data(values, signature), dtype=signature.dtype
-        )
+    if isinstance(signature, FrameSignature):
+        held = [value for value in values if value is not MISSING]
+        block = frame_block(held, signature)  # type: ignore[arg-type]
+        rows = np.flatnonzero(present).astype(np.int64)
+        node: h5py.HLObject = create_frame(group, name, len(values), signature, None, block, rows)
+    elif signature is not None:
+        node = group.create_dataset(name, data=fixed_data(values, signature), dtype=signature.dtype)
         node.attrs["layout"] = "fixed"
         for key, attr in signature.to_attrs().items():
             node.attrs[key] = attr
@@ -382,8 +396,11 @@ class ResultSource:
         self.signature = FixedSignature.from_attrs(node.attrs) if self.layout == "fixed" else None
         self.values: h5py.Dataset | None = None
         self.packed: PackedRows | None = None
+        self.frame: FrameRows | None = None
         if self.signature is not None:
             self.values = node["values"] if version1 else node
+        elif self.layout == FRAME:
+            self.frame = FrameRows(store, node)
         else:
             self.packed = PackedRows(node)
         self._present: npt.NDArray[np.bool_] | None = None
@@ -394,11 +411,20 @@ class ResultSource:
         found = {"mask": self.mask}
         if self.values is not None:
             found["values"] = self.values
+        elif self.frame is not None:
+            found["start"], found["size"] = self.frame.start, self.frame.size
         elif self.packed is not None:
             for part in ("header", "start", "size"):
                 if part in self.packed.column:
                     found[part] = self.packed.column[part]
         return found
+
+    @property
+    def layout_signature(self) -> ColumnSignature | None:
+        """The fixed or frame signature of the column (``None``: packed)."""
+        if self.frame is not None:
+            return self.frame.signature
+        return self.signature
 
     @property
     def present(self) -> npt.NDArray[np.bool_]:
@@ -425,9 +451,13 @@ class ResultSource:
             block = read_rows(self.values, rows)
             box = self.signature.box
             return [box(block[i]) if present[i] else MISSING for i in range(len(rows))]
-        assert self.packed is not None
         values: list[object] = [MISSING] * len(rows)
         held = np.flatnonzero(present)
+        if self.frame is not None:
+            for position, frame in zip(held.tolist(), self.frame.read(rows[held]), strict=True):
+                values[position] = frame
+            return values
+        assert self.packed is not None
         named = (rows if runs is None else runs).tolist()
         payloads = self.packed.read(rows[held])
         for position, (header, payload) in zip(held.tolist(), payloads, strict=True):
@@ -439,10 +469,16 @@ class ResultSource:
 
     def read_packed(self, rows: npt.NDArray[np.int64]) -> list[Payload]:
         """The raw header and bytes of each row (for folding into another store)."""
-        if self.signature is None:
-            assert self.packed is not None
+        if self.packed is not None:
             return self.packed.read(rows)
+        if self.frame is not None:
+            values = self.read_values(rows)
+            return [
+                _payload(value, self.name, False) if value is not MISSING else _NO_PAYLOAD
+                for value in values
+            ]
         assert self.values is not None
+        assert self.signature is not None
         block = read_rows(self.values, rows)
         present = self.present[rows]
         packed: list[Payload] = []

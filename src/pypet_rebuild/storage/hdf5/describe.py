@@ -26,6 +26,7 @@ from pypet_rebuild.storage.hdf5.layout import create_growable, grow
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 
 __all__ = [
+    "NOT_A_VARIABLE",
     "RUN",
     "TIME_UNITS",
     "attach_run",
@@ -43,9 +44,9 @@ RUN: Final = "run"
 
 TIME_UNITS: Final = "seconds since 1970-01-01T00:00:00Z"
 
-# netCDF-4's mark of a dimension that has no coordinate values (netCDF-C and h5netcdf both
-# write and read it).
-_NOT_A_VARIABLE: Final = b"This is a netCDF dimension but not a netCDF variable. %10d"
+NOT_A_VARIABLE: Final = b"This is a netCDF dimension but not a netCDF variable. %10d"
+"""netCDF-4's name of a dimension scale without coordinate values (``% length``); netCDF-C and
+h5netcdf both write and read it."""
 
 
 def write_run_scale(
@@ -89,7 +90,7 @@ def attach_run(dataset: h5py.Dataset, trajectory: h5py.Group) -> None:
         parent = dataset.parent
         if name not in parent:
             dim = parent.create_dataset(name, shape=(size,), dtype=">f4")
-            dim.make_scale(_NOT_A_VARIABLE % size)
+            dim.make_scale(NOT_A_VARIABLE % size)
         dataset.dims[axis].attach_scale(parent[name])
 
 

@@ -30,6 +30,13 @@ from pypet_rebuild.storage.hdf5.columns import (
 from pypet_rebuild.storage.hdf5.describe import link_coordinates, reattach_scales
 from pypet_rebuild.storage.hdf5.extras import derived_nodes, write_derived, write_provenance
 from pypet_rebuild.storage.hdf5.files import FORMAT_ATTR, FORMAT_VERSION
+from pypet_rebuild.storage.hdf5.framed import (
+    FRAME,
+    FrameSignature,
+    copy_frames,
+    create_frame,
+    reattach_frame,
+)
 from pypet_rebuild.storage.hdf5.layout import create_growable
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.hdf5.packed import Payload, create_packed
@@ -63,7 +70,11 @@ def start_main_file(new: h5py.File, old: h5py.File | None, replaced: str) -> Non
 def copy_trajectory(source: h5py.Group, target: h5py.File, name: str) -> None:
     """Copy a stored trajectory into another file as it is, with working dimension scales."""
     source.file.copy(source, target, name=name)
-    reattach_scales(target[name])
+    group = target[name]
+    reattach_scales(group)
+    for node in group.get("results", {}).values():
+        if isinstance(node, h5py.Group) and node.attrs.get("layout") == FRAME:
+            reattach_frame(node)
 
 
 def fold_trajectory(
@@ -109,11 +120,18 @@ def _fold_column(
     options: StorageOptions,
 ) -> None:
     sources = view.sources(name)
-    signature = view.column_signature(name)
+    signature = view.column_layout(name)
     present = np.zeros(n, dtype=bool)
     owners = _owners(sources, store, row, n)
     node: h5py.Dataset | h5py.Group
-    if signature is not None:
+    if isinstance(signature, FrameSignature):
+        node = create_frame(results, name, n, signature, options)
+        for source, targets, rows in owners:
+            assert source.frame is not None
+            has = source.present[rows]
+            present[targets[has]] = True
+            copy_frames(source.frame, rows[has], node, targets[has])
+    elif signature is not None:
         values = create_fixed(results, name, n, signature, options)
         for source, targets, rows in owners:
             assert source.values is not None

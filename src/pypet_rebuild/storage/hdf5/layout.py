@@ -30,6 +30,7 @@ __all__ = [
     "grow",
     "growable_kwargs",
     "layout_version",
+    "plain_text",
     "read_rows",
     "write_rows",
 ]
@@ -133,6 +134,17 @@ def write_rows(dataset: h5py.Dataset, rows: npt.NDArray[np.int64], values: Any) 
         first = int(rows[start])
         dataset[first : first + stop - start] = values[start:stop]
         start = stop
+
+
+def plain_text(text: str) -> bool:
+    """Whether ``text`` survives an HDF5 string: no NUL (it ends the string), valid UTF-8."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def digests_to_rows(digests: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:

@@ -45,7 +45,7 @@ from pypet_rebuild.storage.hdf5.appending import (
     append_trajectory,
     is_appendable,
 )
-from pypet_rebuild.storage.hdf5.columns import classify, write_column
+from pypet_rebuild.storage.hdf5.columns import classify_layout, write_column
 from pypet_rebuild.storage.hdf5.extras import (
     write_definition,
     write_derived,
@@ -285,7 +285,7 @@ class HDF5StorageService:
         columns = {
             name: [record.results.get(name, MISSING) for record in records] for name in names
         }
-        signatures = {name: classify(values) for name, values in columns.items()}
+        signatures = {name: classify_layout(values) for name, values in columns.items()}
         for name, values in columns.items():
             if signatures[name] is None:
                 self._check_encodable(name, values)

@@ -22,6 +22,7 @@ from pypet_rebuild.errors import PypetRebuildError
 from pypet_rebuild.exploration import PointHashes
 from pypet_rebuild.storage.hdf5.checks import check_segment, check_trajectory, damaged
 from pypet_rebuild.storage.hdf5.columns import (
+    ColumnSignature,
     FixedSignature,
     ResultSource,
     read_rows,
@@ -308,6 +309,8 @@ class TrajectoryView:
             row = int(rows[0])
             if source is None or not source.present[row]:
                 return MISSING
+            if source.frame is not None:
+                return source.frame.read(np.array([row], dtype=np.int64), columns)[0]
             if source.packed is None:
                 raise TypeError(f"result {name!r} holds numbers or arrays, not DataFrames")
             return read_frame_columns(source.packed, row, columns, name, self.allow_pickle)
@@ -331,13 +334,23 @@ class TrajectoryView:
 
     def column_signature(self, name: str) -> FixedSignature | None:
         """The shared signature if every store holding values of ``name`` uses ``fixed``."""
-        found: FixedSignature | None = None
+        found = self.column_layout(name)
+        return found if isinstance(found, FixedSignature) else None
+
+    def column_layout(self, name: str) -> ColumnSignature | None:
+        """The shared fixed or frame signature of the stores holding values of ``name``.
+
+        ``None`` when they differ, or one of them is ``packed``: the values then fold into a
+        ``packed`` column.
+        """
+        found: ColumnSignature | None = None
         for source in self.sources(name):
             if source is None or not source.present.any():
                 continue
-            if source.signature is None or (found is not None and source.signature != found):
+            signature = source.layout_signature
+            if signature is None or (found is not None and signature != found):
                 return None
-            found = source.signature
+            found = signature
         return found
 
     def read_array(
