@@ -17,6 +17,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -75,6 +76,15 @@ def _results(index: int, round_: int, variant: int) -> dict[str, object]:
         results["word"] = f"w{index}-{round_}"
     if variant == 2:
         results[f"new{round_}"] = round_
+    # A DataFrame of index % 3 rows (the frame layout) until variant 3 of a later round adds a
+    # column: another make of frame, and the column turns packed.
+    rows = index % 3
+    frame = pd.DataFrame(
+        {"v": np.full(rows, index + round_ / 10), "s": pd.array(["a"] * rows, "str")}
+    )
+    if variant == 3 and round_ > 0:
+        frame["extra"] = 1
+    results["frame"] = frame
     return results
 
 
@@ -140,6 +150,11 @@ def _append(path: Path, segment_path: Path, snapshot: TrajectorySnapshot | None)
         append_extras(main[NAME], None, [], True, segments)
 
 
+def _layout_of(path: Path, name: str) -> str:
+    with h5py.File(path, "r") as file:
+        return str(file[f"{NAME}/results/{name}"].attrs["layout"])
+
+
 def _assert_same(one: Path, other: Path) -> None:
     a = pr.HDF5StorageService(one, allow_pickle=True)
     b = pr.HDF5StorageService(other, allow_pickle=True)
@@ -163,12 +178,16 @@ def _assert_same(one: Path, other: Path) -> None:
         runs = list(range(snap_a.n_runs))
         for name in names:
             assert a.result_info(NAME, name) == b.result_info(NAME, name), name
+            assert _layout_of(one, name) == _layout_of(other, name), name
             assert a.result_comment(NAME, name) == b.result_comment(NAME, name)
             values_a = a.read_results(NAME, name, runs)
             values_b = b.read_results(NAME, name, runs)
             for value_a, value_b in zip(values_a, values_b, strict=True):
                 assert (value_a is MISSING) == (value_b is MISSING), name
                 assert type(value_a) is type(value_b)
+                if isinstance(value_a, pd.DataFrame):
+                    assert isinstance(value_b, pd.DataFrame)
+                    pd.testing.assert_frame_equal(value_a, value_b, check_exact=True)
                 np.testing.assert_array_equal(
                     np.asarray(value_a, dtype=object), np.asarray(value_b, dtype=object)
                 )

@@ -218,10 +218,8 @@ def frame_signature(value: pd.DataFrame) -> FrameSignature | None:
     labels = columns.tolist()
     if not all(_good_label(label) for label in labels) or len(set(labels)) != len(labels):
         return None
-    labels_kind = _kind(columns) if labels else _TEXT_OBJECT
+    labels_kind = _kind(columns)
     if labels_kind is None or not labels_kind.startswith("text:"):
-        return None
-    if columns.dtype != _pandas_dtype(labels_kind):
         return None  # an empty Index of another dtype
     if index.name is not None and type(index.name) is not str:
         return None
