@@ -70,6 +70,6 @@ def test_file_format_page_reads_a_fresh_file_with_h5py_and_xarray(
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {}
     blocks = python_blocks(ROOT / "docs" / "file-format.md")
-    assert len(blocks) == 3  # writing the file, h5py, xarray
+    assert len(blocks) == 5  # writing the file, h5py (results, a DataFrame), xarray (same)
     for number, block in enumerate(blocks):
         exec(compile(block, f"file-format.md block {number}", "exec"), namespace)
