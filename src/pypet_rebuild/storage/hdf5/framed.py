@@ -230,8 +230,11 @@ def frame_signature(value: pd.DataFrame) -> FrameSignature | None:
     else:
         return None
     kinds = []
-    for position in range(len(labels)):
-        kind = _kind(value.iloc[:, position])
+    for label, dtype in zip(labels, value.dtypes.tolist(), strict=True):
+        if isinstance(dtype, np.dtype) and dtype.kind != "O":
+            kind = dtype.str if _plain_native(dtype) else None
+        else:
+            kind = _kind(value[label])  # text: its values decide (labels are unique)
         if kind is None:
             return None
         kinds.append(kind)
@@ -303,8 +306,8 @@ def frame_block(frames: Sequence[pd.DataFrame], signature: FrameSignature) -> Fr
     else:
         index = stack([frame.index for frame in frames], signature.index_kind)
     columns = [
-        stack([frame.iloc[:, position] for frame in frames], kind)
-        for position, kind in enumerate(signature.kinds)
+        stack([frame[label] for frame in frames], kind)
+        for label, kind in zip(signature.labels, signature.kinds, strict=True)
     ]
     return FrameBlock(sizes, index, columns)
 
@@ -312,9 +315,15 @@ def frame_block(frames: Sequence[pd.DataFrame], signature: FrameSignature) -> Fr
 def _rebuild(
     signature: FrameSignature,
     index: npt.NDArray[Any],
-    columns: Sequence[tuple[str, npt.NDArray[Any]]],
+    columns: Sequence[npt.NDArray[Any]],
+    kinds: Sequence[str],
+    labels: pd.Index[Any],
 ) -> pd.DataFrame:
-    """One run's DataFrame from its rows (``columns``: the labels and values wanted)."""
+    """One run's DataFrame from its rows: ``columns`` of ``kinds``, labelled ``labels``.
+
+    Built from the arrays as they are (no copy for numbers); pandas infers ``str`` for text,
+    so a text column of another dtype is converted once.
+    """
     import pandas as pd
 
     if signature.index_kind == _RANGE:
@@ -322,13 +331,18 @@ def _rebuild(
     else:
         dtype = _pandas_dtype(signature.index_kind)
         rebuilt_index = pd.Index(index, dtype=dtype, name=signature.index_name, copy=False)
-    kinds = dict(zip(signature.labels, signature.kinds, strict=True))
-    data = {
-        label: pd.Series(values, index=rebuilt_index, dtype=_pandas_dtype(kinds[label]), copy=False)
-        for label, values in columns
-    }
-    labels = pd.Index([label for label, _ in columns], dtype=_pandas_dtype(signature.labels_kind))
-    return pd.DataFrame(data, index=rebuilt_index, columns=labels, copy=False)
+    frame = pd.DataFrame(dict(enumerate(columns)), index=rebuilt_index, copy=False)
+    if any(kind.startswith("text:") for kind in kinds):
+        found = frame.dtypes.tolist()
+        wanted = {
+            position: _pandas_dtype(kind)
+            for position, kind in enumerate(kinds)
+            if kind.startswith("text:") and found[position] != _pandas_dtype(kind)
+        }
+        if wanted:
+            frame = frame.astype(wanted)
+    frame.columns = labels.copy()
+    return frame
 
 
 def _create(
@@ -611,9 +625,20 @@ class FrameRows:
                 )
         starts, sizes = self._spans(rows)
         index = self._gather(self.index, starts, sizes)
+        import pandas as pd
+
         names = [str(label) for label in wanted]  # each one a stored (string) label
-        columns = {label: self._gather(self.columns[label], starts, sizes) for label in names}
+        columns = [self._gather(self.columns[label], starts, sizes) for label in names]
+        kinds = dict(zip(self.signature.labels, self.signature.kinds, strict=True))
+        wanted_kinds = [kinds[label] for label in names]
+        labels_index = pd.Index(names, dtype=_pandas_dtype(self.signature.labels_kind))
         return [
-            _rebuild(self.signature, index[i], [(label, columns[label][i]) for label in names])
+            _rebuild(
+                self.signature,
+                index[i],
+                [column[i] for column in columns],
+                wanted_kinds,
+                labels_index,
+            )
             for i in range(len(rows))
         ]
