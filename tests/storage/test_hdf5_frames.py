@@ -29,6 +29,18 @@ from pypet_rebuild.tree.seeding import run_seed
 NAME = "t"
 
 
+def _assert_stacked(actual: object, expected: pd.DataFrame) -> None:
+    """Equal to ``pd.concat`` of the runs' frames, up to the index levels' classes and dtypes.
+
+    (pd.concat itself keeps a RangeIndex level or an object level in some cases and re-infers
+    ``str`` or ``int64`` in others; the stacked read keeps the frames' own index dtype.)
+    """
+    assert isinstance(actual, pd.DataFrame)
+    assert actual.index.names == expected.index.names
+    assert actual.index.tolist() == expected.index.tolist()
+    _assert_frame_same(actual.reset_index(drop=True), expected.reset_index(drop=True))
+
+
 def _assert_frame_same(actual: object, expected: pd.DataFrame) -> None:
     assert isinstance(actual, pd.DataFrame)
     pd.testing.assert_frame_equal(
@@ -171,6 +183,15 @@ def test_every_storable_frame_comes_back_exactly(
         values = study.results["df"][:]
         for value, frame in zip(values, expected, strict=True):
             _assert_frame_same(value, frame)
+        # Stacked in one read per column, as pd.concat of the runs' frames would be.
+        stacked = pd.concat(dict(enumerate(expected)), names=["run"])
+        _assert_stacked(study.results["df"].frame(), stacked)
+        labels = list(expected[0].columns)[::-1][:2]
+        picked = [len(expected) - 1, 0, len(expected) - 1]
+        part = slice(1, None, 2)
+        subset = pd.concat({run: expected[run][labels].iloc[part] for run in picked}, names=["run"])
+        read = study.results["df"].frame(picked, columns=labels, rows=part)
+        _assert_stacked(read, subset)
     finally:
         study.close()
 

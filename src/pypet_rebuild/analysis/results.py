@@ -14,7 +14,11 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.errors import ResultNotFoundError
-from pypet_rebuild.storage.protocol import SupportsArrayRead, SupportsFrameRead
+from pypet_rebuild.storage.protocol import (
+    SupportsArrayRead,
+    SupportsFrameRead,
+    SupportsFrameStack,
+)
 from pypet_rebuild.storage.records import MISSING, RunTable
 
 if TYPE_CHECKING:
@@ -246,6 +250,10 @@ class ResultColumn:
             [int(runs)] if single else list(range(len(self))) if runs is None else list(runs)  # type: ignore[arg-type]
         )
         storage = self._trajectory.storage
+        if not single and isinstance(storage, SupportsFrameStack):
+            stacked = storage.read_frames(self._trajectory.name, self._name, chosen, columns, rows)
+            if isinstance(stacked, pd.DataFrame):
+                return stacked
         frames: dict[int, pd.DataFrame] = {}
         for run in chosen:
             if columns is not None and isinstance(storage, SupportsFrameRead):

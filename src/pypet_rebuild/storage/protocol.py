@@ -34,6 +34,7 @@ __all__ = [
     "SupportsArrayRead",
     "SupportsCompaction",
     "SupportsFrameRead",
+    "SupportsFrameStack",
     "SupportsHeader",
     "SupportsLocation",
     "SupportsPreferredBatch",
@@ -256,6 +257,32 @@ class SupportsFrameRead(Protocol):
 
     def read_frame(self, trajectory: str, name: str, run: int, columns: Sequence[object]) -> object:
         """The DataFrame of ``run`` restricted to ``columns`` (``MISSING`` if the run has none)."""
+        ...
+
+
+@runtime_checkable
+class SupportsFrameStack(Protocol):
+    """Optional capability: several runs' DataFrames as one stacked DataFrame, in one read.
+
+    For backends that keep a DataFrame result column by column across runs (the HDF5 ``frame``
+    layout): stacking is then a read of each column, not a DataFrame per run.
+    """
+
+    def read_frames(
+        self,
+        trajectory: str,
+        name: str,
+        runs: Sequence[int],
+        columns: Sequence[object] | None = None,
+        rows: slice | None = None,
+    ) -> object | None:
+        """The DataFrames of ``runs`` stacked with an outer index level ``run``, or ``None``.
+
+        Equal to ``pd.concat({run: frame[columns].iloc[rows]}, names=["run"])`` over the runs
+        that have a value (each run once, in the order given), except that the inner index
+        level keeps the frames' index dtype where ``pd.concat`` may infer another. ``None``
+        when the result is not stored in a way that stacks (the caller then reads run by run).
+        """
         ...
 
 

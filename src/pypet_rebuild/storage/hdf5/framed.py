@@ -312,26 +312,31 @@ def frame_block(frames: Sequence[pd.DataFrame], signature: FrameSignature) -> Fr
     return FrameBlock(sizes, index, columns)
 
 
+def _index(signature: FrameSignature, values: npt.NDArray[Any]) -> pd.Index[Any]:
+    """One run's index from its stored values."""
+    import pandas as pd
+
+    if signature.index_kind == _RANGE:
+        return pd.RangeIndex(len(values), name=signature.index_name)
+    dtype = _pandas_dtype(signature.index_kind)
+    index: pd.Index[Any] = pd.Index(values, dtype=dtype, name=signature.index_name, copy=False)
+    return index
+
+
 def _rebuild(
-    signature: FrameSignature,
-    index: npt.NDArray[Any],
+    index: pd.Index[Any],
     columns: Sequence[npt.NDArray[Any]],
     kinds: Sequence[str],
     labels: pd.Index[Any],
 ) -> pd.DataFrame:
-    """One run's DataFrame from its rows: ``columns`` of ``kinds``, labelled ``labels``.
+    """A DataFrame of ``columns`` (of ``kinds``), labelled ``labels``, on ``index``.
 
     Built from the arrays as they are (no copy for numbers); pandas infers ``str`` for text,
     so a text column of another dtype is converted once.
     """
     import pandas as pd
 
-    if signature.index_kind == _RANGE:
-        rebuilt_index: pd.Index[Any] = pd.RangeIndex(len(index), name=signature.index_name)
-    else:
-        dtype = _pandas_dtype(signature.index_kind)
-        rebuilt_index = pd.Index(index, dtype=dtype, name=signature.index_name, copy=False)
-    frame = pd.DataFrame(dict(enumerate(columns)), index=rebuilt_index, copy=False)
+    frame = pd.DataFrame(dict(enumerate(columns)), index=index, copy=False)
     if any(kind.startswith("text:") for kind in kinds):
         found = frame.dtypes.tolist()
         wanted = {
@@ -513,6 +518,20 @@ def copy_frames(
         first = last
 
 
+def _take(dataset: h5py.Dataset, positions: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+    """``dataset[positions]``: one read if the positions are dense, else one per stretch."""
+    source: Any = dataset.asstr() if h5py.check_string_dtype(dataset.dtype) else dataset
+    if not len(positions):
+        return np.empty(0, dtype=object if source is not dataset else dataset.dtype)
+    low, high = int(positions.min()), int(positions.max()) + 1
+    if high - low <= 4 * len(positions):
+        return np.asarray(source[low:high])[positions - low]
+    breaks = np.flatnonzero(np.diff(positions) != 1) + 1
+    return np.concatenate(
+        [np.asarray(source[int(p[0]) : int(p[-1]) + 1]) for p in np.split(positions, breaks)]
+    )
+
+
 class FrameRows:
     """Read access to the runs of a frame column of one store.
 
@@ -616,6 +635,67 @@ class FrameRows:
         NodeNotFoundError
             If a label is not one of the stored columns.
         """
+        names, kinds, labels_index = self._wanted(labels)
+        starts, sizes = self._spans(rows)
+        index = self._gather(self.index, starts, sizes)
+        columns = [self._gather(self.columns[label], starts, sizes) for label in names]
+        return [
+            _rebuild(
+                _index(self.signature, index[i]),
+                [column[i] for column in columns],
+                kinds,
+                labels_index,
+            )
+            for i in range(len(rows))
+        ]
+
+    def read_stacked(
+        self,
+        rows: npt.NDArray[np.int64],
+        runs: npt.NDArray[np.int64],
+        labels: Sequence[object] | None = None,
+        part: slice | None = None,
+    ) -> pd.DataFrame:
+        """The frames of ``rows`` as one DataFrame with an outer index level ``run``.
+
+        What ``pd.concat({run: frame.iloc[part]}, names=["run"])`` gives for the frames of
+        ``rows`` (labelled ``runs``; the inner level keeps the frames' index dtype), built from
+        each column's rows in one piece instead of a DataFrame per run.
+
+        Raises
+        ------
+        NodeNotFoundError
+            If a label is not one of the stored columns.
+        """
+        import pandas as pd
+
+        names, kinds, labels_index = self._wanted(labels)
+        if not len(rows):
+            return pd.DataFrame()  # as pd.concat of no frames would be, had it not refused
+        starts, sizes = self._spans(rows)
+        if part is None:
+            counts = sizes
+            within = np.arange(int(sizes.sum()), dtype=np.int64)
+            within -= np.repeat(np.cumsum(sizes) - sizes, sizes)
+        else:
+            pieces = [np.arange(n, dtype=np.int64)[part] for n in sizes.tolist()]
+            counts = np.array([len(piece) for piece in pieces], dtype=np.int64)
+            within = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
+        positions = np.repeat(starts, counts) + within
+        if self.signature.index_kind == _RANGE:
+            inner = pd.Index(within, dtype=np.int64, name=self.signature.index_name)
+        else:
+            inner = _index(self.signature, _take(self.index, positions))
+        index = pd.MultiIndex.from_arrays([pd.Index(np.repeat(runs, counts), name="run"), inner])
+        columns = [_take(self.columns[label], positions) for label in names]
+        return _rebuild(index, columns, kinds, labels_index)
+
+    def _wanted(
+        self, labels: Sequence[object] | None
+    ) -> tuple[list[str], list[str], pd.Index[Any]]:
+        """The stored labels asked for, their kinds, and their Index (every column if ``None``)."""
+        import pandas as pd
+
         wanted = list(self.signature.labels) if labels is None else list(labels)
         for label in wanted:
             if label not in self.columns:
@@ -623,22 +703,7 @@ class FrameRows:
                     f"the DataFrame of result {self.name!r} has no column {label!r}; its "
                     f"columns are {list(self.signature.labels)}"
                 )
-        starts, sizes = self._spans(rows)
-        index = self._gather(self.index, starts, sizes)
-        import pandas as pd
-
         names = [str(label) for label in wanted]  # each one a stored (string) label
-        columns = [self._gather(self.columns[label], starts, sizes) for label in names]
         kinds = dict(zip(self.signature.labels, self.signature.kinds, strict=True))
-        wanted_kinds = [kinds[label] for label in names]
         labels_index = pd.Index(names, dtype=_pandas_dtype(self.signature.labels_kind))
-        return [
-            _rebuild(
-                self.signature,
-                index[i],
-                [column[i] for column in columns],
-                wanted_kinds,
-                labels_index,
-            )
-            for i in range(len(rows))
-        ]
+        return names, [kinds[label] for label in names], labels_index

@@ -737,6 +737,18 @@ class HDF5StorageService:
         """Only some columns of a DataFrame result in one run (the other columns are not read)."""
         return self._reader_for().view(trajectory).read_frame(name, run, columns)
 
+    def read_frames(
+        self,
+        trajectory: str,
+        name: str,
+        runs: Sequence[int],
+        columns: Sequence[object] | None = None,
+        rows: slice | None = None,
+    ) -> object | None:
+        """Several runs' DataFrames stacked with a ``run`` level (``SupportsFrameStack``)."""
+        view = self._reader_for().view(trajectory)
+        return view.read_frames(name, np.asarray(runs, dtype=np.int64), columns, rows)
+
     def result_presence(self, trajectory: str, name: str) -> npt.NDArray[np.bool_]:
         """Which runs hold a value of result ``name``, without reading any value."""
         return self._reader_for().view(trajectory).presence(name)

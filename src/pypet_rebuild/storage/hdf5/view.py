@@ -316,6 +316,29 @@ class TrajectoryView:
             return read_frame_columns(source.packed, row, columns, name, self.allow_pickle)
         return MISSING
 
+    def read_frames(
+        self,
+        name: str,
+        runs: npt.NDArray[np.int64],
+        columns: Sequence[object] | None,
+        part: slice | None,
+    ) -> object | None:
+        """The DataFrames of ``runs`` that have one, stacked with a ``run`` level, or ``None``.
+
+        Only for a ``frame`` column of a main file without segments (``None`` otherwise: the
+        caller reads run by run).
+        """
+        self._check_runs(runs)
+        if self.segments:
+            return None
+        source = self.sources(name)[0]
+        if source is None or source.frame is None:
+            return None
+        _, first = np.unique(runs, return_index=True)
+        runs = runs[np.sort(first)]  # each run once, in the order asked
+        runs = runs[source.present[runs]]
+        return source.frame.read_stacked(runs, runs, columns, part)
+
     def presence(self, name: str) -> npt.NDArray[np.bool_]:
         """Which runs hold a value of result ``name`` (reads only the presence masks)."""
         present = np.zeros(self.n_runs, dtype=bool)
