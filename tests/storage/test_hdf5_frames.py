@@ -374,3 +374,20 @@ def test_a_hand_edited_frame_column_is_a_file_format_error(
         with pytest.raises(FileFormatError, match=problem):
             study.results["df"][:]
         assert study.results.__len__() >= 1  # the study itself still opens
+
+
+def test_frames_read_together_do_not_share_memory(tmp_path: Path) -> None:
+    path = tmp_path / "f.h5"
+    _sweep(path, [_frame(3, seed=1), _frame(3, seed=2)])
+    storage = pr.HDF5StorageService(path)
+    try:
+        first, again, other = storage.read_results(NAME, "df", [1, 1, 0])
+        assert isinstance(first, pd.DataFrame)
+        assert isinstance(other, pd.DataFrame)
+        first.loc[0, "t"] = 99.0
+        other.loc[0, "t"] = 99.0
+        _assert_frame_same(again, _frame(3, seed=2))
+        (fresh,) = storage.read_results(NAME, "df", [0])
+        _assert_frame_same(fresh, _frame(3, seed=1))
+    finally:
+        storage.close()

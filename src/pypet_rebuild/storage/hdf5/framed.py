@@ -144,6 +144,8 @@ class FrameSignature:
             or len(labels) != len(kinds)
             or not all(texts)
             or not (index_name is None or isinstance(index_name, str))
+            or not all(_good_label(label) for label in labels)
+            or len(set(labels)) != len(labels)
         ):
             raise ValueError("its frame attributes 'columns', 'kinds' or 'index_name' are invalid")
         for kind in [*kinds, labels_kind] + ([] if index_kind == _RANGE else [index_kind]):
@@ -213,7 +215,7 @@ def frame_signature(value: pd.DataFrame) -> FrameSignature | None:
     import pandas as pd
 
     columns, index = value.columns, value.index
-    if type(columns) is not pd.Index or columns.name is not None or value.attrs:
+    if type(columns) is not pd.Index or columns.name is not None:
         return None
     labels = columns.tolist()
     if not all(_good_label(label) for label in labels) or len(set(labels)) != len(labels):
@@ -606,6 +608,11 @@ class FrameRows:
         high = int((starts + sizes)[held].max())
         if high - low <= 4 * total:
             block = np.asarray(source[low:high])
+            if len(starts) > 1:  # each run's frame gets its own memory, even a run read twice
+                return [
+                    block[s - low : s - low + n].copy()
+                    for s, n in zip(starts.tolist(), sizes.tolist(), strict=True)
+                ]
             return [
                 block[s - low : s - low + n]
                 for s, n in zip(starts.tolist(), sizes.tolist(), strict=True)
