@@ -57,3 +57,14 @@ def test_a_function_made_by_exec_is_recorded_too(tmp_path: Path) -> None:
     env.run(namespace["simulate"], progress=False)  # type: ignore[arg-type]
     (record,) = env.study.provenance
     assert record["simulate"] == "<unknown module>.simulate"
+
+
+def test_each_imported_package_is_placed_as_the_full_scan_of_metadata_places_it() -> None:
+    # The direct lookup (a distribution named after the package, or a module outside the
+    # installation directories) must agree with importlib.metadata's scan of every
+    # distribution for every top-level module this process has imported.
+    from pypet_rebuild.execution.provenance import _providers
+
+    scanned = metadata.packages_distributions()
+    for name in sorted(n for n in list(sys.modules) if "." not in n and not n.startswith("_")):
+        assert _providers(name) == tuple(scanned.get(name, ())), name

@@ -14,9 +14,11 @@ import inspect
 import os
 import platform
 import shutil
+import site
 import socket
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -96,9 +98,60 @@ def _versions() -> dict[str, str]:
 
 @functools.cache
 def _distributions_of() -> dict[str, list[str]]:
-    # Top-level import name -> distributions providing it ("brian2" -> ["Brian2"]); the scan of
-    # installed metadata is cached (it costs tens of milliseconds).
+    # Top-level import name -> distributions providing it ("yaml" -> ["PyYAML"]): a scan of every
+    # installed distribution's file list, 0.1-0.3 s, so only for names _providers cannot place.
     return dict(importlib.metadata.packages_distributions())
+
+
+@functools.cache
+def _providers(name: str) -> tuple[str, ...]:
+    """The distributions providing top-level import ``name`` ("brian2" -> ("Brian2",)).
+
+    Most distributions are named after what they install: that one is looked up directly (one
+    metadata read) and used when it does provide ``name``. A module imported from outside the
+    installation directories (the user's own modules, a source checkout) belongs to no
+    distribution's file list. Only other names (``yaml`` from PyYAML) need the full scan of
+    every installed distribution, so most processes never pay for it.
+    """
+    try:
+        distribution = importlib.metadata.distribution(name)
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        distribution = None
+    if distribution is not None and _installs(distribution, name):
+        return (str(distribution.metadata["Name"]),)
+    module = sys.modules.get(name)
+    location = getattr(module, "__file__", None)
+    if isinstance(location, str) and not _installed(location):
+        return ()
+    return tuple(_distributions_of().get(name, ()))
+
+
+@functools.cache
+def _install_directories() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    found = {paths["purelib"], paths["platlib"], *site.getsitepackages()}
+    if site.ENABLE_USER_SITE:
+        found.add(site.getusersitepackages())
+    return tuple(os.path.join(os.path.realpath(path), "") for path in found)
+
+
+def _installed(location: str) -> bool:
+    """Whether a module file lies in a directory distributions are installed into."""
+    return os.path.realpath(location).startswith(_install_directories())
+
+
+def _installs(distribution: importlib.metadata.Distribution, name: str) -> bool:
+    """Whether ``distribution`` installs the top-level package or module ``name``.
+
+    Reads ``top_level.txt``, else searches the text of ``RECORD`` (parsing it into paths, as
+    ``Distribution.files`` does, costs more than the scan it replaces for numpy or scipy).
+    """
+    listed = distribution.read_text("top_level.txt")
+    if listed:
+        return name in listed.split()
+    record = "\n" + (distribution.read_text("RECORD") or "")
+    # A package directory, or a module (name.py, name.cpython-311-x86_64-linux-gnu.so...).
+    return f"\n{name}/" in record or f"\n{name}." in record
 
 
 def _top_level(thing: object) -> str | None:
@@ -133,12 +186,11 @@ def used_distributions(simulate: Callable[..., Any]) -> dict[str, str]:
     module_name = getattr(target, "__module__", None) or ""
     own = {module_name.partition(".")[0], "builtins", "__main__"}
     names = {_top_level(value) for value in list(namespace.values())}
-    distributions = _distributions_of()
     found: dict[str, str] = {}
     for name in sorted(n for n in names if n):
         if name in sys.stdlib_module_names or name in own or name.startswith("_"):
             continue
-        for distribution in distributions.get(name, ()):
+        for distribution in _providers(name):
             version = _version_of(distribution)
             if version is not None:
                 found[distribution] = version
