@@ -391,3 +391,17 @@ def test_frames_read_together_do_not_share_memory(tmp_path: Path) -> None:
         _assert_frame_same(fresh, _frame(3, seed=1))
     finally:
         storage.close()
+
+
+def test_frames_still_in_segment_files_read_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "f.h5"
+    frames = [_frame(2, seed=1), _frame(3, seed=2), _frame(1, seed=3)]
+    _sweep(path, frames, storage_options={"compaction": "manual"})
+    assert list(tmp_path.glob("*.segments/*")), "the runs should still be in segment files"
+    with pr.load_trajectory(path, NAME) as study:
+        for run, frame in enumerate(frames):
+            _assert_frame_same(study.results["df"][run], frame)
+        _assert_stacked(
+            study.results["df"].frame(), pd.concat(dict(enumerate(frames)), names=["run"])
+        )
+        _assert_frame_same(study.results["df"].frame(2, columns=["t"]), frames[2][["t"]])
