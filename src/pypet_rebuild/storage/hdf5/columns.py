@@ -28,7 +28,7 @@ from pypet_rebuild.storage.codecs import decode_value, encode_value, is_native_d
 from pypet_rebuild.storage.hdf5.checks import damaged
 from pypet_rebuild.storage.hdf5.describe import RUN, attach_run, describe
 from pypet_rebuild.storage.hdf5.encoded import dtype_from_json, dtype_to_json, pack, unpack
-from pypet_rebuild.storage.hdf5.layout import create_growable, read_rows
+from pypet_rebuild.storage.hdf5.layout import create_growable, read_rows, read_span
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.hdf5.packed import PackedRows, Payload, create_packed
 from pypet_rebuild.storage.records import MISSING
@@ -404,7 +404,7 @@ class ResultSource:
     def present(self) -> npt.NDArray[np.bool_]:
         """Which rows hold a value (read once, then cached)."""
         if self._present is None:
-            self._present = np.asarray(self.mask[...], dtype=bool)
+            self._present = np.asarray(read_span(self.mask, 0, self.mask.shape[0]), dtype=bool)
         return self._present
 
     def read_values(
