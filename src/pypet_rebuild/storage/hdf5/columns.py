@@ -346,7 +346,11 @@ def result_names(results: h5py.Group) -> list[str]:
     Version 2 also keeps links to the explored columns there (netCDF coordinates) and the
     unnamed dimensions of multi-dimensional results; only result columns carry ``layout``.
     """
-    return [name for name, node in results.items() if "layout" in node.attrs]
+    # One attribute lookup per name, without opening each node as an h5py object (a third of
+    # the time, on the path of every first ``results[name]``).
+    return [
+        name for name in results if h5py.h5a.exists(results.id, b"layout", obj_name=name.encode())
+    ]
 
 
 class ResultSource:
