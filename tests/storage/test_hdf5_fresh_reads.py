@@ -137,6 +137,28 @@ def test_a_slice_of_runs_reads_like_the_whole_column(
             )
 
 
+@settings(max_examples=40, deadline=None)
+@given(run=st.integers(-3000, 2999))
+def test_one_run_reads_like_its_row_of_the_whole_column(
+    tmp_path_factory: pytest.TempPathFactory, run: int
+) -> None:
+    """A fresh study per read: one run's mask byte is read alone (the whole mask is not cached)."""
+    with pr.load_trajectory(_large_study_once(tmp_path_factory)) as study:
+        everything = study.results["z"][[*range(len(study))]]
+    with pr.load_trajectory(_large_study_once(tmp_path_factory)) as study:
+        if np.ma.getmaskarray(everything)[run]:
+            with pytest.raises(KeyError, match="has no result 'z'"):
+                study.results["z"][run]
+        else:
+            np.testing.assert_array_equal(study.results["z"][run], everything.data[run])
+            np.testing.assert_array_equal(study.results["arr"][run], np.full(3, run % 3000))
+    with (
+        pr.load_trajectory(_large_study_once(tmp_path_factory)) as study,
+        pytest.raises(IndexError),
+    ):
+        study.results["z"][3000]
+
+
 def test_a_stored_nan_is_a_value_and_a_missing_run_is_masked(tmp_path: Path) -> None:
     with pr.load_trajectory(_large_study(tmp_path, 3000)) as study:
         z = study.results["z"][:]

@@ -28,7 +28,12 @@ from pypet_rebuild.storage.codecs import decode_value, encode_value, is_native_d
 from pypet_rebuild.storage.hdf5.checks import damaged
 from pypet_rebuild.storage.hdf5.describe import RUN, attach_run, describe
 from pypet_rebuild.storage.hdf5.encoded import dtype_from_json, dtype_to_json, pack, unpack
-from pypet_rebuild.storage.hdf5.layout import create_growable, read_rows, read_span
+from pypet_rebuild.storage.hdf5.layout import (
+    create_growable,
+    open_uncached,
+    read_rows,
+    read_span,
+)
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.hdf5.packed import PackedRows, Payload, create_packed
 from pypet_rebuild.storage.records import MISSING
@@ -55,6 +60,7 @@ MASKS = "present"
 """The group (beside ``results``) holding each result's presence mask, by result name."""
 
 _INT64 = (-(2**63), 2**63)
+_FEW_ROWS = 8  # reads of up to this many rows read their bytes of the mask, not all of it
 _COPY_BYTES = 64 << 20
 
 
@@ -379,7 +385,8 @@ class ResultSource:
         self.layout = str(node.attrs["layout"])
         self.comment = str(node.attrs.get("comment", ""))
         version1 = isinstance(node, h5py.Group) and "present" in node
-        mask = node["present"] if version1 else store.get(f"{MASKS}/{name}")
+        # A mask is read whole or a few rows at a time (one run's value): no chunk cache.
+        mask = node["present"] if version1 else open_uncached(store, f"{MASKS}/{name}")
         if not isinstance(mask, h5py.Dataset):
             raise damaged(store, f"the result {name!r} has no mask '{MASKS}/{name}'")
         self.mask: h5py.Dataset = mask
@@ -411,6 +418,12 @@ class ResultSource:
             self._present = np.asarray(read_span(self.mask, 0, self.mask.shape[0]), dtype=bool)
         return self._present
 
+    def _present_at(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Which of ``rows`` hold a value; for a few rows, without reading the whole mask."""
+        if self._present is None and 0 < len(rows) <= _FEW_ROWS and self.mask.compression is None:
+            return np.asarray(read_rows(self.mask, rows), dtype=bool)
+        return self.present[rows] if len(rows) else np.zeros(0, dtype=bool)
+
     def read_values(
         self, rows: npt.NDArray[np.int64], runs: npt.NDArray[np.int64] | None = None
     ) -> list[object]:
@@ -423,7 +436,7 @@ class ResultSource:
         PickleRefusedError
             If a value is a pickle and the source does not allow unpickling.
         """
-        present = self.present[rows] if len(rows) else np.zeros(0, dtype=bool)
+        present = self._present_at(rows)
         if self.signature is not None:
             assert self.values is not None
             block = read_rows(self.values, rows)

@@ -30,6 +30,7 @@ __all__ = [
     "grow",
     "growable_kwargs",
     "layout_version",
+    "open_uncached",
     "read_rows",
     "read_span",
     "write_rows",
@@ -146,6 +147,21 @@ def digests_to_rows(digests: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
     if array.dtype == np.uint8 and array.ndim == 2:
         return array
     return array.view(np.uint8).reshape(len(array), 16)
+
+
+def open_uncached(group: h5py.Group, path: str) -> h5py.Dataset | None:
+    """Dataset ``path`` of ``group`` opened without a chunk cache, or ``None`` if there is none.
+
+    For datasets read whole (see :func:`read_span`) or a few rows at a time, never strided: a
+    row is then read alone, not with the ~1 MiB chunk around it. HDF5 shares one open dataset,
+    cache included, between the handles of a file, so this must be the dataset's first open.
+    """
+    access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+    access.set_chunk_cache(0, 0, 1.0)
+    try:
+        return h5py.Dataset(h5py.h5d.open(group.id, path.encode(), access))
+    except KeyError:  # missing, or not a dataset
+        return None
 
 
 def read_span(dataset: h5py.Dataset, start: int, stop: int) -> npt.NDArray[Any]:
