@@ -225,7 +225,13 @@ def test_a_lazy_dataset_reads_only_the_chunks_asked_for(
         reads.append(list(runs))
         return original(trajectory, name, runs, item)
 
+    def counting_span(trajectory: str, name: str, start: int, stop: int, item: Any) -> Any:
+        reads.append(list(range(start, stop)))  # a range of runs, read without an index array
+        return original_span(trajectory, name, start, stop, item)
+
+    original_span = storage.read_span
     monkeypatch.setattr(storage, "read_array", counting)
+    monkeypatch.setattr(storage, "read_span", counting_span)
     value = lazy["trace"].isel(run=4).values
     np.testing.assert_array_equal(value, np.arange(4.0) * 3.0)
     assert reads == [[4]]

@@ -1,4 +1,8 @@
-"""Damaged or hand-edited files fail on opening with a FileFormatError naming file and problem.
+"""Damaged or hand-edited files fail with a FileFormatError naming file and problem.
+
+Opening checks the definition and the run count; the run table and the explored columns are
+checked before their first read, each result before its first read: a damage surfaces before any
+value read from the damaged part is returned.
 
 Each file is crafted from a good one with h5py. Before these checks, an absurd run count became
 a numpy ``MemoryError`` (allocating 7 PiB) and a missing run-table column a ``KeyError`` from
@@ -70,8 +74,10 @@ def _retype(path: str, dtype: str) -> Callable[[h5py.File], None]:
 
 def _open_and_read(path: Path) -> None:
     study = pr.load_trajectory(path)
-    try:  # a check that only happened on first read would surface here
+    try:  # the checks made on first read surface here
         study.results["z"][:]
+        study.run_table()
+        study.point(0)
     finally:
         study.close()
 
@@ -103,6 +109,27 @@ def test_opening_a_damaged_file_names_the_file_and_the_problem(
         _open_and_read(path)
     assert "crafted.h5" in str(caught.value)
     assert "damaged" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("label", "edit", "problem"),
+    [c for c in CASES if c[0] in ("missing status column", "short column", "hashes not digests")],
+    ids=lambda c: c if isinstance(c, str) else "",
+)
+def test_a_damaged_run_table_fails_on_its_first_read_not_at_open(
+    tmp_path: Path, label: str, edit: Callable[[h5py.File], None], problem: str
+) -> None:
+    path = tmp_path / "crafted.h5"
+    shutil.copy(_good(tmp_path), path)
+    with h5py.File(path, "r+") as file:
+        edit(file)
+    with pr.load_trajectory(path) as study:
+        # Results do not come from the run table: they read as stored.
+        assert study.results["z"][:].tolist() == [1.0, 2.0, 3.0]
+        with pytest.raises(FileFormatError, match=problem):
+            study.run_table()
+        with pytest.raises(FileFormatError, match=problem):
+            study.point(1)  # and again on every later read
 
 
 def test_a_damaged_segment_is_named_too(tmp_path: Path) -> None:

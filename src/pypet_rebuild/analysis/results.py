@@ -18,6 +18,7 @@ from pypet_rebuild.storage.protocol import (
     SupportsArrayRead,
     SupportsFrameRead,
     SupportsFrameStack,
+    SupportsSpanRead,
 )
 from pypet_rebuild.storage.records import MISSING, RunTable
 
@@ -107,6 +108,14 @@ def _partial_item(item: tuple[Any, ...]) -> bool:
     )
 
 
+def _masked(block: npt.NDArray[Any], present: npt.NDArray[np.bool_]) -> Any:
+    """``block`` as read, or masked where ``present`` says a run has no value."""
+    if present.all():
+        return block
+    mask = np.broadcast_to(~present.reshape((-1,) + (1,) * (block.ndim - 1)), block.shape)
+    return np.ma.MaskedArray(block, mask=mask.copy())
+
+
 class ResultColumn:
     """One result name across all runs; index it like an array whose first axis is the run.
 
@@ -163,6 +172,19 @@ class ResultColumn:
         if not _plain_item(item) or run_key is None or run_key is Ellipsis:
             everything = self._read_block(np.arange(n, dtype=np.int64), ())
             return everything[key]
+        if isinstance(run_key, int | np.integer) and not isinstance(run_key, bool | np.bool_):
+            # One run: no index array of every run to pick it from.
+            run = int(run_key)
+            if not -n <= run < n:
+                raise IndexError(f"index {run} is out of bounds for axis 0 with size {n}")
+            return self._read_one(run + n if run < 0 else run, item)
+        if isinstance(run_key, slice) and _partial_item(item):
+            start, stop, step = run_key.indices(n)
+            if step == 1 and stop > start:
+                # Consecutive runs: no index array of (up to) every run to build and check.
+                found = self._read_span(start, stop, item)
+                if found is not None:
+                    return found
         runs: npt.NDArray[np.int64] = np.arange(n, dtype=np.int64)[run_key]
         if runs.ndim == 0:
             return self._read_one(int(runs), item)
@@ -192,19 +214,21 @@ class ResultColumn:
             return value
         return index_value(value, item)
 
+    def _read_span(self, start: int, stop: int, item: tuple[Any, ...]) -> Any:
+        """:meth:`_read_block` of runs ``start:stop``, or ``None`` if the backend cannot."""
+        storage = self._trajectory.storage
+        if not isinstance(storage, SupportsSpanRead):
+            return None
+        found = storage.read_span(self._trajectory.name, self._name, start, stop, item)
+        return None if found is None else _masked(*found)
+
     def _read_block(self, runs: npt.NDArray[np.int64], item: tuple[Any, ...]) -> Any:
         """Values of sorted unique ``runs`` stacked on a first axis, masked where missing."""
         storage = self._trajectory.storage
         if isinstance(storage, SupportsArrayRead):
             found = storage.read_array(self._trajectory.name, self._name, runs, item)
             if found is not None:
-                block, present = found
-                if present.all():
-                    return block
-                mask = np.broadcast_to(
-                    ~present.reshape((-1,) + (1,) * (block.ndim - 1)), block.shape
-                )
-                return np.ma.MaskedArray(block, mask=mask.copy())
+                return _masked(*found)
         values = storage.read_results(self._trajectory.name, self._name, runs.tolist())
         if not values:
             return self._empty_block(storage, item)

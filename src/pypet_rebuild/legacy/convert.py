@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from pypet_rebuild.errors import StorageError, TrajectoryNotFoundError
 from pypet_rebuild.legacy.service import PypetStorageService
@@ -29,7 +29,9 @@ def _native(value: object) -> object:
     """
     if isinstance(value, np.matrix):
         return np.asarray(value)
-    if isinstance(value, pd.Series) and isinstance(value.name, np.str_):
+    # A Series exists only once pandas is imported: importing pypet_rebuild must not import it.
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(value, pd.Series) and isinstance(value.name, np.str_):
         return value.rename(str(value.name))
     return value
 

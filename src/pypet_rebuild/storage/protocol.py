@@ -40,6 +40,7 @@ __all__ = [
     "SupportsPreferredBatch",
     "SupportsReplace",
     "SupportsResultInfo",
+    "SupportsSpanRead",
     "WriterSession",
     "storage_location",
 ]
@@ -247,6 +248,30 @@ class SupportsArrayRead(Protocol):
         ``item`` holds only integers and slices with positive steps. Returns the stacked values
         and a mask of the runs that have a value, or ``None`` when the result cannot be stacked
         (the caller then reads values one by one with :meth:`StorageService.read_results`).
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsSpanRead(Protocol):
+    """Optional capability: :class:`SupportsArrayRead` for a range of runs, without an index array.
+
+    ``results["z"][:]`` and ``results["z"][a:b]`` select consecutive runs; passing them as a range
+    spares building (and checking) an index array of a million runs.
+    """
+
+    def read_span(
+        self, trajectory: str, name: str, start: int, stop: int, item: tuple[Any, ...]
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]] | None:
+        """Stack result ``name`` over runs ``start:stop`` (``0 <= start < stop``).
+
+        ``item`` holds only integers and slices with positive steps. Returns the stacked values
+        and a mask of the runs that have a value, or ``None`` when the result cannot be stacked.
+
+        Raises
+        ------
+        IndexError
+            If ``stop`` is past the last run.
         """
         ...
 

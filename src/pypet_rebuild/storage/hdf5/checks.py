@@ -1,9 +1,11 @@
-"""Structural checks of a stored trajectory, run when it is opened.
+"""Structural checks of a stored trajectory, run when it is opened and when a part is first used.
 
 A file is untrusted input: a damaged or hand-edited one must fail with a
 :class:`~pypet_rebuild.errors.FileFormatError` naming the file and the problem, not with a
 ``KeyError`` deep in h5py or a numpy ``MemoryError`` for a run count of 10**15. These checks
-read attributes and dataset shapes only (no values), so opening stays cheap.
+read attributes and dataset shapes only (no values). Opening checks the definition and the run
+count (:func:`check_header`); the run table and the explored columns are checked before their
+first read (:func:`check_tables`), each result column before its first read (``columns.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 from pypet_rebuild.errors import FileFormatError
 from pypet_rebuild.storage.hdf5.layout import LAYOUT_ATTR, LAYOUT_VERSION
 
-__all__ = ["check_segment", "check_trajectory", "damaged"]
+__all__ = ["check_header", "check_segment", "check_tables", "check_trajectory", "damaged"]
 
 _HEADER_ATTRS = (
     "name",
@@ -46,11 +48,30 @@ def damaged(group: h5py.Group, problem: str) -> FileFormatError:
 def check_trajectory(group: h5py.Group) -> int:
     """Check the main group of a trajectory; returns its number of runs.
 
+    :func:`check_header` and :func:`check_tables` together.
+
     Raises
     ------
     FileFormatError
         If an attribute or a run-table column is missing, the run count is not a non-negative
         integer, or a column's length differs from the run count.
+    """
+    n_runs = check_header(group)
+    check_tables(group, n_runs)
+    return n_runs
+
+
+def check_header(group: h5py.Group) -> int:
+    """Check what opening a trajectory reads; returns its number of runs.
+
+    The layout version, the definition's attributes, the groups, and the run count against the
+    run table's ``index`` column and the dimension scale ``run`` (so that no reader sizes an
+    array by a run count the file does not hold).
+
+    Raises
+    ------
+    FileFormatError
+        If one of them is missing or the run count is not a non-negative integer matching them.
     """
     _check_version(group)
     missing = [name for name in _HEADER_ATTRS if name not in group.attrs]
@@ -60,7 +81,7 @@ def check_trajectory(group: h5py.Group) -> int:
         if not isinstance(group.get(name), h5py.Group):
             raise damaged(group, f"the group {name!r} is missing")
     n_runs = _count(group, group.attrs["n_runs"], "n_runs")
-    _check_runs(group["runs"], n_runs)
+    _check_column(group["runs"], "index", n_runs)
     if LAYOUT_ATTR in group.attrs:
         scale = group.get("run")
         if not isinstance(scale, h5py.Dataset) or scale.shape != (n_runs,):
@@ -69,13 +90,25 @@ def check_trajectory(group: h5py.Group) -> int:
                 "the dimension scale 'run' is missing or does not have one row per run "
                 "(removed or resized by another tool?)",
             )
+    return n_runs
+
+
+def check_tables(group: h5py.Group, n_runs: int) -> None:
+    """Check the run table and the explored columns of a main group against ``n_runs``.
+
+    Raises
+    ------
+    FileFormatError
+        If a run-table column or attribute is missing, or a column's length differs from the run
+        count.
+    """
+    _check_runs(group["runs"], n_runs)
     for name, node in _datasets(group["explored"]):
         if node.shape != (n_runs,):
             raise damaged(
                 group,
                 f"the explored column {name!r} has shape {node.shape}, but n_runs is {n_runs}",
             )
-    return n_runs
 
 
 def check_segment(group: h5py.Group, runs_before: int) -> int:
@@ -125,20 +158,24 @@ def _check_runs(runs: h5py.Group, n_runs: int) -> None:
     if "hosts" not in runs.attrs:
         raise damaged(runs, "the attribute 'hosts' is missing")
     for name in (*_RUN_COLUMNS, "seed"):
-        node = runs.get(name)
-        if not isinstance(node, h5py.Dataset):
-            raise damaged(runs, f"the run-table column {name!r} is missing")
-        if node.shape[:1] != (n_runs,):
-            raise damaged(
-                runs,
-                f"the run-table column {name!r} has shape {node.shape}, expected ({n_runs},) "
-                "(one row per run)",
-            )
+        _check_column(runs, name, n_runs)
     _check_digests(runs)
     for name in _RUN_TEXTS:
         node = runs.get(name)
         if not isinstance(node, h5py.Dataset) or node.ndim != 1:
             raise damaged(runs, f"the run-table column {name!r} is missing")
+
+
+def _check_column(runs: h5py.Group, name: str, n_runs: int) -> None:
+    node = runs.get(name)
+    if not isinstance(node, h5py.Dataset):
+        raise damaged(runs, f"the run-table column {name!r} is missing")
+    if node.shape[:1] != (n_runs,):
+        raise damaged(
+            runs,
+            f"the run-table column {name!r} has shape {node.shape}, expected ({n_runs},) "
+            "(one row per run)",
+        )
 
 
 def _check_digests(group: h5py.Group) -> None:

@@ -733,6 +733,12 @@ class HDF5StorageService:
         """Sliced read of a fixed-layout result: see :meth:`TrajectoryView.read_array`."""
         return self._reader_for().view(trajectory).read_array(name, runs, item)
 
+    def read_span(
+        self, trajectory: str, name: str, start: int, stop: int, item: tuple[Any, ...]
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]] | None:
+        """Sliced read of runs ``start:stop``: see :meth:`TrajectoryView.read_span`."""
+        return self._reader_for().view(trajectory).read_span(name, start, stop, item)
+
     def read_frame(self, trajectory: str, name: str, run: int, columns: Sequence[object]) -> object:
         """Only some columns of a DataFrame result in one run (the other columns are not read)."""
         return self._reader_for().view(trajectory).read_frame(name, run, columns)

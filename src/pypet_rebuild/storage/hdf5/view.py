@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from pypet_rebuild.errors import PypetRebuildError
 from pypet_rebuild.exploration import PointHashes
-from pypet_rebuild.storage.hdf5.checks import check_segment, check_trajectory, damaged
+from pypet_rebuild.storage.hdf5.checks import check_header, check_segment, check_tables, damaged
 from pypet_rebuild.storage.hdf5.columns import (
     ColumnSignature,
     FixedSignature,
@@ -30,6 +30,7 @@ from pypet_rebuild.storage.hdf5.columns import (
 )
 from pypet_rebuild.storage.hdf5.extras import read_definition, read_derived, read_provenance
 from pypet_rebuild.storage.hdf5.frames import read_frame_columns
+from pypet_rebuild.storage.hdf5.layout import read_span
 from pypet_rebuild.storage.hdf5.skeleton import (
     RunColumns,
     pending_columns,
@@ -64,9 +65,12 @@ class TrajectoryView:
     def __init__(
         self, main: h5py.Group, segments: Sequence[h5py.Group], *, allow_pickle: bool = False
     ) -> None:
-        self.main = main
+        self._main = main
         self.allow_pickle = allow_pickle
-        check_trajectory(main)
+        # The run table and the explored columns are checked when first read (see ``main``):
+        # reading a result needs neither, and their checks are most of the cost of opening.
+        self._tables_checked = False
+        check_header(main)
         try:
             self.header, self.main_runs = read_snapshot_header(main, allow_pickle=allow_pickle)
         except (KeyError, ValueError, TypeError) as error:
@@ -86,6 +90,21 @@ class TrajectoryView:
         self._result_names: tuple[set[str], int] | None = None
         for segment in segments:
             self.add_segment(segment)
+
+    @property
+    def main(self) -> h5py.Group:
+        """The trajectory's group in the main file, its run table and explored columns checked.
+
+        Raises
+        ------
+        FileFormatError
+            If a run-table or explored column is missing or not one row per run (checked on
+            first use: opening a study checks only what it reads).
+        """
+        if not self._tables_checked:
+            check_tables(self._main, self.main_runs)
+            self._tables_checked = True
+        return self._main
 
     def add_segment(self, segment: h5py.Group) -> None:
         """Append a newer segment; what was already read is kept and updated when next used.
@@ -147,7 +166,7 @@ class TrajectoryView:
 
     def explored_names(self) -> tuple[str, ...]:
         """The paths of the explored parameters (from an attribute: no value is read)."""
-        return tuple(json.loads(self.main.attrs["explored_order"]))
+        return tuple(json.loads(self._main.attrs["explored_order"]))
 
     def point_hashes(self) -> PointHashes | None:
         """The stored point hashes, expansions included, without decoding any explored value.
@@ -181,14 +200,14 @@ class TrajectoryView:
 
     def derived(self) -> dict[str, Result[Any]]:
         """Trajectory-level results of the main file, replaced or extended by segments."""
-        found = read_derived(self.main, allow_pickle=self.allow_pickle)
+        found = read_derived(self._main, allow_pickle=self.allow_pickle)
         for segment in self.segments:
             found.update(read_derived(segment, allow_pickle=self.allow_pickle))
         return found
 
     def provenance(self) -> list[dict[str, object]]:
         """Provenance records of the main file, then of the segments, oldest first."""
-        records = read_provenance(self.main)
+        records = read_provenance(self._main)
         for segment in self.segments:
             records.extend(read_provenance(segment))
         return records
@@ -258,6 +277,8 @@ class TrajectoryView:
             block = np.zeros((stop - start, *template[(slice(None), *item)].shape[1:]))
             return block.astype(signature.dtype), np.zeros(stop - start, dtype=bool)
         present = np.asarray(source.present[start:stop], dtype=bool)
+        if not item:
+            return read_span(source.values, start, stop), present
         return source.values[(slice(start, stop), *item)], present
 
     def _by_store(
@@ -375,6 +396,14 @@ class TrajectoryView:
                 return None
             found = signature
         return found
+
+    def read_span(
+        self, name: str, start: int, stop: int, item: tuple[Any, ...]
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]] | None:
+        """:meth:`read_array` of runs ``start:stop``, without an index array of the runs."""
+        if self.segments:
+            return self.read_array(name, np.arange(start, stop, dtype=np.int64), item)
+        return self._read_span(name, start, stop, item)
 
     def read_array(
         self, name: str, runs: npt.NDArray[np.int64], item: tuple[Any, ...]

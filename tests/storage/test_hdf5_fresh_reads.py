@@ -1,0 +1,194 @@
+"""Fresh-process reads: consecutive runs chunk by chunk straight into the result, no pandas.
+
+``read_span(dataset, start, stop)`` must equal ``dataset[start:stop]`` for every chunking,
+start and stop, with chunks never written (they read as the fill value), booleans holding bytes
+other than 0 and 1, and datasets it leaves to h5py (compressed, contiguous, rows split across
+chunks). ``results[name][a:b]`` reaches it through ``read_span`` of the backend.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pypet_rebuild as pr
+from pypet_rebuild.storage.hdf5.layout import read_span
+from pypet_rebuild.storage.protocol import SupportsSpanRead
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(0, 40),
+    per_chunk=st.integers(1, 12),
+    tail=st.sampled_from([(), (3,), (2, 2)]),
+    dtype=st.sampled_from(["<f8", ">i4", "u1", "<f4"]),
+    written=st.integers(0, 40),
+    bounds=st.tuples(st.integers(0, 40), st.integers(0, 40)),
+)
+def test_read_span_equals_the_h5py_read(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: int,
+    per_chunk: int,
+    tail: tuple[int, ...],
+    dtype: str,
+    written: int,
+    bounds: tuple[int, int],
+) -> None:
+    path = tmp_path_factory.mktemp("span") / "span.h5"
+    start, stop = min(bounds[0], rows), min(max(bounds), rows)
+    values = (np.arange(rows * int(np.prod(tail)), dtype=np.int64) % 97).reshape(rows, *tail)
+    with h5py.File(path, "w") as file:
+        dataset = file.create_dataset(
+            "d",
+            shape=(rows, *tail),
+            maxshape=(None, *tail),
+            chunks=(per_chunk, *tail),
+            dtype=dtype,
+            fillvalue=7,
+        )
+        if written:  # the chunks past the written rows stay unallocated
+            dataset[: min(written, rows)] = values[: min(written, rows)]
+    with h5py.File(path, "r") as file:
+        expected = file["d"][start:stop]
+        got = read_span(file["d"], start, stop)
+    assert got.dtype == expected.dtype
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_read_span_of_booleans_reads_any_nonzero_byte_as_true(tmp_path: Path) -> None:
+    path = tmp_path / "mask.h5"
+    with h5py.File(path, "w") as file:
+        file.create_dataset("m", shape=(10,), maxshape=(None,), chunks=(4,), dtype=bool)
+        # A hand edit: the mask's enum holds a byte HDF5 maps to no member.
+        file["m"].id.write_direct_chunk((0,), bytes([0, 1, 2, 0]))
+    with h5py.File(path, "r") as file:
+        got = read_span(file["m"], 0, 10)
+    assert got.dtype == np.bool_
+    assert got.tolist() == [False, True, True, False] + [False] * 6
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"chunks": (3,), "compression": "gzip"}])
+def test_read_span_leaves_other_layouts_to_h5py(tmp_path: Path, kwargs: dict[str, Any]) -> None:
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as file:
+        file.create_dataset("d", data=np.arange(10.0), **kwargs)
+    with h5py.File(path, "r") as file:
+        np.testing.assert_array_equal(read_span(file["d"], 2, 9), np.arange(2.0, 9.0))
+
+
+def test_a_chunk_of_the_wrong_size_is_left_to_h5py(tmp_path: Path) -> None:
+    path = tmp_path / "odd.h5"
+    with h5py.File(path, "w") as file:
+        dataset = file.create_dataset("d", shape=(8,), chunks=(4,), dtype="<f8")
+        dataset[:] = np.arange(8.0)
+        # Raw bytes of another length (what the chunk then holds is up to HDF5): the buffer of
+        # one chunk is too small for them, which must not surface as h5py's ValueError.
+        dataset.id.write_direct_chunk((4,), b"\x00" * 40)
+    with h5py.File(path, "r") as file:
+        got = read_span(file["d"], 0, 8)
+    assert got.shape == (8,)
+    np.testing.assert_array_equal(got[:4], np.arange(4.0))
+
+
+def _large_study(tmp_path: Path, n: int) -> Path:
+    traj = pr.Trajectory("t", seed=0)
+    traj.add_parameter("i", 0)
+    traj.explore({"i": list(range(n))})
+    path = tmp_path / "large.h5"
+    # Small chunks: a few thousand runs span several, so the chunk-wise read is exercised.
+    storage = pr.HDF5StorageService(path, options=pr.StorageOptions(chunk_bytes=1024))
+
+    def simulate(run: pr.Run) -> dict[str, object] | None:
+        if run.i % 7 == 3:
+            return None  # no result: masked
+        z = float("nan") if run.i % 11 == 5 else run.i * 0.5
+        return {"z": z, "arr": np.full(3, run.i, dtype=np.int32)}
+
+    pr.Environment(traj, storage).run(simulate, progress=False)
+    storage.close()
+    return path
+
+
+@settings(max_examples=40, deadline=None)
+@given(start=st.integers(-3000, 3000) | st.none(), stop=st.integers(-3000, 3000) | st.none())
+def test_a_slice_of_runs_reads_like_the_whole_column(
+    tmp_path_factory: pytest.TempPathFactory, start: int | None, stop: int | None
+) -> None:
+    path = _large_study_once(tmp_path_factory)
+    with pr.load_trajectory(path) as study:
+        assert isinstance(study.storage, SupportsSpanRead)
+        for name in ("z", "arr"):
+            column = study.results[name]
+            everything = column[[*range(len(study))]]  # the index-array path
+            sliced = column[start:stop]
+            expected = everything[start:stop]
+            np.testing.assert_array_equal(np.ma.getmaskarray(sliced), np.ma.getmaskarray(expected))
+            np.testing.assert_array_equal(
+                np.ma.filled(sliced, -1), np.ma.filled(expected, -1), strict=True
+            )
+
+
+@settings(max_examples=40, deadline=None)
+@given(run=st.integers(-3000, 2999))
+def test_one_run_reads_like_its_row_of_the_whole_column(
+    tmp_path_factory: pytest.TempPathFactory, run: int
+) -> None:
+    """A fresh study per read: one run's mask byte is read alone (the whole mask is not cached)."""
+    with pr.load_trajectory(_large_study_once(tmp_path_factory)) as study:
+        everything = study.results["z"][[*range(len(study))]]
+    with pr.load_trajectory(_large_study_once(tmp_path_factory)) as study:
+        if np.ma.getmaskarray(everything)[run]:
+            with pytest.raises(KeyError, match="has no result 'z'"):
+                study.results["z"][run]
+        else:
+            np.testing.assert_array_equal(study.results["z"][run], everything.data[run])
+            np.testing.assert_array_equal(study.results["arr"][run], np.full(3, run % 3000))
+    with (
+        pr.load_trajectory(_large_study_once(tmp_path_factory)) as study,
+        pytest.raises(IndexError),
+    ):
+        study.results["z"][3000]
+
+
+def test_a_stored_nan_is_a_value_and_a_missing_run_is_masked(tmp_path: Path) -> None:
+    with pr.load_trajectory(_large_study(tmp_path, 3000)) as study:
+        z = study.results["z"][:]
+    mask = np.ma.getmaskarray(z)
+    runs = np.arange(3000)
+    np.testing.assert_array_equal(mask, runs % 7 == 3)
+    assert np.isnan(z.data[(runs % 11 == 5) & ~mask]).all()
+    assert not np.isnan(z.data[(runs % 11 != 5) & ~mask]).any()
+
+
+_STUDIES: dict[str, Path] = {}
+
+
+def _large_study_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if "large" not in _STUDIES:
+        _STUDIES["large"] = _large_study(tmp_path_factory.mktemp("large"), 3000)
+    return _STUDIES["large"]
+
+
+def test_opening_and_reading_a_result_imports_no_pandas(tmp_path: Path) -> None:
+    """A fresh process that reads numbers pays for no pandas import (about a second)."""
+    path = _large_study(tmp_path, 300)
+    code = (
+        "import sys, pypet_rebuild as pr\n"
+        f"study = pr.load_trajectory({str(path)!r})\n"
+        "study.results['z'][:]; study.results['arr'][5]; len(study); study.parameters()\n"
+        "study.close()\n"
+        "print(sorted(m for m in ('pandas', 'xarray', 'scipy') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]", done.stderr
