@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from pypet_rebuild.errors import StorageError, TrajectoryNotFoundError
 from pypet_rebuild.legacy.service import PypetStorageService
@@ -29,7 +29,10 @@ def _native(value: object) -> object:
     """
     if isinstance(value, np.matrix):
         return np.asarray(value)
-    if isinstance(value, pd.Series) and isinstance(value.name, np.str_):
+    # pandas is imported only if the value may be one of its objects (importing this module,
+    # and so the package, must not import it).
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(value, pandas.Series) and isinstance(value.name, np.str_):
         return value.rename(str(value.name))
     return value
 
