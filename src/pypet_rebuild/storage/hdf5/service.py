@@ -299,7 +299,8 @@ class HDF5StorageService:
         Only for ``compaction="always"``, whose finish folds anyway.
         """
         write = self._batch_writer(records)
-        if not (self.path.exists() and self._current_layout(trajectory)):
+        # A file this session created has the current layout: no reader is opened to check.
+        if not (self._fresh or (self.path.exists() and self._current_layout(trajectory))):
             # A rewrite (a file converted from an older layout): as two steps.
             self._write_segment(trajectory, write, snapshot)
             self._finish(trajectory, provenance, snapshot)
