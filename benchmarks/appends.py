@@ -46,7 +46,10 @@ _peak: dict[str, int] = {"journal": 0, "segments": 0}
 
 
 def _instrument() -> None:
-    """Record the journal's largest size and the segments' size before each final fold."""
+    """Record the journal's largest size and the segments' size before each final fold.
+
+    (The final fold is ``_finish``, or ``_finish_with_runs`` when it takes the last batch.)
+    """
     journal_pages = journal.JournaledFile._journal_pages
 
     def recording(self: journal.JournaledFile, pages: range | list[int]) -> None:
@@ -65,6 +68,17 @@ def _instrument() -> None:
         finish(self, *args, **kwargs)  # type: ignore[arg-type]
 
     service.HDF5StorageService._finish = measured  # type: ignore[method-assign]
+    # The final commit that takes the sweep's last batch (it writes no segment for it).
+    finish_with_runs = service.HDF5StorageService._finish_with_runs
+
+    def measured_last(self: service.HDF5StorageService, *args: object, **kwargs: object) -> None:
+        folder = self.path.with_name(self.path.name + ".segments")
+        if folder.is_dir():
+            size = sum(entry.stat().st_size for entry in folder.iterdir())
+            _peak["segments"] = max(_peak["segments"], size)
+        finish_with_runs(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    service.HDF5StorageService._finish_with_runs = measured_last  # type: ignore[method-assign]
 
 
 def _timed(action: Callable[..., object], *args: object, **kwargs: object) -> float:

@@ -140,3 +140,29 @@ def test_public_classes_come_from_the_package() -> None:
         obj = getattr(pr, name)
         if inspect.isclass(obj) or inspect.isfunction(obj):
             assert obj.__module__.startswith("pypet_rebuild."), name
+
+
+def test_importing_the_package_imports_no_heavy_optional_library() -> None:
+    """``import pypet_rebuild`` costs what the core needs: every process worker pays it at start.
+
+    pandas alone took ~0.7 s of the first start of a fork server (through ``legacy``); the
+    names that need it are imported on first use, and still work.
+    """
+    import subprocess
+    import sys
+
+    heavy = ("pandas", "xarray", "scipy", "dask", "distributed", "pint", "tables")
+    script = (
+        "import sys, pypet_rebuild\n"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))\n"
+        "pypet_rebuild.convert_pypet, pypet_rebuild.PypetStorageService\n"
+        "from pypet_rebuild import *\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", f"imported by `import pypet_rebuild`: {done.stdout}"
+    assert callable(pr.convert_pypet)
+    assert isinstance(pr.PypetStorageService, type)
+    assert "convert_pypet" in dir(pr)

@@ -6,6 +6,7 @@ point, storing parameters, results and run metadata through a :class:`StorageSer
 """
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 from pypet_rebuild import errors
 from pypet_rebuild._version import __version__
@@ -26,7 +27,6 @@ from pypet_rebuild.exploration import (
     sobol,
     zipped,
 )
-from pypet_rebuild.legacy import PypetStorageService, convert_pypet
 from pypet_rebuild.storage import (
     MemoryStorageService,
     RunRecord,
@@ -38,8 +38,35 @@ from pypet_rebuild.storage.codecs import register_codec
 from pypet_rebuild.storage.hdf5 import HDF5StorageService, StorageOptions
 from pypet_rebuild.tree import Group, Parameter, Result, Trajectory
 
+if TYPE_CHECKING:
+    from pypet_rebuild.legacy import PypetStorageService, convert_pypet
+
 # A library must not print through logging's last-resort handler; users configure logging.
 logging.getLogger("pypet_rebuild").addHandler(logging.NullHandler())
+
+# Imported on first use (PEP 562): reading pypet's files needs modules (PyTables' conventions,
+# pandas for converted frames) that a sweep never does, and every process worker imports this
+# package when it starts.
+_LAZY = {
+    "PypetStorageService": "pypet_rebuild.legacy",
+    "convert_pypet": "pypet_rebuild.legacy",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pypet_rebuild' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups find it without calling this again
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "AdaptiveSweep",

@@ -13,7 +13,8 @@ segments), the runs and the session's ``store_runs`` (before and after a segment
 leaving a temporary file behind), and the session's ``finish``, the final fold in place: before
 its journal appears, with the journal there and the change half written, with every page written
 but the journal not yet deleted (rolled back), and after the commit (before the folded segments
-are deleted).
+are deleted). The final commit also takes the sweep's last batch (from memory, not a segment):
+into a brand-new file it is a copy renamed over the file, killed before and after the rename.
 """
 
 from __future__ import annotations
@@ -52,10 +53,10 @@ SCRIPT = '''
 Prints nothing. ``CRASH_MARKERS`` is a folder: ``ready`` appears just before ``env.run``.
 ``CRASH_PAUSE=<begin|store|end>:<n>:<before|after>`` sleeps for a minute just before or just
 after the n-th step inside that storage phase (``begin_sweep``, the writer session's
-``store_runs``, its ``finish``), after creating ``paused``, so that the test can kill the process
-exactly there. A step is an atomic rename (of a ``*.tmp`` file: a new main file, a segment, the
-journal of an in-place change appearing) or the commit of an in-place change (its journal
-deleted).
+``store_runs``, its ``finish`` or ``finish_with_runs``), after creating ``paused``, so that the
+test can kill the process exactly there. A step is an atomic rename (of a ``*.tmp`` file: a new
+main file, a segment, the journal of an in-place change appearing) or the commit of an in-place
+change (its journal deleted).
 """
 
 import os
@@ -128,9 +129,11 @@ def install_pause(spec, marker):
 
     def begin_sweep(self, *args, **kwargs):
         session = begin(self, *args, **kwargs)
-        # The session writes the batches of runs and, on finish, the final fold.
+        # The session writes the batches of runs and, on finish, the final fold (which takes
+        # the last batch with it: finish_with_runs).
         session.store_runs = tracked("store", session.store_runs)
         session.finish = tracked("end", session.finish)
+        session.finish_with_runs = tracked("end", session.finish_with_runs)
         return session
 
     # The steps: an atomic rename (a new main file, a segment, or an in-place change's journal
@@ -424,7 +427,11 @@ def test_sigkill_at_random_moments_then_resume_completes_the_sweep(tmp_path: Pat
         sweep.step(pause=pause, wait=wait)
     while sweep.kills < 20:  # top up with kills in a phase every process surely reaches
         assert sweep.started < 40, sweep.outcomes
-        phases = ["store:1:before", "store:1:after"] if sweep.pending > 8 else ["begin:1:after"]
+        # Every resumed process folds at its end (its provenance at least), while begin_sweep
+        # folds only when a killed sweep left segments: on a loaded machine a step of the plan
+        # may complete the sweep, leaving nothing for begin_sweep to do.
+        ends = ["end:1:before", "end:1:after"]
+        phases = ["store:1:before", "store:1:after"] if sweep.pending > 8 else ends
         sweep.step(pause=sweep.rng.choice(phases))
     sweep.finish()
     assert sweep.kills >= 20, sweep.outcomes
@@ -448,6 +455,39 @@ def test_sigkill_during_the_final_fold_then_resume_completes_the_sweep(tmp_path:
     sweep.step(pause="end:2:after")  # committed: the run call completed
     sweep.finish()
     assert sweep.kills >= 4, sweep.outcomes
+
+
+def test_sigkill_in_the_final_commit_that_takes_the_last_batch(tmp_path: Path) -> None:
+    """The last batch goes into the final commit from memory, never to a segment file.
+
+    Into a brand-new file that commit is a copy renamed over the file (no journal): killed just
+    before the rename, the file is as ``begin_sweep`` wrote it plus the segments of the earlier
+    batches, and the last batch is lost (it was never reported done); killed after it, the sweep
+    completed. When resuming, the same commit goes through the journal: killed with everything
+    written but the journal not deleted, the change (the last batch included) is rolled back.
+    """
+    # 48 runs in batches of 20: two segments, then the last 8 runs in the final commit.
+    sweep = _sweep(tmp_path, "last.h5", n_x=6, n_y=8, batch=20, flush=60.0, seed=13)
+    assert sweep.step(mode="fresh", pause="end:1:before") == "killed"
+    assert len(sweep.state.done) == 40, sweep.outcomes  # the segments' runs; not the last 8
+    assert len(_segment_files(sweep.path)) == 2
+    assert any(name.endswith(".tmp") for name in _leftovers(sweep.path))  # the copy
+    # Resuming folds the segments in begin_sweep (the journal), runs the last 8 runs and
+    # commits them with the provenance in one change through the journal: killed before its
+    # commit point, the change is rolled back.
+    assert sweep.step(pause="end:2:before") == "killed"
+    assert len(sweep.state.done) == 40, sweep.outcomes
+    assert not _segment_files(sweep.path)
+    assert sweep.step(pause="end:2:after") == "killed"  # committed: the run call completed
+    assert sweep.pending == 0
+    sweep.finish()
+
+    # Killed just after the copy's rename: the sweep into the new file completed.
+    fresh = _sweep(tmp_path, "renamed.h5", n_x=6, n_y=8, batch=20, flush=60.0, seed=17)
+    assert fresh.step(mode="fresh", pause="end:1:after") == "killed"
+    assert fresh.pending == 0
+    assert fresh.completed_calls == 1
+    fresh.finish()
 
 
 def test_resume_with_another_space_or_defaults_is_refused_after_a_kill(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ __all__ = [
     "RemoteTraceback",
     "dispatch",
     "graceful_interrupts",
+    "raise_for_unstorable",
 ]
 
 logger = logging.getLogger(__name__)
@@ -480,18 +481,28 @@ def dispatch(
     interrupts: Interrupts,
     point: Callable[[int], Mapping[str, object]],
     count: int | None = None,
+    *,
+    last_batch_kept: bool = False,
 ) -> None:
     """Run every task on the backend; raise ``RunFailedError`` for ``on_error="raise"``.
 
     ``count`` is the number of ``tasks`` when they are generated lazily (``None``: they are
-    read into a list first on parallel backends).
+    read into a list first on parallel backends). With ``last_batch_kept``, the sink's last
+    batch is left for the caller to store when it finishes the session (in one commit); the
+    caller then raises for a run in it whose results storage refuses
+    (:func:`raise_for_unstorable`).
     """
     dispatcher = _Dispatcher(backend, context, sink, hooks, settings, interrupts, point)
     if backend.serial:
         dispatcher.run_serial(tasks)
     else:
         dispatcher.run_parallel(tasks, count)
-    if settings.on_error == "raise" and dispatcher.failure is None and not interrupts.stop:
+    if (
+        settings.on_error == "raise"
+        and dispatcher.failure is None
+        and not interrupts.stop
+        and not last_batch_kept
+    ):
         # A run whose results storage refuses fails when its batch is stored: store the last
         # batch now, so such a run raises like any other failed run.
         sink.flush()
@@ -500,16 +511,33 @@ def dispatch(
     if dispatcher.failure is not None:
         record, error = dispatcher.failure
         sink.flush()
-        message = record.error.strip().rsplit("\n", 1)[-1] if record.error else "failed"
-        if (
-            error is not None
-            and error.__traceback__ is None
-            and error.__cause__ is None
-            and record.error
-        ):
-            # The exception crossed a process boundary and lost its frames; chain the text of
-            # the worker's traceback, so a test report or the console shows the user's code.
-            error.__cause__ = RemoteTraceback(record.error)
-        raise RunFailedError(
-            record.index, dict(point(record.index)), message, record.error
-        ) from error
+        raise _run_failed(record, error, point)
+
+
+def raise_for_unstorable(sink: RecordSink, point: Callable[[int], Mapping[str, object]]) -> None:
+    """Raise ``RunFailedError`` for the first run whose results storage refused, if any.
+
+    For ``on_error="raise"`` once the last batch is stored: such a run fails like any other.
+    """
+    if sink.unstorable:
+        record, error = sink.unstorable[0]
+        raise _run_failed(record, error, point)
+
+
+def _run_failed(
+    record: RunRecord, error: BaseException | None, point: Callable[[int], Mapping[str, object]]
+) -> RunFailedError:
+    """The ``RunFailedError`` of a failed run, chained to its error (see the ``raise ... from``)."""
+    message = record.error.strip().rsplit("\n", 1)[-1] if record.error else "failed"
+    if (
+        error is not None
+        and error.__traceback__ is None
+        and error.__cause__ is None
+        and record.error
+    ):
+        # The exception crossed a process boundary and lost its frames; chain the text of
+        # the worker's traceback, so a test report or the console shows the user's code.
+        error.__cause__ = RemoteTraceback(record.error)
+    failure = RunFailedError(record.index, dict(point(record.index)), message, record.error)
+    failure.__cause__ = error
+    return failure

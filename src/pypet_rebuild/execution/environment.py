@@ -9,7 +9,7 @@ import logging
 import math
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,7 +21,12 @@ from pypet_rebuild.errors import (
     InvalidSimulateFunctionError,
     StorageError,
 )
-from pypet_rebuild.execution.dispatch import DispatchSettings, dispatch, graceful_interrupts
+from pypet_rebuild.execution.dispatch import (
+    DispatchSettings,
+    dispatch,
+    graceful_interrupts,
+    raise_for_unstorable,
+)
 from pypet_rebuild.execution.executors import Backend as ExecutorBackend
 from pypet_rebuild.execution.executors import (
     ExecutorSpec,
@@ -439,29 +444,33 @@ class Environment:
                     interrupts,
                     trajectory.point,
                     len(pending),
+                    last_batch_kept=sink.keeps_last_batch,
                 )
             interrupted = interrupts.stop
         except KeyboardInterrupt:
             interrupted = True
             raise
         finally:
-            try:
-                with redirect:
-                    sink.close()
-            finally:
-                # Workers end before the fold: none can outlive the sweep holding the file.
-                backend.close()
-                session.finish(
-                    collect_provenance(
-                        context.simulate,
-                        started=start,
-                        finished=time.time(),
-                        executor=backend.name,
-                        workers=backend.workers,
-                        runs_done=sink.done,
-                        runs_failed=sink.failed,
-                    )
+
+            def provenance() -> Mapping[str, object]:
+                return collect_provenance(
+                    context.simulate,
+                    started=start,
+                    finished=time.time(),
+                    executor=backend.name,
+                    workers=backend.workers,
+                    runs_done=sink.done,
+                    runs_failed=sink.failed,
                 )
+
+            try:
+                # Workers end before the final commit: none can outlive the sweep holding the
+                # file.
+                backend.close()
+            finally:
+                with redirect:
+                    # The last batch goes into the final commit where the session can do that.
+                    sink.finish(provenance)
             report = sink.report(
                 n_runs=len(trajectory),
                 skipped=len(already_done),
@@ -470,6 +479,9 @@ class Environment:
             )
             for hook in hook_list:
                 hook.after_sweep(report)
+        if on_error == "raise" and not interrupted:
+            # A run of the last batch whose results storage refused fails like any other.
+            raise_for_unstorable(sink, trajectory.point)
         return report, interrupted
 
     def _pending_indices(self, already_done: AbstractSet[int]) -> Sequence[int]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pypet_rebuild.execution.hooks import SweepHooks
 from pypet_rebuild.execution.progress import Progress
 from pypet_rebuild.execution.report import DurationLog, RunFailure, RunReport
-from pypet_rebuild.storage.protocol import WriterSession
+from pypet_rebuild.storage.protocol import SupportsFinishWithRuns, WriterSession
 from pypet_rebuild.storage.records import RunRecord, RunStatus
 
 __all__ = ["RecordSink", "estimate_bytes"]
@@ -126,6 +126,10 @@ class RecordSink:
             raise
         except Exception as exc:
             batch = self._store_apart(batch, exc)
+        self._stored(batch)
+
+    def _stored(self, batch: list[RunRecord]) -> None:
+        """Report a stored batch: to the log, the hooks and the progress bar."""
         logger.debug(
             "stored a batch of %d runs (%d done, %d failed so far)",
             len(batch),
@@ -210,6 +214,47 @@ class RecordSink:
             self.flush()
         finally:
             self._progress.close()
+
+    @property
+    def keeps_last_batch(self) -> bool:
+        """Whether :meth:`finish` stores the last batch in the session's final commit."""
+        return isinstance(self._session, SupportsFinishWithRuns)
+
+    def finish(self, provenance: Callable[[], Mapping[str, object] | None]) -> None:
+        """Store what is left, finish the session and close the progress bar.
+
+        Where the session can (:class:`SupportsFinishWithRuns`), the last batch is stored by
+        its final commit, with the provenance: one write instead of two (for the HDF5 backend,
+        no segment file). If that cannot store the batch, nothing of it was stored: it is then
+        stored as any batch (:meth:`flush`: in halves down to the runs storage refuses) and the
+        session finished after it. ``provenance`` is called for the counts as they are then.
+        """
+        interrupt: KeyboardInterrupt | None = None
+        try:
+            batch, session = self._batch, self._session
+            if batch and isinstance(session, SupportsFinishWithRuns):
+                self._batch, self._batch_bytes = [], 0
+                try:
+                    session.finish_with_runs(batch, provenance())
+                except BaseException as exc:
+                    if session.closed or not isinstance(exc, Exception | KeyboardInterrupt):
+                        raise
+                    # Nothing of the batch is stored and the session is open: store it apart.
+                    logger.debug("the final commit could not store its batch (%r)", exc)
+                    self._batch = batch
+                    if isinstance(exc, KeyboardInterrupt):
+                        interrupt = exc
+                else:
+                    self._stored(batch)
+                    return
+            try:
+                self.flush()
+            finally:
+                self._session.finish(provenance())
+        finally:
+            self._progress.close()
+        if interrupt is not None:
+            raise interrupt
 
     def report(
         self, *, n_runs: int, skipped: int, wall_time: float, interrupted: bool

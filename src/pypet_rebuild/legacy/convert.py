@@ -29,9 +29,10 @@ def _native(value: object) -> object:
     """
     if isinstance(value, np.matrix):
         return np.asarray(value)
-    # A Series exists only once pandas is imported: importing pypet_rebuild must not import it.
-    pd = sys.modules.get("pandas")
-    if pd is not None and isinstance(value, pd.Series) and isinstance(value.name, np.str_):
+    # pandas is imported only if the value may be one of its objects (importing this module,
+    # and so the package, must not import it).
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(value, pandas.Series) and isinstance(value.name, np.str_):
         return value.rename(str(value.name))
     return value
 

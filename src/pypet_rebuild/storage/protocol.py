@@ -33,6 +33,7 @@ __all__ = [
     "StorageService",
     "SupportsArrayRead",
     "SupportsCompaction",
+    "SupportsFinishWithRuns",
     "SupportsFrameRead",
     "SupportsFrameStack",
     "SupportsHeader",
@@ -220,6 +221,38 @@ class SupportsPreferredBatch(Protocol):
     @property
     def preferred_batch(self) -> int | None:
         """The largest batch this session wants, or ``None`` for no preference."""
+        ...
+
+
+@runtime_checkable
+class SupportsFinishWithRuns(Protocol):
+    """A writer session that stores the sweep's last batch of runs as part of finishing it.
+
+    ``finish_with_runs(records, provenance)`` stores the same as ``store_runs(records)``
+    followed by ``finish(provenance)``, in one commit where the backend can (the HDF5 backend
+    folds the batch straight into the main file instead of writing it to a segment file first).
+    The environment hands the sweep's last batch to it.
+    """
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session has released its lock."""
+        ...
+
+    def finish_with_runs(
+        self, records: Sequence[RunRecord], provenance: Mapping[str, object] | None = None
+    ) -> None:
+        """Store ``records``, record ``provenance`` and finish the session, in one step.
+
+        Raises
+        ------
+        Exception
+            Whatever storing ``records`` raised. If the session is still open afterwards
+            (``closed`` is false), none of ``records`` was stored and nothing was finished: the
+            caller can store them with ``store_runs`` (in smaller batches, to find a run that
+            cannot be stored) and then call ``finish``. If it is closed, the records were stored
+            and finishing failed, as ``finish`` can.
+        """
         ...
 
 

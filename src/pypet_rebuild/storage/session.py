@@ -139,6 +139,39 @@ class SessionBase(ABC):
         finally:
             self.close()
 
+    def finish_with_runs(
+        self, records: Sequence[RunRecord], provenance: Mapping[str, object] | None = None
+    ) -> None:
+        """Store ``records``, then finish as :meth:`finish` does: in one commit where it can.
+
+        The same as ``store_runs(records)`` followed by ``finish(provenance)``; a backend that
+        overrides ``_write_finish_with_runs`` saves the separate write of the batch (see
+        :class:`~pypet_rebuild.storage.protocol.SupportsFinishWithRuns`).
+
+        Raises
+        ------
+        Exception
+            Whatever storing ``records`` raised. While the session is still open (``closed``
+            is false), none of ``records`` was stored and nothing was finished: store them with
+            :meth:`store_runs`, then call :meth:`finish`.
+        """
+        self._check_open("finish the sweep")
+        if not records:
+            self.finish(provenance)
+            return
+        self._write_finish_with_runs(records, provenance)
+        self.close()
+
+    def _write_finish_with_runs(
+        self, records: Sequence[RunRecord], provenance: Mapping[str, object] | None
+    ) -> None:
+        """Store ``records`` and finish; raise with nothing stored, or after closing.
+
+        This default stores the batch as :meth:`store_runs` does, then finishes.
+        """
+        self._write_runs(records)
+        self.finish(provenance)
+
     def close(self) -> None:
         """Release the writer lock (without finishing); safe to call twice."""
         release, self._release = self._release, None

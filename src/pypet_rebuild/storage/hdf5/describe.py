@@ -74,13 +74,17 @@ def grow_run_scale(group: h5py.Group, n: int) -> None:
         scale[start:] = np.arange(start, n, dtype=np.int64)
 
 
-def attach_run(dataset: h5py.Dataset, trajectory: h5py.Group) -> None:
+def attach_run(
+    dataset: h5py.Dataset, trajectory: h5py.Group, scale: h5py.Dataset | None = None
+) -> None:
     """Attach the ``run`` scale to the first axis of ``dataset``, unnamed dimensions to the rest.
 
     The trajectory group has no ``run`` scale when it was written before version 2 (a segment
-    of an old writer): then nothing is attached.
+    of an old writer): then nothing is attached. ``scale`` is the ``run`` scale when the caller
+    has it at hand (a writer attaching it to many datasets saves a lookup each).
     """
-    scale = trajectory.get(RUN)
+    if scale is None:
+        scale = trajectory.get(RUN)
     if scale is None:
         return
     dataset.dims[0].attach_scale(scale)

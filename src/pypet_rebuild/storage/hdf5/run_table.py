@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.exploration import PointHashes
+from pypet_rebuild.storage.hdf5.describe import RUN
 from pypet_rebuild.storage.hdf5.layout import create_growable
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.hdf5.skeleton import (
@@ -56,7 +57,8 @@ def write_pending_run_table(
     """
     n = len(hashes)
     runs = group.create_group("runs")
-    datasets = {name: _create_column(runs, name, n, options) for name in RUN_COLUMNS}
+    scale = group.get(RUN)
+    datasets = {name: _create_column(runs, name, n, options, group, scale) for name in RUN_COLUMNS}
     write_pending_rows(datasets, 0, hashes, trajectory_seed)
     runs.attrs["hosts"] = json.dumps(RunColumns(0).hosts)
     write_run_texts(runs, {}, {}, options)
@@ -78,12 +80,20 @@ journaling) pages of the old file.
 """
 
 
-def _create_column(runs: h5py.Group, name: str, n: int, options: StorageOptions) -> h5py.Dataset:
+def _create_column(
+    runs: h5py.Group,
+    name: str,
+    n: int,
+    options: StorageOptions,
+    trajectory: h5py.Group | None = None,
+    scale: h5py.Dataset | None = None,
+) -> h5py.Dataset:
     shape = (n, 16) if name == "point_hash" else (n,)
     dataset = create_growable(
         runs, name, shape, run_column_dtype(name), options, fillvalue=PENDING_FILL.get(name)
     )
-    describe_run_column(dataset, runs.parent)
+    # The trajectory group and its run scale, when the caller has them: one lookup per table.
+    describe_run_column(dataset, runs.parent if trajectory is None else trajectory, scale, name)
     return dataset
 
 

@@ -46,6 +46,7 @@ from pypet_rebuild.storage.hdf5.appending import (
     is_appendable,
 )
 from pypet_rebuild.storage.hdf5.columns import classify_layout, write_column
+from pypet_rebuild.storage.hdf5.commit import COPY_COMMIT_BYTES, batch_in_memory, copied_h5
 from pypet_rebuild.storage.hdf5.extras import (
     write_definition,
     write_derived,
@@ -167,6 +168,9 @@ class HDF5StorageService:
         # Unfolded segments per trajectory, counted by this writer while it holds the lock.
         self._unfolded: dict[str, int] = {}
         self._reader: _Reader | None = None
+        # Whether this writer created the main file while holding the lock now held (see
+        # _append: such a file is committed by a copy, not through the journal).
+        self._fresh = False
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -209,6 +213,7 @@ class HDF5StorageService:
             )
         self._lock.acquire()
         self._unfolded.clear()  # another writer may have written or folded since
+        self._fresh = False
         try:
             self._recover()
         except BaseException:
@@ -278,6 +283,39 @@ class HDF5StorageService:
         ``snapshot`` is the sweep's definition, when known: a fold the segment limit forces
         then writes it instead of reading every explored value and point hash back.
         """
+        self._write_segment(trajectory, self._batch_writer(records), snapshot)
+
+    def _finish_with_runs(
+        self,
+        trajectory: str,
+        records: Sequence[RunRecord],
+        provenance: Mapping[str, object] | None,
+        snapshot: TrajectorySnapshot | None,
+    ) -> None:
+        """Fold the segments and the batch ``records`` into the main file in one commit.
+
+        The batch goes into the fold from memory, never to a segment file; what fails before
+        the commit (a value no codec stores, a failed write) leaves nothing of it stored.
+        Only for ``compaction="always"``, whose finish folds anyway.
+        """
+        write = self._batch_writer(records)
+        # A file this session created has the current layout: no reader is opened to check.
+        if not (self._fresh or (self.path.exists() and self._current_layout(trajectory))):
+            # A rewrite (a file converted from an older layout): as two steps.
+            self._write_segment(trajectory, write, snapshot)
+            self._finish(trajectory, provenance, snapshot)
+            return
+        logger.debug("folding the last batch and the segments of %r into %s", trajectory, self.path)
+        self._append(trajectory, snapshot=snapshot, provenance=provenance, batch=write)
+
+    def _batch_writer(self, records: Sequence[RunRecord]) -> Callable[[h5py.Group], None]:
+        """Check a batch of finished runs; the function that writes it into a segment's group.
+
+        Raises
+        ------
+        UnsupportedTypeError
+            If a result value has no codec (before anything is written).
+        """
         names = sorted({name for record in records for name in record.results})
         comments: dict[str, str] = {}
         for record in records:
@@ -304,7 +342,7 @@ class HDF5StorageService:
                     signature=signatures[name],
                 )
 
-        self._write_segment(trajectory, write, snapshot)
+        return write
 
     def _write_segment(
         self,
@@ -456,6 +494,7 @@ class HDF5StorageService:
         try:
             if not held:
                 self._unfolded.clear()
+                self._fresh = False
                 self._recover()
             yield
         finally:
@@ -529,18 +568,32 @@ class HDF5StorageService:
         snapshot: TrajectorySnapshot | None = None,
         provenance: Mapping[str, object] | None = None,
         derived: Sequence[Result[Any]] = (),
+        batch: Callable[[h5py.Group], None] | None = None,
     ) -> None:
         """Fold in place, behind the rollback journal: costs what the segments add.
 
+        ``batch`` writes a last batch of runs, folded in after the segments from memory.
         Only called while holding the writer lock. A kill before the journal is deleted leaves a
         journal that the next writer rolls back (readers read around it meanwhile), with every
         segment still there; a kill after it leaves segments the main file lists as folded.
+
+        A small file this writer created in this session is changed as a copy renamed over it
+        instead (:func:`.commit.copied_h5`): its commit costs two fsyncs, not four, and a kill
+        leaves the file as it was and a temporary copy that the next writer removes.
         """
         self._invalidate()
         remove_leftovers(self.path)
         on_disk = list_segments(self.path, trajectory)
+        real = real_path(self.path)
         try:
-            folded = self._append_journaled(trajectory, on_disk, snapshot, provenance, derived)
+            if self._fresh and real.stat().st_size <= COPY_COMMIT_BYTES:
+                opened = copied_h5(real)
+            else:
+                opened = open_journaled(real)
+            with opened as main:
+                folded = self._fold_into(
+                    main, trajectory, on_disk, snapshot, provenance, derived, batch
+                )
         except (OSError, RuntimeError) as exc:
             # h5py reports HDF5 failures as OSError, some as RuntimeError; the file is as it was.
             if isinstance(exc, PypetRebuildError):
@@ -548,33 +601,34 @@ class HDF5StorageService:
             raise write_failed(self.path, exc) from exc
         self._remove_folded(trajectory, folded.get(trajectory, 0), on_disk)
 
-    def _append_journaled(
+    def _fold_into(
         self,
+        main: h5py.File,
         trajectory: str,
         on_disk: Sequence[tuple[str, int, Path]],
         snapshot: TrajectorySnapshot | None,
         provenance: Mapping[str, object] | None,
         derived: Sequence[Result[Any]],
+        batch: Callable[[h5py.Group], None] | None,
     ) -> dict[str, int]:
-        """The in-place change itself; returns the folded segment numbers it committed."""
-        with open_journaled(real_path(self.path)) as main:
-            folded = folded_segments(main)
-            segments = [(seq, p) for _, seq, p in on_disk if seq > folded.get(trajectory, 0)]
-            segment_files = [h5py.File(path, "r") for _, path in segments]
-            try:
-                sources = [f[trajectory] for f in segment_files]
-                if trajectory in main:
-                    append_trajectory(main[trajectory], sources, snapshot, self.options)
-                    append_extras(main[trajectory], provenance, derived, self.allow_pickle, sources)
-                else:
-                    fold_trajectory(main, trajectory, None, snapshot, self.options)
-                    write_extras(main[trajectory], None, provenance, derived, self.allow_pickle)
-            finally:
-                for file in segment_files:
-                    file.close()
-            if segments:
-                folded[trajectory] = segments[-1][0]
-            main.attrs[FOLDED_ATTR] = json.dumps(folded)
+        """The in-place change itself; returns the folded segment numbers it commits."""
+        folded = folded_segments(main)
+        segments = [(seq, p) for _, seq, p in on_disk if seq > folded.get(trajectory, 0)]
+        with contextlib.ExitStack() as stack:
+            sources = [
+                stack.enter_context(h5py.File(path, "r"))[trajectory] for _, path in segments
+            ]
+            if batch is not None:
+                sources.append(stack.enter_context(batch_in_memory(trajectory, batch)))
+            if trajectory in main:
+                append_trajectory(main[trajectory], sources, snapshot, self.options)
+                append_extras(main[trajectory], provenance, derived, self.allow_pickle, sources)
+            else:
+                fold_trajectory(main, trajectory, None, snapshot, self.options)
+                write_extras(main[trajectory], None, provenance, derived, self.allow_pickle)
+        if segments:
+            folded[trajectory] = segments[-1][0]
+        main.attrs[FOLDED_ATTR] = json.dumps(folded)
         return folded
 
     def _remove_folded(
@@ -638,6 +692,7 @@ class HDF5StorageService:
             if old is not None:
                 old.close()
         # The new main file is durable: every segment up to ``folded`` is in it.
+        self._fresh = self._fresh or old is None
         self._remove_folded(trajectory, folded.get(trajectory, 0), on_disk)
 
     def adopt_trajectory(self, source: Path, trajectory: str) -> None:
@@ -891,6 +946,15 @@ class _HDF5Session(SessionBase):
 
     def _write_finish(self, provenance: Mapping[str, object] | None) -> None:
         self._service._finish(self.trajectory, provenance, self._snapshot)
+
+    def _write_finish_with_runs(
+        self, records: Sequence[RunRecord], provenance: Mapping[str, object] | None
+    ) -> None:
+        if self._service.compaction != "always":
+            # The other modes leave segments unfolded: the batch is one more segment.
+            super()._write_finish_with_runs(records, provenance)
+            return
+        self._service._finish_with_runs(self.trajectory, records, provenance, self._snapshot)
 
 
 def _stamp(real: Path) -> tuple[object, ...]:

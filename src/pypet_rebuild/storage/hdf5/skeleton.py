@@ -293,10 +293,18 @@ RUN_COLUMN_TEXTS: dict[str, tuple[str, str | None]] = {
 """``long_name`` and ``units`` of each run-table column."""
 
 
-def describe_run_column(dataset: h5py.Dataset, trajectory: h5py.Group) -> None:
-    """Attach the run dimension to a run-table column and say what it holds."""
-    attach_run(dataset, trajectory)
-    long_name, units = RUN_COLUMN_TEXTS[str(dataset.name).rpartition("/")[2]]
+def describe_run_column(
+    dataset: h5py.Dataset,
+    trajectory: h5py.Group,
+    scale: h5py.Dataset | None = None,
+    name: str | None = None,
+) -> None:
+    """Attach the run dimension to a run-table column and say what it holds.
+
+    ``scale`` (the ``run`` scale) and ``name`` (the column's) spare a lookup when known.
+    """
+    attach_run(dataset, trajectory, scale)
+    long_name, units = RUN_COLUMN_TEXTS[name or str(dataset.name).rpartition("/")[2]]
     describe(dataset, long_name, units=units)
 
 

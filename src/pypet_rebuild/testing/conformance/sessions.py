@@ -19,7 +19,7 @@ from pypet_rebuild.errors import (
     UnsupportedTypeError,
 )
 from pypet_rebuild.storage import MISSING, RunStatus
-from pypet_rebuild.storage.protocol import WriterSession
+from pypet_rebuild.storage.protocol import SupportsFinishWithRuns, WriterSession
 from pypet_rebuild.testing.conformance._helpers import (
     YS,
     BoomError,
@@ -85,6 +85,31 @@ class WriterSessionTests:
         assert reader.read_results("sweep", "z", [3, 0, 2, 1]) == [4.0, 1.0, MISSING, 2.0]
         assert reader.read_results("sweep", "w", [0, 1]) == [MISSING, "only here"]
         assert reader.load_provenance("sweep") == [{"note": "first"}]
+
+    def test_finish_with_runs_stores_the_last_batch_and_finishes(
+        self, backend: StorageUnderTest
+    ) -> None:
+        """Optional ``finish_with_runs``: a refused batch is not stored, the session stays open."""
+        storage = backend.storage
+        traj = trajectory()
+        session: object = storage.begin_sweep(traj.snapshot(), resume=False)
+        assert isinstance(session, WriterSession)
+        if not isinstance(session, SupportsFinishWithRuns):
+            session.close()
+            pytest.skip("the optional SupportsFinishWithRuns capability")
+        with session:
+            session.store_runs([record(0, traj, z=1.0)])
+            refused = [record(1, traj, z=2.0), record(2, traj, z=Unstorable([2]))]
+            with pytest.raises(UnsupportedTypeError, match="Unstorable"):
+                session.finish_with_runs(refused, {"note": "refused"})
+            open_after_refusal = not session.closed
+            session.finish_with_runs([record(1, traj, z=2.0), record(3, traj, z=4.0)], {"n": 1})
+            assert open_after_refusal
+            assert session.closed
+        reader = backend.reopen()
+        assert reader.load_run_table("sweep").done() == frozenset({0, 1, 3})
+        assert reader.read_results("sweep", "z", [0, 1, 2, 3]) == [1.0, 2.0, MISSING, 4.0]
+        assert reader.load_provenance("sweep") == [{"n": 1}]
 
     def test_begin_sweep_reports_the_done_runs_when_resuming(
         self, backend: StorageUnderTest

@@ -1,0 +1,134 @@
+"""The final commit of a sweep: it takes the last batch, and a brand-new file needs no journal.
+
+What a sweep costs on disk is pinned here by counting fsyncs, renames and the files that appear:
+a sweep into a new file syncs four times (the new file and its folder at ``begin_sweep``, the
+committed copy and its folder at the end), whatever the number of runs of its only batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pypet_rebuild as pr
+from pypet_rebuild.errors import StorageError
+from pypet_rebuild.storage.hdf5 import service
+from pypet_rebuild.storage.hdf5.journal import journal_path
+
+
+def _trajectory(n: int, name: str = "t") -> pr.Trajectory:
+    traj = pr.Trajectory(name, seed=1)
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [float(i) for i in range(n)]})
+    return traj
+
+
+def _simulate(run: pr.Run) -> dict[str, object]:
+    return {"z": run.x * 2.0, "arr": np.full(3, run.x)}
+
+
+class _Calls:
+    """Counts fsyncs and renames, and notes every journal and segment file that appears."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count: Counter[str] = Counter()
+        self.appeared: list[str] = []
+        fsync, replace = os.fsync, os.replace
+
+        def counted_fsync(fd: int) -> None:
+            self.count["fsync"] += 1
+            fsync(fd)
+
+        def counted_replace(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+            self.count["replace"] += 1
+            self.appeared.append(Path(target).name)
+            replace(source, target)
+
+        monkeypatch.setattr(os, "fsync", counted_fsync)
+        monkeypatch.setattr(os, "replace", counted_replace)
+
+
+def _sweep(path: Path, traj: pr.Trajectory, **options: object) -> pr.RunReport:
+    env = pr.Environment(traj, storage=path, **options)  # type: ignore[arg-type]
+    try:
+        return env.run(_simulate, progress=False)
+    finally:
+        env.storage.close()
+
+
+def test_a_sweep_into_a_new_file_syncs_four_times_and_writes_no_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _sweep(tmp_path / "warm.h5", _trajectory(3))  # provenance caches, as after a first sweep
+    calls = _Calls(monkeypatch)
+    path = tmp_path / "new.h5"
+    report = _sweep(path, _trajectory(100))
+    assert report.done == 100
+    # begin_sweep: the new file (fsync, rename, fsync of its folder); finish: the copy with the
+    # last batch (fsync, rename over the file, fsync of the folder). No segment, no journal.
+    assert calls.count == {"fsync": 4, "replace": 2}
+    assert calls.appeared == ["new.h5", "new.h5"]
+    assert not path.with_name("new.h5.segments").exists()
+    assert not journal_path(path).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.h5", "warm.h5"]
+    with pr.load_trajectory(path) as study:
+        assert study.results["z"][:].tolist() == [2.0 * i for i in range(100)]
+        assert study.run_table().status.tolist() == ["done"] * 100
+        assert len(study.storage.load_provenance("t")) == 1
+
+
+def test_the_last_batch_of_a_longer_sweep_skips_its_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "batches.h5"
+    written: list[int] = []
+    write_segment = service.HDF5StorageService._write_segment
+
+    def counted(self: service.HDF5StorageService, *args: object, **kwargs: object) -> None:
+        written.append(1)
+        write_segment(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service.HDF5StorageService, "_write_segment", counted)
+    report = _sweep(path, _trajectory(25), batch_size=10, flush_seconds=3600)
+    assert report.done == 25
+    assert len(written) == 2  # runs 0-9 and 10-19; runs 20-24 went into the final commit
+    with pr.load_trajectory(path) as study:
+        assert study.results["arr"][:, 0].tolist() == [float(i) for i in range(25)]
+    # Into an existing file (a resume, another trajectory) the final commit is journaled.
+    calls = _Calls(monkeypatch)
+    _sweep(path, _trajectory(5, name="other"))
+    assert len(written) == 2
+    assert journal_path(path).name in calls.appeared
+    with pr.load_trajectory(path, "other") as study:
+        assert study.results["z"][:].tolist() == [0.0, 2.0, 4.0, 6.0, 8.0]
+
+
+def test_a_final_commit_that_fails_stores_the_last_batch_apart_and_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails in the final commit: the batch still reaches a segment file."""
+    path = tmp_path / "failing.h5"
+    fold_into: Callable[..., dict[str, int]] = service.HDF5StorageService._fold_into
+
+    def failing(self: service.HDF5StorageService, *args: object, **kwargs: object) -> object:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(service.HDF5StorageService, "_fold_into", failing)
+    with pytest.raises(StorageError, match="Input/output error"):
+        _sweep(path, _trajectory(6))
+    monkeypatch.setattr(service.HDF5StorageService, "_fold_into", fold_into)
+    # Every run reached a segment before the fold failed: the file reads them, and a resume
+    # has nothing left to run.
+    with pr.load_trajectory(path) as study:
+        assert study.run_table().status.tolist() == ["done"] * 6
+    env = pr.Environment(_trajectory(6), storage=path)
+    report = env.run(_simulate, progress=False, resume=True)
+    env.storage.close()
+    assert (report.done, report.skipped) == (0, 6)
+    assert not path.with_name("failing.h5.segments").exists()
+    assert not list(tmp_path.glob(".*.tmp"))
