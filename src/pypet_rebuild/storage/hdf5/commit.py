@@ -25,14 +25,7 @@ from pathlib import Path
 
 import h5py
 
-from pypet_rebuild.errors import PypetRebuildError
-from pypet_rebuild.storage.hdf5.files import (
-    FORMAT_ATTR,
-    FORMAT_VERSION,
-    fsync_directory,
-    fsync_file,
-    write_failed,
-)
+from pypet_rebuild.storage.hdf5.files import FORMAT_ATTR, FORMAT_VERSION, renamed_into_place
 
 __all__ = ["COPY_COMMIT_BYTES", "batch_in_memory", "copied_h5"]
 
@@ -58,40 +51,14 @@ def copied_h5(real: Path) -> Iterator[h5py.File]:
         If copying, writing or syncing fails (disk full, file size limit, I/O error), naming the
         first failure: the copy is removed and ``real`` is left as it was.
     """
-    temporary = real.with_name(f".{real.name}.{os.getpid()}.tmp")
-    try:
-        try:
-            shutil.copyfile(real, temporary)
-            file = h5py.File(temporary, "r+")
-        except OSError as exc:
-            raise write_failed(real, exc) from exc
-        try:
-            yield file
-        except BaseException as exc:
-            _close_quietly(file)
-            if isinstance(exc, OSError | RuntimeError) and not isinstance(exc, PypetRebuildError):
-                raise write_failed(real, exc) from exc
-            raise
-        try:
-            file.close()
-            fsync_file(temporary)
-            os.replace(temporary, real)
-            fsync_directory(real.parent)
-        except OSError as exc:
-            _close_quietly(file)
-            raise write_failed(real, exc) from exc
-    finally:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
+    temporary = real.with_name(f".{real.name}.{os.getpid()}.tmp")  # a temporary main file's name
 
+    def copy() -> h5py.File:
+        shutil.copyfile(real, temporary)
+        return h5py.File(temporary, "r+")
 
-def _close_quietly(file: h5py.File) -> None:
-    """Close ``file`` after a failure, however the close goes."""
-    with contextlib.suppress(Exception):
-        file.close()
-    if file.id.valid:  # the close failed half way: drop the handle HDF5 still keeps
-        with contextlib.suppress(Exception):
-            file.id.close()
+    with renamed_into_place(real, temporary, copy) as file:
+        yield file
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ __all__ = [
     "remove_leftovers",
     "remove_staging",
     "remove_stale_staging",
+    "renamed_into_place",
     "segment_directory",
     "segment_path",
 ]
@@ -179,13 +180,37 @@ def atomic_h5(target: Path) -> Iterator[h5py.File]:
     """
     target = real_path(target)
     temporary = _temporary_name(target, os.getpid())
+
+    def create() -> h5py.File:
+        # Free space is tracked in the file (fs_persist), so that later in-place changes (see
+        # .journal) reuse what earlier ones freed instead of growing the file.
+        return h5py.File(
+            temporary, "w", libver=("v110", "latest"), fs_strategy="fsm", fs_persist=True
+        )
+
+    with renamed_into_place(target, temporary, create) as file:
+        yield file
+
+
+@contextlib.contextmanager
+def renamed_into_place(
+    target: Path, temporary: Path, open_file: Callable[[], h5py.File]
+) -> Iterator[h5py.File]:
+    """Yield the file ``open_file`` opens at ``temporary``; it replaces ``target`` at the end.
+
+    At the end of the block the file is closed, made durable, renamed over ``target`` (the
+    commit point) and the folder synced; a kill before the rename leaves ``target`` as it was and
+    a temporary file :func:`remove_leftovers` removes.
+
+    Raises
+    ------
+    StorageError
+        If opening, writing or syncing fails (disk full, file size limit, I/O error), naming
+        the first failure: the temporary file is closed and removed, ``target`` left as it was.
+    """
     try:
         try:
-            # Free space is tracked in the file (fs_persist), so that later in-place changes
-            # (see .journal) reuse what earlier ones freed instead of growing the file.
-            file = h5py.File(
-                temporary, "w", libver=("v110", "latest"), fs_strategy="fsm", fs_persist=True
-            )
+            file = open_file()
         except OSError as exc:
             raise write_failed(target, exc) from exc
         try:
