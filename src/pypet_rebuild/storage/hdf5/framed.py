@@ -284,8 +284,8 @@ class FrameBlock:
     columns: list[npt.NDArray[Any]]
 
 
-def _text_array(values: Any) -> npt.NDArray[Any]:
-    return np.asarray(values.tolist() if hasattr(values, "tolist") else values, dtype=object)
+def _text_array(values: pd.Series[Any] | pd.Index[Any]) -> npt.NDArray[Any]:
+    return np.asarray(values.tolist(), dtype=object)
 
 
 def frame_block(frames: Sequence[pd.DataFrame], signature: FrameSignature) -> FrameBlock:
@@ -594,48 +594,29 @@ class FrameRows:
             )
         return starts, sizes
 
-    def _gather(
-        self, dataset: h5py.Dataset, starts: npt.NDArray[np.int64], sizes: npt.NDArray[np.int64]
-    ) -> list[npt.NDArray[Any]]:
-        """Each run's rows of ``dataset``: one read of the span they cover, if it is dense."""
-        source: Any = dataset.asstr() if h5py.check_string_dtype(dataset.dtype) else dataset
-        total = int(sizes.sum())
-        if not total:
-            empty = np.empty(0, dtype=object if source is not dataset else dataset.dtype)
-            return [empty] * len(starts)
-        held = sizes > 0
-        low = int(starts[held].min())
-        high = int((starts + sizes)[held].max())
-        if high - low <= 4 * total:
-            block = np.asarray(source[low:high])
-            if len(starts) > 1:  # each run's frame gets its own memory, even a run read twice
-                return [
-                    block[s - low : s - low + n].copy()
-                    for s, n in zip(starts.tolist(), sizes.tolist(), strict=True)
-                ]
-            return [
-                block[s - low : s - low + n]
-                for s, n in zip(starts.tolist(), sizes.tolist(), strict=True)
-            ]
-        return [
-            np.asarray(source[s : s + n])
-            for s, n in zip(starts.tolist(), sizes.tolist(), strict=True)
-        ]
+    def _positions(
+        self, starts: npt.NDArray[np.int64], sizes: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The row-axis positions of the runs' rows, and each row's position within its frame."""
+        within = np.arange(int(sizes.sum()), dtype=np.int64)
+        within -= np.repeat(np.cumsum(sizes) - sizes, sizes)
+        return np.repeat(starts, sizes) + within, within
 
     def block(self, rows: npt.NDArray[np.int64]) -> FrameBlock:
         """The rows of the frames of ``rows``, concatenated (for copying into another store)."""
         starts, sizes = self._spans(rows)
-
-        def joined(dataset: h5py.Dataset) -> npt.NDArray[Any]:
-            parts = self._gather(dataset, starts, sizes)
-            return np.concatenate(parts) if parts else np.empty(0, dtype=dataset.dtype)
-
-        return FrameBlock(sizes, joined(self.index), [joined(d) for d in self.columns.values()])
+        positions, _ = self._positions(starts, sizes)
+        columns = [_take(dataset, positions) for dataset in self.columns.values()]
+        return FrameBlock(sizes, _take(self.index, positions), columns)
 
     def read(
         self, rows: npt.NDArray[np.int64], labels: Sequence[object] | None = None
     ) -> list[pd.DataFrame]:
         """The DataFrames of ``rows`` (each holding a value), or only their columns ``labels``.
+
+        Each column is read at once (one read where the rows are dense) and cut into the runs'
+        frames; every frame gets its own copy of its rows (one frame never keeps the others'
+        rows alive, nor shares them when a run is read twice).
 
         Raises
         ------
@@ -644,8 +625,14 @@ class FrameRows:
         """
         names, kinds, labels_index = self._wanted(labels)
         starts, sizes = self._spans(rows)
-        index = self._gather(self.index, starts, sizes)
-        columns = [self._gather(self.columns[label], starts, sizes) for label in names]
+        positions, _ = self._positions(starts, sizes)
+        cuts = np.cumsum(sizes)[:-1]
+
+        def per_run(dataset: h5py.Dataset) -> list[npt.NDArray[Any]]:
+            return [part.copy() for part in np.split(_take(dataset, positions), cuts)]
+
+        index = per_run(self.index)
+        columns = [per_run(self.columns[label]) for label in names]
         return [
             _rebuild(
                 _index(self.signature, index[i]),
@@ -682,13 +669,12 @@ class FrameRows:
         starts, sizes = self._spans(rows)
         if part is None:
             counts = sizes
-            within = np.arange(int(sizes.sum()), dtype=np.int64)
-            within -= np.repeat(np.cumsum(sizes) - sizes, sizes)
+            positions, within = self._positions(starts, sizes)
         else:
             pieces = [np.arange(n, dtype=np.int64)[part] for n in sizes.tolist()]
             counts = np.array([len(piece) for piece in pieces], dtype=np.int64)
             within = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
-        positions = np.repeat(starts, counts) + within
+            positions = np.repeat(starts, counts) + within
         if self.signature.index_kind == _RANGE:
             inner = pd.Index(within, dtype=np.int64, name=self.signature.index_name)
         else:
