@@ -166,3 +166,52 @@ def test_importing_the_package_imports_no_heavy_optional_library() -> None:
     assert callable(pr.convert_pypet)
     assert isinstance(pr.PypetStorageService, type)
     assert "convert_pypet" in dir(pr)
+
+
+def test_a_process_worker_imports_only_what_runs_a_simulate_function() -> None:
+    """A fork server (or a spawn worker) imports the worker module before the first run starts.
+
+    The packages import their exports on first use, so that import is the few modules that run
+    a simulate function (and numpy), not the HDF5 backend, the codecs or the analysis layer:
+    they were about half of a process's first sweep's pool start.
+    """
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, pypet_rebuild\n"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith('pypet_rebuild.'))))\n"
+        "import pypet_rebuild.execution.worker\n"
+        "wanted = ('pypet_rebuild', 'h5py')\n"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith(wanted))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    package, worker = (set(line.split(",")) for line in done.stdout.splitlines())
+    assert package <= {"pypet_rebuild._lazy", "pypet_rebuild.errors"}
+    unwanted = {
+        "h5py",
+        "pypet_rebuild.analysis",
+        "pypet_rebuild.execution.environment",
+        "pypet_rebuild.storage.codecs",
+        "pypet_rebuild.storage.hdf5",
+        "pypet_rebuild.storage.memory",
+        "pypet_rebuild.tree.trajectory",
+    }
+    assert not worker & unwanted, sorted(worker & unwanted)
+    assert "pypet_rebuild.execution.worker" in worker
+
+
+def test_subpackages_export_their_names_on_first_use() -> None:
+    import pytest
+
+    from pypet_rebuild import execution, exploration, storage, tree
+
+    for package in (execution, exploration, storage, tree):
+        for name in package.__all__:
+            assert getattr(package, name) is not None, (package.__name__, name)
+            assert name in dir(package)
+        with pytest.raises(AttributeError, match=package.__name__):
+            _ = package.no_such_name

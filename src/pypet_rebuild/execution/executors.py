@@ -319,18 +319,21 @@ class _PoolStart:
 def _preload_in_forkserver(simulate: Callable[..., Any] | None = None) -> None:
     """Have the fork server import what every worker imports, once, before it forks them.
 
-    That is the worker module (the library, numpy...), cloudpickle (which loads functions sent
-    by value) and the module the simulate function comes from, when it is an importable module
-    this process has already imported (not ``__main__``, whose preloading multiprocessing does
-    itself). Workers then start in milliseconds instead of importing everything again, which
-    matters for every sweep and for every restart after a worker died. Only takes effect if the
-    fork server of this process is not running yet; modules a user asked to preload are kept.
+    That is the worker module (the modules that run a simulate function, numpy; not the whole
+    library, whose packages import their exports on first use), cloudpickle (which loads
+    functions sent by value), the process pool's worker loop and the module the simulate function
+    comes from, when it is an importable module this process has already imported (not
+    ``__main__``, whose preloading multiprocessing does itself). Workers then start in
+    milliseconds instead of importing all that again, which matters for every sweep and for
+    every restart after a worker died. The first sweep of a process still waits for these
+    imports once, in the fork server. Only takes effect if the fork server of this process is
+    not running yet; modules a user asked to preload are kept.
     """
     from multiprocessing import forkserver
 
     server = getattr(forkserver, "_forkserver", None)
     preload = list(getattr(server, "_preload_modules", None) or ["__main__"])
-    wanted = [_WORKER_MODULE, "cloudpickle"]
+    wanted = [_WORKER_MODULE, "cloudpickle", "concurrent.futures.process"]
     module = _importable_module(simulate)
     if module is not None:
         wanted.append(module)
