@@ -214,6 +214,12 @@ def _process_backend(context: SweepContext, workers: int, start_method: StartMet
             f"the start method {start_method!r} is not available on this platform; use one of "
             f"{multiprocessing.get_all_start_methods()}"
         )
+    if start_method == "forkserver":
+        # A fork server started for the first time (an interpreter importing what the workers
+        # need) is most of a process's first sweep's wait for its workers: launch it before
+        # pickling the context, which can take a while with large parameter defaults.
+        _preload_in_forkserver(context.simulate)
+        _worker_parent(start_method)
     key, payload = _payload(context)
     mp_context = multiprocessing.get_context(start_method)
 
@@ -227,8 +233,6 @@ def _process_backend(context: SweepContext, workers: int, start_method: StartMet
                 initargs=(key, payload, parent),
             )
 
-    if start_method == "forkserver":
-        _preload_in_forkserver(context.simulate)
     starter = _PoolStart(start(), workers, background=start_method == "forkserver")
     holder = [starter.pool]
 
