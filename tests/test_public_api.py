@@ -215,3 +215,26 @@ def test_subpackages_export_their_names_on_first_use() -> None:
             assert name in dir(package)
         with pytest.raises(AttributeError, match=package.__name__):
             _ = package.no_such_name
+
+
+def test_subpackages_stay_reachable_as_attributes() -> None:
+    """``import pypet_rebuild`` used to import every subpackage; they are still attributes."""
+    import subprocess
+    import sys
+
+    script = (
+        "import pypet_rebuild as pr\n"
+        "assert pr.storage.hdf5.HDF5StorageService is pr.HDF5StorageService\n"
+        "assert pr.tree.Trajectory is pr.Trajectory\n"
+        "assert pr.analysis.study.StoredTrajectory is pr.StoredTrajectory\n"
+        "try:\n"
+        "    pr.no_such_module\n"
+        "except AttributeError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise SystemExit('pr.no_such_module did not raise')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr

@@ -10,6 +10,7 @@ that run a simulate function: that import is most of the first sweep's pool star
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Mapping
 
@@ -45,15 +46,22 @@ class LazyExports:
     def load(self, name: str) -> object:
         """Import and return the exported ``name``; it is then a plain attribute of the package.
 
+        A name the package does not export may be one of its subpackages or modules: that is
+        imported and returned, as when the package imported everything eagerly
+        (``pypet_rebuild.storage.hdf5`` after ``import pypet_rebuild``).
+
         Raises
         ------
         AttributeError
-            If the package exports no such name.
+            If the package exports no such name and has no such module.
         """
         module = self.exports.get(name)
-        if module is None:
+        if module is not None:
+            value = getattr(importlib.import_module(module), name)
+        elif not name.startswith("_") and importlib.util.find_spec(f"{self.package}.{name}"):
+            value = importlib.import_module(f"{self.package}.{name}")
+        else:
             raise AttributeError(f"module {self.package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
         # Later lookups find it directly, without calling the package's __getattr__ again.
         setattr(sys.modules[self.package], name, value)
         return value
