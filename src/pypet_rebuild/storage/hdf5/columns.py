@@ -209,13 +209,24 @@ def classify(values: Sequence[object]) -> FixedSignature | None:
             return None
         return found
     dtype, shape, order = found.dtype, found.shape, found.order
+    if found.kind != "array":
+        for value in present:
+            # Identity first: the values of one column nearly always share one dtype object.
+            if type(value) is not first_type or (
+                value.dtype is not dtype and value.dtype != dtype  # type: ignore[attr-defined]
+            ):
+                return None
+        return found
+    # A 1-d array's order is always "C" (see _order): only other shapes need the flags.
+    check_order = len(shape) > 1
     for value in present:
-        if type(value) is not first_type or value.dtype != dtype:  # type: ignore[attr-defined]
-            return None
-        if found.kind == "array" and (
-            value.shape != shape  # type: ignore[attr-defined]
-            or _order(value) != order  # type: ignore[arg-type]
+        if (
+            type(value) is not first_type
+            or (value.dtype is not dtype and value.dtype != dtype)  # type: ignore[attr-defined]
+            or value.shape != shape  # type: ignore[attr-defined]
         ):
+            return None
+        if check_order and _order(value) != order:  # type: ignore[arg-type]
             return None  # mixed memory orders are kept per value, in ``packed``
     return found
 
@@ -249,6 +260,11 @@ def fixed_data(values: Sequence[object], signature: FixedSignature) -> npt.NDArr
     if signature.kind == TEXT.kind:
         return np.array(["" if value is MISSING else value for value in values], dtype=object)
     if all(value is not MISSING for value in values):
+        if signature.kind == "array" and signature.shape:
+            # One concatenation along the first axis, reshaped: np.stack adds a view per value
+            # (three times the cost, per stored array result).
+            joined: npt.NDArray[Any] = np.concatenate(values)  # type: ignore[arg-type]
+            return joined.reshape(len(values), *signature.shape)
         if signature.kind == "array":
             return np.stack(values)  # type: ignore[arg-type]
         return np.array(values, dtype=signature.dtype)
