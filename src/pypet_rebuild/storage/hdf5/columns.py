@@ -425,14 +425,35 @@ class ResultSource:
         self.values: h5py.Dataset | None = None
         self.packed: PackedRows | None = None
         self.frame: FrameRows | None = None
+        # The dtype to view the values' rows as, when it is not the one h5py reads (see below).
+        self._titled: np.dtype[Any] | None = None
         if self.signature is not None:
             self.values = node["values"] if version1 else node
+            self._titled = _titled_dtype(self.signature.dtype, self.values)
         elif self.layout == FRAME:
             self.frame = FrameRows(store, node)
         else:
             self.packed = PackedRows(node)
         self._present: npt.NDArray[np.bool_] | None = None
         _check_column(store, self, version1)
+
+    def with_dtype(self, block: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Rows read from :attr:`values` as arrays of the column's dtype (field titles back).
+
+        Parameters
+        ----------
+        block
+            Rows (or parts of rows) of :attr:`values`, as h5py read them.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``block`` itself, or a view of it whose structured dtype has the field titles that
+            HDF5 compound types cannot hold.
+        """
+        if self._titled is None or block.dtype.names is None:
+            return block
+        return block.view(self._titled)
 
     def datasets(self) -> dict[str, h5py.Dataset]:
         """The per-row datasets of the column by role (each must have one row per store row)."""
@@ -482,7 +503,7 @@ class ResultSource:
         present = self._present_at(rows)
         if self.signature is not None:
             assert self.values is not None
-            block = read_rows(self.values, rows)
+            block = self.with_dtype(read_rows(self.values, rows))
             box = self.signature.box
             return [box(block[i]) if present[i] else MISSING for i in range(len(rows))]
         values: list[object] = [MISSING] * len(rows)
@@ -513,7 +534,7 @@ class ResultSource:
             ]
         assert self.values is not None
         assert self.signature is not None
-        block = read_rows(self.values, rows)
+        block = self.with_dtype(read_rows(self.values, rows))
         present = self.present[rows]
         packed: list[Payload] = []
         for i in range(len(rows)):
@@ -523,6 +544,39 @@ class ResultSource:
             header, parts, _ = pack(encode_value(self.signature.box(block[i])))
             packed.append((header, np.concatenate(parts) if parts else np.empty(0, np.uint8)))
         return packed
+
+
+def _titled_dtype(dtype: np.dtype[Any], values: h5py.Dataset) -> np.dtype[Any] | None:
+    """``dtype`` if the column's values must be viewed as it to have it, else ``None``.
+
+    An HDF5 compound type has no field titles, so h5py reads a structured dtype with titles
+    (recorded in the column's ``dtype`` attribute) without them. Only then, and only if the
+    file's type is ``dtype`` but for its titles, are rows viewed as ``dtype``: a dataset that
+    another tool rewrote with other fields must not be reinterpreted byte by byte.
+    """
+    if dtype.names is None:
+        return None  # the common case, decided without asking HDF5 for the dataset's type
+    read = values.dtype
+    return dtype if read != dtype and read == _untitled(dtype) else None
+
+
+def _untitled(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """``dtype`` without field titles, at every depth (the layout is kept)."""
+    if dtype.subdtype is not None:
+        base, shape = dtype.subdtype
+        return np.dtype((_untitled(base), shape))
+    if dtype.names is None:
+        return dtype
+    fields = dtype.fields
+    assert fields is not None
+    return np.dtype(
+        {
+            "names": list(dtype.names),
+            "formats": [_untitled(fields[name][0]) for name in dtype.names],
+            "offsets": [fields[name][1] for name in dtype.names],
+            "itemsize": dtype.itemsize,
+        }
+    )
 
 
 def copy_rows(
