@@ -410,6 +410,32 @@ def test_structured_dtypes_keep_their_field_titles(
         loaded.close()
 
 
+OUT_OF_ORDER = np.dtype({"names": ["a", "b"], "formats": ["<f8", "<i4"], "offsets": [8, 0]})
+"""Struct fields out of memory order (numpy defines no ``descr`` for these)."""
+
+
+@pytest.mark.parametrize("backend", ["memory", "hdf5"])
+def test_structs_with_fields_out_of_order_are_stored_and_come_back(
+    tmp_path: Path, backend: str
+) -> None:
+    arrays = [np.array([(i, -i), (2 * i, i)], dtype=OUT_OF_ORDER) for i in range(N_RUNS)]
+    scalars = [array[0] for array in arrays]
+    storage = pr.MemoryStorageService() if backend == "memory" else tmp_path / "o.h5"
+    traj = pr.Trajectory("t", seed=0)
+    traj.add_parameter("i", 0)
+    traj.explore({"i": list(range(N_RUNS))})
+    report = pr.Environment(traj, storage=storage).run(
+        lambda run: {"arr": arrays[run.i], "one": scalars[run.i]}
+    )
+    assert report.ok, report.failures
+    loaded = pr.load_trajectory(storage)
+    try:
+        check_runs(loaded, "arr", arrays)
+        check_runs(loaded, "one", scalars)
+    finally:
+        loaded.close()
+
+
 # -- results whose type or shape changes between runs --------------------------------------------
 
 CHANGING: list[object] = [

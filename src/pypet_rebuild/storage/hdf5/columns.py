@@ -156,13 +156,30 @@ TEXT = FixedSignature("python:str", np.dtype(h5py.string_dtype()), ())
 """The signature of a text column (Python strings, stored as variable-length UTF-8)."""
 
 
+def _fixed_dtype(dtype: np.dtype[Any]) -> bool:
+    """Whether a fixed column can hold values of ``dtype`` (else they go ``packed``).
+
+    Native byte order, and for structs fields in order without overlaps: the column records
+    its dtype by ``dtype.descr``, which numpy does not define for the others.
+    """
+    if not is_native_dtype(dtype):
+        return False
+    if dtype.names is None and dtype.subdtype is None:
+        return True
+    try:
+        dtype.descr  # noqa: B018 - raises for overlapping or out-of-order fields, at any depth
+    except ValueError:
+        return False
+    return True
+
+
 def _signature(value: object) -> FixedSignature | None:
     if isinstance(value, np.generic):
         dtype = value.dtype
-        return FixedSignature("numpy", dtype, ()) if is_native_dtype(dtype) else None
+        return FixedSignature("numpy", dtype, ()) if _fixed_dtype(dtype) else None
     if type(value) is np.ndarray:
         dtype = value.dtype
-        if not is_native_dtype(dtype):
+        if not _fixed_dtype(dtype):
             return None
         return FixedSignature("array", dtype, value.shape, _order(value))
     if isinstance(value, bool):
