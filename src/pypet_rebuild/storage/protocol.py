@@ -41,6 +41,7 @@ __all__ = [
     "SupportsPreferredBatch",
     "SupportsReplace",
     "SupportsResultInfo",
+    "SupportsRunCount",
     "SupportsSpanRead",
     "WriterSession",
     "storage_location",
@@ -350,6 +351,19 @@ class SupportsHeader(Protocol):
 
     def load_header(self, trajectory: str) -> tuple[TrajectorySnapshot, int]:
         """The definition with empty ``explored``, and the number of runs."""
+        ...
+
+
+@runtime_checkable
+class SupportsRunCount(Protocol):
+    """Optional capability: the number of runs without reading the definition (fast opening).
+
+    A stored study then reads its definition (parameter defaults decoded) on first use, so
+    opening a file to read one result reads neither.
+    """
+
+    def run_count(self, trajectory: str) -> int:
+        """The number of runs of ``trajectory``."""
         ...
 
 

@@ -222,7 +222,11 @@ def read_span(dataset: h5py.Dataset, start: int, stop: int) -> npt.NDArray[Any]:
             target[...] = dataset[low:high]
         elif not whole:
             target[...] = buffer[low - first : high - first]
-    return out != 0 if dataset.dtype.kind == "b" else out
+    if dataset.dtype.kind == "b":
+        # In place, into the bytes just read: a second array of a million booleans would cost
+        # more (its fresh pages) than reading the mask.
+        return np.not_equal(out, 0, out=out.view(np.bool_))
+    return out
 
 
 def read_rows(

@@ -769,6 +769,10 @@ class HDF5StorageService:
         view = self._reader_for().view(trajectory)
         return view.header, view.n_runs
 
+    def run_count(self, trajectory: str) -> int:
+        """The number of runs; the definition is checked for structure, not decoded."""
+        return self._reader_for().view(trajectory).n_runs
+
     def load_run_table(self, trajectory: str) -> RunTable:
         """The merged run table of a trajectory."""
         return self._reader_for().view(trajectory).run_columns().to_table()
