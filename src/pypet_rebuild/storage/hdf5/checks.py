@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 
 from pypet_rebuild.errors import FileFormatError
-from pypet_rebuild.storage.hdf5.layout import LAYOUT_ATTR, LAYOUT_VERSION
+from pypet_rebuild.storage.hdf5.layout import LAYOUT_ATTR, LAYOUT_VERSION, attribute
 
 __all__ = ["check_header", "check_segment", "check_tables", "check_trajectory", "damaged"]
 
@@ -197,7 +197,7 @@ def _check_digests(group: h5py.Group) -> None:
 
 def _check_version(group: h5py.Group) -> None:
     """Refuse a trajectory group of a newer layout than this library writes."""
-    raw = group.attrs.get(LAYOUT_ATTR, 1)
+    raw = attribute(group, LAYOUT_ATTR, 1)
     try:
         version = int(raw)
     except (TypeError, ValueError):

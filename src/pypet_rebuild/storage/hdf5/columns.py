@@ -40,6 +40,7 @@ from pypet_rebuild.storage.hdf5.framed import (
     frame_block,
 )
 from pypet_rebuild.storage.hdf5.layout import (
+    attribute,
     create_growable,
     open_uncached,
     plain_text,
@@ -125,7 +126,7 @@ class FixedSignature:
             kind,
             dtype_from_json(json.loads(attrs["dtype"])),
             tuple(json.loads(attrs["shape"])),
-            str(attrs.get("order", "C")),
+            str(attrs["order"]) if "order" in attrs else "C",
         )
 
     @property
@@ -398,7 +399,7 @@ class ResultSource:
         self.allow_pickle = allow_pickle
         self.name = name
         self.layout = str(node.attrs["layout"])
-        self.comment = str(node.attrs.get("comment", ""))
+        self.comment = str(attribute(node, "comment", ""))
         version1 = isinstance(node, h5py.Group) and "present" in node
         # A mask is read whole or a few rows at a time (one run's value): no chunk cache.
         mask = node["present"] if version1 else open_uncached(store, f"{MASKS}/{name}")

@@ -895,10 +895,13 @@ class _Reader:
     def _open_segments(self, trajectory: str) -> list[h5py.File]:
         """The unfolded segments; if one vanishes, a writer folded it: reopen the main file."""
         for _ in range(_REOPEN_ATTEMPTS):
-            folded = folded_segments(self.main).get(trajectory, 0)
+            segments = list_segments(self.path, trajectory)
+            # Without segment files there is nothing to skip: the record of folded ones (an
+            # attribute decoded from JSON) is read only when there is a segment to judge.
+            folded = folded_segments(self.main).get(trajectory, 0) if segments else 0
             files: list[h5py.File] = []
             try:
-                for _, seq, path in list_segments(self.path, trajectory):
+                for _, seq, path in segments:
                     if seq > folded:
                         files.append(h5py.File(path, "r"))
             except FileNotFoundError:
