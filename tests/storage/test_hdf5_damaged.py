@@ -84,7 +84,7 @@ def _open_and_read(path: Path) -> None:
 
 
 CASES = [
-    ("absurd run count", _set("t", "n_runs", 10**15), r"'index' has shape \(3,\), expected"),
+    ("absurd run count", _set("t", "n_runs", 10**15), "dimension scale 'run' is missing or"),
     ("negative run count", _set("t", "n_runs", -5), "n_runs is -5, not a non-negative"),
     ("run count not a number", _set("t", "n_runs", "lots"), "n_runs is 'lots', not an integer"),
     ("missing status column", _delete("t/runs/status"), "column 'status' is missing"),

@@ -399,7 +399,6 @@ class ResultSource:
         self.allow_pickle = allow_pickle
         self.name = name
         self.layout = str(node.attrs["layout"])
-        self.comment = str(attribute(node, "comment", ""))
         version1 = isinstance(node, h5py.Group) and "present" in node
         # A mask is read whole or a few rows at a time (one run's value): no chunk cache.
         mask = node["present"] if version1 else open_uncached(store, f"{MASKS}/{name}")
@@ -418,6 +417,11 @@ class ResultSource:
             self.packed = PackedRows(node)
         self._present: npt.NDArray[np.bool_] | None = None
         _check_column(store, self, version1)
+
+    @property
+    def comment(self) -> str:
+        """The comment given with the result (read when asked: reading values never needs it)."""
+        return str(attribute(self.node, "comment", ""))
 
     def datasets(self) -> dict[str, h5py.Dataset]:
         """The per-row datasets of the column by role (each must have one row per store row)."""

@@ -230,9 +230,7 @@ def read_span(dataset: h5py.Dataset, start: int, stop: int) -> npt.NDArray[Any]:
         buffer = target if whole else scratch
         assert buffer is not None
         try:
-            _, got = dsid.read_direct_chunk(
-                (first, *tail), out=buffer.reshape(-1).view(np.uint8)
-            )
+            _, got = dsid.read_direct_chunk((first, *tail), out=buffer.reshape(-1).view(np.uint8))
         except (RuntimeError, OSError, ValueError):
             got = None  # not allocated (or unreadable): let HDF5 say what it holds
         if got is None or len(got) != chunk_bytes:
