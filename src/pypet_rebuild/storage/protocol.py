@@ -41,6 +41,7 @@ __all__ = [
     "SupportsPreferredBatch",
     "SupportsReplace",
     "SupportsResultInfo",
+    "SupportsResultLookup",
     "SupportsRunCount",
     "SupportsSpanRead",
     "WriterSession",
@@ -351,6 +352,19 @@ class SupportsHeader(Protocol):
 
     def load_header(self, trajectory: str) -> tuple[TrajectorySnapshot, int]:
         """The definition with empty ``explored``, and the number of runs."""
+        ...
+
+
+@runtime_checkable
+class SupportsResultLookup(Protocol):
+    """Optional capability: whether one result is stored, without listing every result.
+
+    ``study.results["z"]`` then checks ``"z"`` alone (listing every stored result opens each
+    node of the results group, which in a fresh process costs more than finding one).
+    """
+
+    def has_result(self, trajectory: str, name: str) -> bool:
+        """Whether ``trajectory`` stores a result called ``name``."""
         ...
 
 

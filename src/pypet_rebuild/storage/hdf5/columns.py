@@ -64,6 +64,7 @@ __all__ = [
     "describe_mask",
     "fill_value",
     "fixed_data",
+    "is_result",
     "mask_group",
     "plain_text",
     "read_rows",
@@ -373,6 +374,19 @@ def result_names(results: h5py.Group) -> list[str]:
     return [
         name for name in results if h5py.h5a.exists(results.id, b"layout", obj_name=name.encode())
     ]
+
+
+def is_result(results: h5py.Group, name: str) -> bool:
+    """Whether ``name`` is a result column of a ``results`` group (as :func:`result_names` says).
+
+    Looks at that one node only: a direct child (no path) that carries ``layout``.
+    """
+    return (
+        bool(name)
+        and "/" not in name
+        and name in results
+        and h5py.h5a.exists(results.id, b"layout", obj_name=name.encode())
+    )
 
 
 class ResultSource:

@@ -781,6 +781,10 @@ class HDF5StorageService:
         """The names of the stored results, sorted."""
         return self._reader_for().view(trajectory).result_names()
 
+    def has_result(self, trajectory: str, name: str) -> bool:
+        """Whether result ``name`` is stored (only its own node is looked at)."""
+        return self._reader_for().view(trajectory).has_result(name)
+
     def read_results(self, trajectory: str, name: str, runs: Sequence[int]) -> list[object]:
         """One result's values in the given runs (``MISSING`` where absent)."""
         rows = np.asarray(runs, dtype=np.int64).reshape(-1)

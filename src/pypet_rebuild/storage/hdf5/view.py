@@ -25,6 +25,7 @@ from pypet_rebuild.storage.hdf5.columns import (
     ColumnSignature,
     FixedSignature,
     ResultSource,
+    is_result,
     read_rows,
     result_names,
 )
@@ -261,6 +262,14 @@ class TrajectoryView:
                 names.update(result_names(store["results"]))
         self._result_names = (names, len(self.stores))
         return tuple(sorted(names))
+
+    def has_result(self, name: str) -> bool:
+        """Whether any store holds result ``name`` (without listing the others)."""
+        if self._result_names is not None and self._result_names[1] == len(self.stores):
+            return name in self._result_names[0]
+        return any(
+            "results" in store and is_result(store["results"], name) for store in self.stores
+        )
 
     def sources(self, name: str) -> list[ResultSource | None]:
         """The column of result ``name`` in each store (``None`` where a store has none)."""
