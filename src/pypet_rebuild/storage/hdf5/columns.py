@@ -40,6 +40,7 @@ from pypet_rebuild.storage.hdf5.framed import (
     frame_block,
 )
 from pypet_rebuild.storage.hdf5.layout import (
+    attribute,
     create_growable,
     open_uncached,
     plain_text,
@@ -63,6 +64,7 @@ __all__ = [
     "describe_mask",
     "fill_value",
     "fixed_data",
+    "is_result",
     "mask_group",
     "plain_text",
     "read_rows",
@@ -125,7 +127,7 @@ class FixedSignature:
             kind,
             dtype_from_json(json.loads(attrs["dtype"])),
             tuple(json.loads(attrs["shape"])),
-            str(attrs.get("order", "C")),
+            str(attrs["order"]) if "order" in attrs else "C",
         )
 
     @property
@@ -407,6 +409,19 @@ def result_names(results: h5py.Group) -> list[str]:
     ]
 
 
+def is_result(results: h5py.Group, name: str) -> bool:
+    """Whether ``name`` is a result column of a ``results`` group (as :func:`result_names` says).
+
+    Looks at that one node only: a direct child (no path) that carries ``layout``.
+    """
+    return (
+        bool(name)
+        and "/" not in name
+        and name in results
+        and h5py.h5a.exists(results.id, b"layout", obj_name=name.encode())
+    )
+
+
 class ResultSource:
     """Read access to one result column of one store (the main file or a segment).
 
@@ -431,7 +446,6 @@ class ResultSource:
         self.allow_pickle = allow_pickle
         self.name = name
         self.layout = str(node.attrs["layout"])
-        self.comment = str(node.attrs.get("comment", ""))
         version1 = isinstance(node, h5py.Group) and "present" in node
         # A mask is read whole or a few rows at a time (one run's value): no chunk cache.
         mask = node["present"] if version1 else open_uncached(store, f"{MASKS}/{name}")
@@ -471,6 +485,11 @@ class ResultSource:
         if self._titled is None or block.dtype.names is None:
             return block
         return block.view(self._titled)
+
+    @property
+    def comment(self) -> str:
+        """The comment given with the result (read when asked: reading values never needs it)."""
+        return str(attribute(self.node, "comment", ""))
 
     def datasets(self) -> dict[str, h5py.Dataset]:
         """The per-row datasets of the column by role (each must have one row per store row)."""

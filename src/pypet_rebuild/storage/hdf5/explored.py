@@ -25,7 +25,7 @@ from pypet_rebuild.storage.codecs import decode_value, encode_value
 from pypet_rebuild.storage.hdf5.columns import plain_text
 from pypet_rebuild.storage.hdf5.describe import attach_run, describe, detach, units_of
 from pypet_rebuild.storage.hdf5.encoded import pack, read_encoded, unpack
-from pypet_rebuild.storage.hdf5.layout import create_growable, grow
+from pypet_rebuild.storage.hdf5.layout import attribute, create_growable, grow
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.hdf5.packed import (
     PackedRows,
@@ -97,7 +97,7 @@ def read_explored_column(
     """The values of an explored column (either format version) as Python values."""
     where = f"the explored values of parameter {path!r}"
     if isinstance(node, h5py.Dataset):
-        if node.attrs.get("python_type") == "str":
+        if attribute(node, "python_type", None) == "str":
             return tuple(node.asstr()[...].tolist())
         return tuple(node[...].tolist())
     if is_packed(node):

@@ -279,17 +279,18 @@ def open_checked(path: Path) -> h5py.File:
     if path.is_dir():
         raise FileFormatError(f"{str(path)!r} is a directory, not an HDF5 file")
     try:
-        is_hdf5 = h5py.is_hdf5(path)
-    except OSError as exc:
-        raise FileFormatError(f"cannot read {str(path)!r}: {exc}") from exc
-    if not is_hdf5:
-        raise FileFormatError(
-            f"{str(path)!r} is not an HDF5 file (no HDF5 signature); was it written by "
-            "pypet_rebuild, and is the path right?"
-        )
-    try:
         file = _open_consistent(path)
     except OSError as exc:
+        # Only now look for the signature, to say why (a good file is not opened twice).
+        try:
+            is_hdf5 = h5py.is_hdf5(path)
+        except OSError as again:
+            raise FileFormatError(f"cannot read {str(path)!r}: {again}") from again
+        if not is_hdf5:
+            raise FileFormatError(
+                f"{str(path)!r} is not an HDF5 file (no HDF5 signature); was it written by "
+                "pypet_rebuild, and is the path right?"
+            ) from None
         raise FileFormatError(
             f"{str(path)!r} is truncated or corrupted and cannot be opened as HDF5 ({exc}); "
             "if a sweep was killed, its finished runs are in the .segments folder beside it"

@@ -769,6 +769,10 @@ class HDF5StorageService:
         view = self._reader_for().view(trajectory)
         return view.header, view.n_runs
 
+    def run_count(self, trajectory: str) -> int:
+        """The number of runs; the definition is checked for structure, not decoded."""
+        return self._reader_for().view(trajectory).n_runs
+
     def load_run_table(self, trajectory: str) -> RunTable:
         """The merged run table of a trajectory."""
         return self._reader_for().view(trajectory).run_columns().to_table()
@@ -776,6 +780,10 @@ class HDF5StorageService:
     def result_names(self, trajectory: str) -> tuple[str, ...]:
         """The names of the stored results, sorted."""
         return self._reader_for().view(trajectory).result_names()
+
+    def has_result(self, trajectory: str, name: str) -> bool:
+        """Whether result ``name`` is stored (only its own node is looked at)."""
+        return self._reader_for().view(trajectory).has_result(name)
 
     def read_results(self, trajectory: str, name: str, runs: Sequence[int]) -> list[object]:
         """One result's values in the given runs (``MISSING`` where absent)."""
@@ -891,10 +899,13 @@ class _Reader:
     def _open_segments(self, trajectory: str) -> list[h5py.File]:
         """The unfolded segments; if one vanishes, a writer folded it: reopen the main file."""
         for _ in range(_REOPEN_ATTEMPTS):
-            folded = folded_segments(self.main).get(trajectory, 0)
+            segments = list_segments(self.path, trajectory)
+            # Without segment files there is nothing to skip: the record of folded ones (an
+            # attribute decoded from JSON) is read only when there is a segment to judge.
+            folded = folded_segments(self.main).get(trajectory, 0) if segments else 0
             files: list[h5py.File] = []
             try:
-                for _, seq, path in list_segments(self.path, trajectory):
+                for _, seq, path in segments:
                     if seq > folded:
                         files.append(h5py.File(path, "r"))
             except FileNotFoundError:
