@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from pypet_rebuild.errors import FileFormatError
 from pypet_rebuild.exploration import PointHashes
+from pypet_rebuild.storage.hdf5.attributes import write_attrs
 from pypet_rebuild.storage.hdf5.checks import check_segment
 from pypet_rebuild.storage.hdf5.columns import (
     MASKS,
@@ -321,9 +322,8 @@ def _append_column(
             node = create_fixed(results, name, n, signature, options, cached=True)
         else:
             node = create_packed(results, name, n, options, cached=True)
-            node.attrs["layout"] = "packed"
-        node.attrs["comment"] = ""
-        node.attrs["long_name"] = f"result {name}"
+            write_attrs(node, {"layout": "packed"})
+        write_attrs(node, {"comment": "", "long_name": f"result {name}"})
         describe_mask(create_growable(masks, name, (n,), bool, options, cached=True), name)
     elif main.layout_signature is not None and signature is None:
         _to_packed(group, main, options)

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.storage.codecs import decode_value, encode_value, is_native_dtype
+from pypet_rebuild.storage.hdf5.attributes import write_attrs
 from pypet_rebuild.storage.hdf5.checks import damaged
 from pypet_rebuild.storage.hdf5.describe import RUN, attach_run, describe
 from pypet_rebuild.storage.hdf5.encoded import dtype_from_json, dtype_to_json, pack, unpack
@@ -298,28 +299,24 @@ def write_column(
         node: h5py.HLObject = create_frame(group, name, len(values), signature, None, block, rows)
     elif signature is not None:
         node = group.create_dataset(name, data=fixed_data(values, signature), dtype=signature.dtype)
-        node.attrs["layout"] = "fixed"
-        for key, attr in signature.to_attrs().items():
-            node.attrs[key] = attr
+        write_attrs(node, {"layout": "fixed", **signature.to_attrs()})
     else:
         payloads = [
             _payload(value, name, allow_pickle) if value is not MISSING else _NO_PAYLOAD
             for value in values
         ]
         node = create_packed(group, name, len(values), None, payloads)
-        node.attrs["layout"] = "packed"
-    node.attrs["comment"] = comment
+        write_attrs(node, {"layout": "packed"})
+    write_attrs(node, {"comment": comment})
 
 
 def describe_fixed(values: h5py.Dataset, signature: FixedSignature) -> None:
     """Mark a fixed column: its signature, the run dimension, and the fill of missing runs."""
-    values.attrs["layout"] = "fixed"
-    for key, attr in signature.to_attrs().items():
-        values.attrs[key] = attr
+    write_attrs(values, {"layout": "fixed", **signature.to_attrs()})
     fill = fill_value(signature.dtype)
     if fill is not None and signature.dtype in (np.float32, np.float64):
         values.attrs["_FillValue"] = signature.dtype.type(fill)  # netCDF wants the column's type
-    values.attrs["long_name"] = f"result {str(values.name).rpartition('/')[2]}"
+    write_attrs(values, {"long_name": f"result {str(values.name).rpartition('/')[2]}"})
     attach_run(values, values.parent.parent)
 
 

@@ -22,6 +22,7 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
+from pypet_rebuild.storage.hdf5.attributes import write_attrs
 from pypet_rebuild.storage.hdf5.layout import create_growable, grow
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 
@@ -61,7 +62,7 @@ def write_run_scale(
     else:
         scale = create_growable(group, RUN, index.shape, np.int64, options, data=index)
     scale.make_scale(RUN)
-    scale.attrs["long_name"] = "run index"
+    write_attrs(scale, {"long_name": "run index"})
     return scale
 
 
@@ -164,11 +165,12 @@ def describe(
     units: str | None = None,
 ) -> None:
     """Say what ``dataset`` is in CF-style attributes."""
-    dataset.attrs["long_name"] = long_name
+    values = {"long_name": long_name}
     if comment:
-        dataset.attrs["comment"] = comment
+        values["comment"] = comment
     if units:
-        dataset.attrs["units"] = units
+        values["units"] = units
+    write_attrs(dataset, values)
 
 
 def units_of(annotations: Mapping[str, object] | str) -> str | None:
@@ -201,6 +203,6 @@ def link_coordinates(group: h5py.Group) -> None:
     for node in results.values():
         if isinstance(node, h5py.Dataset) and "layout" in node.attrs:
             if coordinates:
-                node.attrs["coordinates"] = coordinates
+                write_attrs(node, {"coordinates": coordinates})
             elif "coordinates" in node.attrs:
                 del node.attrs["coordinates"]

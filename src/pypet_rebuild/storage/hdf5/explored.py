@@ -22,6 +22,7 @@ import numpy as np
 
 from pypet_rebuild.errors import FileFormatError
 from pypet_rebuild.storage.codecs import decode_value, encode_value
+from pypet_rebuild.storage.hdf5.attributes import write_attrs
 from pypet_rebuild.storage.hdf5.columns import plain_text
 from pypet_rebuild.storage.hdf5.describe import attach_run, describe, detach, units_of
 from pypet_rebuild.storage.hdf5.encoded import pack, read_encoded, unpack
@@ -79,7 +80,7 @@ def write_explored_column(
     else:
         payloads = [_payload(value, path) for value in values]
         node = create_packed(group, path, len(values), options, payloads)
-    node.attrs["python_type"] = kind
+    write_attrs(node, {"python_type": kind})
     parameter = group.parent.get("parameters", {}).get(path)
     comment = "" if parameter is None else str(parameter.attrs.get("comment", ""))
     units = None if parameter is None else units_of(str(parameter.attrs.get("annotations", "{}")))
