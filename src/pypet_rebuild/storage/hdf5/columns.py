@@ -53,6 +53,7 @@ from pypet_rebuild.storage.records import MISSING
 
 __all__ = [
     "MASKS",
+    "NO_PAYLOAD",
     "TEXT",
     "ColumnSignature",
     "FixedSignature",
@@ -64,7 +65,9 @@ __all__ = [
     "describe_mask",
     "fill_value",
     "fixed_data",
+    "fixed_payload",
     "mask_group",
+    "packed_payloads",
     "plain_text",
     "read_rows",
     "result_names",
@@ -301,10 +304,7 @@ def write_column(
         node = group.create_dataset(name, data=fixed_data(values, signature), dtype=signature.dtype)
         write_attrs(node, {"layout": "fixed", **signature.to_attrs()})
     else:
-        payloads = [
-            _payload(value, name, allow_pickle) if value is not MISSING else _NO_PAYLOAD
-            for value in values
-        ]
+        payloads = packed_payloads(values, name, allow_pickle)
         node = create_packed(group, name, len(values), None, payloads)
         write_attrs(node, {"layout": "packed"})
     write_attrs(node, {"comment": comment})
@@ -326,7 +326,25 @@ def describe_mask(mask: h5py.Dataset, name: str) -> None:
     describe(mask, f"whether the run has a value of result {name}")
 
 
-_NO_PAYLOAD: Payload = ("", np.empty(0, dtype=np.uint8))
+NO_PAYLOAD: Payload = ("", np.empty(0, dtype=np.uint8))
+"""The payload of a row without a value."""
+
+
+def packed_payloads(values: Sequence[object], name: str, allow_pickle: bool) -> list[Payload]:
+    """The header and bytes a packed column stores for each of ``values`` (of result ``name``).
+
+    A ``MISSING`` value gets an empty payload. Raises what encoding the values raises.
+    """
+    return [
+        _payload(value, name, allow_pickle) if value is not MISSING else NO_PAYLOAD
+        for value in values
+    ]
+
+
+def fixed_payload(signature: FixedSignature, raw: Any) -> Payload:
+    """The payload of one value of a fixed column (``raw``: as stored), boxed back first."""
+    header, parts, _ = pack(encode_value(signature.box(raw)))
+    return header, np.concatenate(parts) if parts else np.empty(0, np.uint8)
 
 
 def _payload(value: object, name: str, allow_pickle: bool) -> Payload:
@@ -489,7 +507,7 @@ class ResultSource:
         if self.frame is not None:
             values = self.read_values(rows)
             return [
-                _payload(value, self.name, False) if value is not MISSING else _NO_PAYLOAD
+                _payload(value, self.name, False) if value is not MISSING else NO_PAYLOAD
                 for value in values
             ]
         assert self.values is not None
@@ -499,10 +517,9 @@ class ResultSource:
         packed: list[Payload] = []
         for i in range(len(rows)):
             if not present[i]:
-                packed.append(_NO_PAYLOAD)
+                packed.append(NO_PAYLOAD)
                 continue
-            header, parts, _ = pack(encode_value(self.signature.box(block[i])))
-            packed.append((header, np.concatenate(parts) if parts else np.empty(0, np.uint8)))
+            packed.append(fixed_payload(self.signature, block[i]))
         return packed
 
 
