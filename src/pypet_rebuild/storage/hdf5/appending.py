@@ -56,6 +56,7 @@ from pypet_rebuild.storage.hdf5.framed import (
 from pypet_rebuild.storage.hdf5.layout import (
     LAYOUT_VERSION,
     create_growable,
+    dataset_at,
     grow,
     layout_version,
     read_rows,
@@ -254,7 +255,7 @@ def _append_runs(
     One segment at a time: what is held at once is one segment's runs, not every folded run.
     """
     runs = group["runs"]
-    datasets = {name: runs[name] for name in RUN_COLUMNS}
+    datasets = {name: dataset_at(runs, name) for name in RUN_COLUMNS}
     if n_new > n_old:
         for dataset in datasets.values():
             grow(dataset, n_new)

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.storage.hdf5.attributes import write_attrs
-from pypet_rebuild.storage.hdf5.layout import create_growable, grow
+from pypet_rebuild.storage.hdf5.layout import create_growable, dataset_at, grow
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 
 __all__ = [
@@ -68,7 +68,7 @@ def write_run_scale(
 
 def grow_run_scale(group: h5py.Group, n: int) -> None:
     """Extend the ``run`` scale of a main file's trajectory group to ``n`` runs."""
-    scale = group[RUN]
+    scale = dataset_at(group, RUN)
     start = scale.shape[0]
     if n > start:
         grow(scale, n)
@@ -85,9 +85,10 @@ def attach_run(
     has it at hand (a writer attaching it to many datasets saves a lookup each).
     """
     if scale is None:
-        scale = trajectory.get(RUN)
-    if scale is None:
-        return
+        try:
+            scale = dataset_at(trajectory, RUN)
+        except KeyError:
+            return
     dataset.dims[0].attach_scale(scale)
     leaf = str(dataset.name).rpartition("/")[2]
     for axis, size in enumerate(dataset.shape[1:], start=1):

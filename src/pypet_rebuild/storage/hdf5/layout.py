@@ -27,6 +27,7 @@ __all__ = [
     "LAYOUT_VERSION",
     "STATUS_DTYPE",
     "create_growable",
+    "dataset_at",
     "digests_to_rows",
     "grow",
     "growable_kwargs",
@@ -247,6 +248,20 @@ def digests_to_rows(digests: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
     if array.dtype == np.uint8 and array.ndim == 2:
         return array
     return array.view(np.uint8).reshape(len(array), 16)
+
+
+def dataset_at(group: h5py.Group, name: str) -> h5py.Dataset:
+    """Dataset ``name`` of ``group``, as ``group[name]`` gives it, for a writer's many lookups.
+
+    ``group[name]`` builds an h5py ``File`` object for every dataset it opens (to ask whether
+    the file is read-only); this opens the dataset alone.
+
+    Raises
+    ------
+    KeyError
+        If ``group`` has no member ``name`` or it is not a dataset.
+    """
+    return h5py.Dataset(h5py.h5d.open(group.id, name.encode()))
 
 
 def open_uncached(group: h5py.Group, path: str) -> h5py.Dataset | None:
