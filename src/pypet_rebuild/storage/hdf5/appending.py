@@ -342,11 +342,13 @@ def _append_column(
             node = create_packed(results, name, n, options, cached=True)
             write_attrs(node, {"layout": "packed"})
         write_attrs(node, {"comment": "", "long_name": f"result {name}"})
-        describe_mask(create_growable(masks, name, (n,), bool, options, cached=True), name)
-    elif main.layout_signature is not None and signature is None:
-        _to_packed(group, main, options)
-    node = results[name]
-    mask = masks[name]
+        mask = create_growable(masks, name, (n,), bool, options, cached=True)
+        describe_mask(mask, name, group)
+    else:
+        if main.layout_signature is not None and signature is None:
+            _to_packed(group, main, options)
+        node = results[name]
+        mask = masks[name]
     for position, source in enumerate(sources):
         targets, rows = owners.of(position)
         if not len(targets):

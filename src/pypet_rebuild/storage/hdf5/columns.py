@@ -320,9 +320,12 @@ def describe_fixed(values: h5py.Dataset, signature: FixedSignature) -> None:
     attach_run(values, values.parent.parent)
 
 
-def describe_mask(mask: h5py.Dataset, name: str) -> None:
-    """Attach the run dimension to a result's mask and say what it is."""
-    attach_run(mask, mask.parent.parent)
+def describe_mask(mask: h5py.Dataset, name: str, trajectory: h5py.Group | None = None) -> None:
+    """Attach the run dimension to a result's mask and say what it is.
+
+    ``trajectory`` is the trajectory group, when the caller has it at hand.
+    """
+    attach_run(mask, mask.parent.parent if trajectory is None else trajectory)
     describe(mask, f"whether the run has a value of result {name}")
 
 

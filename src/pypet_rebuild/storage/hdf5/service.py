@@ -45,6 +45,7 @@ from pypet_rebuild.storage.hdf5.appending import (
     append_trajectory,
     is_appendable,
 )
+from pypet_rebuild.storage.hdf5.attributes import write_attrs
 from pypet_rebuild.storage.hdf5.batch import RunBatch
 from pypet_rebuild.storage.hdf5.columns import classify_layout
 from pypet_rebuild.storage.hdf5.commit import COPY_COMMIT_BYTES, batch_in_memory, copied_h5
@@ -620,7 +621,7 @@ class HDF5StorageService:
                 write_extras(main[trajectory], None, provenance, derived, self.allow_pickle)
         if segments:
             folded[trajectory] = segments[-1][0]
-        main.attrs[FOLDED_ATTR] = json.dumps(folded)
+        write_attrs(main, {FOLDED_ATTR: json.dumps(folded)})
         return folded
 
     def _remove_folded(
@@ -677,7 +678,7 @@ class HDF5StorageService:
                 write_extras(new[trajectory], view, provenance, derived, self.allow_pickle)
                 if segments:
                     folded[trajectory] = segments[-1][0]
-                new.attrs[FOLDED_ATTR] = json.dumps(folded)
+                write_attrs(new, {FOLDED_ATTR: json.dumps(folded)})
         finally:
             for file in segment_files:
                 file.close()
