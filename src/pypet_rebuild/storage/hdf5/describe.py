@@ -89,10 +89,10 @@ def attach_run(
             scale = dataset_at(trajectory, RUN)
         except KeyError:
             return
-    dataset.dims[0].attach_scale(scale)
-    leaf = str(dataset.name).rpartition("/")[2]
+    # What ``dataset.dims[0].attach_scale(scale)`` calls, without its two wrapper objects.
+    h5py.h5ds.attach_scale(dataset.id, scale.id, 0)
     for axis, size in enumerate(dataset.shape[1:], start=1):
-        name = f"{leaf}.axis{axis}"
+        name = f"{str(dataset.name).rpartition('/')[2]}.axis{axis}"
         parent = dataset.parent
         if name not in parent:
             dim = parent.create_dataset(name, shape=(size,), dtype=">f4")
