@@ -337,7 +337,7 @@ def _append_column(
         if isinstance(signature, FrameSignature):
             node = create_frame(results, name, n, signature, options, cached=True)
         elif signature is not None:
-            node = create_fixed(results, name, n, signature, options, cached=True)
+            node = create_fixed(results, name, n, signature, options, cached=True, trajectory=group)
         else:
             node = create_packed(results, name, n, options, cached=True)
             write_attrs(node, {"layout": "packed"})

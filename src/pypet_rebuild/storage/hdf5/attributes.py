@@ -6,8 +6,8 @@ writes about a hundred, mostly small strings and integers. :func:`write_attrs` w
 ``str``, ``int`` and ``float`` values with HDF5 types built once per process and one shared
 scalar dataspace, by the same ``h5a`` calls h5py makes (delete an existing attribute, create,
 write): the stored attribute is the same, byte for byte (a variable-length UTF-8 string, a
-64-bit little-endian integer, a 64-bit float). Any other value (arrays, booleans, bytes) goes
-through h5py's own path.
+64-bit little-endian integer, a 64-bit float; also NumPy's 32- and 64-bit float scalars). Any
+other value (arrays, booleans, bytes) goes through h5py's own path.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ _BY_TYPE: Final[dict[type, tuple[np.dtype[Any], tuple[h5t.TypeID, h5t.TypeID]]]]
     str: (_TEXT, _types(_TEXT)),
     int: (np.dtype(np.int64), _types(np.dtype(np.int64))),
     float: (np.dtype(np.float64), _types(np.dtype(np.float64))),
+    np.float64: (np.dtype(np.float64), _types(np.dtype(np.float64))),
+    np.float32: (np.dtype(np.float32), _types(np.dtype(np.float32))),
 }
 
 
@@ -49,8 +51,8 @@ def write_attrs(node: h5py.HLObject, values: Mapping[str, Any]) -> None:
     node
         An open group, dataset or file.
     values
-        Attribute names and values; scalar ``str``, ``int`` (within int64) and ``float`` values
-        take the fast path, any other value h5py's.
+        Attribute names and values; scalar ``str``, ``int`` (within int64), ``float``,
+        ``numpy.float64`` and ``numpy.float32`` values take the fast path, any other h5py's.
     """
     oid = node.id
     for name, value in values.items():

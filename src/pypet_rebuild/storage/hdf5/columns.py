@@ -310,14 +310,20 @@ def write_column(
     write_attrs(node, {"comment": comment})
 
 
-def describe_fixed(values: h5py.Dataset, signature: FixedSignature) -> None:
-    """Mark a fixed column: its signature, the run dimension, and the fill of missing runs."""
+def describe_fixed(
+    values: h5py.Dataset, signature: FixedSignature, trajectory: h5py.Group | None = None
+) -> None:
+    """Mark a fixed column: its signature, the run dimension, and the fill of missing runs.
+
+    ``trajectory`` is the trajectory group, when the caller has it at hand.
+    """
     write_attrs(values, {"layout": "fixed", **signature.to_attrs()})
     fill = fill_value(signature.dtype)
     if fill is not None and signature.dtype in (np.float32, np.float64):
-        values.attrs["_FillValue"] = signature.dtype.type(fill)  # netCDF wants the column's type
+        # netCDF wants the column's type
+        write_attrs(values, {"_FillValue": signature.dtype.type(fill)})
     write_attrs(values, {"long_name": f"result {str(values.name).rpartition('/')[2]}"})
-    attach_run(values, values.parent.parent)
+    attach_run(values, values.parent.parent if trajectory is None else trajectory)
 
 
 def describe_mask(mask: h5py.Dataset, name: str, trajectory: h5py.Group | None = None) -> None:
@@ -363,8 +369,12 @@ def create_fixed(
     options: StorageOptions,
     *,
     cached: bool = False,
+    trajectory: h5py.Group | None = None,
 ) -> h5py.Dataset:
-    """An empty growable fixed column ``results/<name>`` of ``n`` rows with its signature."""
+    """An empty growable fixed column ``results/<name>`` of ``n`` rows with its signature.
+
+    ``trajectory`` is the trajectory group (the parent of ``results``), when at hand.
+    """
     shape = (n, *signature.shape)
     values = create_growable(
         results,
@@ -375,7 +385,7 @@ def create_fixed(
         fillvalue=fill_value(signature.dtype),
         cached=cached,
     )
-    describe_fixed(values, signature)
+    describe_fixed(values, signature, trajectory)
     return values
 
 

@@ -92,8 +92,11 @@ def write_snapshot(
     write_header(group, snapshot)
     write_attrs(group, {"created": created})
     parameters = group.create_group("parameters")
+    # Each parameter's comment and annotations as stored, for its explored column if any.
+    described: dict[str, tuple[str, str]] = {}
     for spec in snapshot.parameters:
         node = write_encoded(parameters, spec.path, encode_value(spec.default, spec.path))
+        described[spec.path] = (spec.comment, _annotations_json(spec.annotations))
         write_attrs(
             node,
             {
@@ -101,13 +104,13 @@ def write_snapshot(
                 "dtype": spec.dtype or "",
                 "ndim": -1 if spec.ndim is None else spec.ndim,
                 "comment": spec.comment,
-                "annotations": _annotations_json(spec.annotations),
+                "annotations": described[spec.path][1],
             },
         )
     write_run_scale(group, np.arange(snapshot.n_runs, dtype=np.int64), options)
     explored = group.create_group("explored")
     for path, values in snapshot.explored.items():
-        write_explored_column(explored, path, values, options)
+        write_explored_column(explored, path, values, options, described=described.get(path))
 
 
 def read_snapshot_header(
