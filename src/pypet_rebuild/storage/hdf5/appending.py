@@ -284,7 +284,10 @@ def _append_runs(
         differs = np.asarray(read_rows(datasets["seed"], targets)) != seeds
         if differs.any():
             write_rows(datasets["seed"], targets[differs], seeds[differs])
+        rerun = recorded.any()
         for kind, found in (("error", block.errors), ("output", block.outputs)):
+            if not found and not rerun:
+                continue  # the usual case: no texts, and no run had a record to clear
             for target, row, had in zip(
                 targets.tolist(), rows.tolist(), recorded.tolist(), strict=True
             ):

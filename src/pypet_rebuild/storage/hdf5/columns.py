@@ -160,13 +160,30 @@ TEXT = FixedSignature("python:str", np.dtype(h5py.string_dtype()), ())
 """The signature of a text column (Python strings, stored as variable-length UTF-8)."""
 
 
+def _fixed_dtype(dtype: np.dtype[Any]) -> bool:
+    """Whether a fixed column can hold values of ``dtype`` (else they go ``packed``).
+
+    Native byte order, and for structs fields in order without overlaps: the column records
+    its dtype by ``dtype.descr``, which numpy does not define for the others.
+    """
+    if not is_native_dtype(dtype):
+        return False
+    if dtype.names is None and dtype.subdtype is None:
+        return True
+    try:
+        dtype.descr  # noqa: B018 - raises for overlapping or out-of-order fields, at any depth
+    except ValueError:
+        return False
+    return True
+
+
 def _signature(value: object) -> FixedSignature | None:
     if isinstance(value, np.generic):
         dtype = value.dtype
-        return FixedSignature("numpy", dtype, ()) if is_native_dtype(dtype) else None
+        return FixedSignature("numpy", dtype, ()) if _fixed_dtype(dtype) else None
     if type(value) is np.ndarray:
         dtype = value.dtype
-        if not is_native_dtype(dtype):
+        if not _fixed_dtype(dtype):
             return None
         return FixedSignature("array", dtype, value.shape, _order(value))
     if isinstance(value, bool):
@@ -213,13 +230,24 @@ def classify(values: Sequence[object]) -> FixedSignature | None:
             return None
         return found
     dtype, shape, order = found.dtype, found.shape, found.order
+    if found.kind != "array":
+        for value in present:
+            # Identity first: the values of one column nearly always share one dtype object.
+            if type(value) is not first_type or (
+                value.dtype is not dtype and value.dtype != dtype  # type: ignore[attr-defined]
+            ):
+                return None
+        return found
+    # A 1-d array's order is always "C" (see _order): only other shapes need the flags.
+    check_order = len(shape) > 1
     for value in present:
-        if type(value) is not first_type or value.dtype != dtype:  # type: ignore[attr-defined]
-            return None
-        if found.kind == "array" and (
-            value.shape != shape  # type: ignore[attr-defined]
-            or _order(value) != order  # type: ignore[arg-type]
+        if (
+            type(value) is not first_type
+            or (value.dtype is not dtype and value.dtype != dtype)  # type: ignore[attr-defined]
+            or value.shape != shape  # type: ignore[attr-defined]
         ):
+            return None
+        if check_order and _order(value) != order:  # type: ignore[arg-type]
             return None  # mixed memory orders are kept per value, in ``packed``
     return found
 
@@ -253,6 +281,11 @@ def fixed_data(values: Sequence[object], signature: FixedSignature) -> npt.NDArr
     if signature.kind == TEXT.kind:
         return np.array(["" if value is MISSING else value for value in values], dtype=object)
     if all(value is not MISSING for value in values):
+        if signature.kind == "array" and signature.shape:
+            # One concatenation along the first axis, reshaped: np.stack adds a view per value
+            # (three times the cost, per stored array result).
+            joined: npt.NDArray[Any] = np.concatenate(values)  # type: ignore[arg-type]
+            return joined.reshape(len(values), *signature.shape)
         if signature.kind == "array":
             return np.stack(values)  # type: ignore[arg-type]
         return np.array(values, dtype=signature.dtype)
@@ -437,14 +470,35 @@ class ResultSource:
         self.values: h5py.Dataset | None = None
         self.packed: PackedRows | None = None
         self.frame: FrameRows | None = None
+        # The dtype to view the values' rows as, when it is not the one h5py reads (see below).
+        self._titled: np.dtype[Any] | None = None
         if self.signature is not None:
             self.values = node["values"] if version1 else node
+            self._titled = _titled_dtype(self.signature.dtype, self.values)
         elif self.layout == FRAME:
             self.frame = FrameRows(store, node)
         else:
             self.packed = PackedRows(node)
         self._present: npt.NDArray[np.bool_] | None = None
         _check_column(store, self, version1)
+
+    def with_dtype(self, block: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Rows read from :attr:`values` as arrays of the column's dtype (field titles back).
+
+        Parameters
+        ----------
+        block
+            Rows (or parts of rows) of :attr:`values`, as h5py read them.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``block`` itself, or a view of it whose structured dtype has the field titles that
+            HDF5 compound types cannot hold.
+        """
+        if self._titled is None or block.dtype.names is None:
+            return block
+        return block.view(self._titled)
 
     def datasets(self) -> dict[str, h5py.Dataset]:
         """The per-row datasets of the column by role (each must have one row per store row)."""
@@ -494,7 +548,7 @@ class ResultSource:
         present = self._present_at(rows)
         if self.signature is not None:
             assert self.values is not None
-            block = read_rows(self.values, rows)
+            block = self.with_dtype(read_rows(self.values, rows))
             box = self.signature.box
             return [box(block[i]) if present[i] else MISSING for i in range(len(rows))]
         values: list[object] = [MISSING] * len(rows)
@@ -525,7 +579,7 @@ class ResultSource:
             ]
         assert self.values is not None
         assert self.signature is not None
-        block = read_rows(self.values, rows)
+        block = self.with_dtype(read_rows(self.values, rows))
         present = self.present[rows]
         packed: list[Payload] = []
         for i in range(len(rows)):
@@ -534,6 +588,39 @@ class ResultSource:
                 continue
             packed.append(fixed_payload(self.signature, block[i]))
         return packed
+
+
+def _titled_dtype(dtype: np.dtype[Any], values: h5py.Dataset) -> np.dtype[Any] | None:
+    """``dtype`` if the column's values must be viewed as it to have it, else ``None``.
+
+    An HDF5 compound type has no field titles, so h5py reads a structured dtype with titles
+    (recorded in the column's ``dtype`` attribute) without them. Only then, and only if the
+    file's type is ``dtype`` but for its titles, are rows viewed as ``dtype``: a dataset that
+    another tool rewrote with other fields must not be reinterpreted byte by byte.
+    """
+    if dtype.names is None:
+        return None  # the common case, decided without asking HDF5 for the dataset's type
+    read = values.dtype
+    return dtype if read != dtype and read == _untitled(dtype) else None
+
+
+def _untitled(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """``dtype`` without field titles, at every depth (the layout is kept)."""
+    if dtype.subdtype is not None:
+        base, shape = dtype.subdtype
+        return np.dtype((_untitled(base), shape))
+    if dtype.names is None:
+        return dtype
+    fields = dtype.fields
+    assert fields is not None
+    return np.dtype(
+        {
+            "names": list(dtype.names),
+            "formats": [_untitled(fields[name][0]) for name in dtype.names],
+            "offsets": [fields[name][1] for name in dtype.names],
+            "itemsize": dtype.itemsize,
+        }
+    )
 
 
 def copy_rows(

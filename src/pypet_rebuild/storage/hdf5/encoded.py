@@ -24,13 +24,6 @@ _CODEC_ATTR = "codec"
 _ATTRS_ATTR = "codec_attrs"
 
 
-def _tuples(descr: Any) -> Any:
-    # JSON turns the tuples of a structured dtype's descr into lists; numpy wants tuples back.
-    if isinstance(descr, list):
-        return [tuple(_tuples(part) for part in field) for field in descr]
-    return descr
-
-
 def dtype_to_json(dtype: np.dtype[Any]) -> Any:
     """A JSON-able description of a dtype (structured dtypes included)."""
     return np.lib.format.dtype_to_descr(dtype)
@@ -40,17 +33,23 @@ def dtype_from_json(descr: Any) -> np.dtype[Any]:
     """The dtype described by :func:`dtype_to_json`."""
     if isinstance(descr, str):
         return np.dtype(descr)
-    return np.lib.format.descr_to_dtype(
-        [tuple(_fix_field(part) for part in field) for field in descr]
-    )
+    return np.lib.format.descr_to_dtype(_fields(descr))
 
 
-def _fix_field(part: Any) -> Any:
-    if isinstance(part, list) and part and isinstance(part[0], list):
-        return _tuples(part)
-    if isinstance(part, list):
-        return tuple(part)
-    return part
+def _fields(descr: list[Any]) -> list[tuple[Any, ...]]:
+    # JSON turned each field's tuples into lists: ``[name or [title, name], format(, shape)]``,
+    # where the format is itself a field list for a nested struct. Each part is converted by
+    # its position, at every depth (a nested field's title must come back as a tuple too).
+    fields = []
+    for name, form, *shape in descr:
+        fields.append(
+            (
+                tuple(name) if isinstance(name, list) else name,
+                _fields(form) if isinstance(form, list) else form,
+                *(tuple(part) for part in shape),
+            )
+        )
+    return fields
 
 
 def write_encoded(group: h5py.Group, name: str, encoded: Encoded) -> h5py.Group:

@@ -278,8 +278,8 @@ class TrajectoryView:
             return block.astype(signature.dtype), np.zeros(stop - start, dtype=bool)
         present = np.asarray(source.present[start:stop], dtype=bool)
         if not item:
-            return read_span(source.values, start, stop), present
-        return source.values[(slice(start, stop), *item)], present
+            return source.with_dtype(read_span(source.values, start, stop)), present
+        return source.with_dtype(source.values[(slice(start, stop), *item)]), present
 
     def _by_store(
         self, runs: npt.NDArray[np.int64]
@@ -430,7 +430,7 @@ class TrajectoryView:
             has = source.present[rows]
             if has.all():  # the usual case: one read straight into the result, no copy
                 assert source.values is not None
-                return read_rows(source.values, rows, item), has
+                return source.with_dtype(read_rows(source.values, rows, item)), has
         template = np.zeros((1, *signature.shape), dtype=signature.dtype)[(slice(None), *item)]
         block = np.zeros((len(runs), *template.shape[1:]), dtype=signature.dtype)
         present = np.zeros(len(runs), dtype=bool)
