@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.storage.codecs import decode_value, encode_value, is_native_dtype
+from pypet_rebuild.storage.hdf5.attributes import write_attrs
 from pypet_rebuild.storage.hdf5.checks import damaged
 from pypet_rebuild.storage.hdf5.describe import RUN, attach_run, describe
 from pypet_rebuild.storage.hdf5.encoded import dtype_from_json, dtype_to_json, pack, unpack
@@ -53,6 +54,7 @@ from pypet_rebuild.storage.records import MISSING
 
 __all__ = [
     "MASKS",
+    "NO_PAYLOAD",
     "TEXT",
     "ColumnSignature",
     "FixedSignature",
@@ -64,8 +66,10 @@ __all__ = [
     "describe_mask",
     "fill_value",
     "fixed_data",
+    "fixed_payload",
     "is_result",
     "mask_group",
+    "packed_payloads",
     "plain_text",
     "read_rows",
     "result_names",
@@ -333,38 +337,58 @@ def write_column(
         node: h5py.HLObject = create_frame(group, name, len(values), signature, None, block, rows)
     elif signature is not None:
         node = group.create_dataset(name, data=fixed_data(values, signature), dtype=signature.dtype)
-        node.attrs["layout"] = "fixed"
-        for key, attr in signature.to_attrs().items():
-            node.attrs[key] = attr
+        write_attrs(node, {"layout": "fixed", **signature.to_attrs()})
     else:
-        payloads = [
-            _payload(value, name, allow_pickle) if value is not MISSING else _NO_PAYLOAD
-            for value in values
-        ]
+        payloads = packed_payloads(values, name, allow_pickle)
         node = create_packed(group, name, len(values), None, payloads)
-        node.attrs["layout"] = "packed"
-    node.attrs["comment"] = comment
+        write_attrs(node, {"layout": "packed"})
+    write_attrs(node, {"comment": comment})
 
 
-def describe_fixed(values: h5py.Dataset, signature: FixedSignature) -> None:
-    """Mark a fixed column: its signature, the run dimension, and the fill of missing runs."""
-    values.attrs["layout"] = "fixed"
-    for key, attr in signature.to_attrs().items():
-        values.attrs[key] = attr
+def describe_fixed(
+    values: h5py.Dataset, signature: FixedSignature, trajectory: h5py.Group | None = None
+) -> None:
+    """Mark a fixed column: its signature, the run dimension, and the fill of missing runs.
+
+    ``trajectory`` is the trajectory group, when the caller has it at hand.
+    """
+    write_attrs(values, {"layout": "fixed", **signature.to_attrs()})
     fill = fill_value(signature.dtype)
     if fill is not None and signature.dtype in (np.float32, np.float64):
-        values.attrs["_FillValue"] = signature.dtype.type(fill)  # netCDF wants the column's type
-    values.attrs["long_name"] = f"result {str(values.name).rpartition('/')[2]}"
-    attach_run(values, values.parent.parent)
+        # netCDF wants the column's type
+        write_attrs(values, {"_FillValue": signature.dtype.type(fill)})
+    write_attrs(values, {"long_name": f"result {str(values.name).rpartition('/')[2]}"})
+    attach_run(values, values.parent.parent if trajectory is None else trajectory)
 
 
-def describe_mask(mask: h5py.Dataset, name: str) -> None:
-    """Attach the run dimension to a result's mask and say what it is."""
-    attach_run(mask, mask.parent.parent)
+def describe_mask(mask: h5py.Dataset, name: str, trajectory: h5py.Group | None = None) -> None:
+    """Attach the run dimension to a result's mask and say what it is.
+
+    ``trajectory`` is the trajectory group, when the caller has it at hand.
+    """
+    attach_run(mask, mask.parent.parent if trajectory is None else trajectory)
     describe(mask, f"whether the run has a value of result {name}")
 
 
-_NO_PAYLOAD: Payload = ("", np.empty(0, dtype=np.uint8))
+NO_PAYLOAD: Payload = ("", np.empty(0, dtype=np.uint8))
+"""The payload of a row without a value."""
+
+
+def packed_payloads(values: Sequence[object], name: str, allow_pickle: bool) -> list[Payload]:
+    """The header and bytes a packed column stores for each of ``values`` (of result ``name``).
+
+    A ``MISSING`` value gets an empty payload. Raises what encoding the values raises.
+    """
+    return [
+        _payload(value, name, allow_pickle) if value is not MISSING else NO_PAYLOAD
+        for value in values
+    ]
+
+
+def fixed_payload(signature: FixedSignature, raw: Any) -> Payload:
+    """The payload of one value of a fixed column (``raw``: as stored), boxed back first."""
+    header, parts, _ = pack(encode_value(signature.box(raw)))
+    return header, np.concatenate(parts) if parts else np.empty(0, np.uint8)
 
 
 def _payload(value: object, name: str, allow_pickle: bool) -> Payload:
@@ -380,8 +404,12 @@ def create_fixed(
     options: StorageOptions,
     *,
     cached: bool = False,
+    trajectory: h5py.Group | None = None,
 ) -> h5py.Dataset:
-    """An empty growable fixed column ``results/<name>`` of ``n`` rows with its signature."""
+    """An empty growable fixed column ``results/<name>`` of ``n`` rows with its signature.
+
+    ``trajectory`` is the trajectory group (the parent of ``results``), when at hand.
+    """
     shape = (n, *signature.shape)
     values = create_growable(
         results,
@@ -392,7 +420,7 @@ def create_fixed(
         fillvalue=fill_value(signature.dtype),
         cached=cached,
     )
-    describe_fixed(values, signature)
+    describe_fixed(values, signature, trajectory)
     return values
 
 
@@ -565,7 +593,7 @@ class ResultSource:
         if self.frame is not None:
             values = self.read_values(rows)
             return [
-                _payload(value, self.name, False) if value is not MISSING else _NO_PAYLOAD
+                _payload(value, self.name, False) if value is not MISSING else NO_PAYLOAD
                 for value in values
             ]
         assert self.values is not None
@@ -575,10 +603,9 @@ class ResultSource:
         packed: list[Payload] = []
         for i in range(len(rows)):
             if not present[i]:
-                packed.append(_NO_PAYLOAD)
+                packed.append(NO_PAYLOAD)
                 continue
-            header, parts, _ = pack(encode_value(self.signature.box(block[i])))
-            packed.append((header, np.concatenate(parts) if parts else np.empty(0, np.uint8)))
+            packed.append(fixed_payload(self.signature, block[i]))
         return packed
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.storage.codecs import Encoded
+from pypet_rebuild.storage.hdf5.attributes import write_attrs
 
 __all__ = ["pack", "read_encoded", "unpack", "write_encoded"]
 
@@ -54,11 +55,11 @@ def _fields(descr: list[Any]) -> list[tuple[Any, ...]]:
 def write_encoded(group: h5py.Group, name: str, encoded: Encoded) -> h5py.Group:
     """Write ``encoded`` as the group ``name`` under ``group``."""
     target = group.create_group(name)
-    target.attrs[_CODEC_ATTR] = encoded.codec
-    target.attrs[_ATTRS_ATTR] = json.dumps(encoded.attrs)
+    write_attrs(target, {_CODEC_ATTR: encoded.codec, _ATTRS_ATTR: json.dumps(encoded.attrs)})
     for array_name, array in encoded.arrays.items():
         dataset = target.create_dataset(array_name, data=_c_order(array))
-        dataset.attrs["long_name"] = f"array {array_name!r} of a value encoded by {encoded.codec}"
+        long_name = f"array {array_name!r} of a value encoded by {encoded.codec}"
+        write_attrs(dataset, {"long_name": long_name})
     return target
 
 

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from pypet_rebuild.exploration import PointHashes
 from pypet_rebuild.storage.codecs import decode_or_placeholder, encode_value
+from pypet_rebuild.storage.hdf5.attributes import write_attrs
 from pypet_rebuild.storage.hdf5.describe import TIME_UNITS, attach_run, describe, write_run_scale
 from pypet_rebuild.storage.hdf5.encoded import read_encoded, write_encoded
 from pypet_rebuild.storage.hdf5.explored import read_explored_column, write_explored_column
@@ -68,16 +69,21 @@ def _annotations_json(annotations: Mapping[str, object]) -> str:
 
 def write_header(group: h5py.Group, snapshot: TrajectorySnapshot) -> None:
     """Write (or overwrite) the attributes of a trajectory's definition, but ``created``."""
-    group.attrs[LAYOUT_ATTR] = LAYOUT_VERSION
-    group.attrs["name"] = snapshot.name
-    group.attrs["comment"] = snapshot.comment
-    group.attrs["seed"] = str(snapshot.seed)
-    group.attrs["kind"] = snapshot.kind
-    group.attrs["grid"] = json.dumps(None if snapshot.grid is None else list(snapshot.grid))
-    group.attrs["shape"] = json.dumps(None if snapshot.shape is None else list(snapshot.shape))
-    group.attrs["n_runs"] = snapshot.n_runs
-    group.attrs["parameter_order"] = json.dumps([spec.path for spec in snapshot.parameters])
-    group.attrs["explored_order"] = json.dumps(list(snapshot.explored))
+    write_attrs(
+        group,
+        {
+            LAYOUT_ATTR: LAYOUT_VERSION,
+            "name": snapshot.name,
+            "comment": snapshot.comment,
+            "seed": str(snapshot.seed),
+            "kind": snapshot.kind,
+            "grid": json.dumps(None if snapshot.grid is None else list(snapshot.grid)),
+            "shape": json.dumps(None if snapshot.shape is None else list(snapshot.shape)),
+            "n_runs": snapshot.n_runs,
+            "parameter_order": json.dumps([spec.path for spec in snapshot.parameters]),
+            "explored_order": json.dumps(list(snapshot.explored)),
+        },
+    )
 
 
 def write_snapshot(
@@ -85,19 +91,27 @@ def write_snapshot(
 ) -> None:
     """Write a trajectory's definition into its (new, empty) group of a main file."""
     write_header(group, snapshot)
-    group.attrs["created"] = created
+    write_attrs(group, {"created": created})
     parameters = group.create_group("parameters")
+    # Each parameter's comment and annotations as stored, for its explored column if any.
+    described: dict[str, tuple[str, str]] = {}
     for spec in snapshot.parameters:
         node = write_encoded(parameters, spec.path, encode_value(spec.default, spec.path))
-        node.attrs["type_name"] = spec.type_name
-        node.attrs["dtype"] = spec.dtype or ""
-        node.attrs["ndim"] = -1 if spec.ndim is None else spec.ndim
-        node.attrs["comment"] = spec.comment
-        node.attrs["annotations"] = _annotations_json(spec.annotations)
+        described[spec.path] = (spec.comment, _annotations_json(spec.annotations))
+        write_attrs(
+            node,
+            {
+                "type_name": spec.type_name,
+                "dtype": spec.dtype or "",
+                "ndim": -1 if spec.ndim is None else spec.ndim,
+                "comment": spec.comment,
+                "annotations": described[spec.path][1],
+            },
+        )
     write_run_scale(group, np.arange(snapshot.n_runs, dtype=np.int64), options)
     explored = group.create_group("explored")
     for path, values in snapshot.explored.items():
-        write_explored_column(explored, path, values, options)
+        write_explored_column(explored, path, values, options, described=described.get(path))
 
 
 def read_snapshot_header(
