@@ -12,12 +12,14 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
 import pypet_rebuild as pr
 from pypet_rebuild.errors import StorageError
 from pypet_rebuild.storage.hdf5 import service
+from pypet_rebuild.storage.hdf5.batch import RunBatch
 from pypet_rebuild.storage.hdf5.journal import journal_path
 
 
@@ -132,3 +134,78 @@ def test_a_final_commit_that_fails_stores_the_last_batch_apart_and_raises(
     assert (report.done, report.skipped) == (0, 6)
     assert not path.with_name("failing.h5.segments").exists()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def _mixed(run: pr.Run) -> dict[str, object]:
+    """Results of every layout a batch folds from memory, some missing, one changing type."""
+    i = int(run.x)
+    found: dict[str, object] = {"z": run.x * 2.0, "text": f"run {i}", "arr": np.full(3, run.x)}
+    if i % 3:
+        found["sparse"] = i  # missing in every third run
+    # Fixed while the values are floats, then packed once a later sweep stores a string.
+    found["turns"] = run.x if i < 4 else f"x={i}"
+    if i % 2:
+        found["nested"] = {"a": [i, i + 1]}  # packed
+    return found
+
+
+def _layout(path: Path) -> list[str]:
+    """Every object of the file with its attributes' types and values and datasets' layout.
+
+    Run timings, hosts and the provenance differ between any two sweeps and are left out.
+    """
+    varying = ("started", "finished", "duration", "pid", "host", "provenance", "created")
+    lines: list[str] = []
+
+    def visit(name: str, node: object) -> None:
+        assert isinstance(node, h5py.Group | h5py.Dataset)
+        if any(part in name for part in varying):
+            return
+        if isinstance(node, h5py.Dataset):
+            plist = node.id.get_create_plist()
+            values = node[()]
+            lines.append(
+                f"{name} {node.dtype} {node.shape} {node.maxshape} {node.chunks} "
+                f"{node.fillvalue!r} {plist.get_fill_time()} "
+                f"{values.tolist() if isinstance(values, np.ndarray) else values!r}"
+            )
+        else:
+            lines.append(name)
+        for key in sorted(node.attrs):
+            if key in ("DIMENSION_LIST", "REFERENCE_LIST", *varying):
+                continue
+            attribute = node.attrs.get_id(key)
+            lines.append(f"  @{key} {attribute.dtype} {attribute.shape} {node.attrs[key]!r}")
+
+    with h5py.File(path, "r") as file:
+        file.visititems(visit)
+    return lines
+
+
+def test_the_last_batch_folded_from_memory_stores_what_a_segment_in_memory_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fold takes the last batch from its columns; a segment in memory is the other way."""
+
+    def sweeps(path: Path) -> None:
+        first = _trajectory(4)
+        env = pr.Environment(first, storage=path)
+        env.run(_mixed, progress=False)  # a new file: committed by a copy
+        env.storage.close()
+        grown = pr.load_trajectory(path, name="t").trajectory
+        grown.expand({"x": [4.0, 5.0, 6.0]})
+        env = pr.Environment(grown, storage=path)
+        env.run(_mixed, resume=True, progress=False)  # through the journal; "turns" turns packed
+        env.storage.close()
+
+    direct = tmp_path / "direct.h5"
+    with monkeypatch.context() as patched:
+        patched.setattr(service, "batch_in_memory", None)  # not called: from the columns
+        sweeps(direct)
+    with monkeypatch.context() as patched:
+        patched.setattr(RunBatch, "direct", property(lambda self: False))
+        sweeps(tmp_path / "segment.h5")
+    assert _layout(direct) == _layout(tmp_path / "segment.h5")
+    with pr.load_trajectory(direct) as study:
+        assert study.results["turns"].to_list() == [0.0, 1.0, 2.0, 3.0, "x=4", "x=5", "x=6"]
+        assert study.results["sparse"].to_list()[:4] == [None, 1, 2, None]

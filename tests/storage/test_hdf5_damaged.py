@@ -1,8 +1,9 @@
 """Damaged or hand-edited files fail with a FileFormatError naming file and problem.
 
-Opening checks the definition and the run count; the run table and the explored columns are
-checked before their first read, each result before its first read: a damage surfaces before any
-value read from the damaged part is returned.
+Opening checks that the definition is there and the run count; the definition is decoded on
+first use, the run table and the explored columns are checked before their first read, each
+result before its first read: a damage surfaces before any value read from the damaged part is
+returned.
 
 Each file is crafted from a good one with h5py. Before these checks, an absurd run count became
 a numpy ``MemoryError`` (allocating 7 PiB) and a missing run-table column a ``KeyError`` from
@@ -20,7 +21,7 @@ import numpy as np
 import pytest
 
 import pypet_rebuild as pr
-from pypet_rebuild.errors import FileFormatError
+from pypet_rebuild.errors import FileFormatError, UnsupportedTypeError
 from pypet_rebuild.storage.hdf5.files import list_segments
 
 
@@ -83,7 +84,7 @@ def _open_and_read(path: Path) -> None:
 
 
 CASES = [
-    ("absurd run count", _set("t", "n_runs", 10**15), r"'index' has shape \(3,\), expected"),
+    ("absurd run count", _set("t", "n_runs", 10**15), "dimension scale 'run' is missing or"),
     ("negative run count", _set("t", "n_runs", -5), "n_runs is -5, not a non-negative"),
     ("run count not a number", _set("t", "n_runs", "lots"), "n_runs is 'lots', not an integer"),
     ("missing status column", _delete("t/runs/status"), "column 'status' is missing"),
@@ -130,6 +131,35 @@ def test_a_damaged_run_table_fails_on_its_first_read_not_at_open(
             study.run_table()
         with pytest.raises(FileFormatError, match=problem):
             study.point(1)  # and again on every later read
+
+
+@pytest.mark.parametrize(
+    ("edit", "error", "problem"),
+    [
+        (_set("t", "grid", "{not json"), FileFormatError, "crafted.h5.*damaged"),
+        (_set("t", "seed", "not a number"), FileFormatError, "crafted.h5.*damaged"),
+        (_delete_attr("t/parameters/x", "annotations"), FileFormatError, "crafted.h5.*damaged"),
+        # As before the definition was read lazily: the codec's own error, naming the parameter.
+        (_set("t/parameters/x", "codec", "nope"), UnsupportedTypeError, "parameter 'x'.*'nope'"),
+    ],
+    ids=["bad json", "bad seed", "missing parameter attribute", "unknown codec"],
+)
+def test_a_damaged_definition_fails_on_its_first_use_not_at_open(
+    tmp_path: Path, edit: Callable[[h5py.File], None], error: type[Exception], problem: str
+) -> None:
+    path = tmp_path / "crafted.h5"
+    shutil.copy(_good(tmp_path), path)
+    with h5py.File(path, "r+") as file:
+        edit(file)
+    with pr.load_trajectory(path) as study:
+        # Opening and reading results need only the run count: the definition is decoded on
+        # first use, and fails there (and again on every later use).
+        assert len(study) == 3
+        assert study.name == "t"
+        assert study.results["z"][:].tolist() == [1.0, 2.0, 3.0]
+        for use in (lambda: list(study.parameters()), lambda: study.seed, lambda: study["x"]):
+            with pytest.raises(error, match=problem):
+                use()
 
 
 def test_a_damaged_segment_is_named_too(tmp_path: Path) -> None:

@@ -192,3 +192,22 @@ def test_opening_and_reading_a_result_imports_no_pandas(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_looking_up_one_result_agrees_with_the_listing(tmp_path: Path) -> None:
+    """``results[name]`` looks at that one node; it must say what the full listing says."""
+    path = _large_study(tmp_path, 30)
+    with pr.load_trajectory(path) as study:
+        # The results group also links the explored column ``i`` and the unnamed dimension of
+        # ``arr`` (netCDF coordinates): neither is a result.
+        listed = set(study.results)
+        assert listed == {"arr", "z"}
+        for name in ("z", "arr", "i", "arr.axis1", "z/x", "", "nope", "../t/results/z"):
+            assert (name in study.results) == (name in listed), name
+        with pytest.raises(pr.errors.ResultNotFoundError, match="stored results: 'arr', 'z'"):
+            study.results["i"]
+    with pr.load_trajectory(path, load_only=["z"]) as study:
+        assert "arr" not in study.results
+        with pytest.raises(pr.errors.ResultNotFoundError, match="stored results: 'z'"):
+            study.results["arr"]
+        assert study.results["z"][:].count() == 30 - 4

@@ -18,6 +18,7 @@ from pypet_rebuild.storage.protocol import (
     SupportsArrayRead,
     SupportsFrameRead,
     SupportsFrameStack,
+    SupportsResultLookup,
     SupportsSpanRead,
 )
 from pypet_rebuild.storage.records import MISSING, RunTable
@@ -336,14 +337,26 @@ class ResultsView(Mapping[str, ResultColumn]):
         return names if wanted is None else tuple(n for n in names if n in wanted)
 
     def __getitem__(self, name: str) -> ResultColumn:
-        names = self._names()
-        if name not in names:
-            known = ", ".join(repr(n) for n in names) or "none"
+        if not self._has(name):
+            known = ", ".join(repr(n) for n in self._names()) or "none"
             raise ResultNotFoundError(
                 f"the trajectory {self._trajectory.name!r} has no result {name!r}; "
                 f"stored results: {known}"
             )
         return ResultColumn(self._trajectory, name)
+
+    def _has(self, name: str) -> bool:
+        storage = self._trajectory.storage
+        wanted = self._trajectory.result_filter
+        if wanted is not None and name not in wanted:
+            return False
+        if isinstance(storage, SupportsResultLookup):
+            # One node looked at, not every stored result listed.
+            return storage.has_result(self._trajectory.name, name)
+        return name in self._names()
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._has(name)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import PurePath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -23,6 +24,7 @@ from pypet_rebuild.storage.protocol import (
     StorageService,
     SupportsHeader,
     SupportsResultInfo,
+    SupportsRunCount,
 )
 from pypet_rebuild.storage.records import RunTable
 from pypet_rebuild.tree.naming import check_path
@@ -45,7 +47,7 @@ T = TypeVar("T")
 
 
 class StoredTrajectory:
-    """A stored study: its definition (read at once) and its runs and results (read when used).
+    """A stored study: its definition, runs and results, each read when first used.
 
     Do not create it directly: :func:`load_trajectory` opens one from a file or backend, and
     ``Environment.study`` returns the one a sweep has just stored into.
@@ -77,16 +79,20 @@ class StoredTrajectory:
     ) -> None:
         self._storage = storage
         self._owns_storage = owns_storage
-        if isinstance(storage, SupportsHeader):
-            header, n_runs = storage.load_header(name)
+        self._name = name
+        self._header: TrajectorySnapshot | None = None
+        if isinstance(storage, SupportsRunCount):
+            # The definition is read on first use: reading results needs only the run count,
+            # and decoding every parameter's default cost more than opening the file.
+            self._n_runs = storage.run_count(name)
+        elif isinstance(storage, SupportsHeader):
+            self._header, self._n_runs = storage.load_header(name)
         else:
-            header = storage.load_snapshot(name)
-            n_runs = header.n_runs
-        self._header = header
-        self._n_runs = n_runs
-        # The parameters as stored; explored values are read on first use (a million-run study
-        # opens in milliseconds).
-        self._parameters = Trajectory.from_snapshot(header)
+            self._header = storage.load_snapshot(name)
+            self._n_runs = self._header.n_runs
+        # The parameters as stored (built on first use); explored values are read on first use
+        # too (a million-run study opens in milliseconds).
+        self._definition: Trajectory | None = None
         self._snapshot: TrajectorySnapshot | None = None
         self._space: ParameterSpace | None = None
         self._result_filter: frozenset[str] | None = None
@@ -103,20 +109,35 @@ class StoredTrajectory:
 
     # -- identity -------------------------------------------------------------------------------
 
+    def _stored_header(self) -> TrajectorySnapshot:
+        """The definition without explored values (read on first use)."""
+        if self._header is None:
+            if isinstance(self._storage, SupportsHeader):
+                self._header, _ = self._storage.load_header(self._name)
+            else:
+                self._header = self._storage.load_snapshot(self._name)
+        return self._header
+
+    def _parameter_tree(self) -> Trajectory:
+        """The parameters as stored, as a :class:`Trajectory` (built on first use)."""
+        if self._definition is None:
+            self._definition = Trajectory.from_snapshot(self._stored_header())
+        return self._definition
+
     @property
     def name(self) -> str:
         """The trajectory's name."""
-        return self._header.name
+        return self._name
 
     @property
     def comment(self) -> str:
         """The study's description."""
-        return self._header.comment
+        return self._stored_header().comment
 
     @property
     def seed(self) -> int:
         """The seed from which every run's random generator derives."""
-        return self._header.seed
+        return self._stored_header().seed
 
     @property
     def storage(self) -> StorageService:
@@ -153,27 +174,27 @@ class StoredTrajectory:
 
     def get_parameter(self, name: str) -> Parameter[Any]:
         """The parameter with this full path or unique leaf name."""
-        return self._parameters.get_parameter(name)
+        return self._parameter_tree().get_parameter(name)
 
     def parameters(self) -> Iterator[Parameter[Any]]:
         """Every parameter in declaration order."""
-        return self._parameters.parameters()
+        return self._parameter_tree().parameters()
 
     def groups(self) -> Iterator[Group]:
         """Every group, depth first."""
-        return self._parameters.groups()
+        return self._parameter_tree().groups()
 
     def nodes(self) -> Iterator[Node]:
         """Every group and parameter, depth first."""
-        return self._parameters.nodes()
+        return self._parameter_tree().nodes()
 
     def __getitem__(self, path: str) -> Any:
-        return self._parameters[path]
+        return self._parameter_tree()[path]
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        definition: Trajectory = self.__dict__["_parameters"]
+        definition = self._parameter_tree()
         if name in _MODEL_METHODS and name not in definition:
             raise AttributeError(
                 f"a stored study is read-only: {name!r} changes a study's definition; use "
@@ -185,7 +206,7 @@ class StoredTrajectory:
         return Trajectory.__getattr__(definition, name)
 
     def __contains__(self, path: object) -> bool:
-        return path in self._parameters
+        return path in self._parameter_tree()
 
     @property
     def space(self) -> ParameterSpace | None:
@@ -469,9 +490,10 @@ def load_trajectory(
 ) -> StoredTrajectory:
     """Open a stored study: its parameters now, explored values and results when used.
 
-    Opening reads the trajectory's definition and the number of runs only (fast even for a
-    million runs). ``study.results[name]`` is a lazy handle; indexing it reads just the runs and
-    the part of each value that the index selects.
+    Opening checks the file's structure and reads the number of runs only (fast even for a
+    million runs); the definition (parameters and their defaults) is read when first used.
+    ``study.results[name]`` is a lazy handle; indexing it reads just the runs and the part of
+    each value that the index selects.
 
     Parameters
     ----------
@@ -498,7 +520,8 @@ def load_trajectory(
     Raises
     ------
     FileFormatError
-        If the file is missing, corrupted or of no known format.
+        If the file is missing, corrupted or of no known format. A definition that is there but
+        cannot be decoded (a hand-edited attribute) raises it when first used instead.
     TrajectoryNotFoundError
         If ``name`` is not in the storage (the message lists those that are), or the storage
         holds several trajectories and no ``name`` was given.
@@ -510,7 +533,8 @@ def load_trajectory(
     >>> study = pr.load_trajectory("sweep.h5")  # doctest: +SKIP
     >>> study.results["z"][:]                   # doctest: +SKIP
     """
-    owns = not isinstance(source, StorageService)
+    # A path is never a backend (and checking it against the protocol costs 0.1 ms).
+    owns = isinstance(source, str | PurePath) or not isinstance(source, StorageService)
     options = {"allow_pickle": True} if allow_pickle and owns else {}
     storage = open_storage(source, mode="r", engine=engine, **options)
     try:

@@ -21,6 +21,7 @@ from pypet_rebuild.errors import (
     InvalidSimulateFunctionError,
     StorageError,
 )
+from pypet_rebuild.execution.collector import older_objects_frozen
 from pypet_rebuild.execution.dispatch import (
     DispatchSettings,
     dispatch,
@@ -430,6 +431,8 @@ class Environment:
         # Until the bar closes (after the last flush), log records and prints go above it.
         redirect = contextlib.ExitStack()
         redirect.enter_context(output_above(bar))
+        # Until the last batch is stored: collections skip the objects from before the sweep.
+        redirect.enter_context(older_objects_frozen())
         try:
             with graceful_interrupts() as interrupts:
                 for hook in hook_list:

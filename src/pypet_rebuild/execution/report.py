@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +30,11 @@ class DurationLog:
         """Record that run ``index`` took ``seconds``."""
         self._index.append(index)
         self._seconds.append(seconds)
+
+    def extend(self, indices: Iterable[int], seconds: Iterable[float]) -> None:
+        """Record that runs ``indices`` took ``seconds`` (equally long; one call per batch)."""
+        self._index.extend(indices)
+        self._seconds.extend(seconds)
 
     def frozen(self) -> RunDurations:
         """A read-only mapping of what was recorded so far (a copy of the arrays)."""

@@ -11,6 +11,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from operator import attrgetter
 
 from pypet_rebuild.execution.hooks import SweepHooks
 from pypet_rebuild.execution.progress import Progress
@@ -24,6 +25,8 @@ _FLUSH_BYTES = 64 << 20
 _DONE = RunStatus.DONE
 _monotonic = time.monotonic
 _SAMPLE_EVERY = 8
+_INDEX = attrgetter("index")
+_DURATION = attrgetter("duration")
 
 
 def estimate_bytes(results: Mapping[str, object]) -> int:
@@ -82,6 +85,7 @@ class RecordSink:
         self._batch_bytes = 0
         self._flush_at = time.monotonic() + flush_seconds
         self._durations = DurationLog()
+        self._logged = 0  # how many records at the start of the batch have their duration logged
         self._failures: list[RunFailure] = []
         self.done = 0
         self.failed = 0
@@ -96,7 +100,6 @@ class RecordSink:
         if not len(batch) % _SAMPLE_EVERY:
             # Sizing every record costs more than the bound needs: sample and extrapolate.
             self._batch_bytes += _SAMPLE_EVERY * estimate_bytes(record.results)
-        self._durations.append(record.index, record.duration)
         if record.status is _DONE:
             self.done += 1
         else:
@@ -114,7 +117,8 @@ class RecordSink:
         Hooks and the progress bar hear of a run only once it is stored, so a run reported
         done survives a crash.
         """
-        batch, self._batch = self._batch, []
+        self._log_durations()
+        batch, self._batch, self._logged = self._batch, [], 0
         self._batch_bytes = 0
         self._flush_at = time.monotonic() + self._flush_seconds
         if not batch:
@@ -127,6 +131,14 @@ class RecordSink:
         except Exception as exc:
             batch = self._store_apart(batch, exc)
         self._stored(batch)
+
+    def _log_durations(self) -> None:
+        """Log the run times of the batch's runs not logged yet (once per batch, not per run)."""
+        batch, logged = self._batch, self._logged
+        if logged < len(batch):
+            pending = batch[logged:] if logged else batch
+            self._durations.extend(map(_INDEX, pending), map(_DURATION, pending))
+            self._logged = len(batch)
 
     def _stored(self, batch: list[RunRecord]) -> None:
         """Report a stored batch: to the log, the hooks and the progress bar."""
@@ -147,6 +159,7 @@ class RecordSink:
         # A second Ctrl-C while writing: keep the runs, so that closing the sink stores them
         # instead of leaving finished runs pending in the file.
         self._batch = batch + self._batch
+        self._logged = len(batch)  # the runs added since are not logged yet
         self._batch_bytes = sum(estimate_bytes(record.results) for record in self._batch)
 
     def _store_apart(self, batch: list[RunRecord], error: Exception) -> list[RunRecord]:
@@ -231,9 +244,10 @@ class RecordSink:
         """
         interrupt: KeyboardInterrupt | None = None
         try:
+            self._log_durations()
             batch, session = self._batch, self._session
             if batch and isinstance(session, SupportsFinishWithRuns):
-                self._batch, self._batch_bytes = [], 0
+                self._batch, self._batch_bytes, self._logged = [], 0, 0
                 try:
                     session.finish_with_runs(batch, provenance())
                 except BaseException as exc:
@@ -241,7 +255,7 @@ class RecordSink:
                         raise
                     # Nothing of the batch is stored and the session is open: store it apart.
                     logger.debug("the final commit could not store its batch (%r)", exc)
-                    self._batch = batch
+                    self._batch, self._logged = batch, len(batch)
                     if isinstance(exc, KeyboardInterrupt):
                         interrupt = exc
                 else:
@@ -260,6 +274,7 @@ class RecordSink:
         self, *, n_runs: int, skipped: int, wall_time: float, interrupted: bool
     ) -> RunReport:
         """The report of everything this sink has taken."""
+        self._log_durations()
         return RunReport(
             trajectory=self._session.trajectory,
             n_runs=n_runs,

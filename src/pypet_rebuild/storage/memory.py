@@ -212,9 +212,9 @@ class MemoryStorageService:
         stored = self._get(trajectory)
         # Encode the whole batch first: an unsupported value stores nothing, as in HDF5.
         allow_pickle = self.allow_pickle
-        encoded = [
-            keep_all(record.results, "results.", allow_pickle=allow_pickle) for record in records
-        ]
+        encoded = keep_all(
+            [record.results for record in records], "results.", allow_pickle=allow_pickle
+        )
         rows, kept, names = stored.records, stored.results, stored.result_names
         for record, results in zip(records, encoded, strict=True):
             index = record.index

@@ -41,6 +41,8 @@ __all__ = [
     "SupportsPreferredBatch",
     "SupportsReplace",
     "SupportsResultInfo",
+    "SupportsResultLookup",
+    "SupportsRunCount",
     "SupportsSpanRead",
     "WriterSession",
     "storage_location",
@@ -350,6 +352,32 @@ class SupportsHeader(Protocol):
 
     def load_header(self, trajectory: str) -> tuple[TrajectorySnapshot, int]:
         """The definition with empty ``explored``, and the number of runs."""
+        ...
+
+
+@runtime_checkable
+class SupportsResultLookup(Protocol):
+    """Optional capability: whether one result is stored, without listing every result.
+
+    ``study.results["z"]`` then checks ``"z"`` alone (listing every stored result opens each
+    node of the results group, which in a fresh process costs more than finding one).
+    """
+
+    def has_result(self, trajectory: str, name: str) -> bool:
+        """Whether ``trajectory`` stores a result called ``name``."""
+        ...
+
+
+@runtime_checkable
+class SupportsRunCount(Protocol):
+    """Optional capability: the number of runs without reading the definition (fast opening).
+
+    A stored study then reads its definition (parameter defaults decoded) on first use, so
+    opening a file to read one result reads neither.
+    """
+
+    def run_count(self, trajectory: str) -> int:
+        """The number of runs of ``trajectory``."""
         ...
 
 

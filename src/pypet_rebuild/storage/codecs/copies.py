@@ -22,7 +22,7 @@ and the common sweep (numbers and arrays) should cost next to nothing:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,25 +157,36 @@ def keep(value: object, path: str = "<value>", *, allow_pickle: bool = False) ->
 
 
 def keep_all(
-    values: Mapping[str, object], prefix: str, *, allow_pickle: bool = False
-) -> dict[str, object]:
-    """:func:`keep` of every value of ``values``, by name (path of each: ``prefix + name``).
+    batch: Sequence[Mapping[str, object]], prefix: str, *, allow_pickle: bool = False
+) -> list[dict[str, object]]:
+    """:func:`keep` of every value of every mapping of ``batch`` (path: ``prefix + name``).
 
-    The loop of :func:`keep`, inlined: a sweep keeps a few values per run, millions of times.
+    The loop of :func:`keep`, inlined over a whole batch of runs: a sweep keeps a few values per
+    run, millions of times. The dtype of the last plain array is remembered, so a column of
+    arrays of one dtype (the usual case) decides plainness once per batch, not per value.
     """
-    kept: dict[str, object] = {}
-    for name, value in values.items():
-        kind = type(value)
-        if kind in _KEPT_AS_IS:
-            kept[name] = value
-        elif kind is _NDARRAY and _plain_dtype(value):
-            array: Any = value  # an np.ndarray: _private_copy, inlined
-            kept[name] = (
-                array.copy() if array.flags.c_contiguous else array.copy(order=_order(array))
-            )
-        else:
-            kept[name] = encode_copy(value, prefix + name, allow_pickle=allow_pickle)
-    return kept
+    kept_batch: list[dict[str, object]] = []
+    as_is, ndarray, plain_dtype = _KEPT_AS_IS, _NDARRAY, _plain_dtype
+    last_plain: object = None
+    for values in batch:
+        kept: dict[str, object] = {}
+        for name, value in values.items():
+            kind = type(value)
+            if kind in as_is:
+                kept[name] = value
+            elif kind is ndarray and (value.dtype is last_plain or plain_dtype(value)):  # type: ignore[attr-defined]
+                array: Any = value  # a plain np.ndarray: _private_copy, inlined
+                last_plain = array.dtype
+                # A 1-d array is C-contiguous or neither: copy() gives what _order would.
+                kept[name] = (
+                    array.copy()
+                    if array.ndim == 1 or array.flags.c_contiguous
+                    else array.copy(order=_order(array))
+                )
+            else:
+                kept[name] = encode_copy(value, prefix + name, allow_pickle=allow_pickle)
+        kept_batch.append(kept)
+    return kept_batch
 
 
 def restore(kept: object, *, allow_pickle: bool = False, where: str = "<value>") -> object:

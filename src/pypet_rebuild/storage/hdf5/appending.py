@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import h5py
 import numpy as np
@@ -26,6 +26,8 @@ import numpy.typing as npt
 
 from pypet_rebuild.errors import FileFormatError
 from pypet_rebuild.exploration import PointHashes
+from pypet_rebuild.storage.hdf5.attributes import write_attrs
+from pypet_rebuild.storage.hdf5.batch import BatchColumn, RunBatch
 from pypet_rebuild.storage.hdf5.checks import check_segment
 from pypet_rebuild.storage.hdf5.columns import (
     MASKS,
@@ -54,6 +56,7 @@ from pypet_rebuild.storage.hdf5.framed import (
 from pypet_rebuild.storage.hdf5.layout import (
     LAYOUT_VERSION,
     create_growable,
+    dataset_at,
     grow,
     layout_version,
     read_rows,
@@ -75,6 +78,9 @@ __all__ = ["append_extras", "append_trajectory", "is_appendable"]
 
 _TEXT = h5py.string_dtype()
 
+_Store: TypeAlias = h5py.Group | RunBatch
+"""What a fold takes runs from: a segment's trajectory group, or a batch in memory."""
+
 
 def is_appendable(group: h5py.Group) -> bool:
     """Whether ``group`` (a trajectory in a main file) can take :func:`append_trajectory`.
@@ -90,6 +96,7 @@ def append_trajectory(
     segments: Sequence[h5py.Group],
     snapshot: TrajectorySnapshot | None,
     options: StorageOptions,
+    batch: RunBatch | None = None,
 ) -> None:
     """Fold segment groups into the v2 trajectory ``group`` of a main file opened r+, in place.
 
@@ -109,6 +116,9 @@ def append_trajectory(
         stored one extended by the expansions the segments hold.
     options
         The chunking and compression of datasets this creates.
+    batch
+        A last batch of runs, folded in after the segments straight from memory (it must be
+        :attr:`~.batch.RunBatch.direct`): as if it were one more segment.
 
     Raises
     ------
@@ -129,14 +139,17 @@ def append_trajectory(
     grow_run_scale(group, n_new)
     for path, values in explored.items():
         append_explored(group["explored"], path, values, options)
-    owners = _append_runs(group, segments, n_old, n_new, hashes)
+    stores: list[_Store] = [*segments, batch] if batch is not None else list(segments)
+    owners = _append_runs(group, stores, n_old, n_new, hashes)
     # With no segment and no new runs (a resume with nothing left to do) no column changes.
-    names = set(result_names(group["results"])) if segments or n_new > n_old else set()
+    names = set(result_names(group["results"])) if stores or n_new > n_old else set()
     for segment in segments:
         if "results" in segment:
             names.update(result_names(segment["results"]))
+    if batch is not None:
+        names.update(batch.columns)
     for name in sorted(names):
-        _append_column(group, segments, name, owners, n_new, options)
+        _append_column(group, stores, name, owners, n_new, options)
     link_coordinates(group)
 
 
@@ -182,17 +195,16 @@ class _Owners:
     each segment's runs and rows are read again when asked for (:meth:`of`).
     """
 
-    def __init__(self, segments: Sequence[h5py.Group], n: int) -> None:
+    def __init__(self, segments: Sequence[_Store], n: int) -> None:
         self._segments = segments
         self._owned: list[npt.NDArray[np.bool_] | None] = [None] * len(segments)
         self.count = 0
         seen = np.zeros(n, dtype=bool)
         # Newest segment first: a run recorded again later is owned by the later record.
         for position in reversed(range(len(segments))):
-            store = segments[position]
-            if "runs" not in store:
+            index = _run_index(segments[position])
+            if index is None:
                 continue
-            index = np.asarray(store["runs"]["index"][...], dtype=np.int64)
             owned = np.zeros(len(index), dtype=bool)
             inside = np.flatnonzero(index < n)[::-1]  # within a segment too, the last wins
             _, first = np.unique(index[inside], return_index=True)
@@ -210,8 +222,18 @@ class _Owners:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty
         rows = np.flatnonzero(owned).astype(np.int64)
-        index = np.asarray(self._segments[position]["runs"]["index"][...], dtype=np.int64)
+        index = _run_index(self._segments[position])
+        assert index is not None
         return index[rows], rows
+
+
+def _run_index(store: _Store) -> npt.NDArray[np.int64] | None:
+    """The run of each row of a segment's (or a batch's) run table; ``None``: it has none."""
+    if isinstance(store, RunBatch):
+        return store.runs.index
+    if "runs" not in store:
+        return None
+    return np.asarray(store["runs"]["index"][...], dtype=np.int64)
 
 
 _OUTCOME_COLUMNS = tuple(
@@ -223,7 +245,7 @@ the pending row (rewriting them would overwrite, and journal, pages of the old f
 
 def _append_runs(
     group: h5py.Group,
-    segments: Sequence[h5py.Group],
+    segments: Sequence[_Store],
     n_old: int,
     n_new: int,
     hashes: PointHashes,
@@ -233,7 +255,7 @@ def _append_runs(
     One segment at a time: what is held at once is one segment's runs, not every folded run.
     """
     runs = group["runs"]
-    datasets = {name: runs[name] for name in RUN_COLUMNS}
+    datasets = {name: dataset_at(runs, name) for name in RUN_COLUMNS}
     if n_new > n_old:
         for dataset in datasets.values():
             grow(dataset, n_new)
@@ -251,7 +273,7 @@ def _append_runs(
         earlier = targets < n_old
         recorded = np.zeros(len(targets), dtype=bool)
         recorded[earlier] = np.asarray(read_rows(runs["status"], targets[earlier])) != 0
-        block = read_run_columns(segment)
+        block = segment.runs if isinstance(segment, RunBatch) else read_run_columns(segment)
         codes = np.array([_code(hosts, host) for host in block.hosts], dtype=np.uint16)
         for name in _OUTCOME_COLUMNS:
             values = on_disk(name, getattr(block, name))[rows]
@@ -262,7 +284,10 @@ def _append_runs(
         differs = np.asarray(read_rows(datasets["seed"], targets)) != seeds
         if differs.any():
             write_rows(datasets["seed"], targets[differs], seeds[differs])
+        rerun = recorded.any()
         for kind, found in (("error", block.errors), ("output", block.outputs)):
+            if not found and not rerun:
+                continue  # the usual case: no texts, and no run had a record to clear
             for target, row, had in zip(
                 targets.tolist(), rows.tolist(), recorded.tolist(), strict=True
             ):
@@ -296,17 +321,14 @@ def _append_texts(runs: h5py.Group, kind: str, entries: list[tuple[int, str]]) -
 
 def _append_column(
     group: h5py.Group,
-    segments: Sequence[h5py.Group],
+    segments: Sequence[_Store],
     name: str,
     owners: _Owners,
     n: int,
     options: StorageOptions,
 ) -> None:
     """Grow result column ``name`` to ``n`` rows and write the rows the segments own."""
-    sources = [
-        ResultSource(segment, name) if "results" in segment and name in segment["results"] else None
-        for segment in segments
-    ]
+    sources = [_source(segment, name) for segment in segments]
     results, masks = group["results"], group[MASKS]
     if name in results:
         # Grown first: the column then has the rows the (already updated) header promises.
@@ -318,17 +340,18 @@ def _append_column(
         if isinstance(signature, FrameSignature):
             node = create_frame(results, name, n, signature, options, cached=True)
         elif signature is not None:
-            node = create_fixed(results, name, n, signature, options, cached=True)
+            node = create_fixed(results, name, n, signature, options, cached=True, trajectory=group)
         else:
             node = create_packed(results, name, n, options, cached=True)
-            node.attrs["layout"] = "packed"
-        node.attrs["comment"] = ""
-        node.attrs["long_name"] = f"result {name}"
-        describe_mask(create_growable(masks, name, (n,), bool, options, cached=True), name)
-    elif main.layout_signature is not None and signature is None:
-        _to_packed(group, main, options)
-    node = results[name]
-    mask = masks[name]
+            write_attrs(node, {"layout": "packed"})
+        write_attrs(node, {"comment": "", "long_name": f"result {name}"})
+        mask = create_growable(masks, name, (n,), bool, options, cached=True)
+        describe_mask(mask, name, group)
+    else:
+        if main.layout_signature is not None and signature is None:
+            _to_packed(group, main, options)
+        node = results[name]
+        mask = masks[name]
     for position, source in enumerate(sources):
         targets, rows = owners.of(position)
         if not len(targets):
@@ -347,9 +370,13 @@ def _append_column(
             continue
         targets, rows = targets[has], rows[has]
         if isinstance(node, h5py.Dataset):
-            assert source.values is not None
-            write_rows(node, targets, read_rows(source.values, rows))
+            if isinstance(source, BatchColumn):
+                write_rows(node, targets, source.fixed_rows(rows))
+            else:
+                assert source.values is not None
+                write_rows(node, targets, read_rows(source.values, rows))
         elif isinstance(signature, FrameSignature):
+            assert isinstance(source, ResultSource)
             assert source.frame is not None
             copy_frames(source.frame, rows, node, targets)
         else:
@@ -358,6 +385,13 @@ def _append_column(
         if source is not None and source.comment:
             node.attrs["comment"] = source.comment
             break
+
+
+def _source(store: _Store, name: str) -> ResultSource | BatchColumn | None:
+    """Result ``name`` of a segment or a batch, if it holds one."""
+    if isinstance(store, RunBatch):
+        return store.columns.get(name)
+    return ResultSource(store, name) if "results" in store and name in store["results"] else None
 
 
 def _grow_column(node: h5py.Dataset | h5py.Group, mask: h5py.Dataset | None, n: int) -> None:
@@ -377,7 +411,7 @@ def _grow_column(node: h5py.Dataset | h5py.Group, mask: h5py.Dataset | None, n: 
 
 
 def _signature(
-    main: ResultSource | None, sources: Sequence[ResultSource | None]
+    main: ResultSource | None, sources: Sequence[ResultSource | BatchColumn | None]
 ) -> ColumnSignature | None:
     """The layout a rewrite would choose: the signature every store with values shares, if any.
 
@@ -387,7 +421,7 @@ def _signature(
     picks ``fixed`` (it holds no value, so nothing reads differently).
     """
     found: ColumnSignature | None = None
-    stores = [main] if main is not None else []
+    stores: list[ResultSource | BatchColumn] = [main] if main is not None else []
     stores += [source for source in sources if source is not None and source.present.any()]
     for source in stores:
         signature = source.layout_signature

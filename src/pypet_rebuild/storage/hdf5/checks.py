@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 
 from pypet_rebuild.errors import FileFormatError
-from pypet_rebuild.storage.hdf5.layout import LAYOUT_ATTR, LAYOUT_VERSION
+from pypet_rebuild.storage.hdf5.layout import LAYOUT_ATTR, LAYOUT_VERSION, attribute
 
 __all__ = ["check_header", "check_segment", "check_tables", "check_trajectory", "damaged"]
 
@@ -65,8 +65,8 @@ def check_header(group: h5py.Group) -> int:
     """Check what opening a trajectory reads; returns its number of runs.
 
     The layout version, the definition's attributes, the groups, and the run count against the
-    run table's ``index`` column and the dimension scale ``run`` (so that no reader sizes an
-    array by a run count the file does not hold).
+    dimension scale ``run`` (version 1, which has none: the run table's ``index`` column), so
+    that no reader sizes an array by a run count the file does not hold.
 
     Raises
     ------
@@ -81,8 +81,10 @@ def check_header(group: h5py.Group) -> int:
         if not isinstance(group.get(name), h5py.Group):
             raise damaged(group, f"the group {name!r} is missing")
     n_runs = _count(group, group.attrs["n_runs"], "n_runs")
-    _check_column(group["runs"], "index", n_runs)
     if LAYOUT_ATTR in group.attrs:
+        # The dimension scale vouches for the run count; the run table (its index column
+        # included) is checked before its first read (check_tables), as reading results does
+        # not need it: opening its group and column was a tenth of opening a file.
         scale = group.get("run")
         if not isinstance(scale, h5py.Dataset) or scale.shape != (n_runs,):
             raise damaged(
@@ -90,6 +92,9 @@ def check_header(group: h5py.Group) -> int:
                 "the dimension scale 'run' is missing or does not have one row per run "
                 "(removed or resized by another tool?)",
             )
+    else:
+        # Version 1 has no dimension scale: the run table's index column vouches instead.
+        _check_column(group["runs"], "index", n_runs)
     return n_runs
 
 
@@ -197,7 +202,7 @@ def _check_digests(group: h5py.Group) -> None:
 
 def _check_version(group: h5py.Group) -> None:
     """Refuse a trajectory group of a newer layout than this library writes."""
-    raw = group.attrs.get(LAYOUT_ATTR, 1)
+    raw = attribute(group, LAYOUT_ATTR, 1)
     try:
         version = int(raw)
     except (TypeError, ValueError):

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.storage.codecs import decode_value, encode_value, is_native_dtype
+from pypet_rebuild.storage.hdf5.attributes import write_attrs
 from pypet_rebuild.storage.hdf5.checks import damaged
 from pypet_rebuild.storage.hdf5.describe import RUN, attach_run, describe
 from pypet_rebuild.storage.hdf5.encoded import dtype_from_json, dtype_to_json, pack, unpack
@@ -40,6 +41,7 @@ from pypet_rebuild.storage.hdf5.framed import (
     frame_block,
 )
 from pypet_rebuild.storage.hdf5.layout import (
+    attribute,
     create_growable,
     open_uncached,
     plain_text,
@@ -52,6 +54,7 @@ from pypet_rebuild.storage.records import MISSING
 
 __all__ = [
     "MASKS",
+    "NO_PAYLOAD",
     "TEXT",
     "ColumnSignature",
     "FixedSignature",
@@ -63,7 +66,10 @@ __all__ = [
     "describe_mask",
     "fill_value",
     "fixed_data",
+    "fixed_payload",
+    "is_result",
     "mask_group",
+    "packed_payloads",
     "plain_text",
     "read_rows",
     "result_names",
@@ -125,7 +131,7 @@ class FixedSignature:
             kind,
             dtype_from_json(json.loads(attrs["dtype"])),
             tuple(json.loads(attrs["shape"])),
-            str(attrs.get("order", "C")),
+            str(attrs["order"]) if "order" in attrs else "C",
         )
 
     @property
@@ -156,13 +162,30 @@ TEXT = FixedSignature("python:str", np.dtype(h5py.string_dtype()), ())
 """The signature of a text column (Python strings, stored as variable-length UTF-8)."""
 
 
+def _fixed_dtype(dtype: np.dtype[Any]) -> bool:
+    """Whether a fixed column can hold values of ``dtype`` (else they go ``packed``).
+
+    Native byte order, and for structs fields in order without overlaps: the column records
+    its dtype by ``dtype.descr``, which numpy does not define for the others.
+    """
+    if not is_native_dtype(dtype):
+        return False
+    if dtype.names is None and dtype.subdtype is None:
+        return True
+    try:
+        dtype.descr  # noqa: B018 - raises for overlapping or out-of-order fields, at any depth
+    except ValueError:
+        return False
+    return True
+
+
 def _signature(value: object) -> FixedSignature | None:
     if isinstance(value, np.generic):
         dtype = value.dtype
-        return FixedSignature("numpy", dtype, ()) if is_native_dtype(dtype) else None
+        return FixedSignature("numpy", dtype, ()) if _fixed_dtype(dtype) else None
     if type(value) is np.ndarray:
         dtype = value.dtype
-        if not is_native_dtype(dtype):
+        if not _fixed_dtype(dtype):
             return None
         return FixedSignature("array", dtype, value.shape, _order(value))
     if isinstance(value, bool):
@@ -209,13 +232,24 @@ def classify(values: Sequence[object]) -> FixedSignature | None:
             return None
         return found
     dtype, shape, order = found.dtype, found.shape, found.order
+    if found.kind != "array":
+        for value in present:
+            # Identity first: the values of one column nearly always share one dtype object.
+            if type(value) is not first_type or (
+                value.dtype is not dtype and value.dtype != dtype  # type: ignore[attr-defined]
+            ):
+                return None
+        return found
+    # A 1-d array's order is always "C" (see _order): only other shapes need the flags.
+    check_order = len(shape) > 1
     for value in present:
-        if type(value) is not first_type or value.dtype != dtype:  # type: ignore[attr-defined]
-            return None
-        if found.kind == "array" and (
-            value.shape != shape  # type: ignore[attr-defined]
-            or _order(value) != order  # type: ignore[arg-type]
+        if (
+            type(value) is not first_type
+            or (value.dtype is not dtype and value.dtype != dtype)  # type: ignore[attr-defined]
+            or value.shape != shape  # type: ignore[attr-defined]
         ):
+            return None
+        if check_order and _order(value) != order:  # type: ignore[arg-type]
             return None  # mixed memory orders are kept per value, in ``packed``
     return found
 
@@ -249,6 +283,11 @@ def fixed_data(values: Sequence[object], signature: FixedSignature) -> npt.NDArr
     if signature.kind == TEXT.kind:
         return np.array(["" if value is MISSING else value for value in values], dtype=object)
     if all(value is not MISSING for value in values):
+        if signature.kind == "array" and signature.shape:
+            # One concatenation along the first axis, reshaped: np.stack adds a view per value
+            # (three times the cost, per stored array result).
+            joined: npt.NDArray[Any] = np.concatenate(values)  # type: ignore[arg-type]
+            return joined.reshape(len(values), *signature.shape)
         if signature.kind == "array":
             return np.stack(values)  # type: ignore[arg-type]
         return np.array(values, dtype=signature.dtype)
@@ -298,38 +337,58 @@ def write_column(
         node: h5py.HLObject = create_frame(group, name, len(values), signature, None, block, rows)
     elif signature is not None:
         node = group.create_dataset(name, data=fixed_data(values, signature), dtype=signature.dtype)
-        node.attrs["layout"] = "fixed"
-        for key, attr in signature.to_attrs().items():
-            node.attrs[key] = attr
+        write_attrs(node, {"layout": "fixed", **signature.to_attrs()})
     else:
-        payloads = [
-            _payload(value, name, allow_pickle) if value is not MISSING else _NO_PAYLOAD
-            for value in values
-        ]
+        payloads = packed_payloads(values, name, allow_pickle)
         node = create_packed(group, name, len(values), None, payloads)
-        node.attrs["layout"] = "packed"
-    node.attrs["comment"] = comment
+        write_attrs(node, {"layout": "packed"})
+    write_attrs(node, {"comment": comment})
 
 
-def describe_fixed(values: h5py.Dataset, signature: FixedSignature) -> None:
-    """Mark a fixed column: its signature, the run dimension, and the fill of missing runs."""
-    values.attrs["layout"] = "fixed"
-    for key, attr in signature.to_attrs().items():
-        values.attrs[key] = attr
+def describe_fixed(
+    values: h5py.Dataset, signature: FixedSignature, trajectory: h5py.Group | None = None
+) -> None:
+    """Mark a fixed column: its signature, the run dimension, and the fill of missing runs.
+
+    ``trajectory`` is the trajectory group, when the caller has it at hand.
+    """
+    write_attrs(values, {"layout": "fixed", **signature.to_attrs()})
     fill = fill_value(signature.dtype)
     if fill is not None and signature.dtype in (np.float32, np.float64):
-        values.attrs["_FillValue"] = signature.dtype.type(fill)  # netCDF wants the column's type
-    values.attrs["long_name"] = f"result {str(values.name).rpartition('/')[2]}"
-    attach_run(values, values.parent.parent)
+        # netCDF wants the column's type
+        write_attrs(values, {"_FillValue": signature.dtype.type(fill)})
+    write_attrs(values, {"long_name": f"result {str(values.name).rpartition('/')[2]}"})
+    attach_run(values, values.parent.parent if trajectory is None else trajectory)
 
 
-def describe_mask(mask: h5py.Dataset, name: str) -> None:
-    """Attach the run dimension to a result's mask and say what it is."""
-    attach_run(mask, mask.parent.parent)
+def describe_mask(mask: h5py.Dataset, name: str, trajectory: h5py.Group | None = None) -> None:
+    """Attach the run dimension to a result's mask and say what it is.
+
+    ``trajectory`` is the trajectory group, when the caller has it at hand.
+    """
+    attach_run(mask, mask.parent.parent if trajectory is None else trajectory)
     describe(mask, f"whether the run has a value of result {name}")
 
 
-_NO_PAYLOAD: Payload = ("", np.empty(0, dtype=np.uint8))
+NO_PAYLOAD: Payload = ("", np.empty(0, dtype=np.uint8))
+"""The payload of a row without a value."""
+
+
+def packed_payloads(values: Sequence[object], name: str, allow_pickle: bool) -> list[Payload]:
+    """The header and bytes a packed column stores for each of ``values`` (of result ``name``).
+
+    A ``MISSING`` value gets an empty payload. Raises what encoding the values raises.
+    """
+    return [
+        _payload(value, name, allow_pickle) if value is not MISSING else NO_PAYLOAD
+        for value in values
+    ]
+
+
+def fixed_payload(signature: FixedSignature, raw: Any) -> Payload:
+    """The payload of one value of a fixed column (``raw``: as stored), boxed back first."""
+    header, parts, _ = pack(encode_value(signature.box(raw)))
+    return header, np.concatenate(parts) if parts else np.empty(0, np.uint8)
 
 
 def _payload(value: object, name: str, allow_pickle: bool) -> Payload:
@@ -345,8 +404,12 @@ def create_fixed(
     options: StorageOptions,
     *,
     cached: bool = False,
+    trajectory: h5py.Group | None = None,
 ) -> h5py.Dataset:
-    """An empty growable fixed column ``results/<name>`` of ``n`` rows with its signature."""
+    """An empty growable fixed column ``results/<name>`` of ``n`` rows with its signature.
+
+    ``trajectory`` is the trajectory group (the parent of ``results``), when at hand.
+    """
     shape = (n, *signature.shape)
     values = create_growable(
         results,
@@ -357,7 +420,7 @@ def create_fixed(
         fillvalue=fill_value(signature.dtype),
         cached=cached,
     )
-    describe_fixed(values, signature)
+    describe_fixed(values, signature, trajectory)
     return values
 
 
@@ -372,6 +435,19 @@ def result_names(results: h5py.Group) -> list[str]:
     return [
         name for name in results if h5py.h5a.exists(results.id, b"layout", obj_name=name.encode())
     ]
+
+
+def is_result(results: h5py.Group, name: str) -> bool:
+    """Whether ``name`` is a result column of a ``results`` group (as :func:`result_names` says).
+
+    Looks at that one node only: a direct child (no path) that carries ``layout``.
+    """
+    return (
+        bool(name)
+        and "/" not in name
+        and name in results
+        and h5py.h5a.exists(results.id, b"layout", obj_name=name.encode())
+    )
 
 
 class ResultSource:
@@ -398,7 +474,6 @@ class ResultSource:
         self.allow_pickle = allow_pickle
         self.name = name
         self.layout = str(node.attrs["layout"])
-        self.comment = str(node.attrs.get("comment", ""))
         version1 = isinstance(node, h5py.Group) and "present" in node
         # A mask is read whole or a few rows at a time (one run's value): no chunk cache.
         mask = node["present"] if version1 else open_uncached(store, f"{MASKS}/{name}")
@@ -409,14 +484,40 @@ class ResultSource:
         self.values: h5py.Dataset | None = None
         self.packed: PackedRows | None = None
         self.frame: FrameRows | None = None
+        # The dtype to view the values' rows as, when it is not the one h5py reads (see below).
+        self._titled: np.dtype[Any] | None = None
         if self.signature is not None:
             self.values = node["values"] if version1 else node
+            self._titled = _titled_dtype(self.signature.dtype, self.values)
         elif self.layout == FRAME:
             self.frame = FrameRows(store, node)
         else:
             self.packed = PackedRows(node)
         self._present: npt.NDArray[np.bool_] | None = None
         _check_column(store, self, version1)
+
+    def with_dtype(self, block: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Rows read from :attr:`values` as arrays of the column's dtype (field titles back).
+
+        Parameters
+        ----------
+        block
+            Rows (or parts of rows) of :attr:`values`, as h5py read them.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``block`` itself, or a view of it whose structured dtype has the field titles that
+            HDF5 compound types cannot hold.
+        """
+        if self._titled is None or block.dtype.names is None:
+            return block
+        return block.view(self._titled)
+
+    @property
+    def comment(self) -> str:
+        """The comment given with the result (read when asked: reading values never needs it)."""
+        return str(attribute(self.node, "comment", ""))
 
     def datasets(self) -> dict[str, h5py.Dataset]:
         """The per-row datasets of the column by role (each must have one row per store row)."""
@@ -466,7 +567,7 @@ class ResultSource:
         present = self._present_at(rows)
         if self.signature is not None:
             assert self.values is not None
-            block = read_rows(self.values, rows)
+            block = self.with_dtype(read_rows(self.values, rows))
             box = self.signature.box
             return [box(block[i]) if present[i] else MISSING for i in range(len(rows))]
         values: list[object] = [MISSING] * len(rows)
@@ -492,21 +593,53 @@ class ResultSource:
         if self.frame is not None:
             values = self.read_values(rows)
             return [
-                _payload(value, self.name, False) if value is not MISSING else _NO_PAYLOAD
+                _payload(value, self.name, False) if value is not MISSING else NO_PAYLOAD
                 for value in values
             ]
         assert self.values is not None
         assert self.signature is not None
-        block = read_rows(self.values, rows)
+        block = self.with_dtype(read_rows(self.values, rows))
         present = self.present[rows]
         packed: list[Payload] = []
         for i in range(len(rows)):
             if not present[i]:
-                packed.append(_NO_PAYLOAD)
+                packed.append(NO_PAYLOAD)
                 continue
-            header, parts, _ = pack(encode_value(self.signature.box(block[i])))
-            packed.append((header, np.concatenate(parts) if parts else np.empty(0, np.uint8)))
+            packed.append(fixed_payload(self.signature, block[i]))
         return packed
+
+
+def _titled_dtype(dtype: np.dtype[Any], values: h5py.Dataset) -> np.dtype[Any] | None:
+    """``dtype`` if the column's values must be viewed as it to have it, else ``None``.
+
+    An HDF5 compound type has no field titles, so h5py reads a structured dtype with titles
+    (recorded in the column's ``dtype`` attribute) without them. Only then, and only if the
+    file's type is ``dtype`` but for its titles, are rows viewed as ``dtype``: a dataset that
+    another tool rewrote with other fields must not be reinterpreted byte by byte.
+    """
+    if dtype.names is None:
+        return None  # the common case, decided without asking HDF5 for the dataset's type
+    read = values.dtype
+    return dtype if read != dtype and read == _untitled(dtype) else None
+
+
+def _untitled(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """``dtype`` without field titles, at every depth (the layout is kept)."""
+    if dtype.subdtype is not None:
+        base, shape = dtype.subdtype
+        return np.dtype((_untitled(base), shape))
+    if dtype.names is None:
+        return dtype
+    fields = dtype.fields
+    assert fields is not None
+    return np.dtype(
+        {
+            "names": list(dtype.names),
+            "formats": [_untitled(fields[name][0]) for name in dtype.names],
+            "offsets": [fields[name][1] for name in dtype.names],
+            "itemsize": dtype.itemsize,
+        }
+    )
 
 
 def copy_rows(

@@ -12,6 +12,8 @@
 * :func:`batch_in_memory`: the last batch of a sweep, written exactly as a segment file would
   hold it but into an HDF5 file in memory, so the final fold takes it in with the segments on
   disk instead of writing it to a segment file first (no file, no fsync, nothing to delete).
+  Only for a batch with a ``frame`` column: the fold takes any other batch straight from its
+  columns (:class:`~.batch.RunBatch`).
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from pypet_rebuild.storage.hdf5.layout import create_growable, grow
+from pypet_rebuild.storage.hdf5.attributes import write_attrs
+from pypet_rebuild.storage.hdf5.layout import create_growable, dataset_at, grow
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 
 __all__ = [
@@ -61,13 +62,13 @@ def write_run_scale(
     else:
         scale = create_growable(group, RUN, index.shape, np.int64, options, data=index)
     scale.make_scale(RUN)
-    scale.attrs["long_name"] = "run index"
+    write_attrs(scale, {"long_name": "run index"})
     return scale
 
 
 def grow_run_scale(group: h5py.Group, n: int) -> None:
     """Extend the ``run`` scale of a main file's trajectory group to ``n`` runs."""
-    scale = group[RUN]
+    scale = dataset_at(group, RUN)
     start = scale.shape[0]
     if n > start:
         grow(scale, n)
@@ -84,13 +85,14 @@ def attach_run(
     has it at hand (a writer attaching it to many datasets saves a lookup each).
     """
     if scale is None:
-        scale = trajectory.get(RUN)
-    if scale is None:
-        return
-    dataset.dims[0].attach_scale(scale)
-    leaf = str(dataset.name).rpartition("/")[2]
+        try:
+            scale = dataset_at(trajectory, RUN)
+        except KeyError:
+            return
+    # What ``dataset.dims[0].attach_scale(scale)`` calls, without its two wrapper objects.
+    h5py.h5ds.attach_scale(dataset.id, scale.id, 0)
     for axis, size in enumerate(dataset.shape[1:], start=1):
-        name = f"{leaf}.axis{axis}"
+        name = f"{str(dataset.name).rpartition('/')[2]}.axis{axis}"
         parent = dataset.parent
         if name not in parent:
             dim = parent.create_dataset(name, shape=(size,), dtype=">f4")
@@ -164,11 +166,12 @@ def describe(
     units: str | None = None,
 ) -> None:
     """Say what ``dataset`` is in CF-style attributes."""
-    dataset.attrs["long_name"] = long_name
+    values = {"long_name": long_name}
     if comment:
-        dataset.attrs["comment"] = comment
+        values["comment"] = comment
     if units:
-        dataset.attrs["units"] = units
+        values["units"] = units
+    write_attrs(dataset, values)
 
 
 def units_of(annotations: Mapping[str, object] | str) -> str | None:
@@ -201,6 +204,6 @@ def link_coordinates(group: h5py.Group) -> None:
     for node in results.values():
         if isinstance(node, h5py.Dataset) and "layout" in node.attrs:
             if coordinates:
-                node.attrs["coordinates"] = coordinates
+                write_attrs(node, {"coordinates": coordinates})
             elif "coordinates" in node.attrs:
                 del node.attrs["coordinates"]

@@ -16,18 +16,12 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.storage.codecs import Encoded
+from pypet_rebuild.storage.hdf5.attributes import write_attrs
 
 __all__ = ["pack", "read_encoded", "unpack", "write_encoded"]
 
 _CODEC_ATTR = "codec"
 _ATTRS_ATTR = "codec_attrs"
-
-
-def _tuples(descr: Any) -> Any:
-    # JSON turns the tuples of a structured dtype's descr into lists; numpy wants tuples back.
-    if isinstance(descr, list):
-        return [tuple(_tuples(part) for part in field) for field in descr]
-    return descr
 
 
 def dtype_to_json(dtype: np.dtype[Any]) -> Any:
@@ -39,27 +33,33 @@ def dtype_from_json(descr: Any) -> np.dtype[Any]:
     """The dtype described by :func:`dtype_to_json`."""
     if isinstance(descr, str):
         return np.dtype(descr)
-    return np.lib.format.descr_to_dtype(
-        [tuple(_fix_field(part) for part in field) for field in descr]
-    )
+    return np.lib.format.descr_to_dtype(_fields(descr))
 
 
-def _fix_field(part: Any) -> Any:
-    if isinstance(part, list) and part and isinstance(part[0], list):
-        return _tuples(part)
-    if isinstance(part, list):
-        return tuple(part)
-    return part
+def _fields(descr: list[Any]) -> list[tuple[Any, ...]]:
+    # JSON turned each field's tuples into lists: ``[name or [title, name], format(, shape)]``,
+    # where the format is itself a field list for a nested struct. Each part is converted by
+    # its position, at every depth (a nested field's title must come back as a tuple too).
+    fields = []
+    for name, form, *shape in descr:
+        fields.append(
+            (
+                tuple(name) if isinstance(name, list) else name,
+                _fields(form) if isinstance(form, list) else form,
+                *(tuple(part) for part in shape),
+            )
+        )
+    return fields
 
 
 def write_encoded(group: h5py.Group, name: str, encoded: Encoded) -> h5py.Group:
     """Write ``encoded`` as the group ``name`` under ``group``."""
     target = group.create_group(name)
-    target.attrs[_CODEC_ATTR] = encoded.codec
-    target.attrs[_ATTRS_ATTR] = json.dumps(encoded.attrs)
+    write_attrs(target, {_CODEC_ATTR: encoded.codec, _ATTRS_ATTR: json.dumps(encoded.attrs)})
     for array_name, array in encoded.arrays.items():
         dataset = target.create_dataset(array_name, data=_c_order(array))
-        dataset.attrs["long_name"] = f"array {array_name!r} of a value encoded by {encoded.codec}"
+        long_name = f"array {array_name!r} of a value encoded by {encoded.codec}"
+        write_attrs(dataset, {"long_name": long_name})
     return target
 
 

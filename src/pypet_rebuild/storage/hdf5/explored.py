@@ -22,10 +22,11 @@ import numpy as np
 
 from pypet_rebuild.errors import FileFormatError
 from pypet_rebuild.storage.codecs import decode_value, encode_value
+from pypet_rebuild.storage.hdf5.attributes import write_attrs
 from pypet_rebuild.storage.hdf5.columns import plain_text
 from pypet_rebuild.storage.hdf5.describe import attach_run, describe, detach, units_of
 from pypet_rebuild.storage.hdf5.encoded import pack, read_encoded, unpack
-from pypet_rebuild.storage.hdf5.layout import create_growable, grow
+from pypet_rebuild.storage.hdf5.layout import attribute, create_growable, grow
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.hdf5.packed import (
     PackedRows,
@@ -64,10 +65,20 @@ def _dtype(kind: str) -> Any:
 
 
 def write_explored_column(
-    group: h5py.Group, path: str, values: Sequence[object], options: StorageOptions | None = None
+    group: h5py.Group,
+    path: str,
+    values: Sequence[object],
+    options: StorageOptions | None = None,
+    *,
+    described: tuple[str, str] | None = None,
 ) -> None:
-    """Write one explored column (growable with ``options``, contiguous in a segment)."""
+    """Write one explored column (growable with ``options``, contiguous in a segment).
+
+    ``described`` is the parameter's comment and annotations (JSON) as stored, when the caller
+    has them at hand; otherwise they are read from the trajectory's ``parameters`` group.
+    """
     kind = _kind(values)
+    trajectory = group.parent
     node: h5py.Dataset | h5py.Group
     if kind:
         data = np.array(list(values), dtype=object if kind == "str" else _dtype(kind))
@@ -75,14 +86,18 @@ def write_explored_column(
             node = group.create_dataset(path, data=data, dtype=_dtype(kind))
         else:
             node = create_growable(group, path, data.shape, _dtype(kind), options, data=data)
-        attach_run(node, group.parent)
+        attach_run(node, trajectory)
     else:
         payloads = [_payload(value, path) for value in values]
         node = create_packed(group, path, len(values), options, payloads)
-    node.attrs["python_type"] = kind
-    parameter = group.parent.get("parameters", {}).get(path)
-    comment = "" if parameter is None else str(parameter.attrs.get("comment", ""))
-    units = None if parameter is None else units_of(str(parameter.attrs.get("annotations", "{}")))
+    write_attrs(node, {"python_type": kind})
+    if described is None:
+        parameter = trajectory.get("parameters", {}).get(path)
+        comment = "" if parameter is None else str(parameter.attrs.get("comment", ""))
+        annotations = "{}" if parameter is None else str(parameter.attrs.get("annotations", "{}"))
+    else:
+        comment, annotations = described
+    units = units_of(annotations)
     describe(node, f"explored values of parameter {path}", comment=comment, units=units)
 
 
@@ -97,7 +112,7 @@ def read_explored_column(
     """The values of an explored column (either format version) as Python values."""
     where = f"the explored values of parameter {path!r}"
     if isinstance(node, h5py.Dataset):
-        if node.attrs.get("python_type") == "str":
+        if attribute(node, "python_type", None) == "str":
             return tuple(node.asstr()[...].tolist())
         return tuple(node[...].tolist())
     if is_packed(node):

@@ -34,7 +34,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import filelock
 import h5py
@@ -98,6 +98,11 @@ def list_segments(path: Path, trajectory: str | None = None) -> list[tuple[str, 
     return sorted(found, key=lambda item: (item[0], item[1]))
 
 
+# What follows ``.<name>.`` in a temporary main file's or journal's name. A fixed pattern: one
+# built around each file's name would be compiled anew for every new file a process writes.
+_TEMPORARY_TAIL: Final = re.compile(r"(journal\.)?\d+\.tmp$")
+
+
 def _temporary_name(target: Path, pid: int) -> Path:
     return target.with_name(f".{target.name}.{pid}.tmp")
 
@@ -116,8 +121,13 @@ def remove_leftovers(path: Path) -> list[Path]:
     """
     path = real_path(path)
     # Temporary main files and journals (``.<name>.<pid>.tmp``, ``.<name>.journal.<pid>.tmp``).
-    main = re.compile(rf"^\.{re.escape(path.name)}(\.journal)?\.\d+\.tmp$")
-    candidates = [entry for entry in _entries(path.parent) if main.match(entry.name)]
+    prefix = f".{path.name}."
+    candidates = [
+        entry
+        for entry in _entries(path.parent)
+        if entry.name.startswith(prefix)
+        and _TEMPORARY_TAIL.match(entry.name, len(prefix)) is not None
+    ]
     candidates += [
         entry for entry in _entries(segment_directory(path)) if _SEGMENT_TEMPORARY.match(entry.name)
     ]
@@ -279,17 +289,18 @@ def open_checked(path: Path) -> h5py.File:
     if path.is_dir():
         raise FileFormatError(f"{str(path)!r} is a directory, not an HDF5 file")
     try:
-        is_hdf5 = h5py.is_hdf5(path)
-    except OSError as exc:
-        raise FileFormatError(f"cannot read {str(path)!r}: {exc}") from exc
-    if not is_hdf5:
-        raise FileFormatError(
-            f"{str(path)!r} is not an HDF5 file (no HDF5 signature); was it written by "
-            "pypet_rebuild, and is the path right?"
-        )
-    try:
         file = _open_consistent(path)
     except OSError as exc:
+        # Only now look for the signature, to say why (a good file is not opened twice).
+        try:
+            is_hdf5 = h5py.is_hdf5(path)
+        except OSError as again:
+            raise FileFormatError(f"cannot read {str(path)!r}: {again}") from again
+        if not is_hdf5:
+            raise FileFormatError(
+                f"{str(path)!r} is not an HDF5 file (no HDF5 signature); was it written by "
+                "pypet_rebuild, and is the path right?"
+            ) from None
         raise FileFormatError(
             f"{str(path)!r} is truncated or corrupted and cannot be opened as HDF5 ({exc}); "
             "if a sweep was killed, its finished runs are in the .segments folder beside it"

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.storage.hdf5.appending import append_extras, append_trajectory, is_appendable
+from pypet_rebuild.storage.hdf5.attributes import write_attrs
 from pypet_rebuild.storage.hdf5.columns import (
     MASKS,
     ResultSource,
@@ -60,7 +61,7 @@ __all__ = [
 
 def start_main_file(new: h5py.File, old: h5py.File | None, replaced: str) -> None:
     """Mark a new main file as ours and copy every trajectory of the old one but ``replaced``."""
-    new.attrs[FORMAT_ATTR] = FORMAT_VERSION
+    write_attrs(new, {FORMAT_ATTR: FORMAT_VERSION})
     if old is not None:
         for name in old:
             if name != replaced:

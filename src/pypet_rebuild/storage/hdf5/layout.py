@@ -18,6 +18,7 @@ from typing import Any, Final
 import h5py
 import numpy as np
 import numpy.typing as npt
+from h5py._hl import filters  # h5py's builder of creation property lists (not re-exported)
 
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 
@@ -25,7 +26,9 @@ __all__ = [
     "LAYOUT_ATTR",
     "LAYOUT_VERSION",
     "STATUS_DTYPE",
+    "attribute",
     "create_growable",
+    "dataset_at",
     "digests_to_rows",
     "grow",
     "growable_kwargs",
@@ -48,9 +51,20 @@ STATUS_DTYPE: Final = h5py.enum_dtype({"pending": 0, "done": 1, "failed": 2}, ba
 _MIN_CHUNK_BYTES: Final = 512
 
 
+def attribute(node: h5py.HLObject, name: str, default: Any) -> Any:
+    """Attribute ``name`` of ``node``, or ``default`` if it has none (``attrs.get``, but cheap).
+
+    h5py's ``attrs.get`` tries to open a missing attribute: HDF5 fails, and h5py walks HDF5's
+    error stack and compiles a regular expression to turn that into a ``KeyError`` -- a
+    fifth of a millisecond, more than reading a present attribute. ``in`` only asks HDF5.
+    """
+    attrs = node.attrs
+    return attrs[name] if name in attrs else default  # noqa: SIM401 - see above
+
+
 def layout_version(group: h5py.Group) -> int:
     """The layout version of a trajectory group (groups written before version 2 have none)."""
-    return int(group.attrs.get(LAYOUT_ATTR, 1))
+    return int(attribute(group, LAYOUT_ATTR, 1))
 
 
 def growable_kwargs(
@@ -102,14 +116,101 @@ def create_growable(
     """
     dtype = np.dtype(dtype)
     kwargs = growable_kwargs(options, shape, dtype.itemsize)
-    if fillvalue is not None:
+    if fillvalue is not None and h5py.check_string_dtype(dtype) is not None:
+        # h5py's own path: it gives a text fill value the dataset's string type.
         kwargs["fillvalue"] = fillvalue
-    if not cached:
-        kwargs["rdcc_nbytes"] = 1  # h5py reads 0 as "the default cache"
-    dataset = group.create_dataset(name, shape=shape, dtype=dtype, **kwargs)
+        if not cached:
+            kwargs["rdcc_nbytes"] = 1  # h5py reads 0 as "the default cache"
+        dataset = group.create_dataset(name, shape=shape, dtype=dtype, **kwargs)
+    else:
+        # What ``group.create_dataset(name, shape=shape, dtype=dtype, **kwargs)`` does, by the
+        # low-level calls it makes (a third of its cost: a sweep creates dozens of these), with
+        # the creation property list built once per kind of dataset.
+        dataset = h5py.Dataset(
+            h5py.h5d.create(
+                group.id,
+                name.encode(),
+                h5py.h5t.py_create(dtype, logical=True),
+                h5py.h5s.create_simple(shape, _unlimited(kwargs["maxshape"])),
+                dcpl=_creation_plist(shape, dtype, fillvalue, kwargs),
+                dapl=None if cached else _UNCACHED_ACCESS,
+            )
+        )
     if data is not None and shape[0]:
-        dataset[...] = data
+        array = np.asarray(data)
+        if array.dtype == dtype and array.shape == shape and array.dtype.kind in "biuf":
+            # The whole dataset from a C-contiguous array of its own type: one HDF5 write.
+            dataset.id.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(array))
+        else:
+            dataset[...] = data
     return dataset
+
+
+def _unlimited(maxshape: tuple[int | None, ...]) -> tuple[int, ...]:
+    return tuple(h5py.h5s.UNLIMITED if extent is None else extent for extent in maxshape)
+
+
+def _uncached_access() -> h5py.h5p.PropDAID:
+    """The access property list h5py builds for ``rdcc_nbytes=1``: no chunk cache to speak of."""
+    access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+    slots, _, w0 = access.get_chunk_cache()
+    access.set_chunk_cache(slots, 1, w0)
+    return access
+
+
+_UNCACHED_ACCESS: Final = _uncached_access()
+
+_PLISTS: dict[tuple[object, ...], h5py.h5p.PropDCID] = {}
+_MAX_PLISTS: Final = 256
+
+
+def _creation_plist(
+    shape: tuple[int, ...], dtype: np.dtype[Any], fillvalue: Any, kwargs: dict[str, Any]
+) -> h5py.h5p.PropDCID:
+    """The creation property list h5py makes for a dataset of ``kwargs`` (cached; not changed).
+
+    Built by h5py's own ``fill_dcpl`` plus what ``make_new_dset`` adds (fill value, no
+    creation times, attribute order as h5py's configuration says), so the datasets' chunking,
+    filters and fill value are the ones ``create_dataset`` would give them. HDF5 copies the
+    list into each dataset it creates.
+    """
+    fill = None if fillvalue is None else np.array(fillvalue)
+    key = (
+        kwargs["chunks"],
+        kwargs["maxshape"],
+        kwargs.get("compression"),
+        kwargs.get("compression_opts"),
+        kwargs.get("shuffle"),
+        dtype.str,
+        None if fill is None else (fill.dtype.str, fill.tobytes()),
+    )
+    plist = _PLISTS.get(key)
+    if plist is not None:
+        return plist
+    plist = filters.fill_dcpl(
+        h5py.h5p.create(h5py.h5p.DATASET_CREATE),
+        shape,
+        dtype,
+        kwargs["chunks"],
+        kwargs.get("compression"),
+        kwargs.get("compression_opts"),
+        kwargs.get("shuffle"),
+        None,
+        kwargs["maxshape"],
+        None,
+        None,
+    )
+    if fill is not None:
+        plist.set_fill_value(fill)
+    plist.set_obj_track_times(False)
+    if h5py.get_config().track_order:
+        plist.set_attr_creation_order(h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED)
+    else:
+        plist.set_attr_creation_order(0)
+    if len(_PLISTS) >= _MAX_PLISTS:
+        _PLISTS.clear()
+    _PLISTS[key] = plist
+    return plist
 
 
 def grow(dataset: h5py.Dataset, rows: int) -> None:
@@ -131,11 +232,37 @@ def write_rows(dataset: h5py.Dataset, rows: npt.NDArray[np.int64], values: Any) 
         order = np.argsort(rows, kind="stable")
         rows, values = rows[order], values[order]
     breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    direct = _writes_directly(dataset, values)
     start = 0
     for stop in [*breaks.tolist(), len(rows)]:
         first = int(rows[start])
-        dataset[first : first + stop - start] = values[start:stop]
+        if direct:
+            _write_slice(dataset, first, np.ascontiguousarray(values[start:stop]))
+        else:
+            dataset[first : first + stop - start] = values[start:stop]
         start = stop
+
+
+def _writes_directly(dataset: h5py.Dataset, values: npt.NDArray[Any]) -> bool:
+    """Whether ``values`` are numbers of the dataset's own type (see :func:`_write_slice`)."""
+    dtype = dataset.dtype
+    return (
+        values.dtype == dtype
+        and dtype.kind in "biuf"
+        and dtype.metadata is None  # not an enum (equal to its base type for numpy)
+        and values.shape[1:] == dataset.shape[1:]
+    )
+
+
+def _write_slice(dataset: h5py.Dataset, first: int, block: npt.NDArray[Any]) -> None:
+    """``dataset[first : first + len(block)] = block`` by the HDF5 calls h5py makes for it.
+
+    For a C-contiguous block of the dataset's own numeric type only: h5py's slicing builds a
+    selection object per write, which costs more than the write of a few hundred rows.
+    """
+    space = dataset.id.get_space()
+    space.select_hyperslab((first, *(0 for _ in block.shape[1:])), block.shape)
+    dataset.id.write(h5py.h5s.create_simple(block.shape), space, block)
 
 
 def plain_text(text: str) -> bool:
@@ -159,6 +286,20 @@ def digests_to_rows(digests: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
     if array.dtype == np.uint8 and array.ndim == 2:
         return array
     return array.view(np.uint8).reshape(len(array), 16)
+
+
+def dataset_at(group: h5py.Group, name: str) -> h5py.Dataset:
+    """Dataset ``name`` of ``group``, as ``group[name]`` gives it, for a writer's many lookups.
+
+    ``group[name]`` builds an h5py ``File`` object for every dataset it opens (to ask whether
+    the file is read-only); this opens the dataset alone.
+
+    Raises
+    ------
+    KeyError
+        If ``group`` has no member ``name`` or it is not a dataset.
+    """
+    return h5py.Dataset(h5py.h5d.open(group.id, name.encode()))
 
 
 def open_uncached(group: h5py.Group, path: str) -> h5py.Dataset | None:
@@ -186,19 +327,24 @@ def read_span(dataset: h5py.Dataset, start: int, stop: int) -> npt.NDArray[Any]:
     column took three times as long. A chunk that is not allocated (it reads as the fill
     value) or not as large as its shape says is read the ordinary way.
     """
-    chunks = dataset.chunks
-    shape = dataset.shape
+    # One creation property list for the layout, chunk shape and filters (h5py's ``chunks``
+    # and ``compression`` each fetch their own).
+    dsid = dataset.id
+    plist = dsid.get_create_plist()
+    chunks = plist.get_chunk() if plist.get_layout() == h5py.h5d.CHUNKED else None
+    shape = dsid.shape
+    stored = dsid.dtype
     if (
         chunks is None
         or stop - start < chunks[0]
         or tuple(chunks[1:]) != tuple(shape[1:])
-        or dataset.dtype.kind not in "biufc"
-        or dataset.id.get_create_plist().get_nfilters()
+        or stored.kind not in "biufc"
+        or plist.get_nfilters()
     ):
         return np.asarray(dataset[start:stop])
     # Booleans are read as their bytes and compared with zero: a hand-edited byte of 2 must not
     # become a numpy bool that is neither True nor False.
-    dtype = np.dtype(np.uint8) if dataset.dtype.kind == "b" else dataset.dtype
+    dtype = np.dtype(np.uint8) if stored.kind == "b" else stored
     per_chunk = chunks[0]
     chunk_bytes = per_chunk * dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
     out = np.empty((stop - start, *shape[1:]), dtype=dtype)
@@ -213,16 +359,18 @@ def read_span(dataset: h5py.Dataset, start: int, stop: int) -> npt.NDArray[Any]:
         buffer = target if whole else scratch
         assert buffer is not None
         try:
-            _, got = dataset.id.read_direct_chunk(
-                (first, *tail), out=buffer.reshape(-1).view(np.uint8)
-            )
+            _, got = dsid.read_direct_chunk((first, *tail), out=buffer.reshape(-1).view(np.uint8))
         except (RuntimeError, OSError, ValueError):
             got = None  # not allocated (or unreadable): let HDF5 say what it holds
         if got is None or len(got) != chunk_bytes:
             target[...] = dataset[low:high]
         elif not whole:
             target[...] = buffer[low - first : high - first]
-    return out != 0 if dataset.dtype.kind == "b" else out
+    if stored.kind == "b":
+        # In place, into the bytes just read: a second array of a million booleans would cost
+        # more (its fresh pages) than reading the mask.
+        return np.not_equal(out, 0, out=out.view(np.bool_))
+    return out
 
 
 def read_rows(

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.exploration import PointHashes
+from pypet_rebuild.storage.hdf5.attributes import write_attrs
 from pypet_rebuild.storage.hdf5.describe import RUN
 from pypet_rebuild.storage.hdf5.layout import create_growable
 from pypet_rebuild.storage.hdf5.options import StorageOptions
@@ -60,7 +61,7 @@ def write_pending_run_table(
     scale = group.get(RUN)
     datasets = {name: _create_column(runs, name, n, options, group, scale) for name in RUN_COLUMNS}
     write_pending_rows(datasets, 0, hashes, trajectory_seed)
-    runs.attrs["hosts"] = json.dumps(RunColumns(0).hosts)
+    write_attrs(runs, {"hosts": json.dumps(RunColumns(0).hosts)})
     write_run_texts(runs, {}, {}, options)
 
 

@@ -45,7 +45,9 @@ from pypet_rebuild.storage.hdf5.appending import (
     append_trajectory,
     is_appendable,
 )
-from pypet_rebuild.storage.hdf5.columns import classify_layout, write_column
+from pypet_rebuild.storage.hdf5.attributes import write_attrs
+from pypet_rebuild.storage.hdf5.batch import RunBatch
+from pypet_rebuild.storage.hdf5.columns import classify_layout
 from pypet_rebuild.storage.hdf5.commit import COPY_COMMIT_BYTES, batch_in_memory, copied_h5
 from pypet_rebuild.storage.hdf5.extras import (
     write_definition,
@@ -80,8 +82,6 @@ from pypet_rebuild.storage.hdf5.journal import journal_path, open_journaled, rec
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.hdf5.skeleton import (
     STATUS_CODES,
-    RunColumns,
-    write_run_columns,
 )
 from pypet_rebuild.storage.hdf5.view import TrajectoryView
 from pypet_rebuild.storage.protocol import UNSTACKABLE, ResultInfo, StorageService, WriterSession
@@ -283,7 +283,7 @@ class HDF5StorageService:
         ``snapshot`` is the sweep's definition, when known: a fold the segment limit forces
         then writes it instead of reading every explored value and point hash back.
         """
-        self._write_segment(trajectory, self._batch_writer(records), snapshot)
+        self._write_segment(trajectory, self._batch(records).write, snapshot)
 
     def _finish_with_runs(
         self,
@@ -298,18 +298,18 @@ class HDF5StorageService:
         the commit (a value no codec stores, a failed write) leaves nothing of it stored.
         Only for ``compaction="always"``, whose finish folds anyway.
         """
-        write = self._batch_writer(records)
+        batch = self._batch(records)
         # A file this session created has the current layout: no reader is opened to check.
         if not (self._fresh or (self.path.exists() and self._current_layout(trajectory))):
             # A rewrite (a file converted from an older layout): as two steps.
-            self._write_segment(trajectory, write, snapshot)
+            self._write_segment(trajectory, batch.write, snapshot)
             self._finish(trajectory, provenance, snapshot)
             return
         logger.debug("folding the last batch and the segments of %r into %s", trajectory, self.path)
-        self._append(trajectory, snapshot=snapshot, provenance=provenance, batch=write)
+        self._append(trajectory, snapshot=snapshot, provenance=provenance, batch=batch)
 
-    def _batch_writer(self, records: Sequence[RunRecord]) -> Callable[[h5py.Group], None]:
-        """Check a batch of finished runs; the function that writes it into a segment's group.
+    def _batch(self, records: Sequence[RunRecord]) -> RunBatch:
+        """Check a batch of finished runs; the batch, to write as a segment or fold from memory.
 
         Raises
         ------
@@ -328,21 +328,9 @@ class HDF5StorageService:
             if signatures[name] is None:
                 self._check_encodable(name, values)
 
-        def write(group: h5py.Group) -> None:
-            write_run_columns(group, RunColumns.from_records(records))
-            results = group.create_group("results")
-            for name, values in columns.items():
-                write_column(
-                    results,
-                    name,
-                    values,
-                    comments.get(name, ""),
-                    self.options,
-                    allow_pickle=self.allow_pickle,
-                    signature=signatures[name],
-                )
-
-        return write
+        return RunBatch.from_records(
+            records, signatures, comments, self.options, allow_pickle=self.allow_pickle
+        )
 
     def _write_segment(
         self,
@@ -568,11 +556,11 @@ class HDF5StorageService:
         snapshot: TrajectorySnapshot | None = None,
         provenance: Mapping[str, object] | None = None,
         derived: Sequence[Result[Any]] = (),
-        batch: Callable[[h5py.Group], None] | None = None,
+        batch: RunBatch | None = None,
     ) -> None:
         """Fold in place, behind the rollback journal: costs what the segments add.
 
-        ``batch`` writes a last batch of runs, folded in after the segments from memory.
+        ``batch`` is a last batch of runs, folded in after the segments from memory.
         Only called while holding the writer lock. A kill before the journal is deleted leaves a
         journal that the next writer rolls back (readers read around it meanwhile), with every
         segment still there; a kill after it leaves segments the main file lists as folded.
@@ -609,26 +597,31 @@ class HDF5StorageService:
         snapshot: TrajectorySnapshot | None,
         provenance: Mapping[str, object] | None,
         derived: Sequence[Result[Any]],
-        batch: Callable[[h5py.Group], None] | None,
+        batch: RunBatch | None,
     ) -> dict[str, int]:
-        """The in-place change itself; returns the folded segment numbers it commits."""
+        """The in-place change itself; returns the folded segment numbers it commits.
+
+        The batch is folded from memory as it is when it can be (:attr:`RunBatch.direct`), else
+        through a segment written in memory.
+        """
         folded = folded_segments(main)
         segments = [(seq, p) for _, seq, p in on_disk if seq > folded.get(trajectory, 0)]
         with contextlib.ExitStack() as stack:
             sources = [
                 stack.enter_context(h5py.File(path, "r"))[trajectory] for _, path in segments
             ]
-            if batch is not None:
-                sources.append(stack.enter_context(batch_in_memory(trajectory, batch)))
+            direct = batch if batch is not None and batch.direct and trajectory in main else None
+            if batch is not None and direct is None:
+                sources.append(stack.enter_context(batch_in_memory(trajectory, batch.write)))
             if trajectory in main:
-                append_trajectory(main[trajectory], sources, snapshot, self.options)
+                append_trajectory(main[trajectory], sources, snapshot, self.options, direct)
                 append_extras(main[trajectory], provenance, derived, self.allow_pickle, sources)
             else:
                 fold_trajectory(main, trajectory, None, snapshot, self.options)
                 write_extras(main[trajectory], None, provenance, derived, self.allow_pickle)
         if segments:
             folded[trajectory] = segments[-1][0]
-        main.attrs[FOLDED_ATTR] = json.dumps(folded)
+        write_attrs(main, {FOLDED_ATTR: json.dumps(folded)})
         return folded
 
     def _remove_folded(
@@ -685,7 +678,7 @@ class HDF5StorageService:
                 write_extras(new[trajectory], view, provenance, derived, self.allow_pickle)
                 if segments:
                     folded[trajectory] = segments[-1][0]
-                new.attrs[FOLDED_ATTR] = json.dumps(folded)
+                write_attrs(new, {FOLDED_ATTR: json.dumps(folded)})
         finally:
             for file in segment_files:
                 file.close()
@@ -769,6 +762,10 @@ class HDF5StorageService:
         view = self._reader_for().view(trajectory)
         return view.header, view.n_runs
 
+    def run_count(self, trajectory: str) -> int:
+        """The number of runs; the definition is checked for structure, not decoded."""
+        return self._reader_for().view(trajectory).n_runs
+
     def load_run_table(self, trajectory: str) -> RunTable:
         """The merged run table of a trajectory."""
         return self._reader_for().view(trajectory).run_columns().to_table()
@@ -776,6 +773,10 @@ class HDF5StorageService:
     def result_names(self, trajectory: str) -> tuple[str, ...]:
         """The names of the stored results, sorted."""
         return self._reader_for().view(trajectory).result_names()
+
+    def has_result(self, trajectory: str, name: str) -> bool:
+        """Whether result ``name`` is stored (only its own node is looked at)."""
+        return self._reader_for().view(trajectory).has_result(name)
 
     def read_results(self, trajectory: str, name: str, runs: Sequence[int]) -> list[object]:
         """One result's values in the given runs (``MISSING`` where absent)."""
@@ -891,10 +892,13 @@ class _Reader:
     def _open_segments(self, trajectory: str) -> list[h5py.File]:
         """The unfolded segments; if one vanishes, a writer folded it: reopen the main file."""
         for _ in range(_REOPEN_ATTEMPTS):
-            folded = folded_segments(self.main).get(trajectory, 0)
+            segments = list_segments(self.path, trajectory)
+            # Without segment files there is nothing to skip: the record of folded ones (an
+            # attribute decoded from JSON) is read only when there is a segment to judge.
+            folded = folded_segments(self.main).get(trajectory, 0) if segments else 0
             files: list[h5py.File] = []
             try:
-                for _, seq, path in list_segments(self.path, trajectory):
+                for _, seq, path in segments:
                     if seq > folded:
                         files.append(h5py.File(path, "r"))
             except FileNotFoundError:

@@ -25,6 +25,7 @@ from pypet_rebuild.storage.hdf5.columns import (
     ColumnSignature,
     FixedSignature,
     ResultSource,
+    is_result,
     read_rows,
     result_names,
 )
@@ -70,13 +71,11 @@ class TrajectoryView:
         # The run table and the explored columns are checked when first read (see ``main``):
         # reading a result needs neither, and their checks are most of the cost of opening.
         self._tables_checked = False
-        check_header(main)
-        try:
-            self.header, self.main_runs = read_snapshot_header(main, allow_pickle=allow_pickle)
-        except (KeyError, ValueError, TypeError) as error:
-            if isinstance(error, PypetRebuildError):
-                raise  # already says what is wrong (e.g. a refused pickle)
-            raise damaged(main, f"the definition cannot be read ({error})") from error
+        self.main_runs = check_header(main)
+        # The definition (every parameter's attributes and decoded default) is read on first
+        # use, like the run table: reading results needs only the run count, and decoding the
+        # definition was a third of the cost of opening a file and reading one result.
+        self._header: TrajectorySnapshot | None = None
         self.segments: list[h5py.Group] = []
         self.stores: list[h5py.Group] = [main]
         self.expansions: list[h5py.Group] = []
@@ -90,6 +89,28 @@ class TrajectoryView:
         self._result_names: tuple[set[str], int] | None = None
         for segment in segments:
             self.add_segment(segment)
+
+    @property
+    def header(self) -> TrajectorySnapshot:
+        """The definition without explored values (read on first use, then kept).
+
+        Raises
+        ------
+        FileFormatError
+            If the definition's attributes or a parameter's stored default cannot be decoded
+            (checked on first use; opening checks only that the attributes are there). A
+            default stored as a refused pickle is no error here: it becomes a stand-in that
+            raises when used.
+        """
+        if self._header is None:
+            try:
+                header, _ = read_snapshot_header(self._main, allow_pickle=self.allow_pickle)
+            except (KeyError, ValueError, TypeError) as error:
+                if isinstance(error, PypetRebuildError):
+                    raise  # already says what is wrong
+                raise damaged(self._main, f"the definition cannot be read ({error})") from error
+            self._header = header
+        return self._header
 
     @property
     def main(self) -> h5py.Group:
@@ -242,6 +263,14 @@ class TrajectoryView:
         self._result_names = (names, len(self.stores))
         return tuple(sorted(names))
 
+    def has_result(self, name: str) -> bool:
+        """Whether any store holds result ``name`` (without listing the others)."""
+        if self._result_names is not None and self._result_names[1] == len(self.stores):
+            return name in self._result_names[0]
+        return any(
+            "results" in store and is_result(store["results"], name) for store in self.stores
+        )
+
     def sources(self, name: str) -> list[ResultSource | None]:
         """The column of result ``name`` in each store (``None`` where a store has none)."""
         found = self._sources.setdefault(name, [])
@@ -278,8 +307,8 @@ class TrajectoryView:
             return block.astype(signature.dtype), np.zeros(stop - start, dtype=bool)
         present = np.asarray(source.present[start:stop], dtype=bool)
         if not item:
-            return read_span(source.values, start, stop), present
-        return source.values[(slice(start, stop), *item)], present
+            return source.with_dtype(read_span(source.values, start, stop)), present
+        return source.with_dtype(source.values[(slice(start, stop), *item)]), present
 
     def _by_store(
         self, runs: npt.NDArray[np.int64]
@@ -430,7 +459,7 @@ class TrajectoryView:
             has = source.present[rows]
             if has.all():  # the usual case: one read straight into the result, no copy
                 assert source.values is not None
-                return read_rows(source.values, rows, item), has
+                return source.with_dtype(read_rows(source.values, rows, item)), has
         template = np.zeros((1, *signature.shape), dtype=signature.dtype)[(slice(None), *item)]
         block = np.zeros((len(runs), *template.shape[1:]), dtype=signature.dtype)
         present = np.zeros(len(runs), dtype=bool)
