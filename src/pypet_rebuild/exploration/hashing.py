@@ -99,6 +99,8 @@ HASH_VERSION: Final[int] = 1
 """Version of the point-hash format documented in this module."""
 
 _DOMAIN: Final[bytes] = b"pypet_rebuild.point.v1\0"
+_HASH_DIGEST: Final = type(hashlib.sha256()).digest
+"""``digest`` of a hashlib hash object, unbound (to ``map`` over many)."""
 _VALUE_DOMAIN: Final[bytes] = b"pypet_rebuild.value.v1\0"
 _CANONICAL_NAN: Final[bytes] = b"\x7f\xf8\x00\x00\x00\x00\x00\x00"
 _NUMERIC_KINDS: Final[frozenset[str]] = frozenset("biufcmM")
@@ -371,12 +373,15 @@ def hash_columns(columns: Mapping[str, Sequence[object]]) -> PointHashes:
         prefix = bytearray()
         _bytes_with_length(name.encode("utf-8", "surrogatepass"), prefix)
         prefixes.append(bytes(prefix))
+    if prefixes:
+        # The domain tag opens every point's message: it rides on the first column's items.
+        prefixes[0] = _DOMAIN + prefixes[0]
     lengths = {len(columns[name]) for name in names}
     if len(lengths) > 1:
         raise ValueError(f"columns of different lengths cannot be hashed together: {lengths}")
     n = lengths.pop() if lengths else 0
     digests = np.empty(n, dtype="V16")
-    out = digests.view(np.uint8)
+    out = digests.view(np.uint8).reshape(n, 16)
     memos: list[dict[tuple[type, object], bytes]] = [{} for _ in names]
     sha256 = hashlib.sha256
     for start in range(0, n, _BLOCK):
@@ -385,10 +390,11 @@ def hash_columns(columns: Mapping[str, Sequence[object]]) -> PointHashes:
             _encode_column(columns[name][start:stop], name, prefix, memo)
             for name, prefix, memo in zip(names, prefixes, memos, strict=True)
         ]
-        joined = b"".join(
-            sha256(_DOMAIN + b"".join(parts)).digest()[:16] for parts in zip(*encoded, strict=True)
-        )
-        out[16 * start : 16 * stop] = np.frombuffer(joined, dtype=np.uint8)
+        # Message, hash object and digest of each point by map over C functions: no Python
+        # frame per point. The digests are cut to 16 bytes in one numpy step.
+        messages = map(b"".join, zip(*encoded, strict=True))
+        joined = b"".join(map(_HASH_DIGEST, map(sha256, messages)))
+        out[start:stop] = np.frombuffer(joined, dtype=np.uint8).reshape(stop - start, 32)[:, :16]
     digests.flags.writeable = False  # handed over without a copy
     return PointHashes(digests)
 
