@@ -270,3 +270,46 @@ def test_parallel_workers_never_hear_ctrl_c(
     assert failed == []
     assert seen <= len(done) < n
     resume_completes(tmp_path, n)
+
+
+def test_cheap_serial_runs_are_looked_after_together_and_none_cut_short_is_done() -> None:
+    # Serial runs of microseconds are looked after (a SIGINT the simulate code's own handler
+    # took?) once per millisecond of runs or 64 runs: when a look finds one, every run since
+    # the last look may have been cut short, and none of them is stored as done.
+    n, k = 2_000, 1_000
+    calls: list[int] = []
+
+    def simulate(run: pr.Run) -> dict[str, int]:
+        calls.append(run.i)
+        if run.i == k:
+            # A handler of its own that takes the SIGINT, removed again before the run returns.
+            previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.01)  # the handler runs in the meantime
+            finally:
+                signal.signal(signal.SIGINT, previous)
+        return {"y": 2 * run.i}
+
+    storage = pr.MemoryStorageService()
+    traj = pr.Trajectory("cheap", seed=0)
+    i = traj.add_parameter("i", 0)
+    traj.explore(i.sweep(list(range(n))))
+    with pytest.raises(KeyboardInterrupt):
+        pr.Environment(traj, storage=storage).run(simulate, progress=False)
+    assert calls == list(range(k + 1)), "the sweep stops after the run the SIGINT reached"
+    table = storage.load_run_table("cheap")
+    status = dict(zip(table.index.tolist(), table.status.tolist(), strict=True))
+    done = sorted(index for index, s in status.items() if s == "done")
+    failed = sorted(index for index, s in status.items() if s == "failed")
+    # The cut-short run and those looked after with it are failed (interrupted), one block
+    # ending at the run the SIGINT reached; every run before it is done, with its result.
+    assert failed
+    assert failed[-1] == k
+    assert failed == list(range(failed[0], k + 1))
+    assert len(failed) <= 64, failed
+    assert done == list(range(failed[0]))
+    errors = dict(zip(table.index.tolist(), table.error.tolist(), strict=True))
+    assert all("KeyboardInterrupt" in errors[index] for index in failed)
+    values = pr.load_trajectory(storage).results["y"]
+    assert values[done].tolist() == [2 * index for index in done]

@@ -54,6 +54,10 @@ _TARGET_CHUNK_SECONDS = 0.25
 _MAX_CHUNK_BYTES = 32 << 20
 _MAX_CHUNK_RUNS = 20_000
 _MAX_DROPPED = 3
+_LOOK_SECONDS = 0.001
+"""Run time after which a serial sweep looks for a SIGINT the simulate code's handler took."""
+_LOOK_RUNS = 64
+"""Runs after which it looks in any case."""
 
 
 @dataclass
@@ -194,23 +198,55 @@ class _Dispatcher:
         context, sink, hooks, interrupts = self.context, self.sink, self.hooks, self.interrupts
         retries = self.settings.retries
         raise_on_error = self.settings.on_error == "raise"
-        signalled = interrupts.signals_arrived
-        while not interrupts.stop and self.failure is None:
-            task = queue.popleft() if queue else next(source, None)
-            if task is None:
-                break
-            if hooks:
-                self._announce([task])
-            record, error = execute_run(context, task)
-            if signalled() and interrupts.cut_short():
-                # A SIGINT reached the simulate code's own handler: never store it as done.
-                sink.add(interrupted_record(record), None)
-            elif error is None and not retries:
-                sink.add(record, None)
-            elif self._outcome(record, error, task):
-                queue.appendleft(task)
-            if raise_on_error and sink.unstorable:
-                self._unstorable()
+        # Runs that succeeded, held until the next look for a SIGINT that reached the simulate
+        # code's own handler: one look (a system call) per millisecond of cheap runs, or after
+        # every run that takes longer. When a look finds one, every held run may have been cut
+        # short, and none is stored as done (they run again on resume). With hooks, every run
+        # is looked after at once: they hear of each run in order (before_run, after_run...).
+        look_runs = 1 if hooks else _LOOK_RUNS
+        held: list[RunRecord] = []
+        held_seconds = 0.0
+        try:
+            while not interrupts.stop and self.failure is None:
+                task = queue.popleft() if queue else next(source, None)
+                if task is None:
+                    break
+                if hooks:
+                    self._announce([task])
+                record, error = execute_run(context, task)
+                if error is None and not retries:
+                    held.append(record)
+                    held_seconds += record.duration
+                    if held_seconds < _LOOK_SECONDS and len(held) < look_runs:
+                        continue
+                    self._release(held)
+                    held_seconds = 0.0
+                elif self._release(held):
+                    held_seconds = 0.0
+                    sink.add(interrupted_record(record), None)
+                else:
+                    held_seconds = 0.0
+                    if self._outcome(record, error, task):
+                        queue.appendleft(task)
+                if raise_on_error and sink.unstorable:
+                    self._unstorable()
+        finally:
+            self._release(held)
+        if raise_on_error and sink.unstorable:
+            self._unstorable()
+
+    def _release(self, held: list[RunRecord]) -> bool:
+        """Look for a SIGINT the simulate code's handler took; hand the held runs to the sink.
+
+        Returns whether one arrived: then the held runs, and the run that just ended, may have
+        been cut short, and are never stored as done.
+        """
+        interrupts = self.interrupts
+        cut = bool(interrupts.signals_arrived()) and interrupts.cut_short()
+        for record in held:
+            self.sink.add(interrupted_record(record) if cut else record, None)
+        held.clear()
+        return cut
 
     def run_parallel(self, tasks: Iterable[RunTask], count: int | None = None) -> None:
         pending = TaskQueue(tasks, count)
