@@ -231,7 +231,8 @@ class _Dispatcher:
                 if raise_on_error and sink.unstorable:
                     self._unstorable()
         finally:
-            self._release(held)
+            if held:  # every other run was looked after when it ended
+                self._release(held)
         if raise_on_error and sink.unstorable:
             self._unstorable()
 
