@@ -233,6 +233,12 @@ def test_subpackages_stay_reachable_as_attributes() -> None:
         "    pass\n"
         "else:\n"
         "    raise SystemExit('pr.no_such_module did not raise')\n"
+        "try:\n"
+        "    getattr(pr, 'storage.hdf5')\n"
+        "except AttributeError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise SystemExit('a dotted name reached a module below the package')\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False

@@ -58,7 +58,11 @@ class LazyExports:
         module = self.exports.get(name)
         if module is not None:
             value = getattr(importlib.import_module(module), name)
-        elif not name.startswith("_") and importlib.util.find_spec(f"{self.package}.{name}"):
+        elif (
+            name.isidentifier()  # one module of this package, never a dotted path below it
+            and not name.startswith("_")
+            and importlib.util.find_spec(f"{self.package}.{name}")
+        ):
             value = importlib.import_module(f"{self.package}.{name}")
         else:
             raise AttributeError(f"module {self.package!r} has no attribute {name!r}")

@@ -26,11 +26,6 @@ class DurationLog:
         self._index = array("q")
         self._seconds = array("d")
 
-    def append(self, index: int, seconds: float) -> None:
-        """Record that run ``index`` took ``seconds``."""
-        self._index.append(index)
-        self._seconds.append(seconds)
-
     def extend(self, indices: Iterable[int], seconds: Iterable[float]) -> None:
         """Record that runs ``indices`` took ``seconds`` (equally long; one call per batch)."""
         self._index.extend(indices)
