@@ -18,7 +18,7 @@ import pytest
 
 import pypet_rebuild as pr
 from pypet_rebuild.errors import StorageError
-from pypet_rebuild.storage.hdf5 import service
+from pypet_rebuild.storage.hdf5 import files, service
 from pypet_rebuild.storage.hdf5.batch import RunBatch
 from pypet_rebuild.storage.hdf5.journal import journal_path
 
@@ -134,6 +134,35 @@ def test_a_final_commit_that_fails_stores_the_last_batch_apart_and_raises(
     assert (report.done, report.skipped) == (0, 6)
     assert not path.with_name("failing.h5.segments").exists()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_killed_writers_temporary_files_go_once_per_hold_of_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Leftovers are removed when a writer takes the lock, not by a folder scan per commit."""
+    path = tmp_path / "held.h5"
+    _sweep(path, _trajectory(4))
+    # What writers killed mid-commit leave: a temporary main file and a journal's temporary.
+    debris = [tmp_path / ".held.h5.4242.tmp", tmp_path / ".held.h5.journal.4242.tmp"]
+    for leftover in debris:
+        leftover.write_bytes(b"half written")
+    scans: list[Path] = []
+    remove_leftovers = files.remove_leftovers
+
+    def counted(target: Path) -> list[Path]:
+        scans.append(target)
+        return remove_leftovers(target)
+
+    monkeypatch.setattr(service, "remove_leftovers", counted)
+    # A resume of a longer trajectory: begin_sweep commits, two segments, the final commit.
+    env = pr.Environment(_trajectory(25), storage=path, batch_size=10, flush_seconds=3600)
+    report = env.run(_simulate, progress=False, resume=True)
+    env.storage.close()
+    assert report.done == 21
+    assert scans == [path]  # one scan for the one hold of the lock
+    assert not any(leftover.exists() for leftover in debris)
+    with pr.load_trajectory(path) as study:
+        assert study.results["z"][:].tolist() == [2.0 * i for i in range(25)]
 
 
 def _mixed(run: pr.Run) -> dict[str, object]:

@@ -212,10 +212,8 @@ class HDF5StorageService:
                 "storage; finish or close that session (or leave its with-block) first"
             )
         self._lock.acquire()
-        self._unfolded.clear()  # another writer may have written or folded since
-        self._fresh = False
         try:
-            self._recover()
+            self._acquired()
         except BaseException:
             self._lock.release()
             raise
@@ -481,13 +479,26 @@ class HDF5StorageService:
         self._lock.acquire()
         try:
             if not held:
-                self._unfolded.clear()
-                self._fresh = False
-                self._recover()
+                self._acquired()
             yield
         finally:
             if not held:
                 self._lock.release()
+
+    def _acquired(self) -> None:
+        """Make good what other writers did before this process took the lock it now holds.
+
+        Another writer may have written or folded since this one last held the lock, or been
+        killed mid-commit: its uncommitted in-place change is rolled back and its temporary
+        files removed, once per hold. (Every commit listed the folder for them before: in a
+        folder of many files that cost each commit a directory scan, although nothing but a
+        killed writer of another hold leaves them; this writer's own failed commits remove
+        their temporary files themselves.)
+        """
+        self._unfolded.clear()
+        self._fresh = False
+        self._recover()
+        remove_leftovers(self.path)  # a killed writer's, even of a file it never committed
 
     def _check_writable(self) -> None:
         # The mode bits too: as root, os.access says yes even for a file marked read-only.
@@ -570,7 +581,6 @@ class HDF5StorageService:
         leaves the file as it was and a temporary copy that the next writer removes.
         """
         self._invalidate()
-        remove_leftovers(self.path)
         on_disk = list_segments(self.path, trajectory)
         real = real_path(self.path)
         try:
@@ -662,7 +672,6 @@ class HDF5StorageService:
         writer deletes.
         """
         self._invalidate()
-        remove_leftovers(self.path)
         old = open_checked(self.path) if self.path.exists() else None
         folded = folded_segments(old) if old is not None else {}
         on_disk = list_segments(self.path, trajectory)
@@ -696,7 +705,6 @@ class HDF5StorageService:
         """
         with self._locked():
             self._invalidate()
-            remove_leftovers(self.path)
             old = open_checked(self.path) if self.path.exists() else None
             incoming = open_checked(source)
             stale = list_segments(self.path, trajectory)
