@@ -18,7 +18,7 @@ import pytest
 
 import pypet_rebuild as pr
 from pypet_rebuild.errors import StorageError
-from pypet_rebuild.storage.hdf5 import files, service
+from pypet_rebuild.storage.hdf5 import files, layout, service
 from pypet_rebuild.storage.hdf5.batch import RunBatch
 from pypet_rebuild.storage.hdf5.journal import journal_path
 
@@ -195,7 +195,8 @@ def _layout(path: Path) -> list[str]:
             values = node[()]
             lines.append(
                 f"{name} {node.dtype} {node.shape} {node.maxshape} {node.chunks} "
-                f"{node.fillvalue!r} {plist.get_fill_time()} "
+                f"{node.fillvalue!r} {plist.get_fill_time()} {plist.get_nfilters()} "
+                f"{plist.get_obj_track_times()} {plist.get_attr_creation_order()} "
                 f"{values.tolist() if isinstance(values, np.ndarray) else values!r}"
             )
         else:
@@ -211,22 +212,24 @@ def _layout(path: Path) -> list[str]:
     return lines
 
 
+def _two_sweeps(path: Path) -> None:
+    """A new file of 4 runs, then 3 more by an expansion (the second commit is journaled)."""
+    first = _trajectory(4)
+    env = pr.Environment(first, storage=path)
+    env.run(_mixed, progress=False)  # a new file: committed by a copy
+    env.storage.close()
+    grown = pr.load_trajectory(path, name="t").trajectory
+    grown.expand({"x": [4.0, 5.0, 6.0]})
+    env = pr.Environment(grown, storage=path)
+    env.run(_mixed, resume=True, progress=False)  # through the journal; "turns" turns packed
+    env.storage.close()
+
+
 def test_the_last_batch_folded_from_memory_stores_what_a_segment_in_memory_stores(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The fold takes the last batch from its columns; a segment in memory is the other way."""
-
-    def sweeps(path: Path) -> None:
-        first = _trajectory(4)
-        env = pr.Environment(first, storage=path)
-        env.run(_mixed, progress=False)  # a new file: committed by a copy
-        env.storage.close()
-        grown = pr.load_trajectory(path, name="t").trajectory
-        grown.expand({"x": [4.0, 5.0, 6.0]})
-        env = pr.Environment(grown, storage=path)
-        env.run(_mixed, resume=True, progress=False)  # through the journal; "turns" turns packed
-        env.storage.close()
-
+    sweeps = _two_sweeps
     direct = tmp_path / "direct.h5"
     with monkeypatch.context() as patched:
         patched.setattr(service, "batch_in_memory", None)  # not called: from the columns
@@ -238,3 +241,24 @@ def test_the_last_batch_folded_from_memory_stores_what_a_segment_in_memory_store
     with pr.load_trajectory(direct) as study:
         assert study.results["turns"].to_list() == [0.0, 1.0, 2.0, 3.0, "x=4", "x=5", "x=6"]
         assert study.results["sparse"].to_list()[:4] == [None, 1, 2, None]
+
+
+def test_datasets_are_the_same_without_h5pys_private_plist_builder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer builds creation property lists with h5py's private ``fill_dcpl`` for speed.
+
+    Should a future h5py move it or change its signature, datasets are created through
+    ``create_dataset`` instead: the same file either way.
+    """
+    _two_sweeps(tmp_path / "low.h5")
+    for missing in (None, lambda *args: (_ for _ in ()).throw(TypeError("changed signature"))):
+        with monkeypatch.context() as patched:
+            patched.setattr(layout, "_fill_dcpl", missing)
+            patched.setattr(layout, "_PLISTS", {})
+            patched.setattr(layout, "_FILL_DCPL_REFUSED", [])
+            path = tmp_path / f"public-{missing is None}.h5"
+            _two_sweeps(path)
+            refusals = len(layout._FILL_DCPL_REFUSED)
+            assert refusals == (0 if missing is None else 1)  # noticed once, then avoided
+        assert _layout(path) == _layout(tmp_path / "low.h5")

@@ -18,7 +18,6 @@ from typing import Any, Final
 import h5py
 import numpy as np
 import numpy.typing as npt
-from h5py._hl import filters  # h5py's builder of creation property lists (not re-exported)
 
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 
@@ -49,6 +48,14 @@ STATUS_DTYPE: Final = h5py.enum_dtype({"pending": 0, "done": 1, "failed": 2}, ba
 """The run status as an HDF5 enum: the meaning of each code travels with the file."""
 
 _MIN_CHUNK_BYTES: Final = 512
+
+try:
+    # h5py's builder of creation property lists: private (not re-exported), so a future h5py
+    # may move or change it. Without it datasets are created through ``create_dataset``.
+    from h5py._hl.filters import fill_dcpl as _fill_dcpl
+except ImportError:  # pragma: no cover - depends on the installed h5py
+    _fill_dcpl = None
+_FILL_DCPL_REFUSED: Final[list[bool]] = []  # not empty once a call found its signature changed
 
 
 def attribute(node: h5py.HLObject, name: str, default: Any) -> Any:
@@ -116,9 +123,12 @@ def create_growable(
     """
     dtype = np.dtype(dtype)
     kwargs = growable_kwargs(options, shape, dtype.itemsize)
-    if fillvalue is not None and h5py.check_string_dtype(dtype) is not None:
-        # h5py's own path: it gives a text fill value the dataset's string type.
-        kwargs["fillvalue"] = fillvalue
+    # h5py's own path gives a text fill value the dataset's string type.
+    text_fill = fillvalue is not None and h5py.check_string_dtype(dtype) is not None
+    dcpl = None if text_fill else _creation_plist(shape, dtype, fillvalue, kwargs)
+    if dcpl is None:
+        if fillvalue is not None:
+            kwargs["fillvalue"] = fillvalue
         if not cached:
             kwargs["rdcc_nbytes"] = 1  # h5py reads 0 as "the default cache"
         dataset = group.create_dataset(name, shape=shape, dtype=dtype, **kwargs)
@@ -132,7 +142,7 @@ def create_growable(
                 name.encode(),
                 h5py.h5t.py_create(dtype, logical=True),
                 h5py.h5s.create_simple(shape, _unlimited(kwargs["maxshape"])),
-                dcpl=_creation_plist(shape, dtype, fillvalue, kwargs),
+                dcpl=dcpl,
                 dapl=None if cached else _UNCACHED_ACCESS,
             )
         )
@@ -166,14 +176,17 @@ _MAX_PLISTS: Final = 256
 
 def _creation_plist(
     shape: tuple[int, ...], dtype: np.dtype[Any], fillvalue: Any, kwargs: dict[str, Any]
-) -> h5py.h5p.PropDCID:
+) -> h5py.h5p.PropDCID | None:
     """The creation property list h5py makes for a dataset of ``kwargs`` (cached; not changed).
 
     Built by h5py's own ``fill_dcpl`` plus what ``make_new_dset`` adds (fill value, no
     creation times, attribute order as h5py's configuration says), so the datasets' chunking,
     filters and fill value are the ones ``create_dataset`` would give them. HDF5 copies the
-    list into each dataset it creates.
+    list into each dataset it creates. ``None`` if this h5py has no ``fill_dcpl`` of the
+    signature known here (the caller then goes through ``create_dataset``).
     """
+    if _fill_dcpl is None or _FILL_DCPL_REFUSED:
+        return None
     fill = None if fillvalue is None else np.array(fillvalue)
     key = (
         kwargs["chunks"],
@@ -187,19 +200,23 @@ def _creation_plist(
     plist = _PLISTS.get(key)
     if plist is not None:
         return plist
-    plist = filters.fill_dcpl(
-        h5py.h5p.create(h5py.h5p.DATASET_CREATE),
-        shape,
-        dtype,
-        kwargs["chunks"],
-        kwargs.get("compression"),
-        kwargs.get("compression_opts"),
-        kwargs.get("shuffle"),
-        None,
-        kwargs["maxshape"],
-        None,
-        None,
-    )
+    try:
+        plist = _fill_dcpl(
+            h5py.h5p.create(h5py.h5p.DATASET_CREATE),
+            shape,
+            dtype,
+            kwargs["chunks"],
+            kwargs.get("compression"),
+            kwargs.get("compression_opts"),
+            kwargs.get("shuffle"),
+            None,
+            kwargs["maxshape"],
+            None,
+            None,
+        )
+    except TypeError:  # a future h5py changed its private signature: use its public API
+        _FILL_DCPL_REFUSED.append(True)
+        return None
     if fill is not None:
         plist.set_fill_value(fill)
     plist.set_obj_track_times(False)
