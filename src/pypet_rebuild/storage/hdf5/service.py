@@ -65,6 +65,7 @@ from pypet_rebuild.storage.hdf5.files import (
     list_segments,
     new_staging_path,
     open_checked,
+    open_reading,
     real_path,
     remove_leftovers,
     remove_staging,
@@ -856,7 +857,7 @@ class _Reader:
         self.allow_pickle = allow_pickle
         self.real = real_path(path)  # resolved once: the stamp is taken on every read
         self.stamp = _stamp(self.real)
-        self.main = open_checked(path)
+        self.main, self.main_view = open_reading(path, real=self.real)
         self._segments: dict[str, list[h5py.File]] = {}
         self._views: dict[str, TrajectoryView] = {}
 
@@ -886,6 +887,7 @@ class _Reader:
                 self.main[trajectory],
                 [f[trajectory] for f in files],
                 allow_pickle=self.allow_pickle,
+                main_view=self.main_view,
             )
         return self._views[trajectory]
 
@@ -908,7 +910,7 @@ class _Reader:
                 # holds its runs, so read that one instead (ours would miss them).
                 self.close()
                 self.stamp = _stamp(self.real)
-                self.main = open_checked(self.path)
+                self.main, self.main_view = open_reading(self.path, real=self.real)
                 continue
             return files
         raise StorageError(

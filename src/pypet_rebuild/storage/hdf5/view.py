@@ -31,6 +31,7 @@ from pypet_rebuild.storage.hdf5.columns import (
 )
 from pypet_rebuild.storage.hdf5.extras import read_definition, read_derived, read_provenance
 from pypet_rebuild.storage.hdf5.frames import read_frame_columns
+from pypet_rebuild.storage.hdf5.journal import FileView
 from pypet_rebuild.storage.hdf5.layout import read_span
 from pypet_rebuild.storage.hdf5.skeleton import (
     RunColumns,
@@ -61,12 +62,22 @@ class TrajectoryView:
         Unpickle values stored as pickles (runs code from the file: only for trusted files).
         Without it, reading such a value raises :class:`~pypet_rebuild.errors.PickleRefusedError`
         (parameter defaults and derived results become stand-ins that raise when used).
+    main_view
+        The plain view the main file was opened through, read-only (``None``: through a journal
+        view, or unknown). Whole columns are then read from it where HDF5 says their chunks
+        are (see :func:`~.layout.read_span`).
     """
 
     def __init__(
-        self, main: h5py.Group, segments: Sequence[h5py.Group], *, allow_pickle: bool = False
+        self,
+        main: h5py.Group,
+        segments: Sequence[h5py.Group],
+        *,
+        allow_pickle: bool = False,
+        main_view: FileView | None = None,
     ) -> None:
         self._main = main
+        self._main_view = main_view
         self.allow_pickle = allow_pickle
         # The run table and the explored columns are checked when first read (see ``main``):
         # reading a result needs neither, and their checks are most of the cost of opening.
@@ -307,7 +318,9 @@ class TrajectoryView:
             return block.astype(signature.dtype), np.zeros(stop - start, dtype=bool)
         present = np.asarray(source.present[start:stop], dtype=bool)
         if not item:
-            return source.with_dtype(read_span(source.values, start, stop)), present
+            # The only store is the main file: its chunks can be read through its view.
+            values = read_span(source.values, start, stop, file=self._main_view)
+            return source.with_dtype(values), present
         return source.with_dtype(source.values[(slice(start, stop), *item)]), present
 
     def _by_store(
