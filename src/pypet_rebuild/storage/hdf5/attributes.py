@@ -8,6 +8,12 @@ scalar dataspace, by the same ``h5a`` calls h5py makes (delete an existing attri
 write): the stored attribute is the same, byte for byte (a variable-length UTF-8 string, a
 64-bit little-endian integer, a 64-bit float; also NumPy's 32- and 64-bit float scalars). Any
 other value (arrays, booleans, bytes) goes through h5py's own path.
+
+Reading has two shortcuts of the same kind, for the checks run when a file is opened:
+:func:`attribute_names` lists a node's attributes in one pass (instead of asking for each name
+in turn), and :func:`integer_attribute` reads a scalar integer by the low-level calls alone; any
+other value is read as ``node.attrs[name]`` reads it, so a hand-edited attribute is judged as
+before.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import h5py
 import numpy as np
 from h5py import h5a, h5s, h5t
 
-__all__ = ["write_attrs"]
+__all__ = ["attribute_names", "integer_attribute", "write_attrs"]
 
 _TEXT: Final = h5py.string_dtype()
 _SCALAR: Final = h5s.create(h5s.SCALAR)
@@ -72,3 +78,62 @@ def write_attrs(node: h5py.HLObject, values: Mapping[str, Any]) -> None:
             h5a.delete(oid, key)
             raise
         attribute.close()
+
+
+def attribute_names(node: h5py.HLObject) -> frozenset[str]:
+    """The names of the attributes of ``node``, from one pass over them.
+
+    Cheaper than ``name in node.attrs`` for each of several names (each asks HDF5 to look the
+    name up in the node's attribute index).
+
+    Parameters
+    ----------
+    node
+        An open group, dataset or file.
+
+    Returns
+    -------
+    frozenset of str
+        The names, decoded as h5py decodes them.
+    """
+    found: list[bytes] = []
+    # ``append`` returns None, which tells HDF5 to go on.
+    h5a.iterate(node.id, found.append)
+    return frozenset(name.decode("utf-8", "surrogateescape") for name in found)
+
+
+def integer_attribute(node: h5py.HLObject, name: str, default: Any) -> Any:
+    """Attribute ``name`` of ``node``, ``default`` if it has none; a scalar integer as ``int``.
+
+    A scalar attribute of an HDF5 integer type that ``int64`` holds exactly is read by the
+    low-level calls alone (a quarter of the time of ``node.attrs[name]``, which builds the
+    memory type and the array anew); any other value is returned as ``node.attrs[name]`` reads
+    it.
+
+    Parameters
+    ----------
+    node
+        An open group, dataset or file.
+    name
+        The attribute.
+    default
+        What to return if there is no such attribute.
+    """
+    oid = node.id
+    key = name.encode()
+    if not h5a.exists(oid, key):
+        return default
+    attribute = h5a.open(oid, key)
+    stored = attribute.get_type()
+    if (
+        attribute.shape == ()
+        and stored.get_class() == h5t.INTEGER
+        and (stored.get_sign() == h5t.SGN_2 or stored.get_size() < 8)
+    ):
+        value = np.empty((), dtype=np.int64)
+        attribute.read(value, mtype=_INT64)
+        return int(value)
+    return node.attrs[name]
+
+
+_INT64: Final = h5t.NATIVE_INT64

@@ -97,6 +97,7 @@ class TrajectoryView:
         self._columns: tuple[RunColumns, int] | None = None
         self._location: tuple[npt.NDArray[np.int16], npt.NDArray[np.int64], int] | None = None
         self._sources: dict[str, list[ResultSource | None]] = {}
+        self._results: dict[int, h5py.Group | None] = {}
         self._result_names: tuple[set[str], int] | None = None
         for segment in segments:
             self.add_segment(segment)
@@ -278,16 +279,39 @@ class TrajectoryView:
         """Whether any store holds result ``name`` (without listing the others)."""
         if self._result_names is not None and self._result_names[1] == len(self.stores):
             return name in self._result_names[0]
-        return any(
-            "results" in store and is_result(store["results"], name) for store in self.stores
-        )
+        for position in range(len(self.stores)):
+            results = self._results_group(position)
+            if results is not None and is_result(results, name):
+                return True
+        return False
+
+    def _results_group(self, position: int) -> h5py.Group | None:
+        """The ``results`` group of store ``position`` (``None`` if it has none), opened once."""
+        if position not in self._results:
+            store = self.stores[position]
+            # Asked first: h5py's ``get`` of a missing name turns HDF5's error into a KeyError
+            # the slow way (a segment without results has none).
+            self._results[position] = store["results"] if "results" in store else None  # noqa: SIM401
+        return self._results[position]
 
     def sources(self, name: str) -> list[ResultSource | None]:
         """The column of result ``name`` in each store (``None`` where a store has none)."""
         found = self._sources.setdefault(name, [])
-        if len(found) < len(self.stores):
-            found.extend(
-                _source(store, name, self.allow_pickle) for store in self.stores[len(found) :]
+        while len(found) < len(self.stores):
+            position = len(found)
+            results = self._results_group(position)
+            if results is None or name not in results:
+                found.append(None)
+                continue
+            found.append(
+                ResultSource(
+                    self.stores[position],
+                    name,
+                    allow_pickle=self.allow_pickle,
+                    results=results,
+                    # The main group's run count is checked on opening (check_header).
+                    rows=self.main_runs if position == 0 else None,
+                )
             )
         return found
 
@@ -501,14 +525,6 @@ def _contiguous(runs: npt.NDArray[np.int64]) -> tuple[int, int] | None:
     if len(runs) > 1 and not bool(np.all(runs[1:] > runs[:-1])):
         return None
     return first, last + 1
-
-
-def _source(store: h5py.Group, name: str, allow_pickle: bool) -> ResultSource | None:
-    """The column of result ``name`` in one store, or ``None``."""
-    results = store.get("results")
-    if results is None or name not in results:
-        return None
-    return ResultSource(store, name, allow_pickle=allow_pickle)
 
 
 def _expanded(
