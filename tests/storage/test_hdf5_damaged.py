@@ -111,7 +111,7 @@ CASES = [
     ("missing attribute", _delete_attr("t", "parameter_order"), "'parameter_order' are missing"),
     ("bad json", _set("t", "grid", "{not json"), "the definition cannot be read"),
     ("hashes not digests", _retype("t/runs/point_hash", "int64"), "'point_hash' has dtype int64"),
-    # Read by the low-level shortcuts of the opening checks (attributes.integer_attribute).
+    # Read by the low-level shortcuts of the opening checks (attributes.read_attribute).
     ("run count too large", _set("t", "n_runs", np.uint64(2**64 - 1)), "dimension scale 'run'"),
     ("layout version as text", _set("t", "layout_version", "two"), "version is 'two', not an"),
     ("scale not a dataset", _replace_by_group("t/run"), "dimension scale 'run' is missing or"),

@@ -173,11 +173,32 @@ def _is_own_file(path: Path) -> bool:
     entry point is loaded (that alone takes milliseconds, as long as reading a small result).
     """
     try:
-        with path.open("rb") as file:
-            head = file.read(_OWN_HEAD)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except OSError:
         return False
+    try:
+        # The first page holds it in every file this library writes: the rest of the head is
+        # read only when it does not (a buffered file object and 64 KiB cost more than the
+        # look itself).
+        head = os.pread(fd, _FIRST_PAGE, 0) if hasattr(os, "pread") else os.read(fd, _FIRST_PAGE)
+        if _OWN_MARK not in head and len(head) == _FIRST_PAGE:
+            head += _read_more(fd, _OWN_HEAD - _FIRST_PAGE, _FIRST_PAGE)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     return head.startswith(_HDF5_SIGNATURE) and _OWN_MARK in head
+
+
+_FIRST_PAGE = 4096
+
+
+def _read_more(fd: int, count: int, offset: int) -> bytes:
+    """Up to ``count`` bytes from ``offset`` (where they end: a short file reads short)."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, count, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, count)
 
 
 def _detect(path: Path) -> Backend:

@@ -11,8 +11,8 @@ other value (arrays, booleans, bytes) goes through h5py's own path.
 
 Reading has two shortcuts of the same kind, for the checks run when a file is opened:
 :func:`attribute_names` lists a node's attributes in one pass (instead of asking for each name
-in turn), and :func:`integer_attribute` reads a scalar integer by the low-level calls alone; any
-other value is read as ``node.attrs[name]`` reads it, so a hand-edited attribute is judged as
+in turn), and :func:`read_attribute` reads a scalar integer or text by the low-level calls alone;
+any other value is read as ``node.attrs[name]`` reads it, so a hand-edited attribute is judged as
 before.
 """
 
@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 from h5py import h5a, h5s, h5t
 
-__all__ = ["attribute_names", "integer_attribute", "write_attrs"]
+__all__ = ["Attributes", "attribute_names", "read_attribute", "write_attrs"]
 
 _TEXT: Final = h5py.string_dtype()
 _SCALAR: Final = h5s.create(h5s.SCALAR)
@@ -102,13 +102,19 @@ def attribute_names(node: h5py.HLObject) -> frozenset[str]:
     return frozenset(name.decode("utf-8", "surrogateescape") for name in found)
 
 
-def integer_attribute(node: h5py.HLObject, name: str, default: Any) -> Any:
-    """Attribute ``name`` of ``node``, ``default`` if it has none; a scalar integer as ``int``.
+_NOT_SCALAR: Final = object()
+_INT64: Final = h5t.NATIVE_INT64
+_TEXT_MEMORY: Final = h5t.py_create(_TEXT)
+_DEFAULT_IS_ERROR: Final = object()
 
-    A scalar attribute of an HDF5 integer type that ``int64`` holds exactly is read by the
-    low-level calls alone (a quarter of the time of ``node.attrs[name]``, which builds the
-    memory type and the array anew); any other value is returned as ``node.attrs[name]`` reads
-    it.
+
+def read_attribute(node: h5py.HLObject, name: str, default: Any = _DEFAULT_IS_ERROR) -> Any:
+    """Attribute ``name`` of ``node``, the value ``node.attrs[name]`` gives, read faster.
+
+    A scalar of an HDF5 integer type that ``int64`` holds exactly (returned as ``int``) and a
+    scalar variable-length UTF-8 text (as ``str``) are read by the low-level calls alone, with
+    memory types built once (``node.attrs[name]`` builds them anew, and turns a text into a
+    one-element array and back); any other value is ``node.attrs[name]`` itself.
 
     Parameters
     ----------
@@ -117,23 +123,55 @@ def integer_attribute(node: h5py.HLObject, name: str, default: Any) -> Any:
     name
         The attribute.
     default
-        What to return if there is no such attribute.
+        What to return if there is no such attribute; without it, a missing attribute raises.
+
+    Raises
+    ------
+    KeyError
+        If there is no such attribute and no ``default`` was given.
     """
     oid = node.id
     key = name.encode()
-    if not h5a.exists(oid, key):
+    if default is not _DEFAULT_IS_ERROR and not h5a.exists(oid, key):
         return default
     attribute = h5a.open(oid, key)
+    value = _scalar(attribute)
+    return node.attrs[name] if value is _NOT_SCALAR else value
+
+
+def _scalar(attribute: h5a.AttrID) -> Any:
+    """The value of a scalar integer or UTF-8 text attribute; ``_NOT_SCALAR`` for any other."""
+    if attribute.shape != ():
+        return _NOT_SCALAR
     stored = attribute.get_type()
-    if (
-        attribute.shape == ()
-        and stored.get_class() == h5t.INTEGER
-        and (stored.get_sign() == h5t.SGN_2 or stored.get_size() < 8)
-    ):
-        value = np.empty((), dtype=np.int64)
-        attribute.read(value, mtype=_INT64)
-        return int(value)
-    return node.attrs[name]
+    kind = stored.get_class()
+    if kind == h5t.INTEGER and (stored.get_sign() == h5t.SGN_2 or stored.get_size() < 8):
+        number = np.empty((), dtype=np.int64)
+        attribute.read(number, mtype=_INT64)
+        return int(number)
+    if kind == h5t.STRING and stored.is_variable_str() and stored.get_cset() == h5t.CSET_UTF8:
+        # As h5py reads it: into an object array of its text dtype, bytes decoded the same way.
+        text = np.zeros((), dtype=_TEXT)
+        attribute.read(text, mtype=_TEXT_MEMORY)
+        value: object = text[()]
+        return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+    return _NOT_SCALAR
 
 
-_INT64: Final = h5t.NATIVE_INT64
+class Attributes:
+    """A node's attributes for reading: what ``node.attrs`` gives, by :func:`read_attribute`.
+
+    Parameters
+    ----------
+    node
+        An open group, dataset or file.
+    """
+
+    def __init__(self, node: h5py.HLObject) -> None:
+        self._node = node
+
+    def __getitem__(self, name: str) -> Any:
+        return read_attribute(self._node, name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and bool(h5a.exists(self._node.id, name.encode()))

@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 
 from pypet_rebuild.errors import FileFormatError
-from pypet_rebuild.storage.hdf5.attributes import attribute_names, integer_attribute
+from pypet_rebuild.storage.hdf5.attributes import attribute_names, read_attribute
 from pypet_rebuild.storage.hdf5.layout import LAYOUT_ATTR, LAYOUT_VERSION
 
 __all__ = ["check_header", "check_segment", "check_tables", "check_trajectory", "damaged"]
@@ -83,7 +83,7 @@ def check_header(group: h5py.Group) -> int:
     for name in ("parameters", "explored", "runs"):
         if not isinstance(_member(group, name), h5py.h5g.GroupID):
             raise damaged(group, f"the group {name!r} is missing")
-    n_runs = _count(group, integer_attribute(group, "n_runs", None), "n_runs")
+    n_runs = _count(group, read_attribute(group, "n_runs", None), "n_runs")
     if LAYOUT_ATTR in names:
         # The dimension scale vouches for the run count; the run table (its index column
         # included) is checked before its first read (check_tables), as reading results does
@@ -220,9 +220,9 @@ def _check_version(group: h5py.Group, names: frozenset[str] | None = None) -> No
     ``names`` are the group's attribute names, if the caller has them.
     """
     if names is None:
-        raw = integer_attribute(group, LAYOUT_ATTR, 1)
+        raw = read_attribute(group, LAYOUT_ATTR, 1)
     else:
-        raw = integer_attribute(group, LAYOUT_ATTR, 1) if LAYOUT_ATTR in names else 1
+        raw = read_attribute(group, LAYOUT_ATTR) if LAYOUT_ATTR in names else 1
     try:
         version = int(raw)
     except (TypeError, ValueError):

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.storage.codecs import decode_value, encode_value, is_native_dtype
-from pypet_rebuild.storage.hdf5.attributes import integer_attribute, write_attrs
+from pypet_rebuild.storage.hdf5.attributes import Attributes, read_attribute, write_attrs
 from pypet_rebuild.storage.hdf5.checks import damaged
 from pypet_rebuild.storage.hdf5.describe import RUN, attach_run, describe
 from pypet_rebuild.storage.hdf5.encoded import dtype_from_json, dtype_to_json, pack, unpack
@@ -486,14 +486,16 @@ class ResultSource:
         self.node: h5py.Dataset | h5py.Group = node
         self.allow_pickle = allow_pickle
         self.name = name
-        self.layout = str(node.attrs["layout"])
+        # The signature's texts by the low-level shortcut (see attributes.read_attribute).
+        attrs = Attributes(node)
+        self.layout = str(attrs["layout"])
         version1 = isinstance(node, h5py.Group) and "present" in node
         # A mask is read whole or a few rows at a time (one run's value): no chunk cache.
         mask = node["present"] if version1 else open_uncached(store, f"{MASKS}/{name}")
         if not isinstance(mask, h5py.Dataset):
             raise damaged(store, f"the result {name!r} has no mask '{MASKS}/{name}'")
         self.mask: h5py.Dataset = mask
-        self.signature = FixedSignature.from_attrs(node.attrs) if self.layout == "fixed" else None
+        self.signature = FixedSignature.from_attrs(attrs) if self.layout == "fixed" else None
         self.values: h5py.Dataset | None = None
         self.packed: PackedRows | None = None
         self.frame: FrameRows | None = None
@@ -707,7 +709,7 @@ def _check_column(store: h5py.Group, source: ResultSource, version1: bool, rows:
 
 def _store_rows(store: h5py.Group) -> int:
     """The number of rows of a store's per-run datasets (main file: runs; segment: records)."""
-    n_runs = integer_attribute(store, "n_runs", None)
+    n_runs = read_attribute(store, "n_runs", None)
     if n_runs is not None:
         return int(n_runs)
     return int(store["runs"]["index"].shape[0])

@@ -41,7 +41,7 @@ import filelock
 import h5py
 
 from pypet_rebuild.errors import FileFormatError, FileLockedError, PypetRebuildError, StorageError
-from pypet_rebuild.storage.hdf5.attributes import integer_attribute
+from pypet_rebuild.storage.hdf5.attributes import read_attribute
 from pypet_rebuild.storage.hdf5.journal import FileView, JournalView, journal_path
 
 __all__ = [
@@ -344,7 +344,7 @@ def open_reading(path: Path, *, real: Path | None = None) -> OpenedFile:
             f"{str(path)!r} is truncated or corrupted and cannot be opened as HDF5 ({exc}); "
             "if a sweep was killed, its finished runs are in the .segments folder beside it"
         ) from exc
-    version = integer_attribute(file, FORMAT_ATTR, None)
+    version = read_attribute(file, FORMAT_ATTR, None)
     if version is None:
         file.close()
         raise FileFormatError(
