@@ -364,8 +364,8 @@ def open_reading(path: Path, *, real: Path | None = None) -> OpenedFile:
 _OPEN_ATTEMPTS = 20
 
 
-def _identity(path: Path) -> tuple[int, int, int]:
-    info = path.stat()
+def _identity(path: str) -> tuple[int, int, int]:
+    info = os.stat(path)
     return (info.st_ino, info.st_size, info.st_mtime_ns)
 
 
@@ -378,17 +378,18 @@ def _open_consistent(path: Path, real: Path) -> tuple[h5py.File, FileView | None
     process shares its metadata cache), returned with the file, and opened again if a writer
     began changing it meanwhile (the journal appeared or the file changed under the open).
     """
-    journal = journal_path(real)
+    # Strings, built once: the loop asks about both names twice.
+    journal, name = str(journal_path(real)), str(real)
     for _ in range(_OPEN_ATTEMPTS):
-        if journal.exists():
+        if os.path.exists(journal):
             try:
                 return h5py.File(JournalView(real), "r"), None
             except FileNotFoundError:
                 continue  # the writer committed meanwhile: open the file itself
-        before = _identity(real)
+        before = _identity(name)
         view = FileView(real)
         file = h5py.File(view, "r")
-        if not journal.exists() and _identity(real) == before:
+        if not os.path.exists(journal) and _identity(name) == before:
             return file, view
         file.close()
     raise StorageError(

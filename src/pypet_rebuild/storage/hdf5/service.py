@@ -899,7 +899,10 @@ class _Reader:
     def _open_segments(self, trajectory: str) -> list[h5py.File]:
         """The unfolded segments; if one vanishes, a writer folded it: reopen the main file."""
         for _ in range(_REOPEN_ATTEMPTS):
-            segments = list_segments(self.path, trajectory)
+            # Most files have no segment folder: one ``stat`` says so (listing it resolves the
+            # path's symlinks first).
+            has_folder = os.path.isdir(self.stamp_paths.segments)
+            segments = list_segments(self.path, trajectory) if has_folder else []
             # Without segment files there is nothing to skip: the record of folded ones (an
             # attribute decoded from JSON) is read only when there is a segment to judge.
             folded = folded_segments(self.main).get(trajectory, 0) if segments else 0
