@@ -161,6 +161,16 @@ def _uncached_access() -> h5py.h5p.PropDAID:
 
 _UNCACHED_ACCESS: Final = _uncached_access()
 
+
+def _no_chunk_cache() -> h5py.h5p.PropDAID:
+    """An access property list without a chunk cache (HDF5 copies it into each dataset)."""
+    access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+    access.set_chunk_cache(0, 0, 1.0)
+    return access
+
+
+_NO_CHUNK_CACHE: Final = _no_chunk_cache()
+
 _PLISTS: dict[tuple[object, ...], h5py.h5p.PropDCID] = {}
 _MAX_PLISTS: Final = 256
 
@@ -310,10 +320,8 @@ def open_uncached(group: h5py.Group, path: str) -> h5py.Dataset | None:
     row is then read alone, not with the ~1 MiB chunk around it. HDF5 shares one open dataset,
     cache included, between the handles of a file, so this must be the dataset's first open.
     """
-    access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
-    access.set_chunk_cache(0, 0, 1.0)
     try:
-        return h5py.Dataset(h5py.h5d.open(group.id, path.encode(), access))
+        return h5py.Dataset(h5py.h5d.open(group.id, path.encode(), _NO_CHUNK_CACHE))
     except KeyError:  # missing, or not a dataset
         return None
 
