@@ -83,7 +83,7 @@ def check_header(group: h5py.Group) -> int:
     for name in ("parameters", "explored", "runs"):
         if not isinstance(_member(group, name), h5py.h5g.GroupID):
             raise damaged(group, f"the group {name!r} is missing")
-    n_runs = _count(group, read_attribute(group, "n_runs", None), "n_runs")
+    n_runs = _count(group, read_attribute(group, "n_runs"), "n_runs")  # there, as listed
     if LAYOUT_ATTR in names:
         # The dimension scale vouches for the run count; the run table (its index column
         # included) is checked before its first read (check_tables), as reading results does
