@@ -881,15 +881,18 @@ class _Reader:
 
     def view(self, trajectory: str) -> TrajectoryView:
         if trajectory not in self._views:
-            if trajectory not in self.main:
+            # Opened straight away: a missing one fails the same way as asking first would.
+            try:
+                group = self.main[trajectory]
+            except KeyError:
                 known = ", ".join(repr(n) for n in self.main) or "none"
                 raise TrajectoryNotFoundError(
                     f"{str(self.path)!r} has no trajectory {trajectory!r}; it holds: {known}"
-                )
+                ) from None
             files = self._open_segments(trajectory)
             self._segments[trajectory] = files
             self._views[trajectory] = TrajectoryView(
-                self.main[trajectory],
+                group,
                 [f[trajectory] for f in files],
                 allow_pickle=self.allow_pickle,
                 main_view=self.main_view,
