@@ -51,6 +51,11 @@ def test_a_path_resolves_to_the_backend_that_recognises_the_file(
     assert pr.load_trajectory(path).results["z"][:].tolist() == [2.0, 4.0, 6.0, 8.0]
 
 
+def test_the_hdf5_backend_implements_the_protocol(tmp_path: Path) -> None:
+    """The resolver does not check what the built-in HDF5 opener returns: this does."""
+    assert isinstance(pr.HDF5StorageService(tmp_path / "new.h5"), pr.StorageService)
+
+
 def test_a_new_path_gets_the_backend_its_suffix_suggests(tmp_path: Path) -> None:
     assert isinstance(open_storage(tmp_path / "new.h5", mode="w"), pr.HDF5StorageService)
     assert isinstance(open_storage(None, mode="w"), pr.MemoryStorageService)

@@ -73,6 +73,22 @@ def _retype(path: str, dtype: str) -> Callable[[h5py.File], None]:
     return edit
 
 
+def _replace_by_group(path: str) -> Callable[[h5py.File], None]:
+    def edit(file: h5py.File) -> None:
+        del file[path]
+        file.create_group(path)
+
+    return edit
+
+
+def _replace_by_dataset(path: str) -> Callable[[h5py.File], None]:
+    def edit(file: h5py.File) -> None:
+        del file[path]
+        file.create_dataset(path, data=np.zeros(3))
+
+    return edit
+
+
 def _open_and_read(path: Path) -> None:
     study = pr.load_trajectory(path)
     try:  # the checks made on first read surface here
@@ -95,6 +111,11 @@ CASES = [
     ("missing attribute", _delete_attr("t", "parameter_order"), "'parameter_order' are missing"),
     ("bad json", _set("t", "grid", "{not json"), "the definition cannot be read"),
     ("hashes not digests", _retype("t/runs/point_hash", "int64"), "'point_hash' has dtype int64"),
+    # Read by the low-level shortcuts of the opening checks (attributes.read_attribute).
+    ("run count too large", _set("t", "n_runs", np.uint64(2**64 - 1)), "dimension scale 'run'"),
+    ("layout version as text", _set("t", "layout_version", "two"), "version is 'two', not an"),
+    ("scale not a dataset", _replace_by_group("t/run"), "dimension scale 'run' is missing or"),
+    ("definition not a group", _replace_by_dataset("t/parameters"), "group 'parameters' is"),
 ]
 
 

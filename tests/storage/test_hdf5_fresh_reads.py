@@ -8,6 +8,7 @@ chunks). ``results[name][a:b]`` reaches it through ``read_span`` of the backend.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pypet_rebuild as pr
+from pypet_rebuild.storage.hdf5.journal import FileView
 from pypet_rebuild.storage.hdf5.layout import read_span
 from pypet_rebuild.storage.protocol import SupportsSpanRead
 
@@ -62,6 +64,34 @@ def test_read_span_equals_the_h5py_read(
     assert got.dtype == expected.dtype
     assert got.shape == expected.shape
     np.testing.assert_array_equal(got, expected)
+    # Through a file view, the chunks' bytes are read from its descriptor: the same array.
+    view = FileView(path)
+    with h5py.File(view, "r") as file:
+        direct = read_span(file["d"], start, stop, file=view)
+    assert direct.dtype == expected.dtype
+    np.testing.assert_array_equal(direct, expected, strict=True)
+
+
+def test_a_file_cut_short_after_opening_reads_as_through_hdf5(tmp_path: Path) -> None:
+    """Bytes past the end of a file cut since it was opened read as zeros, as through HDF5."""
+    path = tmp_path / "cut.h5"
+    with h5py.File(path, "w") as file:
+        dataset = file.create_dataset("d", shape=(8,), maxshape=(None,), chunks=(4,), dtype="<i8")
+        dataset[:] = np.arange(1, 9)
+    view = FileView(path)
+    with h5py.File(view, "r") as file:
+        dataset = file["d"]
+        last = dataset.id.get_chunk_info_by_coord((4,)).byte_offset
+        first = dataset.id.get_chunk_info_by_coord((0,)).byte_offset
+        if last < first:
+            pytest.skip("HDF5 placed the chunks in another order")
+        expected = read_span(dataset, 0, 8)  # the index is cached from here on
+        os.truncate(path, last + 12)  # the last chunk keeps one row and half of the next
+        through_hdf5 = read_span(dataset, 0, 8)
+        direct = read_span(dataset, 0, 8, file=view)
+    np.testing.assert_array_equal(expected, np.arange(1, 9))
+    np.testing.assert_array_equal(direct, through_hdf5, strict=True)
+    assert direct[:5].tolist() == [1, 2, 3, 4, 5]
 
 
 def test_read_span_of_booleans_reads_any_nonzero_byte_as_true(tmp_path: Path) -> None:
@@ -74,6 +104,9 @@ def test_read_span_of_booleans_reads_any_nonzero_byte_as_true(tmp_path: Path) ->
         got = read_span(file["m"], 0, 10)
     assert got.dtype == np.bool_
     assert got.tolist() == [False, True, True, False] + [False] * 6
+    view = FileView(path)
+    with h5py.File(view, "r") as file:
+        assert read_span(file["m"], 0, 10, file=view).tolist() == got.tolist()
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"chunks": (3,), "compression": "gzip"}])
@@ -97,6 +130,9 @@ def test_a_chunk_of_the_wrong_size_is_left_to_h5py(tmp_path: Path) -> None:
         got = read_span(file["d"], 0, 8)
     assert got.shape == (8,)
     np.testing.assert_array_equal(got[:4], np.arange(4.0))
+    view = FileView(path)
+    with h5py.File(view, "r") as file:
+        np.testing.assert_array_equal(read_span(file["d"], 0, 8, file=view), got, strict=True)
 
 
 def _large_study(tmp_path: Path, n: int) -> Path:

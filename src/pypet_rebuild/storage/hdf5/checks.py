@@ -16,7 +16,8 @@ import h5py
 import numpy as np
 
 from pypet_rebuild.errors import FileFormatError
-from pypet_rebuild.storage.hdf5.layout import LAYOUT_ATTR, LAYOUT_VERSION, attribute
+from pypet_rebuild.storage.hdf5.attributes import attribute_names, read_attribute
+from pypet_rebuild.storage.hdf5.layout import LAYOUT_ATTR, LAYOUT_VERSION
 
 __all__ = ["check_header", "check_segment", "check_tables", "check_trajectory", "damaged"]
 
@@ -73,20 +74,22 @@ def check_header(group: h5py.Group) -> int:
     FileFormatError
         If one of them is missing or the run count is not a non-negative integer matching them.
     """
-    _check_version(group)
-    missing = [name for name in _HEADER_ATTRS if name not in group.attrs]
+    # The attributes' names in one pass: the checks below ask for a dozen of them.
+    names = attribute_names(group)
+    _check_version(group, names)
+    missing = [name for name in _HEADER_ATTRS if name not in names]
     if missing:
         raise damaged(group, f"the attribute(s) {', '.join(map(repr, missing))} are missing")
     for name in ("parameters", "explored", "runs"):
-        if not isinstance(group.get(name), h5py.Group):
+        if not isinstance(_member(group, name), h5py.h5g.GroupID):
             raise damaged(group, f"the group {name!r} is missing")
-    n_runs = _count(group, group.attrs["n_runs"], "n_runs")
-    if LAYOUT_ATTR in group.attrs:
+    n_runs = _count(group, read_attribute(group, "n_runs"), "n_runs")  # there, as listed
+    if LAYOUT_ATTR in names:
         # The dimension scale vouches for the run count; the run table (its index column
         # included) is checked before its first read (check_tables), as reading results does
         # not need it: opening its group and column was a tenth of opening a file.
-        scale = group.get("run")
-        if not isinstance(scale, h5py.Dataset) or scale.shape != (n_runs,):
+        scale = _member(group, "run")
+        if not isinstance(scale, h5py.h5d.DatasetID) or scale.shape != (n_runs,):
             raise damaged(
                 group,
                 "the dimension scale 'run' is missing or does not have one row per run "
@@ -96,6 +99,17 @@ def check_header(group: h5py.Group) -> int:
         # Version 1 has no dimension scale: the run table's index column vouches instead.
         _check_column(group["runs"], "index", n_runs)
     return n_runs
+
+
+def _member(group: h5py.Group, name: str) -> h5py.h5o.ObjectID | None:
+    """The low-level object ``name`` of ``group`` (``None`` if missing), as ``group.get`` finds it.
+
+    Without the h5py object around it (for a dataset, h5py builds a ``File`` object too).
+    """
+    try:
+        return h5py.h5o.open(group.id, name.encode())
+    except KeyError:  # missing, or a dangling soft or external link
+        return None
 
 
 def check_tables(group: h5py.Group, n_runs: int) -> None:
@@ -200,9 +214,15 @@ def _check_digests(group: h5py.Group) -> None:
         )
 
 
-def _check_version(group: h5py.Group) -> None:
-    """Refuse a trajectory group of a newer layout than this library writes."""
-    raw = attribute(group, LAYOUT_ATTR, 1)
+def _check_version(group: h5py.Group, names: frozenset[str] | None = None) -> None:
+    """Refuse a trajectory group of a newer layout than this library writes.
+
+    ``names`` are the group's attribute names, if the caller has them.
+    """
+    if names is None:
+        raw = read_attribute(group, LAYOUT_ATTR, 1)
+    else:
+        raw = read_attribute(group, LAYOUT_ATTR) if LAYOUT_ATTR in names else 1
     try:
         version = int(raw)
     except (TypeError, ValueError):

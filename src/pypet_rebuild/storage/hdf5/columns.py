@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pypet_rebuild.storage.codecs import decode_value, encode_value, is_native_dtype
-from pypet_rebuild.storage.hdf5.attributes import write_attrs
+from pypet_rebuild.storage.hdf5.attributes import Attributes, read_attribute, write_attrs
 from pypet_rebuild.storage.hdf5.checks import damaged
 from pypet_rebuild.storage.hdf5.describe import RUN, attach_run, describe
 from pypet_rebuild.storage.hdf5.encoded import dtype_from_json, dtype_to_json, pack, unpack
@@ -466,21 +466,36 @@ class ResultSource:
         The result name.
     allow_pickle
         Whether values stored as pickles may be unpickled (the reader trusts the file).
+    results
+        ``store["results"]``, if the caller has it open.
+    rows
+        The store's number of rows, if the caller has checked it already (a main group's run
+        count, see ``checks.check_header``); otherwise it is read from the store.
     """
 
-    def __init__(self, store: h5py.Group, name: str, *, allow_pickle: bool = False) -> None:
-        node = store["results"][name]
+    def __init__(
+        self,
+        store: h5py.Group,
+        name: str,
+        *,
+        allow_pickle: bool = False,
+        results: h5py.Group | None = None,
+        rows: int | None = None,
+    ) -> None:
+        node = (store["results"] if results is None else results)[name]
         self.node: h5py.Dataset | h5py.Group = node
         self.allow_pickle = allow_pickle
         self.name = name
-        self.layout = str(node.attrs["layout"])
+        # The signature's texts by the low-level shortcut (see attributes.read_attribute).
+        attrs = Attributes(node)
+        self.layout = str(attrs["layout"])
         version1 = isinstance(node, h5py.Group) and "present" in node
         # A mask is read whole or a few rows at a time (one run's value): no chunk cache.
         mask = node["present"] if version1 else open_uncached(store, f"{MASKS}/{name}")
         if not isinstance(mask, h5py.Dataset):
             raise damaged(store, f"the result {name!r} has no mask '{MASKS}/{name}'")
         self.mask: h5py.Dataset = mask
-        self.signature = FixedSignature.from_attrs(node.attrs) if self.layout == "fixed" else None
+        self.signature = FixedSignature.from_attrs(attrs) if self.layout == "fixed" else None
         self.values: h5py.Dataset | None = None
         self.packed: PackedRows | None = None
         self.frame: FrameRows | None = None
@@ -494,7 +509,7 @@ class ResultSource:
         else:
             self.packed = PackedRows(node)
         self._present: npt.NDArray[np.bool_] | None = None
-        _check_column(store, self, version1)
+        _check_column(store, self, version1, _store_rows(store) if rows is None else rows)
 
     def with_dtype(self, block: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """Rows read from :attr:`values` as arrays of the column's dtype (field titles back).
@@ -666,12 +681,12 @@ def copy_rows(
             ]
 
 
-def _check_column(store: h5py.Group, source: ResultSource, version1: bool) -> None:
+def _check_column(store: h5py.Group, source: ResultSource, version1: bool, rows: int) -> None:
     """Refuse a column that was edited by hand (rows missing, dimension scale removed).
 
-    Reads shapes and attributes only, once per column and store.
+    Reads shapes and attributes only, once per column and store; ``rows`` is the store's
+    number of rows.
     """
-    rows = _store_rows(store)
     name = source.name
     for role, dataset in source.datasets().items():
         if dataset.shape[:1] != (rows,):
@@ -694,6 +709,7 @@ def _check_column(store: h5py.Group, source: ResultSource, version1: bool) -> No
 
 def _store_rows(store: h5py.Group) -> int:
     """The number of rows of a store's per-run datasets (main file: runs; segment: records)."""
-    if "n_runs" in store.attrs:
-        return int(store.attrs["n_runs"])
+    n_runs = read_attribute(store, "n_runs", None)
+    if n_runs is not None:
+        return int(n_runs)
     return int(store["runs"]["index"].shape[0])

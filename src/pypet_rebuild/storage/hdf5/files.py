@@ -30,28 +30,32 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import filelock
 import h5py
 
 from pypet_rebuild.errors import FileFormatError, FileLockedError, PypetRebuildError, StorageError
+from pypet_rebuild.storage.hdf5.attributes import read_attribute
 from pypet_rebuild.storage.hdf5.journal import FileView, JournalView, journal_path
 
 __all__ = [
     "FOLDED_ATTR",
     "FORMAT_ATTR",
     "FORMAT_VERSION",
+    "OpenedFile",
     "WriterLock",
     "folded_segments",
     "fsync_directory",
     "list_segments",
     "new_staging_path",
     "open_checked",
+    "open_reading",
     "real_path",
     "remove_leftovers",
     "remove_staging",
@@ -284,12 +288,47 @@ def open_checked(path: Path) -> h5py.File:
     FileFormatError
         If the file is missing, not HDF5, truncated or corrupted, or not written by this library.
     """
-    if not path.exists():
-        raise FileFormatError(f"no such file: {str(path)!r}; check the path (cwd: {Path.cwd()})")
-    if path.is_dir():
+    return open_reading(path).file
+
+
+class OpenedFile(NamedTuple):
+    """A file opened by :func:`open_reading`, with the view it reads through."""
+
+    file: h5py.File
+    """The file, open read-only."""
+    view: FileView | None
+    """The plain view the file reads through; ``None`` when it reads through a journal view
+    (a writer was changing the file in place when it was opened)."""
+
+
+def open_reading(path: Path, *, real: Path | None = None) -> OpenedFile:
+    """:func:`open_checked`, also returning the view the file reads through.
+
+    Parameters
+    ----------
+    path
+        The file.
+    real
+        ``real_path(path)``, if the caller has it already.
+
+    Raises
+    ------
+    FileFormatError
+        If the file is missing, not HDF5, truncated or corrupted, or not written by this library.
+    """
+    # One ``stat`` says both whether it exists and whether it is a folder.
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        if path.exists():  # what ``exists`` does not count as missing (it raises the same)
+            raise
+        raise FileFormatError(
+            f"no such file: {str(path)!r}; check the path (cwd: {Path.cwd()})"
+        ) from None
+    if stat.S_ISDIR(mode):
         raise FileFormatError(f"{str(path)!r} is a directory, not an HDF5 file")
     try:
-        file = _open_consistent(path)
+        file, view = _open_consistent(path, real_path(path) if real is None else real)
     except OSError as exc:
         # Only now look for the signature, to say why (a good file is not opened twice).
         try:
@@ -305,7 +344,7 @@ def open_checked(path: Path) -> h5py.File:
             f"{str(path)!r} is truncated or corrupted and cannot be opened as HDF5 ({exc}); "
             "if a sweep was killed, its finished runs are in the .segments folder beside it"
         ) from exc
-    version = file.attrs.get(FORMAT_ATTR)
+    version = read_attribute(file, FORMAT_ATTR, None)
     if version is None:
         file.close()
         raise FileFormatError(
@@ -319,38 +358,39 @@ def open_checked(path: Path) -> h5py.File:
             f"{str(path)!r} has format version {int(version)}, newer than this pypet_rebuild "
             f"reads ({FORMAT_VERSION}); upgrade pypet_rebuild"
         )
-    return file
+    return OpenedFile(file, view)
 
 
 _OPEN_ATTEMPTS = 20
 
 
-def _identity(path: Path) -> tuple[int, int, int]:
-    info = path.stat()
+def _identity(path: str) -> tuple[int, int, int]:
+    info = os.stat(path)
     return (info.st_ino, info.st_size, info.st_mtime_ns)
 
 
-def _open_consistent(path: Path) -> h5py.File:
-    """Open ``path`` read-only as it was last committed, never half changed.
+def _open_consistent(path: Path, real: Path) -> tuple[h5py.File, FileView | None]:
+    """Open ``path`` (real path ``real``) read-only as it was last committed, never half changed.
 
     While a writer changes the file in place (its journal exists), the file is read through a
-    :class:`~.journal.JournalView` that shows it as it was before. Otherwise it is read through a
-    :class:`~.journal.FileView` (so that no other handle of this process shares its metadata
-    cache), and opened again if a writer began changing it meanwhile (the journal appeared or the
-    file changed under the open).
+    :class:`~.journal.JournalView` that shows it as it was before (returned with ``None``).
+    Otherwise it is read through a :class:`~.journal.FileView` (so that no other handle of this
+    process shares its metadata cache), returned with the file, and opened again if a writer
+    began changing it meanwhile (the journal appeared or the file changed under the open).
     """
-    real = real_path(path)
-    journal = journal_path(real)
+    # Strings, built once: the loop asks about both names twice.
+    journal, name = str(journal_path(real)), str(real)
     for _ in range(_OPEN_ATTEMPTS):
-        if journal.exists():
+        if os.path.exists(journal):
             try:
-                return h5py.File(JournalView(real), "r")
+                return h5py.File(JournalView(real), "r"), None
             except FileNotFoundError:
                 continue  # the writer committed meanwhile: open the file itself
-        before = _identity(real)
-        file = h5py.File(FileView(real), "r")
-        if not journal.exists() and _identity(real) == before:
-            return file
+        before = _identity(name)
+        view = FileView(real)
+        file = h5py.File(view, "r")
+        if not os.path.exists(journal) and _identity(name) == before:
+            return file, view
         file.close()
     raise StorageError(
         f"{str(path)!r} changed {_OPEN_ATTEMPTS} times while being opened; a writer is "

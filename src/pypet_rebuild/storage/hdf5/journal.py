@@ -466,11 +466,37 @@ class FileView(_FileObject):
         self._size = os.fstat(self._fd).st_size
         self._position = 0
 
+    @property
+    def size(self) -> int:
+        """The file's size when it was opened: reads end there, as for HDF5 through this view."""
+        return self._size
+
     def readinto(self, buffer: Any) -> int:
         """Read at the position."""
         count = _read_at(self._fd, memoryview(buffer).cast("B"), self._position, self._size)
         self._position += count
         return count
+
+    def read_at(self, buffer: memoryview, offset: int) -> int:
+        """Fill ``buffer`` from ``offset`` as :meth:`readinto` would there (the position stays).
+
+        For a reader that knows where HDF5 keeps a dataset's chunks (see ``layout.read_span``):
+        the bytes are the ones HDF5 itself would get through this view, a part of the file cut
+        short since it was opened reading as zeros.
+
+        Parameters
+        ----------
+        buffer
+            A writable byte buffer.
+        offset
+            Where in the file to start.
+
+        Returns
+        -------
+        int
+            The number of bytes filled: fewer than asked only past the file's size at open.
+        """
+        return _read_at(self._fd, buffer, offset, self._size)
 
     def close(self) -> None:
         """Close the descriptor."""

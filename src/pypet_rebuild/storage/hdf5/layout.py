@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
+from pypet_rebuild.storage.hdf5.journal import FileView
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 
 __all__ = [
@@ -169,6 +170,16 @@ def _uncached_access() -> h5py.h5p.PropDAID:
 
 
 _UNCACHED_ACCESS: Final = _uncached_access()
+
+
+def _no_chunk_cache() -> h5py.h5p.PropDAID:
+    """An access property list without a chunk cache (HDF5 copies it into each dataset)."""
+    access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+    access.set_chunk_cache(0, 0, 1.0)
+    return access
+
+
+_NO_CHUNK_CACHE: Final = _no_chunk_cache()
 
 _PLISTS: dict[tuple[object, ...], h5py.h5p.PropDCID] = {}
 _MAX_PLISTS: Final = 256
@@ -326,15 +337,15 @@ def open_uncached(group: h5py.Group, path: str) -> h5py.Dataset | None:
     row is then read alone, not with the ~1 MiB chunk around it. HDF5 shares one open dataset,
     cache included, between the handles of a file, so this must be the dataset's first open.
     """
-    access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
-    access.set_chunk_cache(0, 0, 1.0)
     try:
-        return h5py.Dataset(h5py.h5d.open(group.id, path.encode(), access))
+        return h5py.Dataset(h5py.h5d.open(group.id, path.encode(), _NO_CHUNK_CACHE))
     except KeyError:  # missing, or not a dataset
         return None
 
 
-def read_span(dataset: h5py.Dataset, start: int, stop: int) -> npt.NDArray[Any]:
+def read_span(
+    dataset: h5py.Dataset, start: int, stop: int, *, file: FileView | None = None
+) -> npt.NDArray[Any]:
     """Rows ``start:stop`` of ``dataset``, whole: the same array as ``dataset[start:stop]``.
 
     An uncompressed dataset whose chunks span whole rows is read chunk by chunk straight into
@@ -343,6 +354,20 @@ def read_span(dataset: h5py.Dataset, start: int, stop: int) -> npt.NDArray[Any]:
     it out: in a fresh process that doubles the memory touched, and reading a million-run
     column took three times as long. A chunk that is not allocated (it reads as the fill
     value) or not as large as its shape says is read the ordinary way.
+
+    Parameters
+    ----------
+    dataset
+        The dataset.
+    start, stop
+        The rows to read.
+    file
+        The view the dataset's file was opened through, read-only (never a journal view, nor
+        a file open for writing: a writer's chunk cache may hold bytes the file has not yet).
+        The chunks' bytes are then read from its descriptor where HDF5 says they are, one read
+        per stretch of chunks that lie back to back in the file: the bytes HDF5 would read
+        through the view, without a call back into Python per chunk (a fifth less time for a
+        million-run column in a fresh process).
     """
     # One creation property list for the layout, chunk shape and filters (h5py's ``chunks``
     # and ``compression`` each fetch their own).
@@ -365,8 +390,12 @@ def read_span(dataset: h5py.Dataset, start: int, stop: int) -> npt.NDArray[Any]:
     per_chunk = chunks[0]
     chunk_bytes = per_chunk * dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
     out = np.empty((stop - start, *shape[1:]), dtype=dtype)
-    scratch: npt.NDArray[Any] | None = None
     tail = (0,) * (len(shape) - 1)
+    if file is not None and hasattr(dsid, "get_chunk_info_by_coord"):
+        for low, high in _read_from_file(file, dsid, out, start, stop, per_chunk, chunk_bytes):
+            out[low - start : high - start] = dataset[low:high]
+        return _as_stored(out, stored)
+    scratch: npt.NDArray[Any] | None = None
     for first in range(start - start % per_chunk, stop, per_chunk):
         low, high = max(first, start), min(first + per_chunk, stop)
         target = out[low - start : high - start]
@@ -383,11 +412,70 @@ def read_span(dataset: h5py.Dataset, start: int, stop: int) -> npt.NDArray[Any]:
             target[...] = dataset[low:high]
         elif not whole:
             target[...] = buffer[low - first : high - first]
+    return _as_stored(out, stored)
+
+
+def _as_stored(out: npt.NDArray[Any], stored: np.dtype[Any]) -> npt.NDArray[Any]:
+    """The rows :func:`read_span` read, as the dataset's own dtype (booleans from their bytes)."""
     if stored.kind == "b":
         # In place, into the bytes just read: a second array of a million booleans would cost
         # more (its fresh pages) than reading the mask.
-        return np.not_equal(out, 0, out=out.view(np.bool_))
+        flags: npt.NDArray[np.bool_] = np.not_equal(out, 0, out=out.view(np.bool_))
+        return flags
     return out
+
+
+def _read_from_file(
+    file: FileView,
+    dsid: h5py.h5d.DatasetID,
+    out: npt.NDArray[Any],
+    start: int,
+    stop: int,
+    per_chunk: int,
+    chunk_bytes: int,
+) -> list[tuple[int, int]]:
+    """Read rows ``start:stop`` of unfiltered chunks of whole rows from ``file`` into ``out``.
+
+    Returns the stretches of rows left for HDF5 to read: chunks not allocated (they read as the
+    fill value), of another size than their shape says, filtered, or reaching past the end of
+    the file as it was opened.
+    """
+    row_bytes = chunk_bytes // per_chunk
+    tail = (0,) * (out.ndim - 1)
+    left: list[tuple[int, int]] = []
+    # Stretches to read: [file offset, first byte in out, end byte in out].
+    reads: list[list[int]] = []
+    for first in range(start - start % per_chunk, stop, per_chunk):
+        low, high = max(first, start), min(first + per_chunk, stop)
+        try:
+            info = dsid.get_chunk_info_by_coord((first, *tail))
+        except (RuntimeError, OSError, ValueError):
+            info = None  # unreadable index: let HDF5 say what the chunk holds
+        offset = None if info is None else info.byte_offset
+        if (
+            info is None
+            or offset is None
+            or info.size != chunk_bytes
+            or info.filter_mask
+            or offset + chunk_bytes > file.size
+        ):
+            if left and left[-1][1] == low:
+                left[-1] = (left[-1][0], high)
+            else:
+                left.append((low, high))
+            continue
+        # Rows are whole in a chunk: rows low:high are one run of bytes inside it.
+        offset += (low - first) * row_bytes
+        begin, end = (low - start) * row_bytes, (high - start) * row_bytes
+        last = reads[-1] if reads else None
+        if last is not None and last[2] == begin and last[0] + (last[2] - last[1]) == offset:
+            last[2] = end
+        else:
+            reads.append([offset, begin, end])
+    buffer = out.reshape(-1).view(np.uint8).data
+    for offset, begin, end in reads:
+        file.read_at(buffer[begin:end], offset)
+    return left
 
 
 def read_rows(

@@ -65,6 +65,7 @@ from pypet_rebuild.storage.hdf5.files import (
     list_segments,
     new_staging_path,
     open_checked,
+    open_reading,
     real_path,
     remove_leftovers,
     remove_staging,
@@ -737,7 +738,7 @@ class HDF5StorageService:
 
     def _refresh(self) -> None:
         """Drop the open reader if another writer changed the file since it was opened."""
-        if self._reader is not None and self._reader.stamp != _stamp(self._reader.real):
+        if self._reader is not None and self._reader.stamp != self._reader.stamp_paths.stamp():
             self._invalidate()
 
     def _reader_for(self) -> _Reader:
@@ -863,8 +864,9 @@ class _Reader:
         self.path = path
         self.allow_pickle = allow_pickle
         self.real = real_path(path)  # resolved once: the stamp is taken on every read
-        self.stamp = _stamp(self.real)
-        self.main = open_checked(path)
+        self.stamp_paths = _StampPaths(self.real)
+        self.stamp = self.stamp_paths.stamp()
+        self.main, self.main_view = open_reading(path, real=self.real)
         self._segments: dict[str, list[h5py.File]] = {}
         self._views: dict[str, TrajectoryView] = {}
 
@@ -876,31 +878,42 @@ class _Reader:
             self._segments[trajectory].append(file)
             view.add_segment(file[trajectory])
         # A view opened later lists the segments on disk, this one included.
-        self.stamp = _stamp(self.real)
+        self.stamp = self.stamp_paths.stamp()
 
     def names(self) -> tuple[str, ...]:
-        return tuple(self.main.keys())
+        # One pass over the root's links (h5py's ``keys`` asks for each name by its index: twice
+        # the time, about as much as checking the header of a trajectory); the same order.
+        found: list[bytes] = []
+        self.main.id.links.iterate(found.append)
+        return tuple(name.decode("utf-8", "surrogateescape") for name in found)
 
     def view(self, trajectory: str) -> TrajectoryView:
         if trajectory not in self._views:
-            if trajectory not in self.main:
+            # Opened straight away: a missing one fails the same way as asking first would.
+            try:
+                group = self.main[trajectory]
+            except KeyError:
                 known = ", ".join(repr(n) for n in self.main) or "none"
                 raise TrajectoryNotFoundError(
                     f"{str(self.path)!r} has no trajectory {trajectory!r}; it holds: {known}"
-                )
+                ) from None
             files = self._open_segments(trajectory)
             self._segments[trajectory] = files
             self._views[trajectory] = TrajectoryView(
-                self.main[trajectory],
+                group,
                 [f[trajectory] for f in files],
                 allow_pickle=self.allow_pickle,
+                main_view=self.main_view,
             )
         return self._views[trajectory]
 
     def _open_segments(self, trajectory: str) -> list[h5py.File]:
         """The unfolded segments; if one vanishes, a writer folded it: reopen the main file."""
         for _ in range(_REOPEN_ATTEMPTS):
-            segments = list_segments(self.path, trajectory)
+            # Most files have no segment folder: one ``stat`` says so (listing it resolves the
+            # path's symlinks first).
+            has_folder = os.path.isdir(self.stamp_paths.segments)
+            segments = list_segments(self.path, trajectory) if has_folder else []
             # Without segment files there is nothing to skip: the record of folded ones (an
             # attribute decoded from JSON) is read only when there is a segment to judge.
             folded = folded_segments(self.main).get(trajectory, 0) if segments else 0
@@ -915,8 +928,8 @@ class _Reader:
                 # Deleted by a concurrent fold after we opened the main file: the new main file
                 # holds its runs, so read that one instead (ours would miss them).
                 self.close()
-                self.stamp = _stamp(self.real)
-                self.main = open_checked(self.path)
+                self.stamp = self.stamp_paths.stamp()
+                self.main, self.main_view = open_reading(self.path, real=self.real)
                 continue
             return files
         raise StorageError(
@@ -969,21 +982,29 @@ class _HDF5Session(SessionBase):
         self._service._finish_with_runs(self.trajectory, records, provenance, self._snapshot)
 
 
-def _stamp(real: Path) -> tuple[object, ...]:
-    """What identifies the stored state, from three ``stat`` calls (it is checked on every read).
+class _StampPaths:
+    """The names whose ``stat`` identifies the stored state of a main file (checked on every read).
 
     The main file's identity, size and modification time (an in-place commit changes them), its
     journal (an uncommitted change: reads go through the journal view) and the segment folder's
-    modification time (a segment written or deleted changes it). ``real`` is the main file's
-    real path.
+    modification time (a segment written or deleted changes it). Kept as strings, built once:
+    a stamp is three ``stat`` calls and nothing else.
     """
-    try:
-        info = real.stat()
-    except FileNotFoundError:
-        return ()
-    try:
-        segments = real.with_name(real.name + ".segments").stat().st_mtime_ns
-    except (FileNotFoundError, NotADirectoryError):
-        segments = 0
-    journal = journal_path(real).exists()
-    return (info.st_ino, info.st_mtime_ns, info.st_size, journal, segments)
+
+    def __init__(self, real: Path) -> None:
+        self.file = str(real)
+        self.segments = str(real.with_name(real.name + ".segments"))
+        self.journal = str(journal_path(real))
+
+    def stamp(self) -> tuple[object, ...]:
+        """The state now: ``()`` if the main file does not exist."""
+        try:
+            info = os.stat(self.file)
+        except FileNotFoundError:
+            return ()
+        try:
+            segments = os.stat(self.segments).st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):
+            segments = 0
+        journal = os.path.exists(self.journal)
+        return (info.st_ino, info.st_mtime_ns, info.st_size, journal, segments)

@@ -31,6 +31,7 @@ from pypet_rebuild.storage.hdf5.columns import (
 )
 from pypet_rebuild.storage.hdf5.extras import read_definition, read_derived, read_provenance
 from pypet_rebuild.storage.hdf5.frames import read_frame_columns
+from pypet_rebuild.storage.hdf5.journal import FileView
 from pypet_rebuild.storage.hdf5.layout import read_span
 from pypet_rebuild.storage.hdf5.skeleton import (
     RunColumns,
@@ -61,12 +62,22 @@ class TrajectoryView:
         Unpickle values stored as pickles (runs code from the file: only for trusted files).
         Without it, reading such a value raises :class:`~pypet_rebuild.errors.PickleRefusedError`
         (parameter defaults and derived results become stand-ins that raise when used).
+    main_view
+        The plain view the main file was opened through, read-only (``None``: through a journal
+        view, or unknown). Whole columns are then read from it where HDF5 says their chunks
+        are (see :func:`~.layout.read_span`).
     """
 
     def __init__(
-        self, main: h5py.Group, segments: Sequence[h5py.Group], *, allow_pickle: bool = False
+        self,
+        main: h5py.Group,
+        segments: Sequence[h5py.Group],
+        *,
+        allow_pickle: bool = False,
+        main_view: FileView | None = None,
     ) -> None:
         self._main = main
+        self._main_view = main_view
         self.allow_pickle = allow_pickle
         # The run table and the explored columns are checked when first read (see ``main``):
         # reading a result needs neither, and their checks are most of the cost of opening.
@@ -86,6 +97,7 @@ class TrajectoryView:
         self._columns: tuple[RunColumns, int] | None = None
         self._location: tuple[npt.NDArray[np.int16], npt.NDArray[np.int64], int] | None = None
         self._sources: dict[str, list[ResultSource | None]] = {}
+        self._results: dict[int, h5py.Group | None] = {}
         self._result_names: tuple[set[str], int] | None = None
         for segment in segments:
             self.add_segment(segment)
@@ -267,16 +279,39 @@ class TrajectoryView:
         """Whether any store holds result ``name`` (without listing the others)."""
         if self._result_names is not None and self._result_names[1] == len(self.stores):
             return name in self._result_names[0]
-        return any(
-            "results" in store and is_result(store["results"], name) for store in self.stores
-        )
+        for position in range(len(self.stores)):
+            results = self._results_group(position)
+            if results is not None and is_result(results, name):
+                return True
+        return False
+
+    def _results_group(self, position: int) -> h5py.Group | None:
+        """The ``results`` group of store ``position`` (``None`` if it has none), opened once."""
+        if position not in self._results:
+            store = self.stores[position]
+            # Asked first: h5py's ``get`` of a missing name turns HDF5's error into a KeyError
+            # the slow way (a segment without results has none).
+            self._results[position] = store["results"] if "results" in store else None  # noqa: SIM401
+        return self._results[position]
 
     def sources(self, name: str) -> list[ResultSource | None]:
         """The column of result ``name`` in each store (``None`` where a store has none)."""
         found = self._sources.setdefault(name, [])
-        if len(found) < len(self.stores):
-            found.extend(
-                _source(store, name, self.allow_pickle) for store in self.stores[len(found) :]
+        while len(found) < len(self.stores):
+            position = len(found)
+            results = self._results_group(position)
+            if results is None or name not in results:
+                found.append(None)
+                continue
+            found.append(
+                ResultSource(
+                    self.stores[position],
+                    name,
+                    allow_pickle=self.allow_pickle,
+                    results=results,
+                    # The main group's run count is checked on opening (check_header).
+                    rows=self.main_runs if position == 0 else None,
+                )
             )
         return found
 
@@ -307,7 +342,9 @@ class TrajectoryView:
             return block.astype(signature.dtype), np.zeros(stop - start, dtype=bool)
         present = np.asarray(source.present[start:stop], dtype=bool)
         if not item:
-            return source.with_dtype(read_span(source.values, start, stop)), present
+            # The only store is the main file: its chunks can be read through its view.
+            values = read_span(source.values, start, stop, file=self._main_view)
+            return source.with_dtype(values), present
         return source.with_dtype(source.values[(slice(start, stop), *item)]), present
 
     def _by_store(
@@ -488,14 +525,6 @@ def _contiguous(runs: npt.NDArray[np.int64]) -> tuple[int, int] | None:
     if len(runs) > 1 and not bool(np.all(runs[1:] > runs[:-1])):
         return None
     return first, last + 1
-
-
-def _source(store: h5py.Group, name: str, allow_pickle: bool) -> ResultSource | None:
-    """The column of result ``name`` in one store, or ``None``."""
-    results = store.get("results")
-    if results is None or name not in results:
-        return None
-    return ResultSource(store, name, allow_pickle=allow_pickle)
 
 
 def _expanded(
