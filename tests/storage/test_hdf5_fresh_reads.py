@@ -154,6 +154,28 @@ def _large_study(tmp_path: Path, n: int) -> Path:
     return path
 
 
+def test_a_results_mask_is_read_through_the_files_view_as_hdf5_holds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The presence mask of the main file comes from the view's descriptor, byte for byte."""
+    path = _large_study(tmp_path, 3000)
+    sizes: list[int] = []
+    read_at = FileView.read_at
+
+    def counted(self: FileView, buffer: memoryview, offset: int) -> int:
+        sizes.append(len(buffer))
+        return read_at(self, buffer, offset)
+
+    monkeypatch.setattr(FileView, "read_at", counted)
+    with pr.load_trajectory(path) as study:
+        values = study.results["z"][:]
+    with h5py.File(path, "r") as file:
+        stored = file["t/present/z"][:]
+    assert not stored.all()  # every seventh run has no value
+    np.testing.assert_array_equal(np.ma.getmaskarray(values), ~stored)
+    assert sum(sizes) == 3000 * (8 + 1)  # every float value and every byte of the mask
+
+
 @settings(max_examples=40, deadline=None)
 @given(start=st.integers(-3000, 3000) | st.none(), stop=st.integers(-3000, 3000) | st.none())
 def test_a_slice_of_runs_reads_like_the_whole_column(

@@ -40,6 +40,7 @@ from pypet_rebuild.storage.hdf5.framed import (
     create_frame,
     frame_block,
 )
+from pypet_rebuild.storage.hdf5.journal import FileView
 from pypet_rebuild.storage.hdf5.layout import (
     attribute,
     create_growable,
@@ -471,6 +472,9 @@ class ResultSource:
     rows
         The store's number of rows, if the caller has checked it already (a main group's run
         count, see ``checks.check_header``); otherwise it is read from the store.
+    file
+        The read-only view the store's file was opened through, if any: the mask's chunks are
+        then read from its descriptor (see :func:`~.layout.read_span`).
     """
 
     def __init__(
@@ -481,7 +485,9 @@ class ResultSource:
         allow_pickle: bool = False,
         results: h5py.Group | None = None,
         rows: int | None = None,
+        file: FileView | None = None,
     ) -> None:
+        self._file = file
         node = (store["results"] if results is None else results)[name]
         self.node: h5py.Dataset | h5py.Group = node
         self.allow_pickle = allow_pickle
@@ -558,7 +564,8 @@ class ResultSource:
     def present(self) -> npt.NDArray[np.bool_]:
         """Which rows hold a value (read once, then cached)."""
         if self._present is None:
-            self._present = np.asarray(read_span(self.mask, 0, self.mask.shape[0]), dtype=bool)
+            whole = read_span(self.mask, 0, self.mask.shape[0], file=self._file)
+            self._present = np.asarray(whole, dtype=bool)
         return self._present
 
     def _present_at(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:

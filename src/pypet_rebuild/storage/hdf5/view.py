@@ -311,6 +311,7 @@ class TrajectoryView:
                     results=results,
                     # The main group's run count is checked on opening (check_header).
                     rows=self.main_runs if position == 0 else None,
+                    file=self._main_view if position == 0 else None,
                 )
             )
         return found
