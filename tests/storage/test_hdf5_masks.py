@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 import pypet_rebuild as pr
-from pypet_rebuild.errors import RunFailedError
+from pypet_rebuild.errors import RunFailedError, StorageError
 from pypet_rebuild.storage.hdf5 import appending, columns, service
 from pypet_rebuild.storage.hdf5.columns import describe_mask
 from pypet_rebuild.storage.hdf5.describe import detach
+from pypet_rebuild.storage.hdf5.journal import journal_path
 from pypet_rebuild.storage.hdf5.layout import create_growable, read_span, unwritten_fill
 
 NAME = "t"
@@ -141,6 +142,35 @@ def test_a_sweep_folded_while_running_ends_with_its_masks_unwritten(
             assert mask.attrs["long_name"].startswith("whether the run has a value")
             assert len(mask.dims[0]) == 1
     _expect(path, np.ones(100, dtype=bool))
+
+
+def test_a_last_fold_that_fails_while_renewing_a_mask_leaves_the_last_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The mask is deleted and created again inside the journaled commit: a failure between
+    # the two rolls the whole commit back, and the segments stay for the next writer.
+    monkeypatch.setattr(service, "MAX_UNFOLDED_SEGMENTS", 3)
+    path = tmp_path / "renew.h5"
+    real = columns.describe_mask
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(columns, "describe_mask", failing)
+    env = pr.Environment(_trajectory(60), storage=path, batch_size=10, flush_seconds=0)
+    # The fold that finds the masks complete is the one after the last batch's segment: it
+    # fails the storing of that batch (its runs are then recorded failed).
+    with pytest.raises((StorageError, RunFailedError), match="Input/output error"):
+        env.run(_simulate, progress=False)
+    monkeypatch.setattr(columns, "describe_mask", real)
+    assert not journal_path(path).exists()
+    # The run whose batch could not be stored is recorded failed; every other run reads present.
+    done = pr.load_trajectory(path).run_table().status == pr.RunStatus.DONE.value
+    assert 50 <= done.sum() < 60
+    _expect(path, done)
+    pr.Environment(_trajectory(60), storage=path).run(_simulate, resume=True, progress=False)
+    assert not any(_allocated(path).values())
+    _expect(path, np.ones(60, dtype=bool))
 
 
 def test_failed_runs_are_written_as_missing(tmp_path: Path) -> None:
