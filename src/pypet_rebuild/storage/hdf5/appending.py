@@ -30,13 +30,16 @@ from pypet_rebuild.storage.hdf5.attributes import write_attrs
 from pypet_rebuild.storage.hdf5.batch import BatchColumn, RunBatch
 from pypet_rebuild.storage.hdf5.checks import check_segment
 from pypet_rebuild.storage.hdf5.columns import (
+    MASK_FILL,
     MASKS,
     ColumnSignature,
     ResultSource,
     create_fixed,
     describe_mask,
     fill_value,
+    renew_complete_mask,
     result_names,
+    write_mask,
 )
 from pypet_rebuild.storage.hdf5.describe import detach, grow_run_scale, link_coordinates
 from pypet_rebuild.storage.hdf5.explored import append_explored
@@ -330,9 +333,16 @@ def _append_column(
     """Grow result column ``name`` to ``n`` rows and write the rows the segments own."""
     sources = [_source(segment, name) for segment in segments]
     results, masks = group["results"], group[MASKS]
+    # The rows the column gains: they hold no value unless a segment gives them one. Their
+    # mask is built here and written in one block at the end.
+    start = 0
     if name in results:
+        stored = masks.get(name)
+        start = stored.shape[0] if isinstance(stored, h5py.Dataset) else n
         # Grown first: the column then has the rows the (already updated) header promises.
         _grow_column(results[name], masks.get(name), n)
+    added = np.zeros(max(0, n - start), dtype=bool)
+    complete = True  # whether every row this writes says present
     main = ResultSource(group, name) if name in results else None
     signature = _signature(main, sources)
     if main is None:
@@ -345,7 +355,7 @@ def _append_column(
             node = create_packed(results, name, n, options, cached=True)
             write_attrs(node, {"layout": "packed"})
         write_attrs(node, {"comment": "", "long_name": f"result {name}"})
-        mask = create_growable(masks, name, (n,), bool, options, cached=True)
+        mask = create_growable(masks, name, (n,), bool, options, fillvalue=MASK_FILL, cached=True)
         describe_mask(mask, name, group)
     else:
         if main.layout_signature is not None and signature is None:
@@ -358,7 +368,11 @@ def _append_column(
             continue
         # Every run a segment owns gets its mask from that segment (absent there: missing).
         has = source.present[rows] if source is not None else np.zeros(len(rows), dtype=bool)
-        write_rows(mask, targets, has)
+        new = targets >= start
+        added[targets[new] - start] = has[new]
+        # Runs recorded again (their rows were there before): written as they come.
+        write_mask(mask, targets[~new], has[~new])
+        complete = complete and bool(has.all())
         # A run recorded again without this result: its old value must not show.
         cleared = targets[~has]
         if isinstance(node, h5py.Dataset) and fill_value(node.dtype) is not None and len(cleared):
@@ -381,6 +395,12 @@ def _append_column(
             copy_frames(source.frame, rows, node, targets)
         else:
             append_payloads(node, targets, source.read_packed(rows))
+    # Every new row is written (a mask's unwritten rows read True) unless all of them already
+    # read as they should: a sweep whose runs all have the value leaves its mask unwritten.
+    write_mask(mask, np.arange(start, n, dtype=np.int64), added)
+    if complete and bool(added.all()) and (start < n or len(segments)):
+        # A sweep's last fold: its mask, written while runs were pending, may be all True now.
+        renew_complete_mask(masks, name, options, group)
     for source in reversed(sources):
         if source is not None and source.comment:
             node.attrs["comment"] = source.comment

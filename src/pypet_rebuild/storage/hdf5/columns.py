@@ -30,7 +30,7 @@ import numpy.typing as npt
 from pypet_rebuild.storage.codecs import decode_value, encode_value, is_native_dtype
 from pypet_rebuild.storage.hdf5.attributes import Attributes, read_attribute, write_attrs
 from pypet_rebuild.storage.hdf5.checks import damaged
-from pypet_rebuild.storage.hdf5.describe import RUN, attach_run, describe
+from pypet_rebuild.storage.hdf5.describe import RUN, attach_run, describe, detach
 from pypet_rebuild.storage.hdf5.encoded import dtype_from_json, dtype_to_json, pack, unpack
 from pypet_rebuild.storage.hdf5.framed import (
     FRAME,
@@ -48,6 +48,8 @@ from pypet_rebuild.storage.hdf5.layout import (
     plain_text,
     read_rows,
     read_span,
+    unwritten_fill,
+    write_rows,
 )
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.hdf5.packed import PackedRows, Payload, create_packed
@@ -55,6 +57,7 @@ from pypet_rebuild.storage.records import MISSING
 
 __all__ = [
     "MASKS",
+    "MASK_FILL",
     "NO_PAYLOAD",
     "TEXT",
     "ColumnSignature",
@@ -64,6 +67,7 @@ __all__ = [
     "classify_layout",
     "copy_rows",
     "create_fixed",
+    "create_mask",
     "describe_mask",
     "fill_value",
     "fixed_data",
@@ -73,12 +77,24 @@ __all__ = [
     "packed_payloads",
     "plain_text",
     "read_rows",
+    "renew_complete_mask",
     "result_names",
     "write_column",
+    "write_mask",
 ]
 
 MASKS = "present"
 """The group (beside ``results``) holding each result's presence mask, by result name."""
+
+MASK_FILL = True
+"""The HDF5 fill value of the masks a writer creates in a main file: unwritten rows read present.
+
+A sweep's runs usually all have their values, so a mask whose every row is ``True`` is left
+unwritten: no storage, one metadata call to read (see :func:`~.layout.unwritten_fill`), and
+every HDF5 reader sees all runs present. Rows without a value are written ``False``
+explicitly, by every writer. Masks written before 2026-11-28 have HDF5's default fill value
+(``False``); they keep working, as writers and readers go by a mask's own fill value.
+"""
 
 _INT64 = (-(2**63), 2**63)
 _FEW_ROWS = 8  # reads of up to this many rows read their bytes of the mask, not all of it
@@ -371,6 +387,85 @@ def describe_mask(mask: h5py.Dataset, name: str, trajectory: h5py.Group | None =
     describe(mask, f"whether the run has a value of result {name}")
 
 
+def create_mask(
+    masks: h5py.Group,
+    name: str,
+    present: npt.NDArray[np.bool_],
+    options: StorageOptions,
+    *,
+    cached: bool = False,
+    trajectory: h5py.Group | None = None,
+) -> h5py.Dataset:
+    """A main file's growable mask ``masks/<name>`` holding ``present``, described.
+
+    Its fill value is :data:`MASK_FILL`: a ``present`` that is all ``True`` is not written
+    (the dataset gets no storage and reads ``True`` everywhere). ``trajectory`` is the
+    trajectory group, when the caller has it at hand.
+    """
+    mask = create_growable(
+        masks,
+        name,
+        present.shape,
+        bool,
+        options,
+        data=None if bool(present.all()) else present,
+        fillvalue=MASK_FILL,
+        cached=cached,
+    )
+    describe_mask(mask, name, trajectory)
+    return mask
+
+
+def write_mask(
+    mask: h5py.Dataset, rows: npt.NDArray[np.int64], values: npt.NDArray[np.bool_]
+) -> None:
+    """Write ``values[i]`` into row ``rows[i]`` of a mask (grown to hold them).
+
+    Nothing is written when the mask was never written and ``values`` are what its rows read
+    anyway (its fill value: ``True`` for masks of :func:`create_mask`, ``False`` for older
+    ones), so a mask stays unwritten while every run has the value. Decided by the dataset's
+    own storage and fill value, never by its age.
+    """
+    if not len(rows):
+        return
+    fill = unwritten_fill(mask)
+    if fill is not None and bool(np.all(values == fill)):
+        return
+    write_rows(mask, rows, values)
+
+
+def renew_complete_mask(
+    masks: h5py.Group, name: str, options: StorageOptions, trajectory: h5py.Group
+) -> None:
+    """Replace mask ``masks/<name>`` by an unwritten one if it is written but all ``True``.
+
+    A long sweep's mask is written while the sweep runs (its pending runs are ``False``) and
+    ends all ``True``; HDF5 cannot free a dataset's storage, so the mask is deleted and created
+    again, unwritten, with its attributes and dimension scale (what :func:`create_mask` would
+    have made). Only a mask whose own fill value is :data:`MASK_FILL` is replaced: an older one
+    stays as it is. Reads the mask (one byte per run), so call it only when every row this
+    writer wrote was ``True``.
+    """
+    mask = masks[name]
+    if mask.id.get_storage_size() == 0 or mask.dtype != np.bool_:
+        return
+    plist = mask.id.get_create_plist()
+    if plist.fill_value_defined() != h5py.h5d.FILL_VALUE_USER_DEFINED:
+        return
+    fill = np.zeros((), dtype=bool)
+    plist.get_fill_value(fill)
+    rows = mask.shape[0]
+    if bool(fill) is not MASK_FILL or not bool(read_span(mask, 0, rows).all()):
+        return
+    # Kept as they are, but for the scale's reference (attached again below).
+    kept = {key: mask.attrs[key] for key in mask.attrs if key != "DIMENSION_LIST"}
+    detach(mask)
+    del masks[name]
+    renewed = create_growable(masks, name, (rows,), bool, options, fillvalue=MASK_FILL)
+    describe_mask(renewed, name, trajectory)
+    write_attrs(renewed, kept)
+
+
 NO_PAYLOAD: Payload = ("", np.empty(0, dtype=np.uint8))
 """The payload of a row without a value."""
 
@@ -570,8 +665,12 @@ class ResultSource:
 
     def _present_at(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         """Which of ``rows`` hold a value; for a few rows, without reading the whole mask."""
-        if self._present is None and 0 < len(rows) <= _FEW_ROWS and self.mask.compression is None:
-            return np.asarray(read_rows(self.mask, rows), dtype=bool)
+        if self._present is None and 0 < len(rows) <= _FEW_ROWS:
+            fill = unwritten_fill(self.mask)
+            if fill is not None and int(rows.min()) >= 0 and int(rows.max()) < self.mask.shape[0]:
+                return np.full(len(rows), bool(fill))  # a mask never written: no read at all
+            if self.mask.compression is None:
+                return np.asarray(read_rows(self.mask, rows), dtype=bool)
         return self.present[rows] if len(rows) else np.zeros(0, dtype=bool)
 
     def read_values(

@@ -26,7 +26,7 @@ from pypet_rebuild.storage.hdf5.columns import (
     ResultSource,
     copy_rows,
     create_fixed,
-    describe_mask,
+    create_mask,
 )
 from pypet_rebuild.storage.hdf5.describe import link_coordinates, reattach_scales
 from pypet_rebuild.storage.hdf5.extras import derived_nodes, write_derived, write_provenance
@@ -38,7 +38,6 @@ from pypet_rebuild.storage.hdf5.framed import (
     create_frame,
     reattach_frame,
 )
-from pypet_rebuild.storage.hdf5.layout import create_growable
 from pypet_rebuild.storage.hdf5.options import StorageOptions
 from pypet_rebuild.storage.hdf5.packed import Payload, create_packed
 from pypet_rebuild.storage.hdf5.run_table import fold_run_table, write_pending_run_table
@@ -152,8 +151,7 @@ def _fold_column(
         node.attrs["layout"] = "packed"
     node.attrs["comment"] = view.comment(name)
     node.attrs["long_name"] = f"result {name}"
-    mask = create_growable(results.parent[MASKS], name, (n,), bool, options, data=present)
-    describe_mask(mask, name)
+    create_mask(results.parent[MASKS], name, present, options)
 
 
 _NONE: Payload = ("", np.empty(0, dtype=np.uint8))
