@@ -111,10 +111,21 @@ def _partial_item(item: tuple[Any, ...]) -> bool:
 
 def _masked(block: npt.NDArray[Any], present: npt.NDArray[np.bool_]) -> Any:
     """``block`` as read, or masked where ``present`` says a run has no value."""
-    if present.all():
+    if _all_present(present):
         return block
     mask = np.broadcast_to(~present.reshape((-1,) + (1,) * (block.ndim - 1)), block.shape)
     return np.ma.MaskedArray(block, mask=mask.copy())
+
+
+def _all_present(present: npt.NDArray[np.bool_]) -> bool:
+    """Whether every run has a value; a broadcast mask (one value for all runs) is not scanned.
+
+    A backend hands out a mask it never had to read (every run has the value) as one value
+    broadcast over the runs (stride 0); ``all()`` would still visit each of a million runs.
+    """
+    if present.ndim == 1 and len(present) and present.strides[0] == 0:
+        return bool(present[0])
+    return bool(present.all())
 
 
 class ResultColumn:
