@@ -382,3 +382,27 @@ def test_unwritten_fill_goes_by_storage_and_fill_value(tmp_path: Path) -> None:
         assert unwritten_fill(never) is None  # a fill value HDF5 never writes is not relied on
         text = file.create_dataset("text", (3,), h5py.string_dtype(), **chunked)
         assert unwritten_fill(text) is None
+
+
+def test_a_complete_column_reads_as_a_plain_array_of_its_own(tmp_path: Path) -> None:
+    """An unwritten mask is never read nor scanned; the values are still the caller's to change."""
+    path = tmp_path / "complete.h5"
+    pr.Environment(_trajectory(50), storage=path).run(_simulate, progress=False)
+    with pr.load_trajectory(path) as study:
+        values = study.results["z"][:]
+        assert np.ma.getmask(values) is np.ma.nomask  # every run has a value
+        values[:] = -1.0  # a copy: the next read is unchanged
+        assert study.results["z"][:].tolist() == [x * 0.5 for x in range(50)]
+        assert study.results["z"][10:20].tolist() == [x * 0.5 for x in range(10, 20)]
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_a_broadcast_mask_is_judged_by_its_one_value(value: bool) -> None:
+    from pypet_rebuild.analysis.results import _all_present
+
+    broadcast = np.broadcast_to(np.bool_(value), (1_000,))
+    assert _all_present(broadcast) is value
+    mixed = np.ones(1_000, dtype=bool)
+    mixed[-1] = value
+    assert _all_present(mixed) is value
+    assert _all_present(np.zeros(0, dtype=bool)) is True
