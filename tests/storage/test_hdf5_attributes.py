@@ -78,3 +78,20 @@ def test_a_missing_attribute_raises_key_error_without_a_default(node: h5py.File)
 
 def test_attribute_names_lists_every_attribute(node: h5py.File) -> None:
     assert attribute_names(node) == frozenset(node.attrs)
+
+
+def test_an_integer_wider_than_eight_bytes_is_left_to_h5py(tmp_path: Path) -> None:
+    """A hand-made 16-byte integer: read into 64 bits it would be clipped, a wrong value."""
+    path = tmp_path / "wide.h5"
+    wide = h5py.h5t.STD_I64LE.copy()
+    wide.set_size(16)
+    wide.set_precision(128)
+    with h5py.File(path, "w") as file:
+        attribute = h5py.h5a.create(file.id, b"wide", wide, h5py.h5s.create(h5py.h5s.SCALAR))
+        attribute.write(np.array([5, 1], dtype="<i8"), mtype=wide)  # 2**64 + 5
+        attribute.close()
+    with h5py.File(path, "r") as file:
+        with pytest.raises(TypeError) as expected:
+            file.attrs["wide"]
+        with pytest.raises(TypeError, match=str(expected.value)):
+            read_attribute(file, "wide")

@@ -269,3 +269,37 @@ def test_looking_up_one_result_agrees_with_the_listing(tmp_path: Path) -> None:
         with pytest.raises(pr.errors.ResultNotFoundError, match="stored results: 'z'"):
             study.results["arr"]
         assert study.results["z"][:].count() == 30 - 4
+
+
+def _hand_typed(file: h5py.File, name: str, type_id: h5py.h5t.TypeID, raw: np.ndarray) -> None:
+    space = h5py.h5s.create_simple((len(raw),), (h5py.h5s.UNLIMITED,))
+    plist = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    plist.set_chunk((4,))
+    dataset = h5py.h5d.create(file.id, name.encode(), type_id, space, dcpl=plist)
+    dataset.write(h5py.h5s.ALL, h5py.h5s.ALL, raw, mtype=type_id)
+
+
+def test_a_type_h5py_converts_is_read_by_hdf5_not_as_raw_bytes(tmp_path: Path) -> None:
+    """Types another tool may write that h5py reads as a plain numpy dtype by a conversion.
+
+    An integer of 16 bits of precision at bit offset 8 in 4 bytes reads as ``int32``, and an
+    enum FALSE/TRUE on 16 bits as ``bool``: their chunks' bytes are not numpy's bytes.
+    """
+    path = tmp_path / "typed.h5"
+    shifted = h5py.h5t.STD_I32LE.copy()
+    shifted.set_precision(16)
+    shifted.set_offset(8)
+    wide_bool = h5py.h5t.enum_create(h5py.h5t.STD_I16LE)
+    wide_bool.enum_insert(b"FALSE", 0)
+    wide_bool.enum_insert(b"TRUE", 1)
+    with h5py.File(path, "w") as file:
+        _hand_typed(file, "shifted", shifted, np.arange(16, dtype="<i4") << 8)
+        _hand_typed(file, "wide_bool", wide_bool, (np.arange(16) % 2).astype("<i2"))
+    view = FileView(path)
+    with h5py.File(view, "r") as file:
+        for name in ("shifted", "wide_bool"):
+            expected = file[name][:]
+            np.testing.assert_array_equal(read_span(file[name], 0, 16), expected, strict=True)
+            direct = read_span(file[name], 0, 16, file=view)
+            np.testing.assert_array_equal(direct, expected, strict=True)
+    np.testing.assert_array_equal(expected, np.arange(16) % 2 == 1)

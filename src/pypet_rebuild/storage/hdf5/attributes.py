@@ -145,7 +145,9 @@ def _scalar(attribute: h5a.AttrID) -> Any:
         return _NOT_SCALAR
     stored = attribute.get_type()
     kind = stored.get_class()
-    if kind == h5t.INTEGER and (stored.get_sign() == h5t.SGN_2 or stored.get_size() < 8):
+    size = stored.get_size()
+    # An integer type wider than eight bytes (hand-made; h5py refuses it) would be clipped.
+    if kind == h5t.INTEGER and (size < 8 or (size == 8 and stored.get_sign() == h5t.SGN_2)):
         number = np.empty((), dtype=np.int64)
         attribute.read(number, mtype=_INT64)
         return int(number)

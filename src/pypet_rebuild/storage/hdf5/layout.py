@@ -422,6 +422,7 @@ def read_span(
         or tuple(chunks[1:]) != tuple(shape[1:])
         or stored.kind not in "biufc"
         or plist.get_nfilters()
+        or not _plain_type(dsid, stored)
     ):
         return np.asarray(dataset[start:stop])
     # Booleans are read as their bytes and compared with zero: a hand-edited byte of 2 must not
@@ -453,6 +454,16 @@ def read_span(
         elif not whole:
             target[...] = buffer[low - first : high - first]
     return _as_stored(out, stored)
+
+
+def _plain_type(dsid: h5py.h5d.DatasetID, stored: np.dtype[Any]) -> bool:
+    """Whether the dataset's HDF5 type is the one ``stored`` maps to, so its bytes are numpy's.
+
+    A hand-made type that h5py reads as ``stored`` through a conversion (an integer of fewer
+    bits of precision, or at a bit offset; a boolean enum on a wider integer) has bytes that
+    mean something else: only HDF5 reads it right.
+    """
+    return bool(dsid.get_type() == h5py.h5t.py_create(stored, logical=True))
 
 
 def _as_stored(out: npt.NDArray[Any], stored: np.dtype[Any]) -> npt.NDArray[Any]:
