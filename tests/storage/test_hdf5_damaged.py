@@ -89,6 +89,16 @@ def _replace_by_dataset(path: str) -> Callable[[h5py.File], None]:
     return edit
 
 
+def _reshape_mask(path: str) -> Callable[[h5py.File], None]:
+    def edit(file: h5py.File) -> None:
+        n = file[path].shape[0]
+        del file[path]
+        mask = file.create_dataset(path, data=np.ones((n, 2), dtype=bool))
+        mask.dims[0].attach_scale(file["t/run"])
+
+    return edit
+
+
 def _open_and_read(path: Path) -> None:
     study = pr.load_trajectory(path)
     try:  # the checks made on first read surface here
@@ -116,6 +126,8 @@ CASES = [
     ("layout version as text", _set("t", "layout_version", "two"), "version is 'two', not an"),
     ("scale not a dataset", _replace_by_group("t/run"), "dimension scale 'run' is missing or"),
     ("definition not a group", _replace_by_dataset("t/parameters"), "group 'parameters' is"),
+    # Was a ValueError from numpy ("truth value of an array ... is ambiguous").
+    ("mask of two dimensions", _reshape_mask("t/present/z"), r"mask of result 'z' has shape"),
 ]
 
 

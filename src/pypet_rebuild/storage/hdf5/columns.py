@@ -812,6 +812,12 @@ def _check_column(store: h5py.Group, source: ResultSource, version1: bool, rows:
                 f"the {role} of result {name!r} has {dataset.shape[0] if dataset.shape else 0} "
                 f"rows, but the store has {rows} runs",
             )
+    if source.mask.ndim != 1:
+        # One flag per run: callers index it by run and take each element as one flag.
+        raise damaged(
+            store,
+            f"the mask of result {name!r} has shape {source.mask.shape}, not one flag per run",
+        )
     if version1 or RUN not in store:
         return  # written before version 2: no dimension scales to check
     for role, dataset in source.datasets().items():
