@@ -299,6 +299,28 @@ def test_a_hand_edit_of_an_unwritten_mask_is_seen(tmp_path: Path) -> None:
     _expect(path, present)
 
 
+def test_a_mask_made_virtual_by_hand_reads_its_source(tmp_path: Path) -> None:
+    """A virtual dataset has no storage of its own: it must not be taken for unwritten."""
+    path = tmp_path / "virtual.h5"
+    pr.Environment(_trajectory(12), storage=path).run(_simulate, progress=False)
+    present = np.arange(12) % 3 != 1
+    with h5py.File(path, "r+") as file:
+        trajectory = file[NAME]
+        source = trajectory.create_dataset("mask_source", data=present)
+        for name in list(trajectory["present"]):
+            mask = trajectory["present"][name]
+            kept = {key: mask.attrs[key] for key in mask.attrs if key != "DIMENSION_LIST"}
+            detach(mask)
+            del trajectory["present"][name]
+            layout = h5py.VirtualLayout(shape=(12,), dtype=bool, maxshape=(None,))
+            layout[:] = h5py.VirtualSource(source)
+            virtual = trajectory["present"].create_virtual_dataset(name, layout, fillvalue=True)
+            describe_mask(virtual, name, trajectory)
+            for key, value in kept.items():
+                virtual.attrs[key] = value
+    _expect(path, present)
+
+
 def _old_style_writer(monkeypatch: pytest.MonkeyPatch) -> None:
     """Write masks as before fill value ``True``: HDF5's default fill value (``False``)."""
     monkeypatch.setattr(columns, "MASK_FILL", None)

@@ -344,6 +344,9 @@ def open_uncached(group: h5py.Group, path: str) -> h5py.Dataset | None:
         return None
 
 
+_OWN_STORAGE: Final = (h5py.h5d.CHUNKED, h5py.h5d.CONTIGUOUS, h5py.h5d.COMPACT)
+
+
 def unwritten_fill(dataset: h5py.Dataset, plist: h5py.h5p.PropDCID | None = None) -> Any:
     """The value every element of ``dataset`` reads as, if nothing was ever written to it.
 
@@ -352,8 +355,8 @@ def unwritten_fill(dataset: h5py.Dataset, plist: h5py.h5p.PropDCID | None = None
     case: then ``None``). A write of any element allocates storage, so a dataset written after
     its creation -- by this library or by hand -- is never taken for unwritten. ``None`` too
     where the answer would need more than a plain number: a text or compound type, or a fill
-    value that HDF5 is told never to use. ``plist`` is the dataset's creation property list,
-    when the caller has it.
+    value that HDF5 is told never to use; and for a virtual dataset (no storage of its own).
+    ``plist`` is the dataset's creation property list, when the caller has it.
 
     Returns
     -------
@@ -368,7 +371,9 @@ def unwritten_fill(dataset: h5py.Dataset, plist: h5py.h5p.PropDCID | None = None
         return None
     plist = dsid.get_create_plist() if plist is None else plist
     if (
-        plist.fill_value_defined() == h5py.h5d.FILL_VALUE_UNDEFINED
+        # A virtual dataset has no storage of its own: its elements are other datasets'.
+        plist.get_layout() not in _OWN_STORAGE
+        or plist.fill_value_defined() == h5py.h5d.FILL_VALUE_UNDEFINED
         or plist.get_fill_time() == h5py.h5d.FILL_TIME_NEVER
     ):
         return None
