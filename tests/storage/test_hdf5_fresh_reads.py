@@ -303,3 +303,32 @@ def test_a_type_h5py_converts_is_read_by_hdf5_not_as_raw_bytes(tmp_path: Path) -
             direct = read_span(file[name], 0, 16, file=view)
             np.testing.assert_array_equal(direct, expected, strict=True)
     np.testing.assert_array_equal(expected, np.arange(16) % 2 == 1)
+
+
+@pytest.mark.parametrize("addresses_in_file", [True, False])
+def test_a_file_with_a_user_block_reads_as_through_hdf5(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, addresses_in_file: bool
+) -> None:
+    """HDF5 before 1.14.4 gives chunk addresses without the user block: not read directly."""
+    from pypet_rebuild.storage.hdf5 import layout
+
+    monkeypatch.setattr(layout, "_CHUNK_ADDRESSES_IN_FILE", addresses_in_file)
+    path = tmp_path / "userblock.h5"
+    with h5py.File(path, "w", userblock_size=4096) as file:
+        dataset = file.create_dataset("d", shape=(64,), maxshape=(None,), chunks=(8,), dtype="<f8")
+        dataset[:] = np.arange(64.0)
+    reads: list[int] = []
+    view = FileView(path)
+    original = view.read_at
+
+    def read_at(buffer: memoryview, offset: int) -> int:
+        reads.append(offset)
+        return original(buffer, offset)
+
+    monkeypatch.setattr(view, "read_at", read_at)
+    with h5py.File(view, "r") as file:
+        got = read_span(file["d"], 0, 64, file=view)
+        offset = file["d"].id.get_chunk_info_by_coord((0,)).byte_offset
+    np.testing.assert_array_equal(got, np.arange(64.0), strict=True)
+    # Where HDF5 says the chunks are: read directly only if that is where they are.
+    assert bool(reads) == (addresses_in_file and offset >= 4096)

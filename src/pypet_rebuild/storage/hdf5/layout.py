@@ -437,7 +437,11 @@ def read_span(
     chunk_bytes = per_chunk * dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
     out = np.empty((stop - start, *shape[1:]), dtype=dtype)
     tail = (0,) * (len(shape) - 1)
-    if file is not None and hasattr(dsid, "get_chunk_info_by_coord"):
+    if (
+        file is not None
+        and hasattr(dsid, "get_chunk_info_by_coord")
+        and (_CHUNK_ADDRESSES_IN_FILE or _userblock(dsid) == 0)
+    ):
         for low, high in _read_from_file(file, dsid, out, start, stop, per_chunk, chunk_bytes):
             out[low - start : high - start] = dataset[low:high]
         return _as_stored(out, stored)
@@ -469,6 +473,17 @@ def _plain_type(dsid: h5py.h5d.DatasetID, stored: np.dtype[Any]) -> bool:
     mean something else: only HDF5 reads it right.
     """
     return bool(dsid.get_type() == h5py.h5t.py_create(stored, logical=True))
+
+
+# HDF5 before 1.14.4 reports a chunk's address without the file's user block (HDFGroup/hdf5
+# #3003, fixed by #4236): in a file with a user block (added by ``h5jam``, say) it is not where
+# the chunk's bytes are. h5py 3.12's wheels carry HDF5 1.14.2.
+_CHUNK_ADDRESSES_IN_FILE: Final = h5py.version.hdf5_version_tuple >= (1, 14, 4)
+
+
+def _userblock(dsid: h5py.h5d.DatasetID) -> int:
+    """The size of the user block of the file holding dataset ``dsid``."""
+    return int(h5py.h5i.get_file_id(dsid).get_create_plist().get_userblock())
 
 
 def _as_stored(out: npt.NDArray[Any], stored: np.dtype[Any]) -> npt.NDArray[Any]:
