@@ -128,6 +128,17 @@ CASES = [
     ("definition not a group", _replace_by_dataset("t/parameters"), "group 'parameters' is"),
     # Was a ValueError from numpy ("truth value of an array ... is ambiguous").
     ("mask of two dimensions", _reshape_mask("t/present/z"), r"mask of result 'z' has shape"),
+    # A result's signature, edited: were json's, numpy's or h5py's own errors.
+    ("result layout a number", _set("t/results/z", "layout", 3), "result 'z' has layout '3'"),
+    ("result layout unknown", _set("t/results/z", "layout", "packed"), "layout 'packed' on a"),
+    ("result dtype not json", _set("t/results/z", "dtype", "{"), "signature of result 'z'"),
+    ("result dtype a number", _set("t/results/z", "dtype", 5), "signature of result 'z'"),
+    ("result shape a number", _set("t/results/z", "shape", 2.5), "signature of result 'z'"),
+    (
+        "result dtype an array",
+        _set("t/results/z", "dtype", np.array(['"<f8"'] * 2, dtype=h5py.string_dtype())),
+        "signature of result 'z'",
+    ),
 ]
 
 

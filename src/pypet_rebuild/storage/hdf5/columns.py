@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import h5py
 import numpy as np
@@ -591,12 +591,24 @@ class ResultSource:
         attrs = Attributes(node)
         self.layout = str(attrs["layout"])
         version1 = isinstance(node, h5py.Group) and "present" in node
+        # A hand-edited layout would otherwise surface as h5py's or json's own errors.
+        if self.layout not in _LAYOUTS or isinstance(node, h5py.Group) != (
+            version1 or self.layout != "fixed"
+        ):
+            raise damaged(
+                store, f"the result {name!r} has layout {self.layout!r} on a {_kind(node)}"
+            )
         # A mask is read whole or a few rows at a time (one run's value): no chunk cache.
         mask = node["present"] if version1 else open_uncached(store, f"{MASKS}/{name}")
         if not isinstance(mask, h5py.Dataset):
             raise damaged(store, f"the result {name!r} has no mask '{MASKS}/{name}'")
         self.mask: h5py.Dataset = mask
-        self.signature = FixedSignature.from_attrs(attrs) if self.layout == "fixed" else None
+        try:
+            self.signature = FixedSignature.from_attrs(attrs) if self.layout == "fixed" else None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise damaged(
+                store, f"the signature of result {name!r} cannot be read ({exc})"
+            ) from None
         self.values: h5py.Dataset | None = None
         self.packed: PackedRows | None = None
         self.frame: FrameRows | None = None
@@ -796,6 +808,14 @@ def copy_rows(
             target[target_start + offset : target_start + offset + count] = source[
                 start + offset : start + offset + count
             ]
+
+
+_LAYOUTS: Final = ("fixed", "packed", FRAME)
+
+
+def _kind(node: h5py.HLObject) -> str:
+    """``node`` in a message: a group or a dataset."""
+    return "group" if isinstance(node, h5py.Group) else "dataset"
 
 
 def _check_column(store: h5py.Group, source: ResultSource, version1: bool, rows: int) -> None:
