@@ -94,7 +94,9 @@ def attribute_names(node: h5py.HLObject) -> frozenset[str]:
     Returns
     -------
     frozenset of str
-        The names, decoded as h5py decodes them.
+        The names, decoded as h5py decodes them; a name that is not UTF-8 (another tool wrote
+        it; h5py lists it as bytes) is decoded with ``surrogateescape``: it matches no name
+        this library asks for, as under h5py.
     """
     found: list[bytes] = []
     # ``append`` returns None, which tells HDF5 to go on.
