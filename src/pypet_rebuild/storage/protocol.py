@@ -282,7 +282,9 @@ class SupportsArrayRead(Protocol):
 
         ``item`` holds only integers and slices with positive steps. Returns the stacked values
         and a mask of the runs that have a value, or ``None`` when the result cannot be stacked
-        (the caller then reads values one by one with :meth:`StorageService.read_results`).
+        (the caller then reads values one by one with :meth:`StorageService.read_results`). The
+        mask may be read-only (a view of what the backend keeps, or one value broadcast over the
+        runs): copy it before writing into it.
         """
         ...
 
@@ -301,7 +303,8 @@ class SupportsSpanRead(Protocol):
         """Stack result ``name`` over runs ``start:stop`` (``0 <= start < stop``).
 
         ``item`` holds only integers and slices with positive steps. Returns the stacked values
-        and a mask of the runs that have a value, or ``None`` when the result cannot be stacked.
+        and a mask of the runs that have a value (possibly read-only, as for
+        :meth:`SupportsArrayRead.read_array`), or ``None`` when the result cannot be stacked.
 
         Raises
         ------
