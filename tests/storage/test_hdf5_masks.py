@@ -18,7 +18,7 @@ import pytest
 
 import pypet_rebuild as pr
 from pypet_rebuild.errors import RunFailedError, StorageError
-from pypet_rebuild.storage.hdf5 import appending, columns, service
+from pypet_rebuild.storage.hdf5 import columns, service
 from pypet_rebuild.storage.hdf5.columns import describe_mask
 from pypet_rebuild.storage.hdf5.describe import detach
 from pypet_rebuild.storage.hdf5.journal import journal_path
@@ -151,18 +151,19 @@ def test_a_last_fold_that_fails_while_renewing_a_mask_leaves_the_last_commit(
     # the two rolls the whole commit back, and the segments stay for the next writer.
     monkeypatch.setattr(service, "MAX_UNFOLDED_SEGMENTS", 3)
     path = tmp_path / "renew.h5"
-    real = columns.describe_mask
+    real = columns.create_mask
 
     def failing(*args: object, **kwargs: object) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(columns, "describe_mask", failing)
+    # Only the renewal looks create_mask up in the columns module (after deleting the mask).
+    monkeypatch.setattr(columns, "create_mask", failing)
     env = pr.Environment(_trajectory(60), storage=path, batch_size=10, flush_seconds=0)
     # The fold that finds the masks complete is the one after the last batch's segment: it
     # fails the storing of that batch (its runs are then recorded failed).
     with pytest.raises((StorageError, RunFailedError), match="Input/output error"):
         env.run(_simulate, progress=False)
-    monkeypatch.setattr(columns, "describe_mask", real)
+    monkeypatch.setattr(columns, "create_mask", real)
     assert not journal_path(path).exists()
     # The run whose batch could not be stored is recorded failed; every other run reads present.
     done = pr.load_trajectory(path).run_table().status == pr.RunStatus.DONE.value
@@ -323,8 +324,7 @@ def test_a_mask_made_virtual_by_hand_reads_its_source(tmp_path: Path) -> None:
 
 def _old_style_writer(monkeypatch: pytest.MonkeyPatch) -> None:
     """Write masks as before fill value ``True``: HDF5's default fill value (``False``)."""
-    monkeypatch.setattr(columns, "MASK_FILL", None)
-    monkeypatch.setattr(appending, "MASK_FILL", None)
+    monkeypatch.setattr(columns, "MASK_FILL", None)  # every mask is made by columns.create_mask
 
 
 def test_old_style_masks_keep_working(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,12 +30,11 @@ from pypet_rebuild.storage.hdf5.attributes import write_attrs
 from pypet_rebuild.storage.hdf5.batch import BatchColumn, RunBatch
 from pypet_rebuild.storage.hdf5.checks import check_segment
 from pypet_rebuild.storage.hdf5.columns import (
-    MASK_FILL,
     MASKS,
     ColumnSignature,
     ResultSource,
     create_fixed,
-    describe_mask,
+    create_mask,
     fill_value,
     renew_complete_mask,
     result_names,
@@ -58,7 +57,6 @@ from pypet_rebuild.storage.hdf5.framed import (
 )
 from pypet_rebuild.storage.hdf5.layout import (
     LAYOUT_VERSION,
-    create_growable,
     dataset_at,
     grow,
     layout_version,
@@ -340,7 +338,7 @@ def _append_column(
         stored = masks.get(name)
         start = stored.shape[0] if isinstance(stored, h5py.Dataset) else n
         # Grown first: the column then has the rows the (already updated) header promises.
-        _grow_column(results[name], masks.get(name), n)
+        _grow_column(results[name], stored, n)
     added = np.zeros(max(0, n - start), dtype=bool)
     complete = True  # whether every row this writes says present
     main = ResultSource(group, name) if name in results else None
@@ -355,8 +353,8 @@ def _append_column(
             node = create_packed(results, name, n, options, cached=True)
             write_attrs(node, {"layout": "packed"})
         write_attrs(node, {"comment": "", "long_name": f"result {name}"})
-        mask = create_growable(masks, name, (n,), bool, options, fillvalue=MASK_FILL, cached=True)
-        describe_mask(mask, name, group)
+        # Unwritten: the rows without a value are written below, with the others' mask.
+        mask = create_mask(masks, name, n, options, cached=True, trajectory=group)
     else:
         if main.layout_signature is not None and signature is None:
             _to_packed(group, main, options)

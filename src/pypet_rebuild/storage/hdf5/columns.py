@@ -44,6 +44,7 @@ from pypet_rebuild.storage.hdf5.journal import FileView
 from pypet_rebuild.storage.hdf5.layout import (
     attribute,
     create_growable,
+    declared_fill,
     open_uncached,
     plain_text,
     read_rows,
@@ -390,25 +391,28 @@ def describe_mask(mask: h5py.Dataset, name: str, trajectory: h5py.Group | None =
 def create_mask(
     masks: h5py.Group,
     name: str,
-    present: npt.NDArray[np.bool_],
+    n: int,
     options: StorageOptions,
     *,
+    present: npt.NDArray[np.bool_] | None = None,
     cached: bool = False,
     trajectory: h5py.Group | None = None,
 ) -> h5py.Dataset:
-    """A main file's growable mask ``masks/<name>`` holding ``present``, described.
+    """A main file's growable mask ``masks/<name>`` of ``n`` rows holding ``present``, described.
 
-    Its fill value is :data:`MASK_FILL`: a ``present`` that is all ``True`` is not written
-    (the dataset gets no storage and reads ``True`` everywhere). ``trajectory`` is the
-    trajectory group, when the caller has it at hand.
+    Its fill value is :data:`MASK_FILL`: without ``present``, or with one that is all
+    ``True``, nothing is written (the dataset gets no storage and reads ``True`` everywhere;
+    rows without a value are then the caller's to write, see :func:`write_mask`).
+    ``trajectory`` is the trajectory group, when the caller has it at hand.
     """
+    written = present is not None and not bool(present.all())
     mask = create_growable(
         masks,
         name,
-        present.shape,
+        (n,),
         bool,
         options,
-        data=None if bool(present.all()) else present,
+        data=present if written else None,
         fillvalue=MASK_FILL,
         cached=cached,
     )
@@ -449,21 +453,14 @@ def renew_complete_mask(
     mask = masks[name]
     if mask.id.get_storage_size() == 0 or mask.dtype != np.bool_:
         return
-    plist = mask.id.get_create_plist()
-    if plist.fill_value_defined() != h5py.h5d.FILL_VALUE_USER_DEFINED:
-        return
-    fill = np.zeros((), dtype=bool)
-    plist.get_fill_value(fill)
     rows = mask.shape[0]
-    if bool(fill) is not MASK_FILL or not bool(read_span(mask, 0, rows).all()):
+    if declared_fill(mask) != MASK_FILL or not bool(read_span(mask, 0, rows).all()):
         return
     # Kept as they are, but for the scale's reference (attached again below).
     kept = {key: mask.attrs[key] for key in mask.attrs if key != "DIMENSION_LIST"}
     detach(mask)
     del masks[name]
-    renewed = create_growable(masks, name, (rows,), bool, options, fillvalue=MASK_FILL)
-    describe_mask(renewed, name, trajectory)
-    write_attrs(renewed, kept)
+    write_attrs(create_mask(masks, name, rows, options, trajectory=trajectory), kept)
 
 
 NO_PAYLOAD: Payload = ("", np.empty(0, dtype=np.uint8))

@@ -151,7 +151,7 @@ def _fold_column(
         node.attrs["layout"] = "packed"
     node.attrs["comment"] = view.comment(name)
     node.attrs["long_name"] = f"result {name}"
-    create_mask(results.parent[MASKS], name, present, options)
+    create_mask(results.parent[MASKS], name, n, options, present=present)
 
 
 _NONE: Payload = ("", np.empty(0, dtype=np.uint8))

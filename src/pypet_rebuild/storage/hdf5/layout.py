@@ -29,6 +29,7 @@ __all__ = [
     "attribute",
     "create_growable",
     "dataset_at",
+    "declared_fill",
     "digests_to_rows",
     "grow",
     "growable_kwargs",
@@ -363,9 +364,24 @@ def unwritten_fill(dataset: h5py.Dataset, plist: h5py.h5p.PropDCID | None = None
     numpy.generic or None
         The fill value as a numpy scalar of the dataset's type (``numpy.bool_`` for a mask).
     """
-    dsid = dataset.id
-    if dsid.get_storage_size() != 0:
+    if dataset.id.get_storage_size() != 0:
         return None
+    return declared_fill(dataset, plist)
+
+
+def declared_fill(dataset: h5py.Dataset, plist: h5py.h5p.PropDCID | None = None) -> Any:
+    """The value an element of ``dataset`` that was never written reads as, if HDF5 says so.
+
+    ``None`` where the answer would need more than a plain number (a text or compound type),
+    where HDF5 is told never to write the fill value, and for a virtual dataset. ``plist`` is
+    the dataset's creation property list, when the caller has it.
+
+    Returns
+    -------
+    numpy.generic or None
+        The fill value as a numpy scalar of the dataset's type (``numpy.bool_`` for a mask).
+    """
+    dsid = dataset.id
     dtype = dsid.dtype
     if dtype.kind not in "biufc" or dtype.metadata is not None or dtype.names is not None:
         return None
